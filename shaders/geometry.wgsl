@@ -1,0 +1,172 @@
+// The fused geometry pass: for every output pixel, map its centre back into
+// the input picture (crop, zoom, mirror, scale), sample the I420 planes there
+// (bilinear, with a box prefilter of several taps when scaling down),
+// convert to RGB, and convert back to Y, U, V, packed as I420 bytes.
+//
+// Output chroma is sampled once per 2×2 block, at the block's centre, plus
+// the mean change the per-pixel processing made to the chroma of the block's
+// four pixels. So geometry alone resamples chroma once (an identity geometry
+// returns it unchanged) instead of blurring it through a per-pixel round trip.
+//
+// One invocation writes an 8×2 block of output pixels: 4 words of luma, one
+// word each of U and V (4 chroma samples), so no two invocations ever write
+// the same word.
+//
+// The CPU reference in src/pipeline/reference.rs follows this file line by
+// line; change both together.
+
+struct Uniforms {
+    // Output pixel centre (px, py) -> input position: dot(map.xy, p) + map.z.
+    map_x: vec4<f32>,
+    map_y: vec4<f32>,
+    // xy: offset of the first tap, zw: step between taps (input pixels).
+    taps_offset_step: vec4<f32>,
+    // Inclusive sampling bounds in the luma plane: x0, y0, x1, y1.
+    luma_bounds: vec4<u32>,
+    // The same for the chroma planes.
+    chroma_bounds: vec4<u32>,
+    // x: taps across, y: taps down.
+    taps: vec4<u32>,
+    // Input bytes: luma stride, chroma stride, U offset, V offset.
+    input_layout: vec4<u32>,
+    // Output: width, height, luma stride in words, chroma stride in words.
+    output_layout: vec4<u32>,
+    // Output: U offset in words, V offset in words, 8-pixel blocks per row.
+    output_offsets: vec4<u32>,
+    // BT.601 video-range matrices (see src/color.rs).
+    yuv_to_rgb: array<vec4<f32>, 3>,
+    rgb_to_yuv: array<vec4<f32>, 3>,
+    yuv_offset: vec4<f32>,
+}
+
+@group(0) @binding(0) var<uniform> u: Uniforms;
+@group(0) @binding(1) var<storage, read> src: array<u32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+
+// One input byte, normalised to 0..1.
+fn load_byte(offset: u32) -> f32 {
+    let word = src[offset >> 2u];
+    return f32((word >> ((offset & 3u) * 8u)) & 0xffu) / 255.0;
+}
+
+// Bilinear sample of one plane at a pixel-centre position, clamped to bounds.
+fn bilinear(base: u32, stride: u32, lo: vec2<u32>, hi: vec2<u32>, pos: vec2<f32>) -> f32 {
+    let p = clamp(pos, vec2<f32>(lo), vec2<f32>(hi));
+    let cell = floor(p);
+    let t = p - cell;
+    let i0 = vec2<u32>(cell);
+    let i1 = min(i0 + vec2<u32>(1u, 1u), hi);
+    let a = load_byte(base + i0.y * stride + i0.x);
+    let b = load_byte(base + i0.y * stride + i1.x);
+    let c = load_byte(base + i1.y * stride + i0.x);
+    let d = load_byte(base + i1.y * stride + i1.x);
+    return mix(mix(a, b, t.x), mix(c, d, t.x), t.y);
+}
+
+// Y, U, V (0..1) at an input luma position, averaged over the taps.
+fn sample_yuv(pos: vec2<f32>) -> vec3<f32> {
+    var sum = vec3<f32>(0.0);
+    for (var j = 0u; j < u.taps.y; j++) {
+        for (var i = 0u; i < u.taps.x; i++) {
+            let p = pos + u.taps_offset_step.xy + vec2<f32>(f32(i), f32(j)) * u.taps_offset_step.zw;
+            // Chroma is centre-sited: chroma sample k covers luma 2k and 2k+1.
+            let c = (p + vec2<f32>(0.5)) * 0.5 - vec2<f32>(0.5);
+            sum += vec3<f32>(
+                bilinear(0u, u.input_layout.x, u.luma_bounds.xy, u.luma_bounds.zw, p),
+                bilinear(u.input_layout.z, u.input_layout.y, u.chroma_bounds.xy, u.chroma_bounds.zw, c),
+                bilinear(u.input_layout.w, u.input_layout.y, u.chroma_bounds.xy, u.chroma_bounds.zw, c),
+            );
+        }
+    }
+    return sum / f32(u.taps.x * u.taps.y);
+}
+
+// U, V (0..1) for the output chroma sample whose centre maps to the input
+// luma position `pos`; its footprint is twice a pixel's, so are the tap steps.
+fn sample_uv(pos: vec2<f32>) -> vec2<f32> {
+    var sum = vec2<f32>(0.0);
+    for (var j = 0u; j < u.taps.y; j++) {
+        for (var i = 0u; i < u.taps.x; i++) {
+            let p = pos + 2.0 * (u.taps_offset_step.xy + vec2<f32>(f32(i), f32(j)) * u.taps_offset_step.zw);
+            let c = (p + vec2<f32>(0.5)) * 0.5 - vec2<f32>(0.5);
+            sum += vec2<f32>(
+                bilinear(u.input_layout.z, u.input_layout.y, u.chroma_bounds.xy, u.chroma_bounds.zw, c),
+                bilinear(u.input_layout.w, u.input_layout.y, u.chroma_bounds.xy, u.chroma_bounds.zw, c),
+            );
+        }
+    }
+    return sum / f32(u.taps.x * u.taps.y);
+}
+
+fn to_rgb(yuv: vec3<f32>) -> vec3<f32> {
+    let d = yuv - u.yuv_offset.xyz;
+    return vec3<f32>(dot(u.yuv_to_rgb[0].xyz, d), dot(u.yuv_to_rgb[1].xyz, d), dot(u.yuv_to_rgb[2].xyz, d));
+}
+
+fn to_yuv(rgb: vec3<f32>) -> vec3<f32> {
+    return vec3<f32>(dot(u.rgb_to_yuv[0].xyz, rgb), dot(u.rgb_to_yuv[1].xyz, rgb), dot(u.rgb_to_yuv[2].xyz, rgb)) + u.yuv_offset.xyz;
+}
+
+// Output point (pixel centres at +0.5) -> input luma position.
+fn map_to_input(p: vec2<f32>) -> vec2<f32> {
+    return vec2<f32>(dot(u.map_x.xy, p) + u.map_x.z, dot(u.map_y.xy, p) + u.map_y.z);
+}
+
+struct Shaded {
+    // Processed Y, U, V (0..1).
+    yuv: vec3<f32>,
+    // What the processing changed in U, V.
+    delta_uv: vec2<f32>,
+}
+
+// The processed pixel (x, y) of the output.
+fn shade(x: u32, y: u32) -> Shaded {
+    let sampled = sample_yuv(map_to_input(vec2<f32>(f32(x) + 0.5, f32(y) + 0.5)));
+    let rgb = to_rgb(sampled);
+    let yuv = to_yuv(rgb);
+    return Shaded(yuv, yuv.yz - sampled.yz);
+}
+
+fn to_byte(v: f32) -> u32 {
+    return u32(clamp(round(v * 255.0), 0.0, 255.0));
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn geometry_to_i420(@builtin(global_invocation_id) id: vec3<u32>) {
+    let width = u.output_layout.x;
+    let height = u.output_layout.y;
+    if (id.x >= u.output_offsets.z || id.y * 2u >= height) {
+        return;
+    }
+    var u_word = 0u;
+    var v_word = 0u;
+    var delta = array<vec2<f32>, 4>();
+    for (var row = 0u; row < 2u; row++) {
+        let y = id.y * 2u + row;
+        var words = vec2<u32>(0u, 0u);
+        for (var i = 0u; i < 8u; i++) {
+            // Padding columns past the width repeat the last pixel.
+            let x = min(id.x * 8u + i, width - 1u);
+            let shaded = shade(x, y);
+            let luma = to_byte(shaded.yuv.x) << ((i & 3u) * 8u);
+            if (i < 4u) {
+                words.x |= luma;
+            } else {
+                words.y |= luma;
+            }
+            delta[i / 2u] += shaded.delta_uv;
+        }
+        let at = y * u.output_layout.z + id.x * 2u;
+        dst[at] = words.x;
+        dst[at + 1u] = words.y;
+    }
+    for (var k = 0u; k < 4u; k++) {
+        let centre = vec2<f32>(f32(id.x * 8u + 2u * k + 1u), f32(id.y * 2u + 1u));
+        let uv = sample_uv(map_to_input(centre)) + delta[k] * 0.25;
+        u_word |= to_byte(uv.x) << (k * 8u);
+        v_word |= to_byte(uv.y) << (k * 8u);
+    }
+    let chroma_at = id.y * u.output_layout.w + id.x;
+    dst[u.output_offsets.x + chroma_at] = u_word;
+    dst[u.output_offsets.y + chroma_at] = v_word;
+}

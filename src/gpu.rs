@@ -1,0 +1,172 @@
+//! The GPU context: adapter, device and queue, chosen from the environment
+//! or handed over by an application that already renders with wgpu.
+//!
+//! Environment: `WGPU_BACKEND` (e.g. `vulkan`, `gl`) limits the backends
+//! tried; `WGPU_ADAPTER_NAME` picks the first adapter whose name contains the
+//! given text (case-insensitive); `WGPU_POWER_PREF` (`low`/`high`) is passed
+//! on. The software fallback is never forced: on a machine without a GPU the
+//! Vulkan driver itself may be a software one (Mesa's lavapipe).
+
+use std::sync::{Arc, Once};
+
+use thiserror::Error;
+
+/// Why no GPU context could be made.
+#[derive(Debug, Error)]
+pub enum GpuError {
+    /// No adapter matched the environment, or none exists at all.
+    #[error(
+        "no GPU adapter found{detail}; install a Vulkan driver (on Debian: \
+         `apt-get install mesa-vulkan-drivers libvulkan1`, which brings the lavapipe \
+         software driver) or check WGPU_BACKEND / WGPU_ADAPTER_NAME"
+    )]
+    NoAdapter {
+        /// What was asked for, if anything.
+        detail: String,
+    },
+    /// The adapter refused to create a device.
+    #[error("the GPU adapter {adapter} could not create a device: {reason}")]
+    Device {
+        /// Adapter name.
+        adapter: String,
+        /// wgpu's message.
+        reason: String,
+    },
+    /// A GPU operation failed (validation, out of memory, device lost).
+    #[error("GPU operation failed: {0}")]
+    Operation(String),
+}
+
+/// A device and queue with the adapter they came from.
+///
+/// Cheap to clone; all clones share the device.
+#[derive(Clone, Debug)]
+pub struct GpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: Arc<wgpu::AdapterInfo>,
+}
+
+static LOG_ADAPTER: Once = Once::new();
+
+impl GpuContext {
+    /// Picks an adapter as the environment says (see the module docs) and
+    /// creates a device with default limits. Logs the adapter once per process.
+    pub fn from_env() -> Result<Self, GpuError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(pick_adapter(&instance))?;
+        let info = adapter.get_info();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("liveroom"),
+            required_limits: wgpu::Limits::default().using_resolution(adapter.limits()),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Device {
+            adapter: info.name.clone(),
+            reason: e.to_string(),
+        })?;
+        // wgpu's default handler panics; our passes check errors through
+        // error scopes, so anything else is only worth a log line.
+        device.on_uncaptured_error(Arc::new(|error: wgpu::Error| {
+            log::error!("uncaptured GPU error: {error}");
+        }));
+        Ok(Self::from_wgpu(device, queue, info))
+    }
+
+    /// Wraps a device and queue the application already has, so liveroom
+    /// shares them instead of opening its own.
+    pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        LOG_ADAPTER.call_once(|| {
+            log::info!("GPU adapter: {}", describe(&info));
+        });
+        Self {
+            device,
+            queue,
+            info: Arc::new(info),
+        }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// What the adapter says about itself.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// One line naming the adapter, its backend and type, e.g.
+    /// `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
+    pub fn adapter_summary(&self) -> String {
+        describe(&self.info)
+    }
+
+    /// Whether the adapter is a software rasteriser (lavapipe, llvmpipe, WARP).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+}
+
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} ({:?}, {:?}, driver {} {})",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    )
+}
+
+async fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter, GpuError> {
+    let wanted_backends = std::env::var("WGPU_BACKEND").ok();
+    let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    if let Ok(name) = std::env::var("WGPU_ADAPTER_NAME") {
+        let wanted = name.to_lowercase();
+        let adapters = instance.enumerate_adapters(backends).await;
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        return adapters
+            .into_iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&wanted))
+            .ok_or_else(|| GpuError::NoAdapter {
+                detail: format!(
+                    " named like WGPU_ADAPTER_NAME={name:?} (adapters present: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            });
+    }
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env().unwrap_or_default(),
+            force_fallback_adapter: false,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| GpuError::NoAdapter {
+            detail: match wanted_backends {
+                Some(b) => format!(" for WGPU_BACKEND={b:?} ({e})"),
+                None => format!(" ({e})"),
+            },
+        })
+}
+
+/// Runs `work` inside validation and out-of-memory error scopes and turns
+/// any error it raised into [`GpuError::Operation`].
+pub(crate) fn checked<T>(device: &wgpu::Device, work: impl FnOnce() -> T) -> Result<T, GpuError> {
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let value = work();
+    let memory_error = pollster::block_on(memory.pop());
+    let validation_error = pollster::block_on(validation.pop());
+    match memory_error.or(validation_error) {
+        Some(error) => Err(GpuError::Operation(error.to_string())),
+        None => Ok(value),
+    }
+}

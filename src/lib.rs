@@ -1,0 +1,45 @@
+//! # liveroom
+//!
+//! A live-video engine: a GPU frame pipeline (wgpu, WGSL shaders) for beauty
+//! effects and picture geometry, with H.264/RTMP push and play to come.
+//!
+//! The modules follow the data flow:
+//!
+//! * [`frame`] — I420 frames, the CPU-side picture format;
+//! * [`source`] — where frames come from: Y4M files, still images, the
+//!   stamped `testsrc`; and the Y4M writer;
+//! * [`color`] — the one colour matrix (BT.601, video range) used everywhere;
+//! * [`geometry`] — presets, output sizes, and the crop/zoom/mirror/scale plan;
+//! * [`gpu`] — the wgpu device, from the environment or the application;
+//! * [`pipeline`] — the GPU passes, and their CPU reference.
+//!
+//! ```no_run
+//! use liveroom::{FrameParams, FramePipeline, GpuContext};
+//! use liveroom::geometry::{Aspect, GeometryParams, Mode, Orientation, OutputSize};
+//! use liveroom::source::open_source;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let gpu = GpuContext::from_env()?;
+//! let size = OutputSize::for_preset(Mode::Fhd, Orientation::Vertical, Aspect::NineBySixteen);
+//! let mut pipeline = FramePipeline::new(&gpu, size)?;
+//! let mut source = open_source("testsrc", 30.0)?;
+//! let params = FrameParams { geometry: GeometryParams::new(1.0, true)? };
+//! while let Some(frame) = source.next_frame()? {
+//!     let processed = pipeline.process(&frame, &params)?;
+//!     assert_eq!(processed.width(), 720);
+//!     # break;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod color;
+pub mod frame;
+pub mod geometry;
+pub mod gpu;
+pub mod pipeline;
+pub mod source;
+
+pub use frame::I420Frame;
+pub use gpu::{GpuContext, GpuError};
+pub use pipeline::{FrameParams, FramePipeline, PipelineError};

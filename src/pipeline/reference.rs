@@ -1,0 +1,131 @@
+//! The CPU reference of the frame pipeline: the same maths as the shaders,
+//! in plain Rust, one pixel at a time. It is the specification the GPU path
+//! is tested against (within ±2 levels), and a fallback for tiny pictures.
+
+use super::uniforms::{crop_bounds, TapGrid};
+use super::{FrameParams, PipelineError};
+use crate::color::{to_u8, ColorMatrix};
+use crate::frame::{I420Frame, Plane};
+use crate::geometry::{GeometryPlan, OutputSize};
+
+/// One plane of the input, with the bounds samples are clamped to.
+struct PlaneSampler<'a> {
+    bytes: &'a [u8],
+    stride: usize,
+    lo: [u32; 2],
+    hi: [u32; 2],
+}
+
+fn mix(a: f32, b: f32, t: f32) -> f32 {
+    a * (1.0 - t) + b * t
+}
+
+impl PlaneSampler<'_> {
+    fn load(&self, x: u32, y: u32) -> f32 {
+        self.bytes[y as usize * self.stride + x as usize] as f32 / 255.0
+    }
+
+    /// Bilinear sample at a pixel-centre position (see `bilinear` in the shader).
+    fn bilinear(&self, pos: [f32; 2]) -> f32 {
+        let px = pos[0].clamp(self.lo[0] as f32, self.hi[0] as f32);
+        let py = pos[1].clamp(self.lo[1] as f32, self.hi[1] as f32);
+        let (cx, cy) = (px.floor(), py.floor());
+        let (tx, ty) = (px - cx, py - cy);
+        let (x0, y0) = (cx as u32, cy as u32);
+        let (x1, y1) = ((x0 + 1).min(self.hi[0]), (y0 + 1).min(self.hi[1]));
+        let a = self.load(x0, y0);
+        let b = self.load(x1, y0);
+        let c = self.load(x0, y1);
+        let d = self.load(x1, y1);
+        mix(mix(a, b, tx), mix(c, d, tx), ty)
+    }
+}
+
+/// Runs the whole pipeline on the CPU.
+pub fn process(
+    frame: &I420Frame,
+    output: OutputSize,
+    params: &FrameParams,
+) -> Result<I420Frame, PipelineError> {
+    let plan = GeometryPlan::new(frame.width(), frame.height(), output, params.geometry)?;
+    let taps = TapGrid::for_plan(&plan);
+    let (luma_bounds, chroma_bounds) = crop_bounds(&plan);
+    let sampler = |plane: Plane, b: [u32; 4]| PlaneSampler {
+        bytes: frame.plane(plane),
+        stride: frame.stride(plane),
+        lo: [b[0], b[1]],
+        hi: [b[2], b[3]],
+    };
+    let planes = [
+        sampler(Plane::Y, luma_bounds),
+        sampler(Plane::U, chroma_bounds),
+        sampler(Plane::V, chroma_bounds),
+    ];
+    let matrix = ColorMatrix::bt601_video_range();
+
+    let sample_yuv = |pos: [f32; 2]| {
+        let mut sum = [0.0f32; 3];
+        for j in 0..taps.count[1] {
+            for i in 0..taps.count[0] {
+                let p = [
+                    pos[0] + taps.offset[0] + i as f32 * taps.step[0],
+                    pos[1] + taps.offset[1] + j as f32 * taps.step[1],
+                ];
+                let c = [(p[0] + 0.5) * 0.5 - 0.5, (p[1] + 0.5) * 0.5 - 0.5];
+                sum[0] += planes[0].bilinear(p);
+                sum[1] += planes[1].bilinear(c);
+                sum[2] += planes[2].bilinear(c);
+            }
+        }
+        let n = (taps.count[0] * taps.count[1]) as f32;
+        sum.map(|s| s / n)
+    };
+    // Chroma of an output 2×2 block whose centre maps to `pos`: taps spread
+    // over twice a pixel's footprint (see `sample_uv` in the shader).
+    let sample_uv = |pos: [f32; 2]| {
+        let mut sum = [0.0f32; 2];
+        for j in 0..taps.count[1] {
+            for i in 0..taps.count[0] {
+                let p = [
+                    pos[0] + 2.0 * (taps.offset[0] + i as f32 * taps.step[0]),
+                    pos[1] + 2.0 * (taps.offset[1] + j as f32 * taps.step[1]),
+                ];
+                let c = [(p[0] + 0.5) * 0.5 - 0.5, (p[1] + 0.5) * 0.5 - 0.5];
+                sum[0] += planes[1].bilinear(c);
+                sum[1] += planes[2].bilinear(c);
+            }
+        }
+        let n = (taps.count[0] * taps.count[1]) as f32;
+        sum.map(|s| s / n)
+    };
+    // Processed (Y, U, V) of an output pixel, and the change made to its U, V.
+    let shade = |x: u32, y: u32| {
+        let (ix, iy) = plan.map(x as f32 + 0.5, y as f32 + 0.5);
+        let sampled = sample_yuv([ix, iy]);
+        let yuv = matrix.rgb_to_yuv(matrix.yuv_to_rgb(sampled));
+        (yuv, [yuv[1] - sampled[1], yuv[2] - sampled[2]])
+    };
+
+    let (width, height) = (output.width(), output.height());
+    let mut out = I420Frame::black(width, height)?;
+    out.timestamp = frame.timestamp;
+    for by in 0..height / 2 {
+        for bx in 0..width / 2 {
+            let mut delta = [0.0f32; 2];
+            for row in 0..2 {
+                for col in 0..2 {
+                    let (x, y) = (bx * 2 + col, by * 2 + row);
+                    let (yuv, change) = shade(x, y);
+                    out.row_mut(Plane::Y, y)[x as usize] = to_u8(yuv[0]);
+                    delta[0] += change[0];
+                    delta[1] += change[1];
+                }
+            }
+            let (cx, cy) = plan.map((bx * 2 + 1) as f32, (by * 2 + 1) as f32);
+            let uv = sample_uv([cx, cy]);
+            out.row_mut(Plane::U, by)[bx as usize] = to_u8(uv[0] + delta[0] * 0.25);
+            out.row_mut(Plane::V, by)[bx as usize] = to_u8(uv[1] + delta[1] * 0.25);
+        }
+    }
+    Ok(out)
+}

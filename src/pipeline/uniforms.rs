@@ -1,0 +1,187 @@
+//! The geometry pass's uniform block and the buffer layouts it describes,
+//! computed once on the CPU and shared by the GPU pass and the reference.
+
+use crate::color::{ColorMatrix, GpuColorMatrix};
+use crate::frame::chroma_size;
+use crate::geometry::{GeometryPlan, OutputSize};
+
+/// How an input frame is laid out in the GPU input buffer: planes one after
+/// another, each row padded to a multiple of 4 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputLayout {
+    /// Input width.
+    pub width: u32,
+    /// Input height.
+    pub height: u32,
+    /// Bytes per luma row.
+    pub luma_stride: u32,
+    /// Bytes per chroma row.
+    pub chroma_stride: u32,
+    /// Byte offset of the U plane.
+    pub u_offset: u32,
+    /// Byte offset of the V plane.
+    pub v_offset: u32,
+    /// Total bytes (a multiple of 4).
+    pub len: u32,
+}
+
+impl InputLayout {
+    /// The layout for an input of this size.
+    pub fn new(width: u32, height: u32) -> Self {
+        let (cw, ch) = chroma_size(width, height);
+        let luma_stride = width.next_multiple_of(4);
+        let chroma_stride = cw.next_multiple_of(4);
+        let u_offset = luma_stride * height;
+        let v_offset = u_offset + chroma_stride * ch;
+        Self {
+            width,
+            height,
+            luma_stride,
+            chroma_stride,
+            u_offset,
+            v_offset,
+            len: v_offset + chroma_stride * ch,
+        }
+    }
+}
+
+/// How the packed I420 output is laid out: luma rows padded to a multiple of
+/// 8 pixels (one shader block), chroma rows to half that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLayout {
+    /// Output width.
+    pub width: u32,
+    /// Output height.
+    pub height: u32,
+    /// Bytes per luma row.
+    pub luma_stride: u32,
+    /// Bytes per chroma row.
+    pub chroma_stride: u32,
+    /// Byte offset of the U plane.
+    pub u_offset: u32,
+    /// Byte offset of the V plane.
+    pub v_offset: u32,
+    /// Total bytes.
+    pub len: u32,
+}
+
+impl OutputLayout {
+    /// The layout for an output size.
+    pub fn new(size: OutputSize) -> Self {
+        let (width, height) = (size.width(), size.height());
+        let luma_stride = width.next_multiple_of(8);
+        let chroma_stride = luma_stride / 2;
+        let u_offset = luma_stride * height;
+        let v_offset = u_offset + chroma_stride * height / 2;
+        Self {
+            width,
+            height,
+            luma_stride,
+            chroma_stride,
+            u_offset,
+            v_offset,
+            len: v_offset + chroma_stride * height / 2,
+        }
+    }
+
+    /// Shader blocks (8×2 pixels) across and down.
+    pub fn blocks(&self) -> (u32, u32) {
+        (self.luma_stride / 8, self.height / 2)
+    }
+}
+
+/// The uniform block of `shaders/geometry.wgsl`, field for field.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GeometryUniforms {
+    map_x: [f32; 4],
+    map_y: [f32; 4],
+    taps_offset_step: [f32; 4],
+    luma_bounds: [u32; 4],
+    chroma_bounds: [u32; 4],
+    taps: [u32; 4],
+    input_layout: [u32; 4],
+    output_layout: [u32; 4],
+    output_offsets: [u32; 4],
+    color: GpuColorMatrix,
+}
+
+/// Where the taps of one output pixel sit relative to its mapped centre.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TapGrid {
+    /// Offset of the first tap (x, y), input pixels.
+    pub offset: [f32; 2],
+    /// Step between taps (x, y), input pixels.
+    pub step: [f32; 2],
+    /// Taps across and down.
+    pub count: [u32; 2],
+}
+
+impl TapGrid {
+    /// Taps spread evenly over the pixel's footprint: `count` samples a
+    /// `scale / count` apart, centred on the mapped position.
+    pub fn for_plan(plan: &GeometryPlan) -> Self {
+        let axis = |scale: f32, count: u32| {
+            let step = scale / count as f32;
+            (0.5 * step - 0.5 * scale, step)
+        };
+        let (ox, sx) = axis(plan.scale_x, plan.taps_x);
+        let (oy, sy) = axis(plan.scale_y, plan.taps_y);
+        Self {
+            offset: [ox, oy],
+            step: [sx, sy],
+            count: [plan.taps_x, plan.taps_y],
+        }
+    }
+}
+
+/// Inclusive sampling bounds (x0, y0, x1, y1) of the crop in the luma and the
+/// chroma planes.
+pub fn crop_bounds(plan: &GeometryPlan) -> ([u32; 4], [u32; 4]) {
+    let c = plan.crop;
+    let luma = [c.x, c.y, c.x + c.width - 1, c.y + c.height - 1];
+    let (cw, ch) = chroma_size(plan.input_width, plan.input_height);
+    let chroma = [
+        c.x / 2,
+        c.y / 2,
+        ((c.x + c.width).div_ceil(2) - 1).min(cw - 1),
+        ((c.y + c.height).div_ceil(2) - 1).min(ch - 1),
+    ];
+    (luma, chroma)
+}
+
+impl GeometryUniforms {
+    /// The uniforms for one frame.
+    pub fn new(
+        plan: &GeometryPlan,
+        input: &InputLayout,
+        output: &OutputLayout,
+        matrix: &ColorMatrix,
+    ) -> Self {
+        let taps = TapGrid::for_plan(plan);
+        let (luma_bounds, chroma_bounds) = crop_bounds(plan);
+        let (blocks_x, _) = output.blocks();
+        Self {
+            map_x: [plan.map_x[0], plan.map_x[1], plan.map_x[2], 0.0],
+            map_y: [plan.map_y[0], plan.map_y[1], plan.map_y[2], 0.0],
+            taps_offset_step: [taps.offset[0], taps.offset[1], taps.step[0], taps.step[1]],
+            luma_bounds,
+            chroma_bounds,
+            taps: [taps.count[0], taps.count[1], 0, 0],
+            input_layout: [
+                input.luma_stride,
+                input.chroma_stride,
+                input.u_offset,
+                input.v_offset,
+            ],
+            output_layout: [
+                output.width,
+                output.height,
+                output.luma_stride / 4,
+                output.chroma_stride / 4,
+            ],
+            output_offsets: [output.u_offset / 4, output.v_offset / 4, blocks_x, 0],
+            color: matrix.to_gpu(),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Tier 3: the GPU pipeline against its CPU reference, on small pictures,
+//! within ±2 levels; plus the reuse rules (new input size, new parameters,
+//! new output size) that keep it from rebuilding per frame.
+
+mod common;
+
+use common::{gpu, max_difference, textured_frame};
+use liveroom::frame::Plane;
+use liveroom::geometry::{GeometryParams, OutputSize};
+use liveroom::pipeline::reference;
+use liveroom::{FrameParams, FramePipeline};
+
+const TOLERANCE: u8 = 2;
+
+fn params(zoom: f32, mirror: bool) -> FrameParams {
+    FrameParams {
+        geometry: GeometryParams::new(zoom, mirror).expect("valid geometry"),
+    }
+}
+
+fn assert_matches_reference(
+    pipeline: &mut FramePipeline,
+    input: (u32, u32),
+    params: FrameParams,
+    seed: u32,
+) {
+    let frame = textured_frame(input.0, input.1, seed);
+    let gpu_out = pipeline.process(&frame, &params).expect("GPU processing");
+    let cpu_out =
+        reference::process(&frame, pipeline.output_size(), &params).expect("CPU reference");
+    let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
+    assert!(
+        worst <= TOLERANCE,
+        "input {input:?} {params:?}: GPU differs from reference by {worst} at {plane:?} ({x}, {y})"
+    );
+}
+
+#[test]
+fn geometry_pass_matches_reference_across_geometries() {
+    let Some(gpu) = gpu() else { return };
+    let cases: &[((u32, u32), (u32, u32), f32, bool)] = &[
+        // Landscape to portrait crop, upscale, mirrored.
+        ((64, 36), (36, 64), 1.0, true),
+        // Odd input size, zoomed.
+        ((37, 23), (24, 16), 1.5, false),
+        // Strong downscale: several taps per axis.
+        ((160, 90), (24, 16), 1.0, true),
+        // Portrait input to landscape output, zoom and mirror.
+        ((48, 80), (40, 30), 2.0, true),
+    ];
+    for &(input, (w, h), zoom, mirror) in cases {
+        let size = OutputSize::new(w, h).expect("valid output");
+        let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+        assert_matches_reference(&mut pipeline, input, params(zoom, mirror), w + h);
+    }
+}
+
+#[test]
+fn identity_geometry_returns_the_input() {
+    let Some(gpu) = gpu() else { return };
+    let size = OutputSize::new(48, 32).expect("valid output");
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    let frame = textured_frame(48, 32, 7);
+    let out = pipeline
+        .process(&frame, &params(1.0, false))
+        .expect("GPU processing");
+    for y in 0..32 {
+        assert_eq!(out.row(Plane::Y, y), frame.row(Plane::Y, y), "luma row {y}");
+    }
+    let (worst, ..) = max_difference(&out, &frame);
+    assert!(worst <= 1, "chroma moved by {worst}");
+}
+
+#[test]
+fn mirror_flips_left_and_right() {
+    let Some(gpu) = gpu() else { return };
+    let size = OutputSize::new(32, 16).expect("valid output");
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    let frame = textured_frame(32, 16, 3);
+    let plain = pipeline
+        .process(&frame, &params(1.0, false))
+        .expect("plain");
+    let mirrored = pipeline
+        .process(&frame, &params(1.0, true))
+        .expect("mirrored");
+    for y in 0..16 {
+        let reversed: Vec<u8> = plain.row(Plane::Y, y).iter().rev().copied().collect();
+        assert_eq!(mirrored.row(Plane::Y, y), &reversed[..], "row {y}");
+    }
+}
+
+#[test]
+fn one_pipeline_follows_new_sizes_and_parameters() {
+    let Some(gpu) = gpu() else { return };
+    let mut pipeline =
+        FramePipeline::new(&gpu, OutputSize::new(36, 64).expect("size")).expect("pipeline");
+    // Input size changes, parameters change, back again.
+    assert_matches_reference(&mut pipeline, (64, 36), params(1.0, false), 1);
+    assert_matches_reference(&mut pipeline, (33, 61), params(1.25, true), 2);
+    assert_matches_reference(&mut pipeline, (64, 36), params(1.0, true), 3);
+    // Output size changes.
+    pipeline
+        .set_output_size(OutputSize::new(20, 12).expect("size"))
+        .expect("resize");
+    assert_matches_reference(&mut pipeline, (64, 36), params(3.0, false), 4);
+}
+
+#[test]
+fn timestamps_pass_through() {
+    let Some(gpu) = gpu() else { return };
+    let mut pipeline =
+        FramePipeline::new(&gpu, OutputSize::new(16, 16).expect("size")).expect("pipeline");
+    let mut frame = textured_frame(16, 16, 9);
+    frame.timestamp = std::time::Duration::from_millis(1234);
+    let out = pipeline.process(&frame, &params(1.0, false)).expect("GPU");
+    assert_eq!(out.timestamp, frame.timestamp);
+}
