@@ -125,9 +125,6 @@ fn run(options: Options) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .map(|plan| stamp::cell_size_after(&plan));
 
-    let gpu = GpuContext::from_env().map_err(|e| e.to_string())?;
-    eprintln!("GPU adapter: {}", gpu.adapter_summary());
-    let mut pipeline = FramePipeline::new(&gpu, size).map_err(|e| e.to_string())?;
     let mut writer = match &options.output {
         Some(path) => Some(
             Y4mWriter::create(path, size.width(), size.height(), info.frame_rate)
@@ -135,6 +132,10 @@ fn run(options: Options) -> Result<(), String> {
         ),
         None => None,
     };
+    // The GPU comes last, so that bad input fails fast with one line.
+    let gpu = GpuContext::from_env().map_err(|e| e.to_string())?;
+    eprintln!("GPU adapter: {}", gpu.adapter_summary());
+    let mut pipeline = FramePipeline::new(&gpu, size).map_err(|e| e.to_string())?;
     let limit = options.frames.unwrap_or(DEFAULT_FRAMES);
     let (mut processed, mut stamps_read) = (0u64, 0u64);
     let started = Instant::now();

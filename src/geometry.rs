@@ -288,8 +288,10 @@ impl GeometryPlan {
     /// Plans the mapping of an input of the given size onto `output`.
     ///
     /// The crop is the largest centred rectangle of the output's aspect,
-    /// shrunk by the zoom factor, with its size rounded to whole pixels and its
-    /// origin rounded down to even pixels (as FFmpeg's `crop` does for 4:2:0).
+    /// shrunk by the zoom factor and rounded to whole pixels, `W×H` at
+    /// `((in_w - W) / 2, (in_h - H) / 2)`; then, to stay aligned with the 4:2:0
+    /// chroma, origin and size are rounded down to even numbers, exactly as
+    /// FFmpeg's `crop` filter does (`crop=405:720:437:0` crops 404×720 at 436).
     pub fn new(
         input_width: u32,
         input_height: u32,
@@ -316,9 +318,10 @@ impl GeometryPlan {
         let crop = CropRect {
             x: ((input_width - crop_w) / 2) & !1,
             y: ((input_height - crop_h) / 2) & !1,
-            width: crop_w,
-            height: crop_h,
+            width: even_side(crop_w),
+            height: even_side(crop_h),
         };
+        let (crop_w, crop_h) = (crop.width, crop.height);
         let scale_x = crop_w as f32 / output.width as f32;
         let scale_y = crop_h as f32 / output.height as f32;
         let map_x = if params.mirror {
@@ -351,6 +354,15 @@ impl GeometryPlan {
             self.map_x[0] * px + self.map_x[1] * py + self.map_x[2],
             self.map_y[0] * px + self.map_y[1] * py + self.map_y[2],
         )
+    }
+}
+
+/// A crop side rounded down to even; a side of 1 stays 1.
+fn even_side(side: u32) -> u32 {
+    if side < 2 {
+        side
+    } else {
+        side & !1
     }
 }
 
@@ -415,14 +427,14 @@ mod tests {
             CropRect {
                 x: 436,
                 y: 0,
-                width: 405,
+                width: 404,
                 height: 720
             }
         );
         assert_eq!((plan.taps_x, plan.taps_y), (1, 1));
         // First output pixel centre samples near the crop's left edge.
         let (x, _) = plan.map(0.5, 0.5);
-        assert!((x - (436.0 + 0.5 * 405.0 / 720.0 - 0.5)).abs() < 1e-4);
+        assert!((x - (436.0 + 0.5 * 404.0 / 720.0 - 0.5)).abs() < 1e-4);
     }
 
     #[test]

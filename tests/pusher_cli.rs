@@ -1,0 +1,232 @@
+//! Tier 4: the `pusher` example as users and outside tools run it.
+//!
+//! * Its output matches FFmpeg's own crop/hflip/scale of the same clip.
+//! * Bad values give one clear line on stderr and a non-zero exit, never a panic.
+//!
+//! Needs `ffmpeg` (installed by `scripts/setup.sh`) and the example binary,
+//! which `cargo test` builds alongside the tests.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::luma_psnr;
+use liveroom::frame::I420Frame;
+use liveroom::source::{FrameSource, Y4mReader};
+
+/// The `pusher` example built next to this test binary.
+fn pusher_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/pusher_cli-… → target/<profile>/examples/pusher
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let binary = profile_dir.join("examples").join("pusher");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds the examples",
+        binary.display()
+    );
+    binary
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("liveroom-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn ffmpeg(args: &[&str]) {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg must be installed (scripts/setup.sh installs it)");
+    assert!(
+        output.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn read_all(path: &Path) -> Vec<I420Frame> {
+    let mut reader = Y4mReader::open(path).expect("readable y4m");
+    let mut frames = Vec::new();
+    while let Some(frame) = reader.next_frame().expect("valid frame") {
+        frames.push(frame);
+    }
+    frames
+}
+
+fn run_pusher(args: &[&str]) -> Output {
+    Command::new(pusher_binary())
+        .args(args)
+        .output()
+        .expect("pusher runs")
+}
+
+#[test]
+fn fhd_vertical_mirror_matches_ffmpeg_crop_hflip_scale() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch_dir("ffmpeg-match");
+    let clip = dir.join("clip.y4m");
+    // A detailed moving 1280×720 clip that is not ours: FFmpeg's testsrc2.
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=1280x720:rate=30",
+        "-frames:v",
+        "30",
+        "-pix_fmt",
+        "yuv420p",
+        clip.to_str().expect("utf-8 path"),
+    ]);
+    let ours = dir.join("ours.y4m");
+    let output = run_pusher(&[
+        "--input",
+        clip.to_str().expect("utf-8 path"),
+        "--frames",
+        "30",
+        "--mode",
+        "fhd",
+        "--aspect",
+        "9:16",
+        "--mirror",
+        "--output",
+        ours.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        output.status.success(),
+        "pusher failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reference = dir.join("ffmpeg.y4m");
+    let unmirrored = dir.join("ffmpeg-unmirrored.y4m");
+    for (filter, path) in [
+        (
+            "crop=405:720:437:0,hflip,scale=720:1280:flags=bilinear",
+            &reference,
+        ),
+        (
+            "crop=405:720:437:0,scale=720:1280:flags=bilinear",
+            &unmirrored,
+        ),
+    ] {
+        ffmpeg(&[
+            "-i",
+            clip.to_str().expect("utf-8 path"),
+            "-vf",
+            filter,
+            "-pix_fmt",
+            "yuv420p",
+            path.to_str().expect("utf-8 path"),
+        ]);
+    }
+    let (ours, reference, unmirrored) =
+        (read_all(&ours), read_all(&reference), read_all(&unmirrored));
+    assert_eq!(ours.len(), 30, "frames written");
+    assert_eq!(reference.len(), 30, "frames from ffmpeg");
+    assert_eq!((ours[0].width(), ours[0].height()), (720, 1280));
+    let mut worst = f64::INFINITY;
+    for (index, ((a, b), c)) in ours.iter().zip(&reference).zip(&unmirrored).enumerate() {
+        let psnr = luma_psnr(a, b);
+        let wrong_way = luma_psnr(a, c);
+        worst = worst.min(psnr);
+        // The issue asks for 30 dB; we match FFmpeg's bilinear to rounding (~75 dB).
+        assert!(psnr >= 40.0, "frame {index}: {psnr:.2} dB against FFmpeg");
+        assert!(
+            wrong_way < psnr - 10.0,
+            "frame {index}: the unmirrored picture matches too well ({wrong_way:.2} dB vs {psnr:.2} dB)"
+        );
+    }
+    eprintln!("worst luma PSNR against FFmpeg: {worst:.2} dB");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn testsrc_stamps_survive_the_pipeline() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let output = run_pusher(&["--frames", "5", "--mode", "sd", "--mirror", "--zoom", "1.5"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pusher failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = stdout.lines().last().expect("a summary line");
+    assert!(summary.contains("\"tag\":\"summary\""), "{summary}");
+    assert!(summary.contains("\"stampsVerified\":5"), "{summary}");
+    assert!(
+        summary.contains("\"width\":360,\"height\":640"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
+    let dir = scratch_dir("bad-values");
+    let lying = dir.join("lying.y4m");
+    std::fs::write(&lying, b"YUV4MPEG2 W1280 H720 F30:1 C444\nFRAME\n").expect("write");
+    let truncated = dir.join("truncated.y4m");
+    std::fs::write(&truncated, b"YUV4MPEG2 W64 H64 F30:1 C420jpeg\nFRAME\nabc").expect("write");
+    let not_png = dir.join("photo.png");
+    std::fs::write(&not_png, b"this is not a picture").expect("write");
+    let missing_dir_output = dir.join("no/such/dir/out.y4m");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--mode", "uhd"], "mode"),
+        (vec!["--aspect", "1:1"], "aspect"),
+        (vec!["--orientation", "diagonal"], "orientation"),
+        (vec!["--zoom", "0"], "zoom"),
+        (vec!["--zoom", "NaN"], "zoom"),
+        (vec!["--zoom", "many"], "zoom"),
+        (vec!["--zoom"], "needs a value"),
+        (vec!["--fps", "0"], "fps"),
+        (vec!["--frames", "-3"], "frames"),
+        (vec!["--frames", "0"], "frames"),
+        (vec!["--output", "out.mp4"], "y4m"),
+        (vec!["--volume", "11"], "unknown flag"),
+        (vec!["--input", "/no/such/clip.y4m"], "cannot read"),
+        (vec!["--input", "clip.avi"], "unknown input"),
+        (vec!["--input", lying.to_str().expect("utf-8")], "4:2:0"),
+        (
+            vec!["--input", not_png.to_str().expect("utf-8")],
+            "cannot decode",
+        ),
+        (
+            vec![
+                "--input",
+                "testsrc",
+                "--output",
+                missing_dir_output.to_str().expect("utf-8"),
+            ],
+            "cannot write",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = run_pusher(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.to_lowercase().contains(expected),
+            "{args:?}: {stderr:?} does not mention {expected:?}"
+        );
+    }
+    // A truncated frame is found while running: the error names the frame.
+    if common::gpu().is_some() {
+        let output = run_pusher(&["--input", truncated.to_str().expect("utf-8")]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("frame 0 is truncated"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
