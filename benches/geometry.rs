@@ -1,1 +1,37 @@
-fn main() {}
+//! Geometry + conversion path: 1280×720 I420 in → 720×1280 I420 out (FHD,
+//! 9:16, mirrored), upload and readback included. Prints the adapter it ran on.
+//!
+//! `cargo bench --bench geometry`
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use liveroom::geometry::{Aspect, GeometryParams, Mode, Orientation, OutputSize};
+use liveroom::source::{FrameRate, FrameSource, TestSource};
+use liveroom::{FrameParams, FramePipeline, GpuContext};
+
+fn geometry_720p_to_vertical_fhd(c: &mut Criterion) {
+    let gpu = match GpuContext::from_env() {
+        Ok(gpu) => gpu,
+        Err(error) => {
+            eprintln!("geometry bench skipped: {error}");
+            return;
+        }
+    };
+    eprintln!("adapter: {}", gpu.adapter_summary());
+    let size = OutputSize::for_preset(Mode::Fhd, Orientation::Vertical, Aspect::NineBySixteen);
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    let mut source =
+        TestSource::new(1280, 720, FrameRate { num: 30, den: 1 }).expect("test source");
+    let frame = source.next_frame().expect("frame").expect("endless source");
+    let params = FrameParams {
+        geometry: GeometryParams::new(1.0, true).expect("geometry"),
+    };
+    let mut group = c.benchmark_group("geometry");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("1280x720_to_720x1280_mirror", |b| {
+        b.iter(|| pipeline.process(&frame, &params).expect("process"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, geometry_720p_to_vertical_fhd);
+criterion_main!(benches);

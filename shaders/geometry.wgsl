@@ -3,10 +3,12 @@
 // (bilinear, with a box prefilter of several taps when scaling down),
 // convert to RGB, and convert back to Y, U, V, packed as I420 bytes.
 //
-// Output chroma is sampled once per 2×2 block, at the block's centre, plus
-// the mean change the per-pixel processing made to the chroma of the block's
-// four pixels. So geometry alone resamples chroma once (an identity geometry
-// returns it unchanged) instead of blurring it through a per-pixel round trip.
+// Chroma is sampled once per output 2×2 block, at the block's centre (4:2:0
+// carries no finer chroma), and shared by the block's four pixels when they
+// are converted to RGB. The output chroma is that sample plus the mean change
+// the per-pixel processing made to it, so geometry alone resamples chroma
+// once (an identity geometry returns it unchanged) and never blurs it
+// through a per-pixel round trip.
 //
 // One invocation writes an 8×2 block of output pixels: 4 words of luma, one
 // word each of U and V (4 chroma samples), so no two invocations ever write
@@ -25,7 +27,7 @@ struct Uniforms {
     luma_bounds: vec4<u32>,
     // The same for the chroma planes.
     chroma_bounds: vec4<u32>,
-    // x: taps across, y: taps down.
+    // x: taps across, y: taps down (the same as the override constants).
     taps: vec4<u32>,
     // Input bytes: luma stride, chroma stride, U offset, V offset.
     input_layout: vec4<u32>,
@@ -38,6 +40,11 @@ struct Uniforms {
     rgb_to_yuv: array<vec4<f32>, 3>,
     yuv_offset: vec4<f32>,
 }
+
+// Taps per axis, fixed per compiled pipeline so that the sampling loops
+// have constant trip counts and unroll (a dynamic loop costs 2× on lavapipe).
+override TAPS_X: u32 = 1u;
+override TAPS_Y: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
 @group(0) @binding(1) var<storage, read> src: array<u32>;
@@ -63,31 +70,26 @@ fn bilinear(base: u32, stride: u32, lo: vec2<u32>, hi: vec2<u32>, pos: vec2<f32>
     return mix(mix(a, b, t.x), mix(c, d, t.x), t.y);
 }
 
-// Y, U, V (0..1) at an input luma position, averaged over the taps.
-fn sample_yuv(pos: vec2<f32>) -> vec3<f32> {
-    var sum = vec3<f32>(0.0);
-    for (var j = 0u; j < u.taps.y; j++) {
-        for (var i = 0u; i < u.taps.x; i++) {
+// Y (0..1) at an input luma position, averaged over the taps.
+fn sample_y(pos: vec2<f32>) -> f32 {
+    var sum = 0.0;
+    for (var j = 0u; j < TAPS_Y; j++) {
+        for (var i = 0u; i < TAPS_X; i++) {
             let p = pos + u.taps_offset_step.xy + vec2<f32>(f32(i), f32(j)) * u.taps_offset_step.zw;
-            // Chroma is centre-sited: chroma sample k covers luma 2k and 2k+1.
-            let c = (p + vec2<f32>(0.5)) * 0.5 - vec2<f32>(0.5);
-            sum += vec3<f32>(
-                bilinear(0u, u.input_layout.x, u.luma_bounds.xy, u.luma_bounds.zw, p),
-                bilinear(u.input_layout.z, u.input_layout.y, u.chroma_bounds.xy, u.chroma_bounds.zw, c),
-                bilinear(u.input_layout.w, u.input_layout.y, u.chroma_bounds.xy, u.chroma_bounds.zw, c),
-            );
+            sum += bilinear(0u, u.input_layout.x, u.luma_bounds.xy, u.luma_bounds.zw, p);
         }
     }
-    return sum / f32(u.taps.x * u.taps.y);
+    return sum / f32(TAPS_X * TAPS_Y);
 }
 
 // U, V (0..1) for the output chroma sample whose centre maps to the input
 // luma position `pos`; its footprint is twice a pixel's, so are the tap steps.
 fn sample_uv(pos: vec2<f32>) -> vec2<f32> {
     var sum = vec2<f32>(0.0);
-    for (var j = 0u; j < u.taps.y; j++) {
-        for (var i = 0u; i < u.taps.x; i++) {
+    for (var j = 0u; j < TAPS_Y; j++) {
+        for (var i = 0u; i < TAPS_X; i++) {
             let p = pos + 2.0 * (u.taps_offset_step.xy + vec2<f32>(f32(i), f32(j)) * u.taps_offset_step.zw);
+            // Chroma is centre-sited: chroma sample k covers luma 2k and 2k+1.
             let c = (p + vec2<f32>(0.5)) * 0.5 - vec2<f32>(0.5);
             sum += vec2<f32>(
                 bilinear(u.input_layout.z, u.input_layout.y, u.chroma_bounds.xy, u.chroma_bounds.zw, c),
@@ -95,7 +97,7 @@ fn sample_uv(pos: vec2<f32>) -> vec2<f32> {
             );
         }
     }
-    return sum / f32(u.taps.x * u.taps.y);
+    return sum / f32(TAPS_X * TAPS_Y);
 }
 
 fn to_rgb(yuv: vec3<f32>) -> vec3<f32> {
@@ -112,19 +114,12 @@ fn map_to_input(p: vec2<f32>) -> vec2<f32> {
     return vec2<f32>(dot(u.map_x.xy, p) + u.map_x.z, dot(u.map_y.xy, p) + u.map_y.z);
 }
 
-struct Shaded {
-    // Processed Y, U, V (0..1).
-    yuv: vec3<f32>,
-    // What the processing changed in U, V.
-    delta_uv: vec2<f32>,
-}
-
-// The processed pixel (x, y) of the output.
-fn shade(x: u32, y: u32) -> Shaded {
-    let sampled = sample_yuv(map_to_input(vec2<f32>(f32(x) + 0.5, f32(y) + 0.5)));
-    let rgb = to_rgb(sampled);
-    let yuv = to_yuv(rgb);
-    return Shaded(yuv, yuv.yz - sampled.yz);
+// The processed Y, U, V (0..1) of the output pixel (x, y), whose block's
+// chroma sample is `uv`.
+fn shade(x: u32, y: u32, uv: vec2<f32>) -> vec3<f32> {
+    let luma = sample_y(map_to_input(vec2<f32>(f32(x) + 0.5, f32(y) + 0.5)));
+    let rgb = to_rgb(vec3<f32>(luma, uv));
+    return to_yuv(rgb);
 }
 
 fn to_byte(v: f32) -> u32 {
@@ -138,34 +133,42 @@ fn geometry_to_i420(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= u.output_offsets.z || id.y * 2u >= height) {
         return;
     }
+    let y = id.y * 2u;
+    // Luma words of the two rows (4 pixels each), and the chroma words.
+    var top = vec2<u32>(0u, 0u);
+    var bottom = vec2<u32>(0u, 0u);
     var u_word = 0u;
     var v_word = 0u;
-    var delta = array<vec2<f32>, 4>();
-    for (var row = 0u; row < 2u; row++) {
-        let y = id.y * 2u + row;
-        var words = vec2<u32>(0u, 0u);
-        for (var i = 0u; i < 8u; i++) {
-            // Padding columns past the width repeat the last pixel.
-            let x = min(id.x * 8u + i, width - 1u);
-            let shaded = shade(x, y);
-            let luma = to_byte(shaded.yuv.x) << ((i & 3u) * 8u);
-            if (i < 4u) {
-                words.x |= luma;
-            } else {
-                words.y |= luma;
-            }
-            delta[i / 2u] += shaded.delta_uv;
-        }
-        let at = y * u.output_layout.z + id.x * 2u;
-        dst[at] = words.x;
-        dst[at + 1u] = words.y;
-    }
     for (var k = 0u; k < 4u; k++) {
-        let centre = vec2<f32>(f32(id.x * 8u + 2u * k + 1u), f32(id.y * 2u + 1u));
-        let uv = sample_uv(map_to_input(centre)) + delta[k] * 0.25;
-        u_word |= to_byte(uv.x) << (k * 8u);
-        v_word |= to_byte(uv.y) << (k * 8u);
+        // One 2×2 block; padding columns past the width repeat the last pixel.
+        let x = id.x * 8u + 2u * k;
+        let x0 = min(x, width - 1u);
+        let x1 = min(x + 1u, width - 1u);
+        let uv = sample_uv(map_to_input(vec2<f32>(f32(x + 1u), f32(y + 1u))));
+        let a = shade(x0, y, uv);
+        let b = shade(x1, y, uv);
+        let c = shade(x0, y + 1u, uv);
+        let d = shade(x1, y + 1u, uv);
+        let shift = (k & 1u) * 16u;
+        let upper = (to_byte(a.x) | (to_byte(b.x) << 8u)) << shift;
+        let lower = (to_byte(c.x) | (to_byte(d.x) << 8u)) << shift;
+        if (k < 2u) {
+            top.x |= upper;
+            bottom.x |= lower;
+        } else {
+            top.y |= upper;
+            bottom.y |= lower;
+        }
+        let delta = (a.yz - uv) + (b.yz - uv) + (c.yz - uv) + (d.yz - uv);
+        let chroma = uv + delta * 0.25;
+        u_word |= to_byte(chroma.x) << (k * 8u);
+        v_word |= to_byte(chroma.y) << (k * 8u);
     }
+    let at = y * u.output_layout.z + id.x * 2u;
+    dst[at] = top.x;
+    dst[at + 1u] = top.y;
+    dst[at + u.output_layout.z] = bottom.x;
+    dst[at + u.output_layout.z + 1u] = bottom.y;
     let chroma_at = id.y * u.output_layout.w + id.x;
     dst[u.output_offsets.x + chroma_at] = u_word;
     dst[u.output_offsets.y + chroma_at] = v_word;

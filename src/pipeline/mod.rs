@@ -5,9 +5,10 @@
 //! ```
 //!
 //! Only I420 crosses the bus (1.5 bytes per pixel each way). Buffers, the
-//! shader and its pipeline are created once and reused; a new input size
+//! shader and its pipelines are created once and reused; a new input size
 //! re-creates the input buffer only; per-frame parameters are a uniform
-//! write, so changing them rebuilds nothing.
+//! write. The one exception: the geometry pass is compiled once per tap
+//! count (1–4 per axis, for downscaling), on first use, and kept.
 //!
 //! [`reference`] is the same maths on the CPU, the yardstick of the tests.
 
@@ -49,6 +50,44 @@ pub struct FrameParams {
     pub geometry: GeometryParams,
 }
 
+/// Compiled variants of the geometry pass, one per tap count (see
+/// `TAPS_X`/`TAPS_Y` in the shader), made on first use and kept.
+struct GeometryVariants {
+    module: wgpu::ShaderModule,
+    layout: wgpu::PipelineLayout,
+    compiled: Vec<((u32, u32), wgpu::ComputePipeline)>,
+}
+
+impl GeometryVariants {
+    fn get(
+        &mut self,
+        device: &wgpu::Device,
+        taps: (u32, u32),
+    ) -> Result<&wgpu::ComputePipeline, GpuError> {
+        let index = match self.compiled.iter().position(|(t, _)| *t == taps) {
+            Some(index) => index,
+            None => {
+                let pipeline = checked(device, || {
+                    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some("geometry_to_i420"),
+                        layout: Some(&self.layout),
+                        module: &self.module,
+                        entry_point: Some("geometry_to_i420"),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants: &[("TAPS_X", taps.0 as f64), ("TAPS_Y", taps.1 as f64)],
+                            ..Default::default()
+                        },
+                        cache: None,
+                    })
+                })?;
+                self.compiled.push((taps, pipeline));
+                self.compiled.len() - 1
+            }
+        };
+        Ok(&self.compiled[index].1)
+    }
+}
+
 /// GPU buffers that depend on the input size.
 struct InputBuffers {
     layout: InputLayout,
@@ -70,7 +109,7 @@ pub struct FramePipeline {
     output_size: OutputSize,
     matrix: ColorMatrix,
     bind_group_layout: wgpu::BindGroupLayout,
-    compute: wgpu::ComputePipeline,
+    geometry: GeometryVariants,
     uniforms: wgpu::Buffer,
     input: Option<InputBuffers>,
     output: OutputBuffers,
@@ -80,7 +119,7 @@ impl FramePipeline {
     /// Compiles the passes and allocates the output buffers.
     pub fn new(gpu: &GpuContext, output_size: OutputSize) -> Result<Self, PipelineError> {
         let device = gpu.device();
-        let (bind_group_layout, compute, uniforms) = checked(device, || {
+        let (bind_group_layout, geometry, uniforms) = checked(device, || {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some("geometry.wgsl"),
                 source: wgpu::ShaderSource::Wgsl(GEOMETRY_SHADER.into()),
@@ -118,21 +157,18 @@ impl FramePipeline {
                 bind_group_layouts: &[Some(&bind_group_layout)],
                 immediate_size: 0,
             });
-            let compute = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("geometry_to_i420"),
-                layout: Some(&layout),
-                module: &module,
-                entry_point: Some("geometry_to_i420"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
             let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("geometry uniforms"),
                 size: std::mem::size_of::<GeometryUniforms>() as u64,
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            (bind_group_layout, compute, uniforms)
+            let geometry = GeometryVariants {
+                module,
+                layout,
+                compiled: Vec::new(),
+            };
+            (bind_group_layout, geometry, uniforms)
         })?;
         let output = Self::output_buffers(gpu, output_size)?;
         Ok(Self {
@@ -140,7 +176,7 @@ impl FramePipeline {
             output_size,
             matrix: ColorMatrix::bt601_video_range(),
             bind_group_layout,
-            compute,
+            geometry,
             uniforms,
             input: None,
             output,
@@ -241,13 +277,14 @@ impl FramePipeline {
             params.geometry,
         )?;
         self.prepare_input(frame.width(), frame.height())?;
+        let device = self.gpu.device();
+        let compute = self.geometry.get(device, (plan.taps_x, plan.taps_y))?;
         let output = &self.output;
         let input = self
             .input
             .as_ref()
             .ok_or_else(|| GpuError::Operation("no input buffer was allocated".into()))?;
         let uniforms = GeometryUniforms::new(&plan, &input.layout, &output.layout, &self.matrix);
-        let device = self.gpu.device();
         let queue = self.gpu.queue();
         checked(device, || {
             queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
@@ -260,7 +297,7 @@ impl FramePipeline {
                     label: Some("geometry"),
                     timestamp_writes: None,
                 });
-                pass.set_pipeline(&self.compute);
+                pass.set_pipeline(compute);
                 pass.set_bind_group(0, &input.bind_group, &[]);
                 let (blocks_x, blocks_y) = output.layout.blocks();
                 pass.dispatch_workgroups(

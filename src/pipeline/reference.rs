@@ -63,22 +63,18 @@ pub fn process(
     ];
     let matrix = ColorMatrix::bt601_video_range();
 
-    let sample_yuv = |pos: [f32; 2]| {
-        let mut sum = [0.0f32; 3];
+    let sample_y = |pos: [f32; 2]| {
+        let mut sum = 0.0f32;
         for j in 0..taps.count[1] {
             for i in 0..taps.count[0] {
                 let p = [
                     pos[0] + taps.offset[0] + i as f32 * taps.step[0],
                     pos[1] + taps.offset[1] + j as f32 * taps.step[1],
                 ];
-                let c = [(p[0] + 0.5) * 0.5 - 0.5, (p[1] + 0.5) * 0.5 - 0.5];
-                sum[0] += planes[0].bilinear(p);
-                sum[1] += planes[1].bilinear(c);
-                sum[2] += planes[2].bilinear(c);
+                sum += planes[0].bilinear(p);
             }
         }
-        let n = (taps.count[0] * taps.count[1]) as f32;
-        sum.map(|s| s / n)
+        sum / (taps.count[0] * taps.count[1]) as f32
     };
     // Chroma of an output 2×2 block whose centre maps to `pos`: taps spread
     // over twice a pixel's footprint (see `sample_uv` in the shader).
@@ -98,12 +94,11 @@ pub fn process(
         let n = (taps.count[0] * taps.count[1]) as f32;
         sum.map(|s| s / n)
     };
-    // Processed (Y, U, V) of an output pixel, and the change made to its U, V.
-    let shade = |x: u32, y: u32| {
+    // Processed (Y, U, V) of an output pixel whose block's chroma is `uv`.
+    let shade = |x: u32, y: u32, uv: [f32; 2]| {
         let (ix, iy) = plan.map(x as f32 + 0.5, y as f32 + 0.5);
-        let sampled = sample_yuv([ix, iy]);
-        let yuv = matrix.rgb_to_yuv(matrix.yuv_to_rgb(sampled));
-        (yuv, [yuv[1] - sampled[1], yuv[2] - sampled[2]])
+        let luma = sample_y([ix, iy]);
+        matrix.rgb_to_yuv(matrix.yuv_to_rgb([luma, uv[0], uv[1]]))
     };
 
     let (width, height) = (output.width(), output.height());
@@ -111,18 +106,18 @@ pub fn process(
     out.timestamp = frame.timestamp;
     for by in 0..height / 2 {
         for bx in 0..width / 2 {
+            let (cx, cy) = plan.map((bx * 2 + 1) as f32, (by * 2 + 1) as f32);
+            let uv = sample_uv([cx, cy]);
             let mut delta = [0.0f32; 2];
             for row in 0..2 {
                 for col in 0..2 {
                     let (x, y) = (bx * 2 + col, by * 2 + row);
-                    let (yuv, change) = shade(x, y);
+                    let yuv = shade(x, y, uv);
                     out.row_mut(Plane::Y, y)[x as usize] = to_u8(yuv[0]);
-                    delta[0] += change[0];
-                    delta[1] += change[1];
+                    delta[0] += yuv[1] - uv[0];
+                    delta[1] += yuv[2] - uv[1];
                 }
             }
-            let (cx, cy) = plan.map((bx * 2 + 1) as f32, (by * 2 + 1) as f32);
-            let uv = sample_uv([cx, cy]);
             out.row_mut(Plane::U, by)[bx as usize] = to_u8(uv[0] + delta[0] * 0.25);
             out.row_mut(Plane::V, by)[bx as usize] = to_u8(uv[1] + delta[1] * 0.25);
         }
