@@ -29,8 +29,8 @@ struct Uniforms {
     chroma_bounds: vec4<u32>,
     // x: taps across, y: taps down (the same as the override constants).
     taps: vec4<u32>,
-    // Input bytes: luma stride, chroma stride, U offset, V offset.
-    input_layout: vec4<u32>,
+    // Size of one texel in texture coordinates: luma xy, chroma zw.
+    input_texel: vec4<f32>,
     // Output: width, height, luma stride in words, chroma stride in words.
     output_layout: vec4<u32>,
     // Output: U offset in words, V offset in words, 8-pixel blocks per row.
@@ -47,27 +47,24 @@ override TAPS_X: u32 = 1u;
 override TAPS_Y: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
-@group(0) @binding(1) var<storage, read> src: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(1) var luma_plane: texture_2d<f32>;
+@group(0) @binding(2) var u_plane: texture_2d<f32>;
+@group(0) @binding(3) var v_plane: texture_2d<f32>;
+// Linear filtering: the texture unit does the bilinear interpolation.
+@group(0) @binding(4) var bilinear: sampler;
+@group(0) @binding(5) var<storage, read_write> dst: array<u32>;
 
-// One input byte, normalised to 0..1.
-fn load_byte(offset: u32) -> f32 {
-    let word = src[offset >> 2u];
-    return f32((word >> ((offset & 3u) * 8u)) & 0xffu) / 255.0;
+// Bilinear luma (0..1) at a pixel-centre position, clamped to the crop.
+fn luma_at(pos: vec2<f32>) -> f32 {
+    let p = clamp(pos, vec2<f32>(u.luma_bounds.xy), vec2<f32>(u.luma_bounds.zw));
+    return textureSampleLevel(luma_plane, bilinear, (p + vec2<f32>(0.5)) * u.input_texel.xy, 0.0).r;
 }
 
-// Bilinear sample of one plane at a pixel-centre position, clamped to bounds.
-fn bilinear(base: u32, stride: u32, lo: vec2<u32>, hi: vec2<u32>, pos: vec2<f32>) -> f32 {
-    let p = clamp(pos, vec2<f32>(lo), vec2<f32>(hi));
-    let cell = floor(p);
-    let t = p - cell;
-    let i0 = vec2<u32>(cell);
-    let i1 = min(i0 + vec2<u32>(1u, 1u), hi);
-    let a = load_byte(base + i0.y * stride + i0.x);
-    let b = load_byte(base + i0.y * stride + i1.x);
-    let c = load_byte(base + i1.y * stride + i0.x);
-    let d = load_byte(base + i1.y * stride + i1.x);
-    return mix(mix(a, b, t.x), mix(c, d, t.x), t.y);
+// Bilinear U, V (0..1) at a chroma-plane position, clamped to the crop.
+fn chroma_at(pos: vec2<f32>) -> vec2<f32> {
+    let p = clamp(pos, vec2<f32>(u.chroma_bounds.xy), vec2<f32>(u.chroma_bounds.zw));
+    let t = (p + vec2<f32>(0.5)) * u.input_texel.zw;
+    return vec2<f32>(textureSampleLevel(u_plane, bilinear, t, 0.0).r, textureSampleLevel(v_plane, bilinear, t, 0.0).r);
 }
 
 // Y (0..1) at an input luma position, averaged over the taps.
@@ -76,7 +73,7 @@ fn sample_y(pos: vec2<f32>) -> f32 {
     for (var j = 0u; j < TAPS_Y; j++) {
         for (var i = 0u; i < TAPS_X; i++) {
             let p = pos + u.taps_offset_step.xy + vec2<f32>(f32(i), f32(j)) * u.taps_offset_step.zw;
-            sum += bilinear(0u, u.input_layout.x, u.luma_bounds.xy, u.luma_bounds.zw, p);
+            sum += luma_at(p);
         }
     }
     return sum / f32(TAPS_X * TAPS_Y);
@@ -91,10 +88,7 @@ fn sample_uv(pos: vec2<f32>) -> vec2<f32> {
             let p = pos + 2.0 * (u.taps_offset_step.xy + vec2<f32>(f32(i), f32(j)) * u.taps_offset_step.zw);
             // Chroma is centre-sited: chroma sample k covers luma 2k and 2k+1.
             let c = (p + vec2<f32>(0.5)) * 0.5 - vec2<f32>(0.5);
-            sum += vec2<f32>(
-                bilinear(u.input_layout.z, u.input_layout.y, u.chroma_bounds.xy, u.chroma_bounds.zw, c),
-                bilinear(u.input_layout.w, u.input_layout.y, u.chroma_bounds.xy, u.chroma_bounds.zw, c),
-            );
+            sum += chroma_at(c);
         }
     }
     return sum / f32(TAPS_X * TAPS_Y);

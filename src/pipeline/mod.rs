@@ -18,10 +18,10 @@ pub mod uniforms;
 use thiserror::Error;
 
 use crate::color::ColorMatrix;
-use crate::frame::{FrameError, I420Frame, Plane};
+use crate::frame::{chroma_size, FrameError, I420Frame, Plane};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
 use crate::gpu::{checked, GpuContext, GpuError};
-use uniforms::{GeometryUniforms, InputLayout, OutputLayout};
+use uniforms::{GeometryUniforms, OutputLayout};
 
 /// The WGSL source of the geometry pass.
 pub const GEOMETRY_SHADER: &str = include_str!("../../shaders/geometry.wgsl");
@@ -88,10 +88,10 @@ impl GeometryVariants {
     }
 }
 
-/// GPU buffers that depend on the input size.
-struct InputBuffers {
-    layout: InputLayout,
-    buffer: wgpu::Buffer,
+/// GPU textures that depend on the input size: one R8 texture per plane.
+struct InputTextures {
+    size: (u32, u32),
+    planes: [wgpu::Texture; 3],
     bind_group: wgpu::BindGroup,
 }
 
@@ -111,7 +111,8 @@ pub struct FramePipeline {
     bind_group_layout: wgpu::BindGroupLayout,
     geometry: GeometryVariants,
     uniforms: wgpu::Buffer,
-    input: Option<InputBuffers>,
+    sampler: wgpu::Sampler,
+    input: Option<InputTextures>,
     output: OutputBuffers,
 }
 
@@ -119,18 +120,18 @@ impl FramePipeline {
     /// Compiles the passes and allocates the output buffers.
     pub fn new(gpu: &GpuContext, output_size: OutputSize) -> Result<Self, PipelineError> {
         let device = gpu.device();
-        let (bind_group_layout, geometry, uniforms) = checked(device, || {
+        let (bind_group_layout, geometry, uniforms, sampler) = checked(device, || {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some("geometry.wgsl"),
                 source: wgpu::ShaderSource::Wgsl(GEOMETRY_SHADER.into()),
             });
-            let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+            let texture = |binding| wgpu::BindGroupLayoutEntry {
                 binding,
                 visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
                 },
                 count: None,
             };
@@ -148,8 +149,25 @@ impl FramePipeline {
                             },
                             count: None,
                         },
-                        storage(1, true),
-                        storage(2, false),
+                        texture(1),
+                        texture(2),
+                        texture(3),
+                        wgpu::BindGroupLayoutEntry {
+                            binding: 4,
+                            visibility: wgpu::ShaderStages::COMPUTE,
+                            ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                            count: None,
+                        },
+                        wgpu::BindGroupLayoutEntry {
+                            binding: 5,
+                            visibility: wgpu::ShaderStages::COMPUTE,
+                            ty: wgpu::BindingType::Buffer {
+                                ty: wgpu::BufferBindingType::Storage { read_only: false },
+                                has_dynamic_offset: false,
+                                min_binding_size: None,
+                            },
+                            count: None,
+                        },
                     ],
                 });
             let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -168,7 +186,15 @@ impl FramePipeline {
                 layout,
                 compiled: Vec::new(),
             };
-            (bind_group_layout, geometry, uniforms)
+            let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+                label: Some("bilinear"),
+                address_mode_u: wgpu::AddressMode::ClampToEdge,
+                address_mode_v: wgpu::AddressMode::ClampToEdge,
+                mag_filter: wgpu::FilterMode::Linear,
+                min_filter: wgpu::FilterMode::Linear,
+                ..Default::default()
+            });
+            (bind_group_layout, geometry, uniforms, sampler)
         })?;
         let output = Self::output_buffers(gpu, output_size)?;
         Ok(Self {
@@ -178,6 +204,7 @@ impl FramePipeline {
             bind_group_layout,
             geometry,
             uniforms,
+            sampler,
             input: None,
             output,
         })
@@ -218,22 +245,35 @@ impl FramePipeline {
         })
     }
 
-    /// Makes sure the input buffer fits a frame of this size.
+    /// Makes sure the input textures fit a frame of this size.
     fn prepare_input(&mut self, width: u32, height: u32) -> Result<(), GpuError> {
-        if let Some(input) = &self.input {
-            if (input.layout.width, input.layout.height) == (width, height) {
-                return Ok(());
-            }
+        if self.input.as_ref().is_some_and(|i| i.size == (width, height)) {
+            return Ok(());
         }
-        let layout = InputLayout::new(width, height);
         let device = self.gpu.device();
         let input = checked(device, || {
-            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("I420 input"),
-                size: layout.len as u64,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
+            let planes = Plane::ALL.map(|plane| {
+                let (w, h) = if plane == Plane::Y {
+                    (width, height)
+                } else {
+                    chroma_size(width, height)
+                };
+                device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some(plane.name()),
+                    size: wgpu::Extent3d {
+                        width: w,
+                        height: h,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::R8Unorm,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                })
             });
+            let views = planes.each_ref().map(|t| t.create_view(&Default::default()));
             let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("geometry bind group"),
                 layout: &self.bind_group_layout,
@@ -244,17 +284,29 @@ impl FramePipeline {
                     },
                     wgpu::BindGroupEntry {
                         binding: 1,
-                        resource: buffer.as_entire_binding(),
+                        resource: wgpu::BindingResource::TextureView(&views[0]),
                     },
                     wgpu::BindGroupEntry {
                         binding: 2,
+                        resource: wgpu::BindingResource::TextureView(&views[1]),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: wgpu::BindingResource::TextureView(&views[2]),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: wgpu::BindingResource::Sampler(&self.sampler),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 5,
                         resource: self.output.storage.as_entire_binding(),
                     },
                 ],
             });
-            InputBuffers {
-                layout,
-                buffer,
+            InputTextures {
+                size: (width, height),
+                planes,
                 bind_group,
             }
         })?;
@@ -283,12 +335,12 @@ impl FramePipeline {
         let input = self
             .input
             .as_ref()
-            .ok_or_else(|| GpuError::Operation("no input buffer was allocated".into()))?;
-        let uniforms = GeometryUniforms::new(&plan, &input.layout, &output.layout, &self.matrix);
+            .ok_or_else(|| GpuError::Operation("no input textures were allocated".into()))?;
+        let uniforms = GeometryUniforms::new(&plan, &output.layout, &self.matrix);
         let queue = self.gpu.queue();
         checked(device, || {
             queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
-            upload(queue, &input.buffer, &input.layout, frame);
+            upload(queue, &input.planes, frame);
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
@@ -321,29 +373,29 @@ impl FramePipeline {
     }
 }
 
-/// Copies the frame's planes into the input buffer's layout, row by row.
-fn upload(queue: &wgpu::Queue, buffer: &wgpu::Buffer, layout: &InputLayout, frame: &I420Frame) {
-    let Some(size) = wgpu::BufferSize::new(layout.len as u64) else {
-        return;
-    };
-    let Some(mut view) = queue.write_buffer_with(buffer, 0, size) else {
-        // wgpu has recorded a validation error; `checked` reports it.
-        return;
-    };
-    let mut bytes = view.slice(..);
-    let starts = [0, layout.u_offset, layout.v_offset];
-    let strides = [
-        layout.luma_stride,
-        layout.chroma_stride,
-        layout.chroma_stride,
-    ];
-    for (index, plane) in Plane::ALL.into_iter().enumerate() {
-        let (_, rows) = frame.plane_size(plane);
-        for y in 0..rows {
-            let row = frame.row(plane, y);
-            let at = (starts[index] + y * strides[index]) as usize;
-            bytes.slice(at..at + row.len()).copy_from_slice(row);
-        }
+/// Copies the frame's planes into the input textures.
+fn upload(queue: &wgpu::Queue, textures: &[wgpu::Texture; 3], frame: &I420Frame) {
+    for (plane, texture) in Plane::ALL.into_iter().zip(textures) {
+        let (width, height) = frame.plane_size(plane);
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            frame.plane(plane),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(frame.stride(plane) as u32),
+                rows_per_image: None,
+            },
+            wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+        );
     }
 }
 

@@ -5,46 +5,6 @@ use crate::color::{ColorMatrix, GpuColorMatrix};
 use crate::frame::chroma_size;
 use crate::geometry::{GeometryPlan, OutputSize};
 
-/// How an input frame is laid out in the GPU input buffer: planes one after
-/// another, each row padded to a multiple of 4 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InputLayout {
-    /// Input width.
-    pub width: u32,
-    /// Input height.
-    pub height: u32,
-    /// Bytes per luma row.
-    pub luma_stride: u32,
-    /// Bytes per chroma row.
-    pub chroma_stride: u32,
-    /// Byte offset of the U plane.
-    pub u_offset: u32,
-    /// Byte offset of the V plane.
-    pub v_offset: u32,
-    /// Total bytes (a multiple of 4).
-    pub len: u32,
-}
-
-impl InputLayout {
-    /// The layout for an input of this size.
-    pub fn new(width: u32, height: u32) -> Self {
-        let (cw, ch) = chroma_size(width, height);
-        let luma_stride = width.next_multiple_of(4);
-        let chroma_stride = cw.next_multiple_of(4);
-        let u_offset = luma_stride * height;
-        let v_offset = u_offset + chroma_stride * ch;
-        Self {
-            width,
-            height,
-            luma_stride,
-            chroma_stride,
-            u_offset,
-            v_offset,
-            len: v_offset + chroma_stride * ch,
-        }
-    }
-}
-
 /// How the packed I420 output is laid out: luma rows padded to a multiple of
 /// 8 pixels (one shader block), chroma rows to half that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +60,7 @@ pub struct GeometryUniforms {
     luma_bounds: [u32; 4],
     chroma_bounds: [u32; 4],
     taps: [u32; 4],
-    input_layout: [u32; 4],
+    input_texel: [f32; 4],
     output_layout: [u32; 4],
     output_offsets: [u32; 4],
     color: GpuColorMatrix,
@@ -152,12 +112,7 @@ pub fn crop_bounds(plan: &GeometryPlan) -> ([u32; 4], [u32; 4]) {
 
 impl GeometryUniforms {
     /// The uniforms for one frame.
-    pub fn new(
-        plan: &GeometryPlan,
-        input: &InputLayout,
-        output: &OutputLayout,
-        matrix: &ColorMatrix,
-    ) -> Self {
+    pub fn new(plan: &GeometryPlan, output: &OutputLayout, matrix: &ColorMatrix) -> Self {
         let taps = TapGrid::for_plan(plan);
         let (luma_bounds, chroma_bounds) = crop_bounds(plan);
         let (blocks_x, _) = output.blocks();
@@ -168,12 +123,15 @@ impl GeometryUniforms {
             luma_bounds,
             chroma_bounds,
             taps: [taps.count[0], taps.count[1], 0, 0],
-            input_layout: [
-                input.luma_stride,
-                input.chroma_stride,
-                input.u_offset,
-                input.v_offset,
-            ],
+            input_texel: {
+                let (cw, ch) = chroma_size(plan.input_width, plan.input_height);
+                [
+                    1.0 / plan.input_width as f32,
+                    1.0 / plan.input_height as f32,
+                    1.0 / cw as f32,
+                    1.0 / ch as f32,
+                ]
+            },
             output_layout: [
                 output.width,
                 output.height,
