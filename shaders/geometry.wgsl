@@ -35,16 +35,29 @@ struct Uniforms {
     output_layout: vec4<u32>,
     // Output: U offset in words, V offset in words, 8-pixel blocks per row.
     output_offsets: vec4<u32>,
-    // BT.601 video-range matrices (see src/color.rs).
-    yuv_to_rgb: array<vec4<f32>, 3>,
-    rgb_to_yuv: array<vec4<f32>, 3>,
-    yuv_offset: vec4<f32>,
 }
 
 // Taps per axis, fixed per compiled pipeline so that the sampling loops
 // have constant trip counts and unroll (a dynamic loop costs 2× on lavapipe).
 override TAPS_X: u32 = 1u;
 override TAPS_Y: u32 = 1u;
+
+// Whether pixels go through RGB (for the colour effects). Without a colour
+// effect the round trip is the identity, and skipping it saves a third of
+// the pass on a software driver.
+override COLOR_STAGE: bool = true;
+
+// The colour matrices (src/color.rs, BT.601 video range), fixed per compiled
+// pipeline so that the conversions fold into constant arithmetic. Row r,
+// column c of YUV → RGB is YUV_TO_RGB_rc; YUV_OFFSET_k is subtracted from
+// normalised Y, U, V before it and added back after RGB → YUV.
+override YUV_TO_RGB_00: f32; override YUV_TO_RGB_01: f32; override YUV_TO_RGB_02: f32;
+override YUV_TO_RGB_10: f32; override YUV_TO_RGB_11: f32; override YUV_TO_RGB_12: f32;
+override YUV_TO_RGB_20: f32; override YUV_TO_RGB_21: f32; override YUV_TO_RGB_22: f32;
+override RGB_TO_YUV_00: f32; override RGB_TO_YUV_01: f32; override RGB_TO_YUV_02: f32;
+override RGB_TO_YUV_10: f32; override RGB_TO_YUV_11: f32; override RGB_TO_YUV_12: f32;
+override RGB_TO_YUV_20: f32; override RGB_TO_YUV_21: f32; override RGB_TO_YUV_22: f32;
+override YUV_OFFSET_0: f32; override YUV_OFFSET_1: f32; override YUV_OFFSET_2: f32;
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
 @group(0) @binding(1) var luma_plane: texture_2d<f32>;
@@ -95,12 +108,20 @@ fn sample_uv(pos: vec2<f32>) -> vec2<f32> {
 }
 
 fn to_rgb(yuv: vec3<f32>) -> vec3<f32> {
-    let d = yuv - u.yuv_offset.xyz;
-    return vec3<f32>(dot(u.yuv_to_rgb[0].xyz, d), dot(u.yuv_to_rgb[1].xyz, d), dot(u.yuv_to_rgb[2].xyz, d));
+    let d = yuv - vec3<f32>(YUV_OFFSET_0, YUV_OFFSET_1, YUV_OFFSET_2);
+    return vec3<f32>(
+        dot(vec3<f32>(YUV_TO_RGB_00, YUV_TO_RGB_01, YUV_TO_RGB_02), d),
+        dot(vec3<f32>(YUV_TO_RGB_10, YUV_TO_RGB_11, YUV_TO_RGB_12), d),
+        dot(vec3<f32>(YUV_TO_RGB_20, YUV_TO_RGB_21, YUV_TO_RGB_22), d),
+    );
 }
 
 fn to_yuv(rgb: vec3<f32>) -> vec3<f32> {
-    return vec3<f32>(dot(u.rgb_to_yuv[0].xyz, rgb), dot(u.rgb_to_yuv[1].xyz, rgb), dot(u.rgb_to_yuv[2].xyz, rgb)) + u.yuv_offset.xyz;
+    return vec3<f32>(
+        dot(vec3<f32>(RGB_TO_YUV_00, RGB_TO_YUV_01, RGB_TO_YUV_02), rgb),
+        dot(vec3<f32>(RGB_TO_YUV_10, RGB_TO_YUV_11, RGB_TO_YUV_12), rgb),
+        dot(vec3<f32>(RGB_TO_YUV_20, RGB_TO_YUV_21, RGB_TO_YUV_22), rgb),
+    ) + vec3<f32>(YUV_OFFSET_0, YUV_OFFSET_1, YUV_OFFSET_2);
 }
 
 // Output point (pixel centres at +0.5) -> input luma position.
@@ -112,7 +133,11 @@ fn map_to_input(p: vec2<f32>) -> vec2<f32> {
 // chroma sample is `uv`.
 fn shade(x: u32, y: u32, uv: vec2<f32>) -> vec3<f32> {
     let luma = sample_y(map_to_input(vec2<f32>(f32(x) + 0.5, f32(y) + 0.5)));
-    let rgb = to_rgb(vec3<f32>(luma, uv));
+    let yuv = vec3<f32>(luma, uv);
+    if (!COLOR_STAGE) {
+        return yuv;
+    }
+    let rgb = to_rgb(yuv);
     return to_yuv(rgb);
 }
 

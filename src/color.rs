@@ -1,6 +1,6 @@
 //! Colour conversion between 8-bit YCbCr and RGB: one matrix, one range,
-//! used both ways, on the CPU and (through [`ColorMatrix::to_gpu`]) in the
-//! shaders.
+//! used both ways, on the CPU and (through [`ColorMatrix::shader_constants`])
+//! in the shaders.
 //!
 //! liveroom uses **BT.601 coefficients (Kr = 0.299, Kb = 0.114) at video
 //! ("limited", "TV") range**: Y in 16..=235, Cb/Cr in 16..=240, RGB in
@@ -30,18 +30,6 @@ pub struct ColorMatrix {
     pub yuv_offset: [f32; 3],
     /// Rows of the RGB → YUV matrix; `yuv_offset` is added afterwards.
     pub rgb_to_yuv: [[f32; 3]; 3],
-}
-
-/// Uniform-buffer layout of [`ColorMatrix`]: each row padded to a `vec4`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct GpuColorMatrix {
-    /// YUV → RGB rows (xyz used).
-    pub yuv_to_rgb: [[f32; 4]; 3],
-    /// RGB → YUV rows (xyz used).
-    pub rgb_to_yuv: [[f32; 4]; 3],
-    /// Offset of normalised YUV (xyz used).
-    pub yuv_offset: [f32; 4],
 }
 
 impl ColorMatrix {
@@ -101,14 +89,21 @@ impl ColorMatrix {
         ]
     }
 
-    /// The matrices in uniform-buffer layout.
-    pub fn to_gpu(&self) -> GpuColorMatrix {
-        let pad = |r: [f32; 3]| [r[0], r[1], r[2], 0.0];
-        GpuColorMatrix {
-            yuv_to_rgb: self.yuv_to_rgb.map(pad),
-            rgb_to_yuv: self.rgb_to_yuv.map(pad),
-            yuv_offset: pad(self.yuv_offset),
+    /// The matrices as the shaders' override constants: `YUV_TO_RGB_rc`,
+    /// `RGB_TO_YUV_rc` (row r, column c) and `YUV_OFFSET_k`.
+    pub fn shader_constants(&self) -> Vec<(String, f64)> {
+        let mut constants = Vec::with_capacity(21);
+        for (name, matrix) in [("YUV_TO_RGB", self.yuv_to_rgb), ("RGB_TO_YUV", self.rgb_to_yuv)] {
+            for (r, row) in matrix.iter().enumerate() {
+                for (c, value) in row.iter().enumerate() {
+                    constants.push((format!("{name}_{r}{c}"), *value as f64));
+                }
+            }
         }
+        for (k, value) in self.yuv_offset.iter().enumerate() {
+            constants.push((format!("YUV_OFFSET_{k}"), *value as f64));
+        }
+        constants
     }
 }
 

@@ -52,6 +52,9 @@ fn geometry_pass_matches_reference_across_geometries() {
         let size = OutputSize::new(w, h).expect("valid output");
         let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
         assert_matches_reference(&mut pipeline, input, params(zoom, mirror), w + h);
+        // The same through the RGB stage.
+        pipeline.set_always_convert(true);
+        assert_matches_reference(&mut pipeline, input, params(zoom, mirror), w + h);
     }
 }
 

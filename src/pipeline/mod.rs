@@ -8,7 +8,9 @@
 //! shader and its pipelines are created once and reused; a new input size
 //! re-creates the input buffer only; per-frame parameters are a uniform
 //! write. The one exception: the geometry pass is compiled once per tap
-//! count (1–4 per axis, for downscaling), on first use, and kept.
+//! count (1–4 per axis, for downscaling) and per need of the RGB stage, on
+//! first use, and kept. Without a colour effect, pixels skip the YUV → RGB →
+//! YUV round trip, which is the identity.
 //!
 //! [`reference`] is the same maths on the CPU, the yardstick of the tests.
 
@@ -50,23 +52,42 @@ pub struct FrameParams {
     pub geometry: GeometryParams,
 }
 
-/// Compiled variants of the geometry pass, one per tap count (see
-/// `TAPS_X`/`TAPS_Y` in the shader), made on first use and kept.
+/// Which compiled variant of the geometry pass a frame needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct VariantKey {
+    /// Taps across and down (`TAPS_X`, `TAPS_Y`).
+    taps: (u32, u32),
+    /// Whether pixels go through RGB (`COLOR_STAGE`).
+    color_stage: bool,
+}
+
+/// Compiled variants of the geometry pass (see [`VariantKey`]), made on
+/// first use and kept.
 struct GeometryVariants {
     module: wgpu::ShaderModule,
     layout: wgpu::PipelineLayout,
-    compiled: Vec<((u32, u32), wgpu::ComputePipeline)>,
+    /// The colour matrices as override constants.
+    color_constants: Vec<(String, f64)>,
+    compiled: Vec<(VariantKey, wgpu::ComputePipeline)>,
 }
 
 impl GeometryVariants {
     fn get(
         &mut self,
         device: &wgpu::Device,
-        taps: (u32, u32),
+        key: VariantKey,
     ) -> Result<&wgpu::ComputePipeline, GpuError> {
-        let index = match self.compiled.iter().position(|(t, _)| *t == taps) {
+        let index = match self.compiled.iter().position(|(k, _)| *k == key) {
             Some(index) => index,
             None => {
+                let mut constants: Vec<(&str, f64)> = self
+                    .color_constants
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), *value))
+                    .collect();
+                constants.push(("TAPS_X", key.taps.0 as f64));
+                constants.push(("TAPS_Y", key.taps.1 as f64));
+                constants.push(("COLOR_STAGE", key.color_stage as u8 as f64));
                 let pipeline = checked(device, || {
                     device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                         label: Some("geometry_to_i420"),
@@ -74,13 +95,13 @@ impl GeometryVariants {
                         module: &self.module,
                         entry_point: Some("geometry_to_i420"),
                         compilation_options: wgpu::PipelineCompilationOptions {
-                            constants: &[("TAPS_X", taps.0 as f64), ("TAPS_Y", taps.1 as f64)],
+                            constants: &constants,
                             ..Default::default()
                         },
                         cache: None,
                     })
                 })?;
-                self.compiled.push((taps, pipeline));
+                self.compiled.push((key, pipeline));
                 self.compiled.len() - 1
             }
         };
@@ -107,11 +128,11 @@ struct OutputBuffers {
 pub struct FramePipeline {
     gpu: GpuContext,
     output_size: OutputSize,
-    matrix: ColorMatrix,
     bind_group_layout: wgpu::BindGroupLayout,
     geometry: GeometryVariants,
     uniforms: wgpu::Buffer,
     sampler: wgpu::Sampler,
+    always_convert: bool,
     input: Option<InputTextures>,
     output: OutputBuffers,
 }
@@ -184,6 +205,7 @@ impl FramePipeline {
             let geometry = GeometryVariants {
                 module,
                 layout,
+                color_constants: ColorMatrix::bt601_video_range().shader_constants(),
                 compiled: Vec::new(),
             };
             let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
@@ -200,11 +222,11 @@ impl FramePipeline {
         Ok(Self {
             gpu: gpu.clone(),
             output_size,
-            matrix: ColorMatrix::bt601_video_range(),
             bind_group_layout,
             geometry,
             uniforms,
             sampler,
+            always_convert: false,
             input: None,
             output,
         })
@@ -223,6 +245,13 @@ impl FramePipeline {
             self.input = None;
         }
         Ok(())
+    }
+
+    /// Runs every pixel through RGB even when no colour effect needs it.
+    /// The output is the same up to rounding; this exists to check and
+    /// measure the colour stage on its own.
+    pub fn set_always_convert(&mut self, always: bool) {
+        self.always_convert = always;
     }
 
     fn output_buffers(gpu: &GpuContext, size: OutputSize) -> Result<OutputBuffers, GpuError> {
@@ -330,13 +359,17 @@ impl FramePipeline {
         )?;
         self.prepare_input(frame.width(), frame.height())?;
         let device = self.gpu.device();
-        let compute = self.geometry.get(device, (plan.taps_x, plan.taps_y))?;
+        let key = VariantKey {
+            taps: (plan.taps_x, plan.taps_y),
+            color_stage: self.always_convert,
+        };
+        let compute = self.geometry.get(device, key)?;
         let output = &self.output;
         let input = self
             .input
             .as_ref()
             .ok_or_else(|| GpuError::Operation("no input textures were allocated".into()))?;
-        let uniforms = GeometryUniforms::new(&plan, &output.layout, &self.matrix);
+        let uniforms = GeometryUniforms::new(&plan, &output.layout);
         let queue = self.gpu.queue();
         checked(device, || {
             queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));

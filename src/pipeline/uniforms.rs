@@ -1,7 +1,6 @@
 //! The geometry pass's uniform block and the buffer layouts it describes,
 //! computed once on the CPU and shared by the GPU pass and the reference.
 
-use crate::color::{ColorMatrix, GpuColorMatrix};
 use crate::frame::chroma_size;
 use crate::geometry::{GeometryPlan, OutputSize};
 
@@ -63,7 +62,6 @@ pub struct GeometryUniforms {
     input_texel: [f32; 4],
     output_layout: [u32; 4],
     output_offsets: [u32; 4],
-    color: GpuColorMatrix,
 }
 
 /// Where the taps of one output pixel sit relative to its mapped centre.
@@ -112,7 +110,7 @@ pub fn crop_bounds(plan: &GeometryPlan) -> ([u32; 4], [u32; 4]) {
 
 impl GeometryUniforms {
     /// The uniforms for one frame.
-    pub fn new(plan: &GeometryPlan, output: &OutputLayout, matrix: &ColorMatrix) -> Self {
+    pub fn new(plan: &GeometryPlan, output: &OutputLayout) -> Self {
         let taps = TapGrid::for_plan(plan);
         let (luma_bounds, chroma_bounds) = crop_bounds(plan);
         let (blocks_x, _) = output.blocks();
@@ -139,7 +137,6 @@ impl GeometryUniforms {
                 output.chroma_stride / 4,
             ],
             output_offsets: [output.u_offset / 4, output.v_offset / 4, blocks_x, 0],
-            color: matrix.to_gpu(),
         }
     }
 }
