@@ -93,7 +93,10 @@ impl ColorMatrix {
     /// `RGB_TO_YUV_rc` (row r, column c) and `YUV_OFFSET_k`.
     pub fn shader_constants(&self) -> Vec<(String, f64)> {
         let mut constants = Vec::with_capacity(21);
-        for (name, matrix) in [("YUV_TO_RGB", self.yuv_to_rgb), ("RGB_TO_YUV", self.rgb_to_yuv)] {
+        for (name, matrix) in [
+            ("YUV_TO_RGB", self.yuv_to_rgb),
+            ("RGB_TO_YUV", self.rgb_to_yuv),
+        ] {
             for (r, row) in matrix.iter().enumerate() {
                 for (c, value) in row.iter().enumerate() {
                     constants.push((format!("{name}_{r}{c}"), *value as f64));
@@ -120,6 +123,48 @@ pub fn to_u8(value: f32) -> u8 {
 /// 8-bit RGB → 8-bit (Y, U, V), for CPU-side conversions such as still images.
 pub fn rgb8_to_yuv(matrix: &ColorMatrix, rgb: [u8; 3]) -> [f32; 3] {
     matrix.rgb_to_yuv(rgb.map(|c| c as f32 / 255.0))
+}
+
+/// Converts an 8-bit RGB image to an I420 frame with [`ColorMatrix::bt601_video_range`]:
+/// luma per pixel, chroma as the mean of each 2×2 block's chroma (centre-sited).
+pub fn rgb_image_to_i420(image: &image::RgbImage) -> Result<I420Frame, FrameError> {
+    let (width, height) = image.dimensions();
+    let mut frame = I420Frame::black(width, height)?;
+    let matrix = ColorMatrix::bt601_video_range();
+    let (cw, ch) = chroma_size(width, height);
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let mut sum = [0.0f32; 2];
+            let mut count = 0.0;
+            for y in (2 * cy)..(2 * cy + 2).min(height) {
+                for x in (2 * cx)..(2 * cx + 2).min(width) {
+                    let yuv = rgb8_to_yuv(&matrix, image.get_pixel(x, y).0);
+                    frame.row_mut(Plane::Y, y)[x as usize] = to_u8(yuv[0]);
+                    sum[0] += yuv[1];
+                    sum[1] += yuv[2];
+                    count += 1.0;
+                }
+            }
+            frame.row_mut(Plane::U, cy)[cx as usize] = to_u8(sum[0] / count);
+            frame.row_mut(Plane::V, cy)[cx as usize] = to_u8(sum[1] / count);
+        }
+    }
+    Ok(frame)
+}
+
+/// Converts an I420 frame to an 8-bit RGB image (chroma repeated over each
+/// 2×2 block), for snapshots and contact sheets.
+pub fn i420_to_rgb_image(frame: &I420Frame) -> image::RgbImage {
+    let matrix = ColorMatrix::bt601_video_range();
+    image::RgbImage::from_fn(frame.width(), frame.height(), |x, y| {
+        let yuv = [
+            frame.sample(Plane::Y, x, y),
+            frame.sample(Plane::U, x / 2, y / 2),
+            frame.sample(Plane::V, x / 2, y / 2),
+        ]
+        .map(|s| s as f32 / 255.0);
+        image::Rgb(matrix.yuv_to_rgb(yuv).map(to_u8))
+    })
 }
 
 #[cfg(test)]
@@ -170,46 +215,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Converts an 8-bit RGB image to an I420 frame with [`ColorMatrix::bt601_video_range`]:
-/// luma per pixel, chroma as the mean of each 2×2 block's chroma (centre-sited).
-pub fn rgb_image_to_i420(image: &image::RgbImage) -> Result<I420Frame, FrameError> {
-    let (width, height) = image.dimensions();
-    let mut frame = I420Frame::black(width, height)?;
-    let matrix = ColorMatrix::bt601_video_range();
-    let (cw, ch) = chroma_size(width, height);
-    for cy in 0..ch {
-        for cx in 0..cw {
-            let mut sum = [0.0f32; 2];
-            let mut count = 0.0;
-            for y in (2 * cy)..(2 * cy + 2).min(height) {
-                for x in (2 * cx)..(2 * cx + 2).min(width) {
-                    let yuv = rgb8_to_yuv(&matrix, image.get_pixel(x, y).0);
-                    frame.row_mut(Plane::Y, y)[x as usize] = to_u8(yuv[0]);
-                    sum[0] += yuv[1];
-                    sum[1] += yuv[2];
-                    count += 1.0;
-                }
-            }
-            frame.row_mut(Plane::U, cy)[cx as usize] = to_u8(sum[0] / count);
-            frame.row_mut(Plane::V, cy)[cx as usize] = to_u8(sum[1] / count);
-        }
-    }
-    Ok(frame)
-}
-
-/// Converts an I420 frame to an 8-bit RGB image (chroma repeated over each
-/// 2×2 block), for snapshots and contact sheets.
-pub fn i420_to_rgb_image(frame: &I420Frame) -> image::RgbImage {
-    let matrix = ColorMatrix::bt601_video_range();
-    image::RgbImage::from_fn(frame.width(), frame.height(), |x, y| {
-        let yuv = [
-            frame.sample(Plane::Y, x, y),
-            frame.sample(Plane::U, x / 2, y / 2),
-            frame.sample(Plane::V, x / 2, y / 2),
-        ]
-        .map(|s| s as f32 / 255.0);
-        image::Rgb(matrix.yuv_to_rgb(yuv).map(to_u8))
-    })
 }

@@ -168,7 +168,7 @@ pub struct OutputSize {
 impl OutputSize {
     /// An explicit size; both sides must be even (4:2:0 chroma) and non-zero.
     pub fn new(width: u32, height: u32) -> Result<Self, GeometryError> {
-        let ok = |side: u32| side >= 2 && side % 2 == 0 && side <= MAX_FRAME_SIDE;
+        let ok = |side: u32| side >= 2 && side.is_multiple_of(2) && side <= MAX_FRAME_SIDE;
         if !ok(width) || !ok(height) {
             return Err(GeometryError::InvalidOutputSize { width, height });
         }

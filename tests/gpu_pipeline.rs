@@ -38,7 +38,9 @@ fn assert_matches_reference(
 #[test]
 fn geometry_pass_matches_reference_across_geometries() {
     let Some(gpu) = gpu() else { return };
-    let cases: &[((u32, u32), (u32, u32), f32, bool)] = &[
+    /// Input size, output size, zoom, mirror.
+    type Case = ((u32, u32), (u32, u32), f32, bool);
+    let cases: &[Case] = &[
         // Landscape to portrait crop, upscale, mirrored.
         ((64, 36), (36, 64), 1.0, true),
         // Odd input size, zoomed.

@@ -276,7 +276,11 @@ impl FramePipeline {
 
     /// Makes sure the input textures fit a frame of this size.
     fn prepare_input(&mut self, width: u32, height: u32) -> Result<(), GpuError> {
-        if self.input.as_ref().is_some_and(|i| i.size == (width, height)) {
+        if self
+            .input
+            .as_ref()
+            .is_some_and(|i| i.size == (width, height))
+        {
             return Ok(());
         }
         let device = self.gpu.device();
@@ -302,7 +306,9 @@ impl FramePipeline {
                     view_formats: &[],
                 })
             });
-            let views = planes.each_ref().map(|t| t.create_view(&Default::default()));
+            let views = planes
+                .each_ref()
+                .map(|t| t.create_view(&Default::default()));
             let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("geometry bind group"),
                 layout: &self.bind_group_layout,

@@ -195,8 +195,8 @@ mod tests {
         let cell = cell_size_for_height(360);
         // Invert the cell of the last index bit (row 2, column 7 of the code),
         // placed as `draw` places it: 15 px cells after a one-cell quiet zone.
-        let x = ((640 - 150) / 2 & !1) + 15 + 7 * 15;
-        let y = ((360 - 90) / 2 & !1) + 15 + 2 * 15;
+        let x = (((640 - 150) / 2) & !1) + 15 + 7 * 15;
+        let y = (((360 - 90) / 2) & !1) + 15 + 2 * 15;
         for yy in y..y + 15 {
             for xx in x..x + 15 {
                 let row = frame.row_mut(Plane::Y, yy);

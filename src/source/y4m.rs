@@ -68,12 +68,10 @@ impl<R: BufRead + Send> Y4mReader<R> {
                 Some('W') => width = Some(parse_side(value).map_err(&header_error)?),
                 Some('H') => height = Some(parse_side(value).map_err(&header_error)?),
                 Some('F') => rate = Some(parse_rate(value).map_err(&header_error)?),
-                Some('C') => {
-                    if !matches!(value, "420" | "420jpeg" | "420mpeg2" | "420paldv") {
-                        return Err(header_error(format!(
-                            "colour space C{value}: only 8-bit 4:2:0 (C420, C420jpeg, C420mpeg2, C420paldv) is supported"
-                        )));
-                    }
+                Some('C') if !matches!(value, "420" | "420jpeg" | "420mpeg2" | "420paldv") => {
+                    return Err(header_error(format!(
+                        "colour space C{value}: only 8-bit 4:2:0 (C420, C420jpeg, C420mpeg2, C420paldv) is supported"
+                    )));
                 }
                 // Interlacing, pixel aspect and extensions do not change the layout.
                 _ => {}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# liveroom set-up for a Debian machine. Idempotent: installs only what is
+# missing (as root, `apt-get update` first), checks the Rust toolchain, and
+# says what it did. Quick when everything is there.
+#
+#   bash scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build: x264 (bindgen needs clang), openh264's assembly (nasm).
+# GPU without a GPU: Mesa's lavapipe software Vulkan driver and the loader.
+# Interop peers and test tools: ffmpeg, nginx with the RTMP module.
+# Model fetch and conversion: python3-venv.
+PACKAGES=(
+    pkg-config clang libclang-dev nasm libx264-dev
+    mesa-vulkan-drivers libvulkan1
+    ffmpeg nginx libnginx-mod-rtmp
+    python3-venv
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+if ((${#missing[@]})); then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: missing Debian packages: ${missing[*]}" >&2
+        echo "setup: run this script as root, or: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    echo "setup: installed ${#missing[@]} package(s)"
+else
+    echo "setup: Debian packages present"
+fi
+
+# Rust: wgpu 30 needs 1.87 or newer. The toolchain is not installed from
+# here (no downloads outside the package registries); say what is needed.
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo not found: install Rust 1.87 or newer (https://rustup.rs)" >&2
+    exit 1
+fi
+rust_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+if [ "${rust_minor:-0}" -lt 87 ]; then
+    echo "setup: $(rustc --version) is too old: liveroom needs Rust 1.87 or newer" >&2
+    exit 1
+fi
+echo "setup: $(rustc --version)"
+
+# The Vulkan loader complains without a runtime dir; scripts export this one.
+mkdir -p -m 700 /tmp/liveroom-xdg
+echo "setup: done"
