@@ -60,12 +60,13 @@ override RGB_TO_YUV_20: f32; override RGB_TO_YUV_21: f32; override RGB_TO_YUV_22
 override YUV_OFFSET_0: f32; override YUV_OFFSET_1: f32; override YUV_OFFSET_2: f32;
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
+// The Y plane (R8) and the U and V planes interleaved (RG8: one sample
+// fetches both).
 @group(0) @binding(1) var luma_plane: texture_2d<f32>;
-@group(0) @binding(2) var u_plane: texture_2d<f32>;
-@group(0) @binding(3) var v_plane: texture_2d<f32>;
+@group(0) @binding(2) var chroma_planes: texture_2d<f32>;
 // Linear filtering: the texture unit does the bilinear interpolation.
-@group(0) @binding(4) var bilinear: sampler;
-@group(0) @binding(5) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(3) var bilinear: sampler;
+@group(0) @binding(4) var<storage, read_write> dst: array<u32>;
 
 // Bilinear luma (0..1) at a pixel-centre position, clamped to the crop.
 fn luma_at(pos: vec2<f32>) -> f32 {
@@ -77,7 +78,7 @@ fn luma_at(pos: vec2<f32>) -> f32 {
 fn chroma_at(pos: vec2<f32>) -> vec2<f32> {
     let p = clamp(pos, vec2<f32>(u.chroma_bounds.xy), vec2<f32>(u.chroma_bounds.zw));
     let t = (p + vec2<f32>(0.5)) * u.input_texel.zw;
-    return vec2<f32>(textureSampleLevel(u_plane, bilinear, t, 0.0).r, textureSampleLevel(v_plane, bilinear, t, 0.0).r);
+    return textureSampleLevel(chroma_planes, bilinear, t, 0.0).rg;
 }
 
 // Y (0..1) at an input luma position, averaged over the taps.

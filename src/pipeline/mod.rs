@@ -109,10 +109,12 @@ impl GeometryVariants {
     }
 }
 
-/// GPU textures that depend on the input size: one R8 texture per plane.
+/// GPU textures that depend on the input size: Y as R8, U and V
+/// interleaved as RG8.
 struct InputTextures {
     size: (u32, u32),
-    planes: [wgpu::Texture; 3],
+    luma: wgpu::Texture,
+    chroma: wgpu::Texture,
     bind_group: wgpu::BindGroup,
 }
 
@@ -134,6 +136,8 @@ pub struct FramePipeline {
     sampler: wgpu::Sampler,
     always_convert: bool,
     input: Option<InputTextures>,
+    /// U and V interleaved for upload, kept to avoid an allocation per frame.
+    interleaved: Vec<u8>,
     output: OutputBuffers,
 }
 
@@ -172,15 +176,14 @@ impl FramePipeline {
                         },
                         texture(1),
                         texture(2),
-                        texture(3),
                         wgpu::BindGroupLayoutEntry {
-                            binding: 4,
+                            binding: 3,
                             visibility: wgpu::ShaderStages::COMPUTE,
                             ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
                             count: None,
                         },
                         wgpu::BindGroupLayoutEntry {
-                            binding: 5,
+                            binding: 4,
                             visibility: wgpu::ShaderStages::COMPUTE,
                             ty: wgpu::BindingType::Buffer {
                                 ty: wgpu::BufferBindingType::Storage { read_only: false },
@@ -228,6 +231,7 @@ impl FramePipeline {
             sampler,
             always_convert: false,
             input: None,
+            interleaved: Vec::new(),
             output,
         })
     }
@@ -285,14 +289,9 @@ impl FramePipeline {
         }
         let device = self.gpu.device();
         let input = checked(device, || {
-            let planes = Plane::ALL.map(|plane| {
-                let (w, h) = if plane == Plane::Y {
-                    (width, height)
-                } else {
-                    chroma_size(width, height)
-                };
+            let texture = |label, (w, h), format| {
                 device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some(plane.name()),
+                    label: Some(label),
                     size: wgpu::Extent3d {
                         width: w,
                         height: h,
@@ -301,14 +300,19 @@ impl FramePipeline {
                     mip_level_count: 1,
                     sample_count: 1,
                     dimension: wgpu::TextureDimension::D2,
-                    format: wgpu::TextureFormat::R8Unorm,
+                    format,
                     usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
                     view_formats: &[],
                 })
-            });
-            let views = planes
-                .each_ref()
-                .map(|t| t.create_view(&Default::default()));
+            };
+            let luma = texture("Y", (width, height), wgpu::TextureFormat::R8Unorm);
+            let chroma = texture(
+                "UV",
+                chroma_size(width, height),
+                wgpu::TextureFormat::Rg8Unorm,
+            );
+            let luma_view = luma.create_view(&Default::default());
+            let chroma_view = chroma.create_view(&Default::default());
             let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("geometry bind group"),
                 layout: &self.bind_group_layout,
@@ -319,29 +323,26 @@ impl FramePipeline {
                     },
                     wgpu::BindGroupEntry {
                         binding: 1,
-                        resource: wgpu::BindingResource::TextureView(&views[0]),
+                        resource: wgpu::BindingResource::TextureView(&luma_view),
                     },
                     wgpu::BindGroupEntry {
                         binding: 2,
-                        resource: wgpu::BindingResource::TextureView(&views[1]),
+                        resource: wgpu::BindingResource::TextureView(&chroma_view),
                     },
                     wgpu::BindGroupEntry {
                         binding: 3,
-                        resource: wgpu::BindingResource::TextureView(&views[2]),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
                         resource: wgpu::BindingResource::Sampler(&self.sampler),
                     },
                     wgpu::BindGroupEntry {
-                        binding: 5,
+                        binding: 4,
                         resource: self.output.storage.as_entire_binding(),
                     },
                 ],
             });
             InputTextures {
                 size: (width, height),
-                planes,
+                luma,
+                chroma,
                 bind_group,
             }
         })?;
@@ -379,7 +380,7 @@ impl FramePipeline {
         let queue = self.gpu.queue();
         checked(device, || {
             queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
-            upload(queue, &input.planes, frame);
+            upload(queue, input, frame, &mut self.interleaved);
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
@@ -412,10 +413,17 @@ impl FramePipeline {
     }
 }
 
-/// Copies the frame's planes into the input textures.
-fn upload(queue: &wgpu::Queue, textures: &[wgpu::Texture; 3], frame: &I420Frame) {
-    for (plane, texture) in Plane::ALL.into_iter().zip(textures) {
-        let (width, height) = frame.plane_size(plane);
+/// Copies the frame's planes into the input textures, interleaving U and V
+/// on the way (`scratch` keeps the interleaved bytes between frames).
+fn upload(queue: &wgpu::Queue, input: &InputTextures, frame: &I420Frame, scratch: &mut Vec<u8>) {
+    let (cw, ch) = frame.plane_size(Plane::U);
+    scratch.clear();
+    scratch.reserve(2 * (cw * ch) as usize);
+    for y in 0..ch {
+        let (u, v) = (frame.row(Plane::U, y), frame.row(Plane::V, y));
+        scratch.extend(u.iter().zip(v).flat_map(|(&u, &v)| [u, v]));
+    }
+    let write = |texture, bytes: &[u8], bytes_per_row: usize, (width, height)| {
         queue.write_texture(
             wgpu::TexelCopyTextureInfo {
                 texture,
@@ -423,10 +431,10 @@ fn upload(queue: &wgpu::Queue, textures: &[wgpu::Texture; 3], frame: &I420Frame)
                 origin: wgpu::Origin3d::ZERO,
                 aspect: wgpu::TextureAspect::All,
             },
-            frame.plane(plane),
+            bytes,
             wgpu::TexelCopyBufferLayout {
                 offset: 0,
-                bytes_per_row: Some(frame.stride(plane) as u32),
+                bytes_per_row: Some(bytes_per_row as u32),
                 rows_per_image: None,
             },
             wgpu::Extent3d {
@@ -435,7 +443,14 @@ fn upload(queue: &wgpu::Queue, textures: &[wgpu::Texture; 3], frame: &I420Frame)
                 depth_or_array_layers: 1,
             },
         );
-    }
+    };
+    write(
+        &input.luma,
+        frame.plane(Plane::Y),
+        frame.stride(Plane::Y),
+        frame.plane_size(Plane::Y),
+    );
+    write(&input.chroma, scratch, 2 * cw as usize, (cw, ch));
 }
 
 /// Maps the readback buffer and turns it into a frame.
