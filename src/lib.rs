@@ -34,9 +34,11 @@
 //! ```
 
 pub mod color;
+pub mod effects;
 pub mod frame;
 pub mod geometry;
 pub mod gpu;
+pub mod landmarks;
 pub mod pipeline;
 pub mod source;
 

@@ -6,7 +6,7 @@
 //!
 //! Only I420 crosses the bus (1.5 bytes per pixel each way). Buffers, the
 //! shader and its pipelines are created once and reused; a new input size
-//! re-creates the input buffer only; per-frame parameters are a uniform
+//! re-creates the input textures only; per-frame parameters are a uniform
 //! write. The one exception: the geometry pass is compiled once per tap
 //! count (1–4 per axis, for downscaling) and per need of the RGB stage, on
 //! first use, and kept. Without a colour effect, pixels skip the YUV → RGB →

@@ -1,4 +1,4 @@
-//! The geometry pass's uniform block and the buffer layouts it describes,
+//! The geometry pass's uniform block and the output layout it describes,
 //! computed once on the CPU and shared by the GPU pass and the reference.
 
 use crate::frame::chroma_size;

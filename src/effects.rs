@@ -1,0 +1,489 @@
+//! The beauty effects: the pusher's four custom-effect strengths and the
+//! legacy 0–9 levels ([`EffectParams`]), and the per-frame plan that turns
+//! them and the faces' landmarks into warps and a skin mask
+//! ([`EffectPlan`]). The plan's maths is the specification: the shader
+//! (`shaders/geometry.wgsl`) repeats it, the CPU reference calls it.
+//!
+//! * **Face-thinness** pulls the jaw/cheek contour toward the face's centre
+//!   line: each contour point `c` becomes a smooth shift of radius
+//!   `0.3 × face width`, by `0.12 × strength × (foot − c)` where `foot` is
+//!   `c` projected on the centre line. Overlapping shifts are averaged, not
+//!   summed, so nothing folds.
+//! * **Eye-bigness** magnifies a disc of radius `0.5 × inter-ocular distance`
+//!   around each eye centre, `1 / (1 − 0.3 × strength)` at the centre,
+//!   falling smoothly to none at the edge.
+//! * **Skin mask** = a soft ellipse around each face × a soft skin-colour
+//!   model in (Cb, Cr), minus soft discs over the eyes (with brows) and the
+//!   mouth. Whitening and smoothing are weighed by it, so hair, eyes, brows,
+//!   lips, clothes and a skin-coloured background stay as they were.
+//! * **Whitening** is a monotone tone curve on luma,
+//!   `log(1 + 3x) / log 4` over video-range luma `x` in 0..1 (0 and 1 stay
+//!   put, so nothing clips), blended by mask × strength; chroma is drawn 8 %
+//!   toward grey at full strength, which lightens without turning hue.
+
+use thiserror::Error;
+
+use crate::landmarks::{FaceLandmarks, MAX_FACES};
+
+/// An effect parameter out of its range.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum EffectError {
+    /// A strength NaN, infinite, or outside 0..=1.
+    #[error("{name} {value} out of range: expected a number from 0 to 1")]
+    StrengthOutOfRange {
+        /// The parameter (`skin_whiteness`, `skin_smoothness`, `face_thinness`, `eye_bigness`).
+        name: &'static str,
+        /// The value given.
+        value: f32,
+    },
+    /// A legacy level outside 0..=9.
+    #[error("{name} level {value} out of range: expected a whole number from 0 to 9")]
+    LevelOutOfRange {
+        /// The parameter (`beauty` or `whiteness`).
+        name: &'static str,
+        /// The value given.
+        value: i64,
+    },
+}
+
+/// Strengths of the four effects, each in 0..=1 (0 = off).
+///
+/// The legacy levels map linearly: `beauty` level *b* gives
+/// `skin_smoothness = b / 9`, `whiteness` level *w* gives
+/// `skin_whiteness = w / 9`; the legacy levels never slim the face or
+/// enlarge the eyes (see [`EffectParams::from_levels`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EffectParams {
+    skin_whiteness: f32,
+    skin_smoothness: f32,
+    face_thinness: f32,
+    eye_bigness: f32,
+}
+
+fn strength(name: &'static str, value: f32) -> Result<f32, EffectError> {
+    if value.is_finite() && (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(EffectError::StrengthOutOfRange { name, value })
+    }
+}
+
+fn level(name: &'static str, value: i64) -> Result<f32, EffectError> {
+    if (0..=9).contains(&value) {
+        Ok(value as f32 / 9.0)
+    } else {
+        Err(EffectError::LevelOutOfRange { name, value })
+    }
+}
+
+impl EffectParams {
+    /// The custom effect: four strengths in 0..=1.
+    pub fn new(
+        skin_whiteness: f32,
+        skin_smoothness: f32,
+        face_thinness: f32,
+        eye_bigness: f32,
+    ) -> Result<Self, EffectError> {
+        Ok(Self {
+            skin_whiteness: strength("skin_whiteness", skin_whiteness)?,
+            skin_smoothness: strength("skin_smoothness", skin_smoothness)?,
+            face_thinness: strength("face_thinness", face_thinness)?,
+            eye_bigness: strength("eye_bigness", eye_bigness)?,
+        })
+    }
+
+    /// The legacy levels: `beauty` (skin smoothing) and `whiteness`, 0..=9.
+    pub fn from_levels(beauty: i64, whiteness: i64) -> Result<Self, EffectError> {
+        Ok(Self {
+            skin_smoothness: level("beauty", beauty)?,
+            skin_whiteness: level("whiteness", whiteness)?,
+            ..Self::default()
+        })
+    }
+
+    /// Whitening strength.
+    pub fn skin_whiteness(&self) -> f32 {
+        self.skin_whiteness
+    }
+
+    /// Smoothing strength.
+    pub fn skin_smoothness(&self) -> f32 {
+        self.skin_smoothness
+    }
+
+    /// Face slimming strength.
+    pub fn face_thinness(&self) -> f32 {
+        self.face_thinness
+    }
+
+    /// Eye enlarging strength.
+    pub fn eye_bigness(&self) -> f32 {
+        self.eye_bigness
+    }
+
+    /// Whether any effect changes colours (whitening or smoothing).
+    pub fn has_color_effect(&self) -> bool {
+        self.skin_whiteness > 0.0 || self.skin_smoothness > 0.0
+    }
+
+    /// Whether any effect moves pixels (face or eye warps).
+    pub fn has_warp(&self) -> bool {
+        self.face_thinness > 0.0 || self.eye_bigness > 0.0
+    }
+}
+
+/// Contour points per face used for thinning (longer contours are resampled).
+pub const MAX_CONTOUR_POINTS: usize = 16;
+
+/// A smooth shift: the content around `centre` moves by `offset`, fading to
+/// nothing at `radius` (output points there sample `offset` back; see
+/// [`EffectPlan::warp`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shift {
+    /// Centre, output pixels.
+    pub centre: [f32; 2],
+    /// Radius of influence.
+    pub radius: f32,
+    /// How far the content at `centre` moves, output pixels.
+    pub offset: [f32; 2],
+}
+
+/// A smooth magnification around an eye.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Magnify {
+    /// Centre, output pixels.
+    pub centre: [f32; 2],
+    /// Radius of influence.
+    pub radius: f32,
+    /// 0..0.3: the centre is magnified `1 / (1 − amount)` times.
+    pub amount: f32,
+}
+
+/// Where a face's skin may be, in output pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceRegion {
+    /// Centre of the face ellipse.
+    pub centre: [f32; 2],
+    /// Unit vector from the left to the right eye.
+    pub across: [f32; 2],
+    /// Half the ellipse's extent across and down the face.
+    pub half_axes: [f32; 2],
+    /// The eyes' centres (the disc kept out of the mask sits a little above,
+    /// to take the brow too).
+    pub eyes: [[f32; 2]; 2],
+    /// Radius of each eye-and-brow disc.
+    pub eye_radius: f32,
+    /// Centre of the mouth.
+    pub mouth: [f32; 2],
+    /// Half extents of the mouth ellipse (across, down).
+    pub mouth_half_axes: [f32; 2],
+}
+
+/// Everything the passes need for one frame, in output coordinates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EffectPlan {
+    /// Thinning shifts, all faces.
+    pub shifts: Vec<Shift>,
+    /// Eye magnifications, all faces.
+    pub magnifies: Vec<Magnify>,
+    /// Skin regions of the faces (for the mask).
+    pub faces: Vec<FaceRegion>,
+    /// Whitening strength, 0..1.
+    pub whiteness: f32,
+    /// Smoothing strength, 0..1.
+    pub smoothness: f32,
+}
+
+/// Smooth falloff: 1 at the centre, 0 from `r² ≥ 1` on, `(1 − r²)²` between.
+pub fn falloff(r2: f32) -> f32 {
+    let t = (1.0 - r2).max(0.0);
+    t * t
+}
+
+/// Hermite step from 0 at `edge0` to 1 at `edge1` (WGSL's `smoothstep`).
+pub fn smoothstep(edge0: f32, edge1: f32, x: f32) -> f32 {
+    let t = ((x - edge0) / (edge1 - edge0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+fn dot(a: [f32; 2], b: [f32; 2]) -> f32 {
+    a[0] * b[0] + a[1] * b[1]
+}
+
+fn along(origin: [f32; 2], direction: [f32; 2], distance: f32) -> [f32; 2] {
+    [
+        origin[0] + direction[0] * distance,
+        origin[1] + direction[1] * distance,
+    ]
+}
+
+/// Evenly resamples a polyline to at most `count` points (keeps short ones).
+fn resample(points: &[[f32; 2]], count: usize) -> Vec<[f32; 2]> {
+    if points.len() <= count {
+        return points.to_vec();
+    }
+    (0..count)
+        .map(|i| points[i * (points.len() - 1) / (count - 1)])
+        .collect()
+}
+
+impl EffectPlan {
+    /// The plan for one frame: `faces` must already be in output pixels.
+    /// At most [`MAX_FACES`] faces are used.
+    pub fn new(params: &EffectParams, faces: &[FaceLandmarks]) -> Self {
+        let mut plan = Self {
+            whiteness: params.skin_whiteness,
+            smoothness: params.skin_smoothness,
+            ..Self::default()
+        };
+        for face in faces.iter().take(MAX_FACES) {
+            let (across, down) = face.axes();
+            let iod = face.inter_ocular();
+            let eye_mid = [
+                (face.left_eye[0] + face.right_eye[0]) / 2.0,
+                (face.left_eye[1] + face.right_eye[1]) / 2.0,
+            ];
+            let [x, y, w, h] = face.bbox;
+            let width = w.max(iod);
+            if params.face_thinness > 0.0 {
+                let pull = 0.12 * params.face_thinness;
+                for c in resample(&face.contour_or_synthesised(), MAX_CONTOUR_POINTS) {
+                    let rel = [c[0] - eye_mid[0], c[1] - eye_mid[1]];
+                    let foot = along(eye_mid, down, dot(rel, down));
+                    plan.shifts.push(Shift {
+                        centre: c,
+                        radius: 0.3 * width,
+                        offset: [(foot[0] - c[0]) * pull, (foot[1] - c[1]) * pull],
+                    });
+                }
+            }
+            if params.eye_bigness > 0.0 {
+                for eye in [face.left_eye, face.right_eye] {
+                    plan.magnifies.push(Magnify {
+                        centre: eye,
+                        radius: 0.5 * iod,
+                        amount: 0.3 * params.eye_bigness,
+                    });
+                }
+            }
+            plan.faces.push(FaceRegion {
+                centre: [x + w / 2.0, y + h / 2.0],
+                across,
+                half_axes: [0.6 * w, 0.65 * h],
+                eyes: [
+                    along(face.left_eye, down, -0.12 * iod),
+                    along(face.right_eye, down, -0.12 * iod),
+                ],
+                eye_radius: 0.38 * iod,
+                mouth: along(eye_mid, down, 1.05 * iod),
+                mouth_half_axes: [0.55 * iod, 0.32 * iod],
+            });
+        }
+        plan
+    }
+
+    /// Whether the plan moves pixels.
+    pub fn has_warp(&self) -> bool {
+        !self.shifts.is_empty() || !self.magnifies.is_empty()
+    }
+
+    /// Whether the plan changes colours.
+    pub fn has_color(&self) -> bool {
+        !self.faces.is_empty() && (self.whiteness > 0.0 || self.smoothness > 0.0)
+    }
+
+    /// The inverse warp: the point (output pixels) whose content the output
+    /// point `p` shows, before geometry. Thinning first, then the eyes.
+    pub fn warp(&self, p: [f32; 2]) -> [f32; 2] {
+        let mut shift = [0.0f32; 2];
+        let mut weight = 0.0f32;
+        for s in &self.shifts {
+            let d = [p[0] - s.centre[0], p[1] - s.centre[1]];
+            let w = falloff(dot(d, d) / (s.radius * s.radius));
+            shift[0] += w * s.offset[0];
+            shift[1] += w * s.offset[1];
+            weight += w;
+        }
+        let norm = weight.max(1.0);
+        let mut q = [p[0] - shift[0] / norm, p[1] - shift[1] / norm];
+        for m in &self.magnifies {
+            let v = [q[0] - m.centre[0], q[1] - m.centre[1]];
+            let scale = 1.0 - m.amount * falloff(dot(v, v) / (m.radius * m.radius));
+            q = [m.centre[0] + v[0] * scale, m.centre[1] + v[1] * scale];
+        }
+        q
+    }
+
+    /// Skin weight (0..1) of the output point `p` whose colour is `yuv`
+    /// (normalised 0..1, video range), the most any face gives.
+    pub fn skin_weight(&self, p: [f32; 2], yuv: [f32; 3]) -> f32 {
+        let colour = skin_colour_weight(yuv);
+        if colour <= 0.0 {
+            return 0.0;
+        }
+        let mut best = 0.0f32;
+        for face in &self.faces {
+            let down = [-face.across[1], face.across[0]];
+            let rel = [p[0] - face.centre[0], p[1] - face.centre[1]];
+            let (u, v) = (
+                dot(rel, face.across) / face.half_axes[0],
+                dot(rel, down) / face.half_axes[1],
+            );
+            let region = 1.0 - smoothstep(0.75, 1.0, (u * u + v * v).sqrt());
+            let mut keep_out = 0.0f32;
+            for eye in face.eyes {
+                let d = [p[0] - eye[0], p[1] - eye[1]];
+                let r = dot(d, d).sqrt() / face.eye_radius;
+                keep_out = keep_out.max(1.0 - smoothstep(0.8, 1.2, r));
+            }
+            let m = [p[0] - face.mouth[0], p[1] - face.mouth[1]];
+            let (mu, mv) = (
+                dot(m, face.across) / face.mouth_half_axes[0],
+                dot(m, down) / face.mouth_half_axes[1],
+            );
+            keep_out = keep_out.max(1.0 - smoothstep(0.8, 1.2, (mu * mu + mv * mv).sqrt()));
+            best = best.max(region * (1.0 - keep_out));
+        }
+        best * colour
+    }
+}
+
+/// Soft skin-colour model in video-range YCbCr (normalised 0..1): an ellipse
+/// around (Cb, Cr) = (102, 152)/255 with half-axes (28, 24)/255, fading over
+/// its outer 30 %, times a fade-in of luma from 40 to 70 (deep shadows and
+/// dark hair are not skin).
+pub fn skin_colour_weight(yuv: [f32; 3]) -> f32 {
+    let cb = (yuv[1] * 255.0 - 102.0) / 28.0;
+    let cr = (yuv[2] * 255.0 - 152.0) / 24.0;
+    let chroma = 1.0 - smoothstep(0.7, 1.0, (cb * cb + cr * cr).sqrt());
+    chroma * smoothstep(40.0, 70.0, yuv[0] * 255.0)
+}
+
+/// The whitening of one pixel: `yuv` (normalised, video range) with weight
+/// `amount` = mask × strength.
+pub fn whiten(yuv: [f32; 3], amount: f32) -> [f32; 3] {
+    let x = ((yuv[0] * 255.0 - 16.0) / 219.0).clamp(0.0, 1.0);
+    let curved = (1.0 + 3.0 * x).ln() / 4.0f32.ln();
+    let luma = (16.0 + 219.0 * (x + (curved - x) * amount)) / 255.0;
+    let grey = 128.0 / 255.0;
+    let keep = 1.0 - 0.08 * amount;
+    [
+        luma,
+        grey + (yuv[1] - grey) * keep,
+        grey + (yuv[2] - grey) * keep,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strengths_are_validated_by_name() {
+        assert!(EffectParams::new(0.0, 0.5, 1.0, 0.25).is_ok());
+        for (args, name) in [
+            ([1.5, 0.0, 0.0, 0.0], "skin_whiteness"),
+            ([0.0, f32::NAN, 0.0, 0.0], "skin_smoothness"),
+            ([0.0, 0.0, -0.1, 0.0], "face_thinness"),
+            ([0.0, 0.0, 0.0, f32::INFINITY], "eye_bigness"),
+        ] {
+            let err = EffectParams::new(args[0], args[1], args[2], args[3]).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn legacy_levels_map_linearly() {
+        let p = EffectParams::from_levels(9, 3).unwrap();
+        assert_eq!(p.skin_smoothness(), 1.0);
+        assert!((p.skin_whiteness() - 1.0 / 3.0).abs() < 1e-6);
+        assert!(!p.has_warp());
+        assert!(matches!(
+            EffectParams::from_levels(10, 0),
+            Err(EffectError::LevelOutOfRange { name: "beauty", .. })
+        ));
+        assert!(EffectParams::from_levels(0, -1).is_err());
+    }
+
+    fn face() -> FaceLandmarks {
+        FaceLandmarks {
+            bbox: [100.0, 60.0, 100.0, 130.0],
+            left_eye: [128.0, 110.0],
+            right_eye: [172.0, 110.0],
+            contour: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn zero_strengths_plan_nothing_that_moves_or_recolours() {
+        let plan = EffectPlan::new(&EffectParams::default(), &[face()]);
+        assert!(!plan.has_warp());
+        assert!(!plan.has_color());
+        assert_eq!(plan.warp([150.0, 150.0]), [150.0, 150.0]);
+    }
+
+    #[test]
+    fn thinning_pulls_the_jaw_inward_and_leaves_far_points_alone() {
+        let params = EffectParams::new(0.0, 0.0, 1.0, 0.0).unwrap();
+        let plan = EffectPlan::new(&params, &[face()]);
+        // The right cheek at the eye line + some: output there shows content
+        // from further out (the face edge moved in).
+        let source = plan.warp([200.0, 140.0]);
+        assert!(source[0] > 200.5, "{source:?}");
+        // Far away nothing moves.
+        assert_eq!(plan.warp([20.0, 20.0]), [20.0, 20.0]);
+        assert_eq!(plan.warp([400.0, 300.0]), [400.0, 300.0]);
+    }
+
+    #[test]
+    fn eyes_magnify_smoothly_and_monotonically() {
+        let params = EffectParams::new(0.0, 0.0, 0.0, 1.0).unwrap();
+        let plan = EffectPlan::new(&params, &[face()]);
+        let eye = face().left_eye;
+        let mut last = f32::NEG_INFINITY;
+        // Towards the other eye, up to this eye's radius (22 px).
+        for i in 0..22 {
+            let x = eye[0] + i as f32;
+            let source = plan.warp([x, eye[1]])[0] - eye[0];
+            assert!(source > last, "folds at {i}");
+            assert!(source <= i as f32 + 1e-4);
+            last = source;
+        }
+        assert_eq!(plan.warp([eye[0], eye[1] - 30.0]), [eye[0], eye[1] - 30.0]);
+    }
+
+    #[test]
+    fn whitening_is_monotone_and_keeps_the_ends() {
+        let mut last = -1.0;
+        for level in 16..=235 {
+            let y = whiten([level as f32 / 255.0, 0.5, 0.5], 1.0)[0];
+            assert!(y > last);
+            last = y;
+        }
+        assert!((whiten([16.0 / 255.0, 0.5, 0.5], 1.0)[0] * 255.0 - 16.0).abs() < 1e-3);
+        assert!((whiten([235.0 / 255.0, 0.5, 0.5], 1.0)[0] * 255.0 - 235.0).abs() < 1e-3);
+        assert_eq!(whiten([0.4, 0.3, 0.7], 0.0), [0.4, 0.3, 0.7]);
+    }
+
+    #[test]
+    fn skin_colour_model_accepts_skin_and_refuses_others() {
+        let m = crate::color::ColorMatrix::bt601_video_range();
+        let yuv = |rgb: [u8; 3]| crate::color::rgb8_to_yuv(&m, rgb);
+        assert!(skin_colour_weight(yuv([224, 172, 150])) > 0.9, "light skin");
+        assert!(skin_colour_weight(yuv([141, 85, 60])) > 0.5, "dark skin");
+        assert_eq!(skin_colour_weight(yuv([40, 80, 200])), 0.0, "blue");
+        assert_eq!(skin_colour_weight(yuv([60, 160, 60])), 0.0, "green");
+        assert_eq!(skin_colour_weight(yuv([20, 15, 12])), 0.0, "near black");
+    }
+
+    #[test]
+    fn mask_covers_cheeks_not_eyes_mouth_or_background() {
+        let params = EffectParams::new(1.0, 0.0, 0.0, 0.0).unwrap();
+        let plan = EffectPlan::new(&params, &[face()]);
+        let skin = [0.6, 102.0 / 255.0, 152.0 / 255.0];
+        assert!(plan.skin_weight([130.0, 140.0], skin) > 0.9, "cheek");
+        assert_eq!(plan.skin_weight([128.0, 107.0], skin), 0.0, "eye");
+        assert_eq!(plan.skin_weight([150.0, 156.0], skin), 0.0, "mouth");
+        assert_eq!(plan.skin_weight([20.0, 20.0], skin), 0.0, "background");
+    }
+}
