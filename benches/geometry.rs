@@ -26,6 +26,7 @@ fn geometry_720p_to_vertical_fhd(c: &mut Criterion) {
     let frame = source.next_frame().expect("frame").expect("endless source");
     let params = FrameParams {
         geometry: GeometryParams::new(1.0, true).expect("geometry"),
+        ..Default::default()
     };
     let mut group = c.benchmark_group("geometry");
     group.throughput(Throughput::Elements(1));

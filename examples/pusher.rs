@@ -117,7 +117,10 @@ fn run(options: Options) -> Result<(), String> {
     let info = source.info();
     let size = OutputSize::for_preset(options.mode, options.orientation, options.aspect);
     let geometry = GeometryParams::new(options.zoom, options.mirror).map_err(|e| e.to_string())?;
-    let params = FrameParams { geometry };
+    let params = FrameParams {
+        geometry,
+        ..Default::default()
+    };
     // With testsrc, every frame's stamp is read back from the output.
     let stamp_cell = (options.input == "testsrc")
         .then(|| GeometryPlan::new(info.width, info.height, size, geometry))

@@ -289,7 +289,12 @@ impl EffectPlan {
 
     /// Whether the plan changes colours.
     pub fn has_color(&self) -> bool {
-        !self.faces.is_empty() && (self.whiteness > 0.0 || self.smoothness > 0.0)
+        self.has_whitening() || (!self.faces.is_empty() && self.smoothness > 0.0)
+    }
+
+    /// Whether the plan whitens skin.
+    pub fn has_whitening(&self) -> bool {
+        !self.faces.is_empty() && self.whiteness > 0.0
     }
 
     /// The inverse warp: the point (output pixels) whose content the output

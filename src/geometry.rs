@@ -348,6 +348,18 @@ impl GeometryPlan {
         })
     }
 
+    /// Where a point of the input picture lands in the output, both in
+    /// continuous coordinates (pixel (0, 0) spans 0..1, its centre is 0.5).
+    /// The inverse of [`GeometryPlan::map`] (which works in pixel-centre input
+    /// coordinates, hence the half pixel).
+    pub fn to_output(&self, point: [f32; 2]) -> [f32; 2] {
+        let [a, b, c] = self.map_x;
+        let [d, e, f] = self.map_y;
+        let (x, y) = (point[0] - 0.5 - c, point[1] - 0.5 - f);
+        let det = a * e - b * d;
+        [(e * x - b * y) / det, (a * y - d * x) / det]
+    }
+
     /// Input position (pixel-centre coordinates) of the output point `(px, py)`.
     pub fn map(&self, px: f32, py: f32) -> (f32, f32) {
         (
@@ -435,6 +447,18 @@ mod tests {
         // First output pixel centre samples near the crop's left edge.
         let (x, _) = plan.map(0.5, 0.5);
         assert!((x - (436.0 + 0.5 * 404.0 / 720.0 - 0.5)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn to_output_inverts_map() {
+        let out = OutputSize::new(360, 640).unwrap();
+        let plan =
+            GeometryPlan::new(1280, 720, out, GeometryParams::new(1.3, true).unwrap()).unwrap();
+        for (px, py) in [(0.5f32, 0.5f32), (100.25, 300.0), (359.5, 639.5)] {
+            let (ix, iy) = plan.map(px, py);
+            let back = plan.to_output([ix + 0.5, iy + 0.5]);
+            assert!((back[0] - px).abs() < 1e-3 && (back[1] - py).abs() < 1e-3);
+        }
     }
 
     #[test]

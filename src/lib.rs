@@ -23,7 +23,7 @@
 //! let size = OutputSize::for_preset(Mode::Fhd, Orientation::Vertical, Aspect::NineBySixteen);
 //! let mut pipeline = FramePipeline::new(&gpu, size)?;
 //! let mut source = open_source("testsrc", 30.0)?;
-//! let params = FrameParams { geometry: GeometryParams::new(1.0, true)? };
+//! let params = FrameParams { geometry: GeometryParams::new(1.0, true)?, ..Default::default() };
 //! while let Some(frame) = source.next_frame()? {
 //!     let processed = pipeline.process(&frame, &params)?;
 //!     assert_eq!(processed.width(), 720);

@@ -15,6 +15,7 @@ const TOLERANCE: u8 = 2;
 fn params(zoom: f32, mirror: bool) -> FrameParams {
     FrameParams {
         geometry: GeometryParams::new(zoom, mirror).expect("valid geometry"),
+        ..Default::default()
     }
 }
 

@@ -20,10 +20,12 @@ pub mod uniforms;
 use thiserror::Error;
 
 use crate::color::ColorMatrix;
+use crate::effects::{EffectParams, EffectPlan};
+use crate::landmarks::FaceLandmarks;
 use crate::frame::{chroma_size, FrameError, I420Frame, Plane};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
 use crate::gpu::{checked, GpuContext, GpuError};
-use uniforms::{GeometryUniforms, OutputLayout};
+use uniforms::{EffectUniforms, GeometryUniforms, OutputLayout};
 
 /// The WGSL source of the geometry pass.
 pub const GEOMETRY_SHADER: &str = include_str!("../../shaders/geometry.wgsl");
@@ -46,10 +48,28 @@ pub enum PipelineError {
 }
 
 /// Everything that may change from one frame to the next.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FrameParams {
     /// Zoom and mirror.
     pub geometry: GeometryParams,
+    /// Effect strengths.
+    pub effects: EffectParams,
+    /// The faces in this frame, in input pixels (see [`crate::landmarks`]).
+    /// Without faces the face effects (warps, skin mask) do nothing.
+    pub faces: Vec<FaceLandmarks>,
+}
+
+impl FrameParams {
+    /// The frame's effect plan: the faces mapped through the geometry into
+    /// output pixels, turned into warps and mask regions.
+    pub fn effect_plan(&self, geometry: &GeometryPlan) -> EffectPlan {
+        let faces: Vec<FaceLandmarks> = self
+            .faces
+            .iter()
+            .map(|face| face.mapped(|point| geometry.to_output(point)))
+            .collect();
+        EffectPlan::new(&self.effects, &faces)
+    }
 }
 
 /// Which compiled variant of the geometry pass a frame needs.
@@ -59,6 +79,10 @@ struct VariantKey {
     taps: (u32, u32),
     /// Whether pixels go through RGB (`COLOR_STAGE`).
     color_stage: bool,
+    /// Whether the frame has face warps (`WARPS`).
+    warps: bool,
+    /// Whether the frame whitens skin (`WHITENING`).
+    whitening: bool,
 }
 
 /// Compiled variants of the geometry pass (see [`VariantKey`]), made on
@@ -88,6 +112,8 @@ impl GeometryVariants {
                 constants.push(("TAPS_X", key.taps.0 as f64));
                 constants.push(("TAPS_Y", key.taps.1 as f64));
                 constants.push(("COLOR_STAGE", key.color_stage as u8 as f64));
+                constants.push(("WARPS", key.warps as u8 as f64));
+                constants.push(("WHITENING", key.whitening as u8 as f64));
                 let pipeline = checked(device, || {
                     device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                         label: Some("geometry_to_i420"),
@@ -133,6 +159,7 @@ pub struct FramePipeline {
     bind_group_layout: wgpu::BindGroupLayout,
     geometry: GeometryVariants,
     uniforms: wgpu::Buffer,
+    effect_uniforms: wgpu::Buffer,
     sampler: wgpu::Sampler,
     always_convert: bool,
     input: Option<InputTextures>,
@@ -145,7 +172,7 @@ impl FramePipeline {
     /// Compiles the passes and allocates the output buffers.
     pub fn new(gpu: &GpuContext, output_size: OutputSize) -> Result<Self, PipelineError> {
         let device = gpu.device();
-        let (bind_group_layout, geometry, uniforms, sampler) = checked(device, || {
+        let (bind_group_layout, geometry, uniforms, effect_uniforms, sampler) = checked(device, || {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some("geometry.wgsl"),
                 source: wgpu::ShaderSource::Wgsl(GEOMETRY_SHADER.into()),
@@ -192,6 +219,16 @@ impl FramePipeline {
                             },
                             count: None,
                         },
+                        wgpu::BindGroupLayoutEntry {
+                            binding: 5,
+                            visibility: wgpu::ShaderStages::COMPUTE,
+                            ty: wgpu::BindingType::Buffer {
+                                ty: wgpu::BufferBindingType::Uniform,
+                                has_dynamic_offset: false,
+                                min_binding_size: None,
+                            },
+                            count: None,
+                        },
                     ],
                 });
             let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -199,12 +236,20 @@ impl FramePipeline {
                 bind_group_layouts: &[Some(&bind_group_layout)],
                 immediate_size: 0,
             });
-            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("geometry uniforms"),
-                size: std::mem::size_of::<GeometryUniforms>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            let uniform_buffer = |label, size: usize| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: size as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            };
+            let uniforms = uniform_buffer(
+                "geometry uniforms",
+                std::mem::size_of::<GeometryUniforms>(),
+            );
+            let effect_uniforms =
+                uniform_buffer("effect uniforms", std::mem::size_of::<EffectUniforms>());
             let geometry = GeometryVariants {
                 module,
                 layout,
@@ -219,7 +264,7 @@ impl FramePipeline {
                 min_filter: wgpu::FilterMode::Linear,
                 ..Default::default()
             });
-            (bind_group_layout, geometry, uniforms, sampler)
+            (bind_group_layout, geometry, uniforms, effect_uniforms, sampler)
         })?;
         let output = Self::output_buffers(gpu, output_size)?;
         Ok(Self {
@@ -228,6 +273,7 @@ impl FramePipeline {
             bind_group_layout,
             geometry,
             uniforms,
+            effect_uniforms,
             sampler,
             always_convert: false,
             input: None,
@@ -337,6 +383,10 @@ impl FramePipeline {
                         binding: 4,
                         resource: self.output.storage.as_entire_binding(),
                     },
+                    wgpu::BindGroupEntry {
+                        binding: 5,
+                        resource: self.effect_uniforms.as_entire_binding(),
+                    },
                 ],
             });
             InputTextures {
@@ -366,9 +416,12 @@ impl FramePipeline {
         )?;
         self.prepare_input(frame.width(), frame.height())?;
         let device = self.gpu.device();
+        let effects = params.effect_plan(&plan);
         let key = VariantKey {
             taps: (plan.taps_x, plan.taps_y),
             color_stage: self.always_convert,
+            warps: effects.has_warp(),
+            whitening: effects.has_whitening(),
         };
         let compute = self.geometry.get(device, key)?;
         let output = &self.output;
@@ -380,6 +433,14 @@ impl FramePipeline {
         let queue = self.gpu.queue();
         checked(device, || {
             queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
+            if key.warps || key.whitening {
+                let effect_uniforms = EffectUniforms::new(&effects);
+                queue.write_buffer(
+                    &self.effect_uniforms,
+                    0,
+                    bytemuck::bytes_of(&effect_uniforms),
+                );
+            }
             upload(queue, input, frame, &mut self.interleaved);
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),

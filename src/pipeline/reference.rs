@@ -5,6 +5,7 @@
 use super::uniforms::{crop_bounds, TapGrid};
 use super::{FrameParams, PipelineError};
 use crate::color::{to_u8, ColorMatrix};
+use crate::effects::whiten;
 use crate::frame::{I420Frame, Plane};
 use crate::geometry::{GeometryPlan, OutputSize};
 
@@ -48,6 +49,13 @@ pub fn process(
     params: &FrameParams,
 ) -> Result<I420Frame, PipelineError> {
     let plan = GeometryPlan::new(frame.width(), frame.height(), output, params.geometry)?;
+    let effects = params.effect_plan(&plan);
+    // The input luma position an output point samples: warp, then geometry.
+    let source_of = |p: [f32; 2]| {
+        let q = if effects.has_warp() { effects.warp(p) } else { p };
+        let (x, y) = plan.map(q[0], q[1]);
+        [x, y]
+    };
     let taps = TapGrid::for_plan(&plan);
     let (luma_bounds, chroma_bounds) = crop_bounds(&plan);
     let sampler = |plane: Plane, b: [u32; 4]| PlaneSampler {
@@ -96,9 +104,14 @@ pub fn process(
     };
     // Processed (Y, U, V) of an output pixel whose block's chroma is `uv`.
     let shade = |x: u32, y: u32, uv: [f32; 2]| {
-        let (ix, iy) = plan.map(x as f32 + 0.5, y as f32 + 0.5);
-        let luma = sample_y([ix, iy]);
-        matrix.rgb_to_yuv(matrix.yuv_to_rgb([luma, uv[0], uv[1]]))
+        let p = [x as f32 + 0.5, y as f32 + 0.5];
+        let luma = sample_y(source_of(p));
+        let yuv = matrix.rgb_to_yuv(matrix.yuv_to_rgb([luma, uv[0], uv[1]]));
+        if effects.has_whitening() {
+            whiten(yuv, effects.skin_weight(p, yuv) * effects.whiteness)
+        } else {
+            yuv
+        }
     };
 
     let (width, height) = (output.width(), output.height());
@@ -106,8 +119,7 @@ pub fn process(
     out.timestamp = frame.timestamp;
     for by in 0..height / 2 {
         for bx in 0..width / 2 {
-            let (cx, cy) = plan.map((bx * 2 + 1) as f32, (by * 2 + 1) as f32);
-            let uv = sample_uv([cx, cy]);
+            let uv = sample_uv(source_of([(bx * 2 + 1) as f32, (by * 2 + 1) as f32]));
             let mut delta = [0.0f32; 2];
             for row in 0..2 {
                 for col in 0..2 {
