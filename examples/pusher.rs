@@ -10,7 +10,11 @@
 //!
 //! Flags: `--input testsrc|FILE.y4m|FILE.png|FILE.jpg` `--frames N` `--fps N`
 //! `--mode sd|hd|fhd|rtc` `--orientation vertical|horizontal`
-//! `--aspect 9:16|3:4` `--mirror` `--zoom F` `--output FILE.y4m`.
+//! `--aspect 9:16|3:4` `--mirror` `--zoom F` `--output FILE.y4m`;
+//! effects: `--skin-whiteness X --skin-smoothness X --face-thinness X
+//! --eye-bigness X` (0..1, the custom effect) or `--beauty 0-9 --whiteness 0-9`
+//! (legacy levels), and `--landmarks FILE.jsonl` (faces per frame, in input
+//! pixels; without faces the face effects do nothing).
 //! A bad value prints one line on stderr and exits with status 2; a failure
 //! while running exits with status 1. The last line on stdout is a JSON
 //! summary.
@@ -19,7 +23,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use liveroom::effects::EffectParams;
 use liveroom::geometry::{Aspect, GeometryParams, GeometryPlan, Mode, Orientation, OutputSize};
+use liveroom::landmarks::LandmarkTrack;
 use liveroom::source::{open_source, stamp, FrameRate, FrameSource, Y4mWriter};
 use liveroom::{FrameParams, FramePipeline, GpuContext};
 
@@ -36,6 +42,8 @@ struct Options {
     mirror: bool,
     zoom: f32,
     output: Option<PathBuf>,
+    effects: EffectParams,
+    landmarks: Option<PathBuf>,
 }
 
 fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -49,7 +57,12 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         mirror: false,
         zoom: 1.0,
         output: None,
+        effects: EffectParams::default(),
+        landmarks: None,
     };
+    // Custom-effect strengths (0..1) and legacy levels (0..9), checked at the end.
+    let mut custom: [Option<f32>; 4] = [None; 4];
+    let mut levels: [Option<i64>; 2] = [None; 2];
     let mut args = args.peekable();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -102,12 +115,53 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                 }
                 options.output = Some(path);
             }
+            flag @ ("--skin-whiteness" | "--skin-smoothness" | "--face-thinness"
+            | "--eye-bigness") => {
+                let text = value()?;
+                let strength: f32 = text
+                    .parse()
+                    .map_err(|_| format!("{flag} {text:?}: expected a number from 0 to 1"))?;
+                let slot = match flag {
+                    "--skin-whiteness" => 0,
+                    "--skin-smoothness" => 1,
+                    "--face-thinness" => 2,
+                    _ => 3,
+                };
+                custom[slot] = Some(strength);
+            }
+            flag @ ("--beauty" | "--whiteness") => {
+                let text = value()?;
+                let level: i64 = text
+                    .parse()
+                    .map_err(|_| format!("{flag} {text:?}: expected a whole number from 0 to 9"))?;
+                levels[(flag == "--whiteness") as usize] = Some(level);
+            }
+            "--landmarks" => options.landmarks = Some(PathBuf::from(value()?)),
             "--help" | "-h" => {
-                return Err("usage: pusher [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--output FILE.y4m]".into())
+                return Err("usage: pusher [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--output FILE.y4m] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl]".into())
             }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
     }
+    let has_custom = custom.iter().any(Option::is_some);
+    let has_levels = levels.iter().any(Option::is_some);
+    options.effects = match (has_custom, has_levels) {
+        (true, true) => {
+            return Err(
+                "use either the custom effect (--skin-whiteness, --skin-smoothness, --face-thinness, --eye-bigness) or the levels (--beauty, --whiteness), not both"
+                    .into(),
+            )
+        }
+        (true, false) => {
+            let [w, s, t, e] = custom.map(|v| v.unwrap_or(0.0));
+            EffectParams::new(w, s, t, e).map_err(|e| format!("--{}", e.to_string().replacen('_', "-", 1)))?
+        }
+        (false, true) => {
+            let [b, w] = levels.map(|v| v.unwrap_or(0));
+            EffectParams::from_levels(b, w).map_err(|e| format!("--{e}"))?
+        }
+        (false, false) => EffectParams::default(),
+    };
     Ok(options)
 }
 
@@ -117,9 +171,14 @@ fn run(options: Options) -> Result<(), String> {
     let info = source.info();
     let size = OutputSize::for_preset(options.mode, options.orientation, options.aspect);
     let geometry = GeometryParams::new(options.zoom, options.mirror).map_err(|e| e.to_string())?;
-    let params = FrameParams {
+    let mut params = FrameParams {
         geometry,
-        ..Default::default()
+        effects: options.effects,
+        faces: Vec::new(),
+    };
+    let landmarks = match &options.landmarks {
+        Some(path) => LandmarkTrack::open(path).map_err(|e| e.to_string())?,
+        None => LandmarkTrack::default(),
     };
     // With testsrc, every frame's stamp is read back from the output.
     let stamp_cell = (options.input == "testsrc")
@@ -146,6 +205,7 @@ fn run(options: Options) -> Result<(), String> {
         let Some(frame) = source.next_frame().map_err(|e| e.to_string())? else {
             break;
         };
+        params.faces = landmarks.faces(processed).to_vec();
         let out = pipeline
             .process(&frame, &params)
             .map_err(|e| e.to_string())?;

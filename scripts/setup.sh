@@ -52,6 +52,33 @@ if [ "${rust_minor:-0}" -lt 87 ]; then
 fi
 echo "setup: $(rustc --version)"
 
+# Test photo: the public-domain astronaut portrait from scikit-image's wheel
+# (PyPI), never committed. Pinned, so tests' measured landmarks stay true.
+SKIMAGE_VERSION=0.26.0
+photo=assets/photos/astronaut.png
+if [ ! -s "$photo" ]; then
+    mkdir -p assets/photos assets/cache
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        python3 -m venv assets/cache/venv
+        pip=(assets/cache/venv/bin/python -m pip)
+    else
+        pip=(python3 -m pip)
+    fi
+    "${pip[@]}" download --quiet --no-deps --only-binary=:all: \
+        "scikit-image==$SKIMAGE_VERSION" -d assets/cache/wheels
+    python3 - "$photo" assets/cache/wheels/scikit_image-"$SKIMAGE_VERSION"-*.whl <<'PY'
+import sys, zipfile
+target, wheel = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as archive:
+    data = archive.read("skimage/data/astronaut.png")
+with open(target, "wb") as out:
+    out.write(data)
+PY
+    echo "setup: placed $photo (scikit-image $SKIMAGE_VERSION)"
+else
+    echo "setup: $photo present"
+fi
+
 # The Vulkan loader complains without a runtime dir; scripts export this one.
 mkdir -p -m 700 /tmp/liveroom-xdg
 echo "setup: done"

@@ -196,8 +196,8 @@ fn warp(p: vec2<f32>) -> vec2<f32> {
 fn skin_colour(yuv: vec3<f32>) -> f32 {
     let cb = (yuv.y * 255.0 - 102.0) / 28.0;
     let cr = (yuv.z * 255.0 - 152.0) / 24.0;
-    let chroma = 1.0 - smoothstep(0.7, 1.0, sqrt(cb * cb + cr * cr));
-    return chroma * smoothstep(40.0, 70.0, yuv.x * 255.0);
+    let chroma = 1.0 - smoothstep(0.4, 1.0, sqrt(cb * cb + cr * cr));
+    return chroma * smoothstep(30.0, 80.0, yuv.x * 255.0);
 }
 
 // Skin weight of output point `p` with colour `yuv` (EffectPlan::skin_weight).

@@ -354,14 +354,14 @@ impl EffectPlan {
 }
 
 /// Soft skin-colour model in video-range YCbCr (normalised 0..1): an ellipse
-/// around (Cb, Cr) = (102, 152)/255 with half-axes (28, 24)/255, fading over
-/// its outer 30 %, times a fade-in of luma from 40 to 70 (deep shadows and
-/// dark hair are not skin).
+/// around (Cb, Cr) = (102, 152)/255 with half-axes (28, 24)/255, fading from
+/// 40 % of the way out to its edge, times a fade-in of luma from 30 to 80
+/// (deep shadows and dark hair are not skin).
 pub fn skin_colour_weight(yuv: [f32; 3]) -> f32 {
     let cb = (yuv[1] * 255.0 - 102.0) / 28.0;
     let cr = (yuv[2] * 255.0 - 152.0) / 24.0;
-    let chroma = 1.0 - smoothstep(0.7, 1.0, (cb * cb + cr * cr).sqrt());
-    chroma * smoothstep(40.0, 70.0, yuv[0] * 255.0)
+    let chroma = 1.0 - smoothstep(0.4, 1.0, (cb * cb + cr * cr).sqrt());
+    chroma * smoothstep(30.0, 80.0, yuv[0] * 255.0)
 }
 
 /// The whitening of one pixel: `yuv` (normalised, video range) with weight

@@ -21,10 +21,10 @@ use thiserror::Error;
 
 use crate::color::ColorMatrix;
 use crate::effects::{EffectParams, EffectPlan};
-use crate::landmarks::FaceLandmarks;
 use crate::frame::{chroma_size, FrameError, I420Frame, Plane};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
 use crate::gpu::{checked, GpuContext, GpuError};
+use crate::landmarks::FaceLandmarks;
 use uniforms::{EffectUniforms, GeometryUniforms, OutputLayout};
 
 /// The WGSL source of the geometry pass.
@@ -172,100 +172,105 @@ impl FramePipeline {
     /// Compiles the passes and allocates the output buffers.
     pub fn new(gpu: &GpuContext, output_size: OutputSize) -> Result<Self, PipelineError> {
         let device = gpu.device();
-        let (bind_group_layout, geometry, uniforms, effect_uniforms, sampler) = checked(device, || {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("geometry.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(GEOMETRY_SHADER.into()),
-            });
-            let texture = |binding| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Texture {
-                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                    multisampled: false,
-                },
-                count: None,
-            };
-            let bind_group_layout =
-                device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: Some("geometry bindings"),
-                    entries: &[
-                        wgpu::BindGroupLayoutEntry {
-                            binding: 0,
-                            visibility: wgpu::ShaderStages::COMPUTE,
-                            ty: wgpu::BindingType::Buffer {
-                                ty: wgpu::BufferBindingType::Uniform,
-                                has_dynamic_offset: false,
-                                min_binding_size: None,
-                            },
-                            count: None,
-                        },
-                        texture(1),
-                        texture(2),
-                        wgpu::BindGroupLayoutEntry {
-                            binding: 3,
-                            visibility: wgpu::ShaderStages::COMPUTE,
-                            ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                            count: None,
-                        },
-                        wgpu::BindGroupLayoutEntry {
-                            binding: 4,
-                            visibility: wgpu::ShaderStages::COMPUTE,
-                            ty: wgpu::BindingType::Buffer {
-                                ty: wgpu::BufferBindingType::Storage { read_only: false },
-                                has_dynamic_offset: false,
-                                min_binding_size: None,
-                            },
-                            count: None,
-                        },
-                        wgpu::BindGroupLayoutEntry {
-                            binding: 5,
-                            visibility: wgpu::ShaderStages::COMPUTE,
-                            ty: wgpu::BindingType::Buffer {
-                                ty: wgpu::BufferBindingType::Uniform,
-                                has_dynamic_offset: false,
-                                min_binding_size: None,
-                            },
-                            count: None,
-                        },
-                    ],
+        let (bind_group_layout, geometry, uniforms, effect_uniforms, sampler) =
+            checked(device, || {
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some("geometry.wgsl"),
+                    source: wgpu::ShaderSource::Wgsl(GEOMETRY_SHADER.into()),
                 });
-            let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("geometry layout"),
-                bind_group_layouts: &[Some(&bind_group_layout)],
-                immediate_size: 0,
-            });
-            let uniform_buffer = |label, size: usize| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: size as u64,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                })
-            };
-            let uniforms = uniform_buffer(
-                "geometry uniforms",
-                std::mem::size_of::<GeometryUniforms>(),
-            );
-            let effect_uniforms =
-                uniform_buffer("effect uniforms", std::mem::size_of::<EffectUniforms>());
-            let geometry = GeometryVariants {
-                module,
-                layout,
-                color_constants: ColorMatrix::bt601_video_range().shader_constants(),
-                compiled: Vec::new(),
-            };
-            let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
-                label: Some("bilinear"),
-                address_mode_u: wgpu::AddressMode::ClampToEdge,
-                address_mode_v: wgpu::AddressMode::ClampToEdge,
-                mag_filter: wgpu::FilterMode::Linear,
-                min_filter: wgpu::FilterMode::Linear,
-                ..Default::default()
-            });
-            (bind_group_layout, geometry, uniforms, effect_uniforms, sampler)
-        })?;
+                let texture = |binding| wgpu::BindGroupLayoutEntry {
+                    binding,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                };
+                let bind_group_layout =
+                    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                        label: Some("geometry bindings"),
+                        entries: &[
+                            wgpu::BindGroupLayoutEntry {
+                                binding: 0,
+                                visibility: wgpu::ShaderStages::COMPUTE,
+                                ty: wgpu::BindingType::Buffer {
+                                    ty: wgpu::BufferBindingType::Uniform,
+                                    has_dynamic_offset: false,
+                                    min_binding_size: None,
+                                },
+                                count: None,
+                            },
+                            texture(1),
+                            texture(2),
+                            wgpu::BindGroupLayoutEntry {
+                                binding: 3,
+                                visibility: wgpu::ShaderStages::COMPUTE,
+                                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                                count: None,
+                            },
+                            wgpu::BindGroupLayoutEntry {
+                                binding: 4,
+                                visibility: wgpu::ShaderStages::COMPUTE,
+                                ty: wgpu::BindingType::Buffer {
+                                    ty: wgpu::BufferBindingType::Storage { read_only: false },
+                                    has_dynamic_offset: false,
+                                    min_binding_size: None,
+                                },
+                                count: None,
+                            },
+                            wgpu::BindGroupLayoutEntry {
+                                binding: 5,
+                                visibility: wgpu::ShaderStages::COMPUTE,
+                                ty: wgpu::BindingType::Buffer {
+                                    ty: wgpu::BufferBindingType::Uniform,
+                                    has_dynamic_offset: false,
+                                    min_binding_size: None,
+                                },
+                                count: None,
+                            },
+                        ],
+                    });
+                let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some("geometry layout"),
+                    bind_group_layouts: &[Some(&bind_group_layout)],
+                    immediate_size: 0,
+                });
+                let uniform_buffer = |label, size: usize| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size: size as u64,
+                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                };
+                let uniforms =
+                    uniform_buffer("geometry uniforms", std::mem::size_of::<GeometryUniforms>());
+                let effect_uniforms =
+                    uniform_buffer("effect uniforms", std::mem::size_of::<EffectUniforms>());
+                let geometry = GeometryVariants {
+                    module,
+                    layout,
+                    color_constants: ColorMatrix::bt601_video_range().shader_constants(),
+                    compiled: Vec::new(),
+                };
+                let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+                    label: Some("bilinear"),
+                    address_mode_u: wgpu::AddressMode::ClampToEdge,
+                    address_mode_v: wgpu::AddressMode::ClampToEdge,
+                    mag_filter: wgpu::FilterMode::Linear,
+                    min_filter: wgpu::FilterMode::Linear,
+                    ..Default::default()
+                });
+                (
+                    bind_group_layout,
+                    geometry,
+                    uniforms,
+                    effect_uniforms,
+                    sampler,
+                )
+            })?;
         let output = Self::output_buffers(gpu, output_size)?;
         Ok(Self {
             gpu: gpu.clone(),

@@ -52,7 +52,11 @@ pub fn process(
     let effects = params.effect_plan(&plan);
     // The input luma position an output point samples: warp, then geometry.
     let source_of = |p: [f32; 2]| {
-        let q = if effects.has_warp() { effects.warp(p) } else { p };
+        let q = if effects.has_warp() {
+            effects.warp(p)
+        } else {
+            p
+        };
         let (x, y) = plan.map(q[0], q[1]);
         [x, y]
     };

@@ -3,8 +3,8 @@
 
 use crate::effects::EffectPlan;
 use crate::frame::chroma_size;
-use crate::landmarks::MAX_FACES;
 use crate::geometry::{GeometryPlan, OutputSize};
+use crate::landmarks::MAX_FACES;
 
 /// How the packed I420 output is laid out: luma rows padded to a multiple of
 /// 8 pixels (one shader block), chroma rows to half that.
@@ -177,11 +177,21 @@ impl EffectUniforms {
             u.shifts[2 * i + 1] = [s.offset[0], s.offset[1], 0.0, 0.0];
         }
         for (i, m) in magnifies.enumerate() {
-            u.magnifies[i] = [m.centre[0], m.centre[1], 1.0 / (m.radius * m.radius), m.amount];
+            u.magnifies[i] = [
+                m.centre[0],
+                m.centre[1],
+                1.0 / (m.radius * m.radius),
+                m.amount,
+            ];
         }
         for (i, f) in faces.enumerate() {
             u.faces[4 * i] = [f.centre[0], f.centre[1], f.across[0], f.across[1]];
-            u.faces[4 * i + 1] = [1.0 / f.half_axes[0], 1.0 / f.half_axes[1], 1.0 / f.eye_radius, 0.0];
+            u.faces[4 * i + 1] = [
+                1.0 / f.half_axes[0],
+                1.0 / f.half_axes[1],
+                1.0 / f.eye_radius,
+                0.0,
+            ];
             u.faces[4 * i + 2] = [f.eyes[0][0], f.eyes[0][1], f.eyes[1][0], f.eyes[1][1]];
             u.faces[4 * i + 3] = [
                 f.mouth[0],
