@@ -15,7 +15,8 @@
 // the same word.
 //
 // The CPU reference in src/pipeline/reference.rs follows this file line by
-// line; change both together.
+// line; change both together. Composed after shaders/effects.wgsl, which
+// holds the effect plan (`fx`, binding 5), the warp, skin mask and whitening.
 
 struct Uniforms {
     // Output pixel centre (px, py) -> input position: dot(map.xy, p) + map.z.
@@ -73,21 +74,6 @@ override YUV_OFFSET_0: f32; override YUV_OFFSET_1: f32; override YUV_OFFSET_2: f
 @group(0) @binding(3) var bilinear: sampler;
 @group(0) @binding(4) var<storage, read_write> dst: array<u32>;
 
-// The effect plan of the frame (src/effects.rs), in output pixels.
-struct Effects {
-    // x: shifts, y: magnifies, z: faces.
-    counts: vec4<u32>,
-    // x: whitening strength.
-    strengths: vec4<f32>,
-    // Two per shift: (centre, 1 / radius², 0), (offset, 0, 0).
-    shifts: array<vec4<f32>, 128>,
-    // One per eye: (centre, 1 / radius², amount).
-    magnifies: array<vec4<f32>, 8>,
-    // Four per face: (centre, across), (1 / half axes, 1 / eye radius, 0),
-    // (eye 0, eye 1), (mouth, 1 / mouth half axes).
-    faces: array<vec4<f32>, 16>,
-}
-@group(0) @binding(5) var<uniform> fx: Effects;
 
 // Bilinear luma (0..1) at a pixel-centre position, clamped to the crop.
 fn luma_at(pos: vec2<f32>) -> f32 {
@@ -163,80 +149,6 @@ fn shade(x: u32, y: u32, uv: vec2<f32>) -> vec3<f32> {
         yuv = whiten(yuv, skin_weight(p, yuv) * fx.strengths.x);
     }
     return yuv;
-}
-
-// 1 at the centre, (1 - r²)² inside, 0 from r² = 1 on.
-fn falloff(r2: f32) -> f32 {
-    let t = max(1.0 - r2, 0.0);
-    return t * t;
-}
-
-// The inverse warp (EffectPlan::warp): which output-space point the output
-// point `p` shows. Thinning shifts (averaged where they overlap), then eyes.
-fn warp(p: vec2<f32>) -> vec2<f32> {
-    var shift = vec2<f32>(0.0);
-    var weight = 0.0;
-    for (var i = 0u; i < fx.counts.x; i++) {
-        let centre = fx.shifts[2u * i];
-        let d = p - centre.xy;
-        let w = falloff(dot(d, d) * centre.z);
-        shift += w * fx.shifts[2u * i + 1u].xy;
-        weight += w;
-    }
-    var q = p - shift / max(weight, 1.0);
-    for (var i = 0u; i < fx.counts.y; i++) {
-        let m = fx.magnifies[i];
-        let v = q - m.xy;
-        q = m.xy + v * (1.0 - m.w * falloff(dot(v, v) * m.z));
-    }
-    return q;
-}
-
-// Soft skin-colour model (skin_colour_weight in src/effects.rs).
-fn skin_colour(yuv: vec3<f32>) -> f32 {
-    let cb = (yuv.y * 255.0 - 102.0) / 28.0;
-    let cr = (yuv.z * 255.0 - 152.0) / 24.0;
-    let chroma = 1.0 - smoothstep(0.4, 1.0, sqrt(cb * cb + cr * cr));
-    return chroma * smoothstep(30.0, 80.0, yuv.x * 255.0);
-}
-
-// Skin weight of output point `p` with colour `yuv` (EffectPlan::skin_weight).
-fn skin_weight(p: vec2<f32>, yuv: vec3<f32>) -> f32 {
-    let colour = skin_colour(yuv);
-    if (colour <= 0.0) {
-        return 0.0;
-    }
-    var best = 0.0;
-    for (var f = 0u; f < fx.counts.z; f++) {
-        let frame = fx.faces[4u * f];
-        let scales = fx.faces[4u * f + 1u];
-        let eyes = fx.faces[4u * f + 2u];
-        let mouth = fx.faces[4u * f + 3u];
-        let across = frame.zw;
-        let down = vec2<f32>(-across.y, across.x);
-        let rel = p - frame.xy;
-        let uv = vec2<f32>(dot(rel, across), dot(rel, down)) * scales.xy;
-        let region = 1.0 - smoothstep(0.75, 1.0, length(uv));
-        let e0 = length(p - eyes.xy) * scales.z;
-        let e1 = length(p - eyes.zw) * scales.z;
-        var keep_out = max(1.0 - smoothstep(0.8, 1.2, e0), 1.0 - smoothstep(0.8, 1.2, e1));
-        let m = p - mouth.xy;
-        let mouth_uv = vec2<f32>(dot(m, across), dot(m, down)) * mouth.zw;
-        keep_out = max(keep_out, 1.0 - smoothstep(0.8, 1.2, length(mouth_uv)));
-        best = max(best, region * (1.0 - keep_out));
-    }
-    return best * colour;
-}
-
-// Whitening (whiten in src/effects.rs): a monotone curve on luma, chroma a
-// little toward grey; `amount` = mask × strength.
-fn whiten(yuv: vec3<f32>, amount: f32) -> vec3<f32> {
-    let x = clamp((yuv.x * 255.0 - 16.0) / 219.0, 0.0, 1.0);
-    let curved = log(1.0 + 3.0 * x) / log(4.0);
-    let luma = (16.0 + 219.0 * (x + (curved - x) * amount)) / 255.0;
-    let grey = 128.0 / 255.0;
-    let keep = 1.0 - 0.08 * amount;
-    return vec3<f32>(luma, vec2<f32>(grey) + (yuv.yz - vec2<f32>(grey)) * keep);
 }
 
 // The input luma position an output point samples: warp, then geometry.

@@ -292,6 +292,11 @@ impl EffectPlan {
         self.has_whitening() || (!self.faces.is_empty() && self.smoothness > 0.0)
     }
 
+    /// Whether the plan smooths skin.
+    pub fn has_smoothing(&self) -> bool {
+        !self.faces.is_empty() && self.smoothness > 0.0
+    }
+
     /// Whether the plan whitens skin.
     pub fn has_whitening(&self) -> bool {
         !self.faces.is_empty() && self.whiteness > 0.0

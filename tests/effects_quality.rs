@@ -150,6 +150,38 @@ fn magnification(before: &I420Frame, after: &I420Frame, centre: [f32; 2], radius
     best.1
 }
 
+/// High-frequency energy: squared difference from the 3×3 mean.
+fn high_frequency_energy(frame: &I420Frame, (x0, y0, x1, y1): Rect) -> f64 {
+    let mut energy = 0.0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let mut mean = 0.0;
+            for dy in 0..3 {
+                for dx in 0..3 {
+                    mean += frame.sample(Plane::Y, x + dx - 1, y + dy - 1) as f64;
+                }
+            }
+            let d = frame.sample(Plane::Y, x, y) as f64 - mean / 9.0;
+            energy += d * d;
+        }
+    }
+    energy
+}
+
+/// Gradient energy: squared forward differences.
+fn gradient_energy(frame: &I420Frame, (x0, y0, x1, y1): Rect) -> f64 {
+    let mut energy = 0.0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let c = frame.sample(Plane::Y, x, y) as f64;
+            let dx = frame.sample(Plane::Y, x + 1, y) as f64 - c;
+            let dy = frame.sample(Plane::Y, x, y + 1) as f64 - c;
+            energy += dx * dx + dy * dy;
+        }
+    }
+    energy
+}
+
 struct Portrait {
     pipeline: FramePipeline,
     frame: I420Frame,
@@ -224,6 +256,41 @@ fn whitening_brightens_cheeks_and_nothing_away_from_the_face() {
 }
 
 #[test]
+fn smoothing_removes_skin_texture_and_keeps_the_eyes_sharp() {
+    let Some(Portrait {
+        mut pipeline,
+        frame,
+        plain,
+    }) = setup()
+    else {
+        return;
+    };
+    let smooth = run(&mut pipeline, &frame, effect(0.0, 1.0, 0.0, 0.0));
+    for cheek in CHEEKS {
+        let kept = high_frequency_energy(&smooth, cheek) / high_frequency_energy(&plain, cheek);
+        eprintln!(
+            "smoothing: cheek {cheek:?} keeps {:.0} % of its high-frequency energy",
+            kept * 100.0
+        );
+        assert!(
+            kept <= 0.5,
+            "cheek {cheek:?} keeps {kept:.2} of its texture"
+        );
+    }
+    let face = portrait_face();
+    for [x, y] in [face.left_eye, face.right_eye] {
+        let eye = (x as u32 - 12, y as u32 - 7, x as u32 + 12, y as u32 + 7);
+        let kept = gradient_energy(&smooth, eye) / gradient_energy(&plain, eye);
+        eprintln!(
+            "smoothing: eye {eye:?} keeps {:.0} % of its gradient energy",
+            kept * 100.0
+        );
+        assert!(kept >= 0.6, "eye {eye:?} keeps only {kept:.2} of its edges");
+    }
+    assert_background_untouched(&plain, &smooth, "smoothing");
+}
+
+#[test]
 fn face_thinness_pulls_the_jaw_inward() {
     let Some(Portrait {
         mut pipeline,
@@ -274,15 +341,17 @@ fn gpu_effects_match_the_reference_through_crop_and_mirror() {
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let params = FrameParams {
         geometry: GeometryParams::new(1.4, true).expect("geometry"),
-        effects: effect(1.0, 0.0, 1.0, 1.0),
+        effects: effect(1.0, 1.0, 1.0, 1.0),
         faces: vec![portrait_face()],
     };
     let gpu_out = pipeline.process(&frame, &params).expect("GPU");
     let cpu_out = reference::process(&frame, size, &params).expect("reference");
     // The texture unit's bilinear filter rounds a little differently from the
     // reference's exact one (±1 on a fraction of pixels with geometry alone);
-    // where the skin mask's colour term is steep, whitening amplifies that.
-    // So: ±2 almost everywhere, never more than 4.
+    // where the skin mask's colour term is steep, whitening and smoothing
+    // amplify that on a handful of pixels at the skin's edge. So: ±2 on
+    // 99.9 % of samples, never more than 8. Without resampling the two agree
+    // within ±2 everywhere (the next test).
     let (mut within, mut total) = (0usize, 0usize);
     for plane in Plane::ALL {
         let (w, h) = gpu_out.plane_size(plane);
@@ -298,7 +367,7 @@ fn gpu_effects_match_the_reference_through_crop_and_mirror() {
     }
     let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
     assert!(
-        worst <= 4,
+        worst <= 8,
         "GPU differs from reference by {worst} at {plane:?} ({x}, {y})"
     );
     assert!(
@@ -308,12 +377,12 @@ fn gpu_effects_match_the_reference_through_crop_and_mirror() {
 }
 
 #[test]
-fn gpu_whitening_matches_the_reference_within_two_levels_without_resampling() {
+fn gpu_whitening_and_smoothing_match_the_reference_within_two_levels_without_resampling() {
     let Some(gpu) = gpu() else { return };
     let frame = portrait();
     let size = OutputSize::new(frame.width(), frame.height()).expect("size");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
-    let params = params(effect(1.0, 0.0, 0.0, 0.0));
+    let params = params(effect(1.0, 1.0, 0.0, 0.0));
     let gpu_out = pipeline.process(&frame, &params).expect("GPU");
     let cpu_out = reference::process(&frame, size, &params).expect("reference");
     let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);

@@ -1,7 +1,9 @@
 //! The frame pipeline: I420 in, processed I420 out.
 //!
 //! ```text
-//! upload I420 ─► geometry pass (crop, zoom, mirror, scale; YUV→RGB→YUV) ─► packed I420 ─► readback
+//! upload I420 ─► geometry pass ─► packed I420 ─► smoothing passes ─► readback
+//!                (warps, crop, zoom, mirror,      (guided filter at ¼ size,
+//!                 scale, whitening)               only when asked for)
 //! ```
 //!
 //! Only I420 crosses the bus (1.5 bytes per pixel each way). Buffers, the
@@ -15,6 +17,7 @@
 //! [`reference`] is the same maths on the CPU, the yardstick of the tests.
 
 pub mod reference;
+pub mod smoothing;
 pub mod uniforms;
 
 use thiserror::Error;
@@ -25,10 +28,21 @@ use crate::frame::{chroma_size, FrameError, I420Frame, Plane};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
 use crate::gpu::{checked, GpuContext, GpuError};
 use crate::landmarks::FaceLandmarks;
+use smoothing::Smoother;
 use uniforms::{EffectUniforms, GeometryUniforms, OutputLayout};
 
-/// The WGSL source of the geometry pass.
-pub const GEOMETRY_SHADER: &str = include_str!("../../shaders/geometry.wgsl");
+/// The WGSL source of the geometry pass (after the shared effect maths).
+pub const GEOMETRY_SHADER: &str = concat!(
+    include_str!("../../shaders/effects.wgsl"),
+    include_str!("../../shaders/geometry.wgsl")
+);
+
+/// Every composed shader the pipeline compiles, by name: each file in
+/// `shaders/` is part of at least one.
+pub const SHADERS: [(&str, &str); 2] = [
+    ("effects.wgsl + geometry.wgsl", GEOMETRY_SHADER),
+    ("effects.wgsl + smoothing.wgsl", smoothing::SMOOTHING_SHADER),
+];
 
 /// Shader invocations per workgroup side (`@workgroup_size(8, 8)`).
 const WORKGROUP_SIDE: u32 = 8;
@@ -165,6 +179,8 @@ pub struct FramePipeline {
     input: Option<InputTextures>,
     /// U and V interleaved for upload, kept to avoid an allocation per frame.
     interleaved: Vec<u8>,
+    /// The smoothing passes, made when a frame first needs them.
+    smoother: Option<Smoother>,
     output: OutputBuffers,
 }
 
@@ -283,6 +299,7 @@ impl FramePipeline {
             always_convert: false,
             input: None,
             interleaved: Vec::new(),
+            smoother: None,
             output,
         })
     }
@@ -298,6 +315,7 @@ impl FramePipeline {
             self.output = Self::output_buffers(&self.gpu, size)?;
             self.output_size = size;
             self.input = None;
+            self.smoother = None;
         }
         Ok(())
     }
@@ -428,6 +446,15 @@ impl FramePipeline {
             warps: effects.has_warp(),
             whitening: effects.has_whitening(),
         };
+        let smoothing = effects.has_smoothing();
+        if smoothing && self.smoother.is_none() {
+            self.smoother = Some(Smoother::new(
+                device,
+                self.output.layout,
+                &self.output.storage,
+                &self.effect_uniforms,
+            )?);
+        }
         let compute = self.geometry.get(device, key)?;
         let output = &self.output;
         let input = self
@@ -438,7 +465,7 @@ impl FramePipeline {
         let queue = self.gpu.queue();
         checked(device, || {
             queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
-            if key.warps || key.whitening {
+            if key.warps || key.whitening || smoothing {
                 let effect_uniforms = EffectUniforms::new(&effects);
                 queue.write_buffer(
                     &self.effect_uniforms,
@@ -463,6 +490,9 @@ impl FramePipeline {
                     blocks_y.div_ceil(WORKGROUP_SIDE),
                     1,
                 );
+            }
+            if let (true, Some(smoother)) = (smoothing, &self.smoother) {
+                smoother.encode(queue, &mut encoder, effects.smoothness);
             }
             encoder.copy_buffer_to_buffer(
                 &output.storage,

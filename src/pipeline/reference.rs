@@ -2,10 +2,11 @@
 //! in plain Rust, one pixel at a time. It is the specification the GPU path
 //! is tested against (within ±2 levels), and a fallback for tiny pictures.
 
+use super::smoothing::{low_res_size, BLOCK, EPS, RADIUS};
 use super::uniforms::{crop_bounds, TapGrid};
 use super::{FrameParams, PipelineError};
 use crate::color::{to_u8, ColorMatrix};
-use crate::effects::whiten;
+use crate::effects::{whiten, EffectPlan};
 use crate::frame::{I420Frame, Plane};
 use crate::geometry::{GeometryPlan, OutputSize};
 
@@ -138,5 +139,96 @@ pub fn process(
             out.row_mut(Plane::V, by)[bx as usize] = to_u8(uv[1] + delta[1] * 0.25);
         }
     }
+    if effects.has_smoothing() {
+        smooth(&mut out, &effects);
+    }
     Ok(out)
+}
+
+/// Box mean over `(2 RADIUS + 1)²` low-res pixels around (x, y), clamped at
+/// the edges (`box_mean_*` in the shader).
+fn box_mean(field: &[[f32; 2]], (lw, lh): (u32, u32), x: u32, y: u32) -> [f32; 2] {
+    let r = RADIUS as i32;
+    let mut sum = [0.0f32; 2];
+    for dy in -r..=r {
+        for dx in -r..=r {
+            let cx = (x as i32 + dx).clamp(0, lw as i32 - 1) as u32;
+            let cy = (y as i32 + dy).clamp(0, lh as i32 - 1) as u32;
+            let v = field[(cy * lw + cx) as usize];
+            sum[0] += v[0];
+            sum[1] += v[1];
+        }
+    }
+    let n = ((2 * r + 1) * (2 * r + 1)) as f32;
+    [sum[0] / n, sum[1] / n]
+}
+
+/// The smoothing passes (`shaders/smoothing.wgsl`) on a processed frame.
+fn smooth(frame: &mut I420Frame, effects: &EffectPlan) {
+    let (w, h) = (frame.width(), frame.height());
+    let (lw, lh) = low_res_size(w, h);
+    let original = frame.clone();
+    let luma =
+        |x: u32, y: u32| original.sample(Plane::Y, x.min(w - 1), y.min(h - 1)) as f32 / 255.0;
+    let mut stats = vec![[0.0f32; 2]; (lw * lh) as usize];
+    for ly in 0..lh {
+        for lx in 0..lw {
+            let mut sum = [0.0f32; 2];
+            for j in 0..BLOCK {
+                for i in 0..BLOCK {
+                    let v = luma(lx * BLOCK + i, ly * BLOCK + j);
+                    sum[0] += v;
+                    sum[1] += v * v;
+                }
+            }
+            let n = (BLOCK * BLOCK) as f32;
+            stats[(ly * lw + lx) as usize] = [sum[0] / n, sum[1] / n];
+        }
+    }
+    let mut coeffs = vec![[0.0f32; 2]; stats.len()];
+    for ly in 0..lh {
+        for lx in 0..lw {
+            let m = box_mean(&stats, (lw, lh), lx, ly);
+            let variance = (m[1] - m[0] * m[0]).max(0.0);
+            let a = variance / (variance + EPS);
+            coeffs[(ly * lw + lx) as usize] = [a, m[0] * (1.0 - a)];
+        }
+    }
+    let mut mean_coeffs = vec![[0.0f32; 2]; stats.len()];
+    for ly in 0..lh {
+        for lx in 0..lw {
+            mean_coeffs[(ly * lw + lx) as usize] = box_mean(&coeffs, (lw, lh), lx, ly);
+        }
+    }
+    let coefficients_at = |x: u32, y: u32| {
+        let block = BLOCK as f32;
+        let px = ((x as f32 + 0.5) / block - 0.5).clamp(0.0, (lw - 1) as f32);
+        let py = ((y as f32 + 0.5) / block - 0.5).clamp(0.0, (lh - 1) as f32);
+        let (cx, cy) = (px.floor(), py.floor());
+        let (tx, ty) = (px - cx, py - cy);
+        let (x0, y0) = (cx as u32, cy as u32);
+        let (x1, y1) = ((x0 + 1).min(lw - 1), (y0 + 1).min(lh - 1));
+        let at = |x: u32, y: u32| mean_coeffs[(y * lw + x) as usize];
+        let lerp = |a: [f32; 2], b: [f32; 2], t: f32| [mix(a[0], b[0], t), mix(a[1], b[1], t)];
+        lerp(
+            lerp(at(x0, y0), at(x1, y0), tx),
+            lerp(at(x0, y1), at(x1, y1), tx),
+            ty,
+        )
+    };
+    for y in 0..h {
+        for x in 0..w {
+            let i = luma(x, y);
+            let yuv = [
+                i,
+                original.sample(Plane::U, x / 2, y / 2) as f32 / 255.0,
+                original.sample(Plane::V, x / 2, y / 2) as f32 / 255.0,
+            ];
+            let amount =
+                effects.skin_weight([x as f32 + 0.5, y as f32 + 0.5], yuv) * effects.smoothness;
+            let [a, b] = coefficients_at(x, y);
+            let q = a * i + b;
+            frame.row_mut(Plane::Y, y)[x as usize] = to_u8(i + (q - i) * amount);
+        }
+    }
 }

@@ -1,0 +1,157 @@
+// Skin smoothing: a fast guided filter on luma, run on the packed I420 that
+// the geometry pass wrote, at a quarter of the resolution, so its cost does
+// not grow with its radius. Composed after shaders/effects.wgsl (the skin
+// mask). The CPU reference is `smooth` in src/pipeline/reference.rs.
+//
+// 1. smooth_stats: mean of I and I² over each 4×4 block (low-res grid).
+// 2. smooth_coefficients: box means over (2r+1)² low-res pixels give the
+//    local mean m and variance v; a = v / (v + eps), b = m (1 - a).
+// 3. smooth_mean_coefficients: box means of a and b over the same window.
+// 4. smooth_apply: q = a I + b with a, b bilinear from the low-res grid;
+//    I += (q - I) × skin mask × strength. Flat skin (v << eps) is smoothed,
+//    edges (v >> eps: eyes, brows, lips, the face outline) are kept.
+
+struct Smoothing {
+    // Low-res grid width, height; output width, height.
+    sizes: vec4<u32>,
+    // Output words: luma stride, chroma stride, U offset, V offset.
+    words: vec4<u32>,
+    // x: eps, y: strength; z: box radius (low-res pixels, as a float).
+    params: vec4<f32>,
+}
+
+@group(0) @binding(0) var<uniform> sm: Smoothing;
+@group(0) @binding(4) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(6) var<storage, read_write> stats: array<vec2<f32>>;
+@group(0) @binding(7) var<storage, read_write> coeffs: array<vec2<f32>>;
+@group(0) @binding(8) var<storage, read_write> mean_coeffs: array<vec2<f32>>;
+
+// Low-res pixels per side of a block.
+const BLOCK: u32 = 4u;
+
+// One byte of the packed output, 0..1.
+fn byte_at(offset_bytes: u32) -> f32 {
+    let word = dst[offset_bytes >> 2u];
+    return f32((word >> ((offset_bytes & 3u) * 8u)) & 0xffu) / 255.0;
+}
+
+// Output luma at (x, y), clamped to the picture.
+fn luma(x: u32, y: u32) -> f32 {
+    let cx = min(x, sm.sizes.z - 1u);
+    let cy = min(y, sm.sizes.w - 1u);
+    return byte_at(cy * sm.words.x * 4u + cx);
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn smooth_stats(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= sm.sizes.x || id.y >= sm.sizes.y) {
+        return;
+    }
+    var sum = vec2<f32>(0.0);
+    for (var j = 0u; j < BLOCK; j++) {
+        for (var i = 0u; i < BLOCK; i++) {
+            let v = luma(id.x * BLOCK + i, id.y * BLOCK + j);
+            sum += vec2<f32>(v, v * v);
+        }
+    }
+    stats[id.y * sm.sizes.x + id.x] = sum / f32(BLOCK * BLOCK);
+}
+
+// Box mean of a low-res field around (x, y), clamped at the edges.
+fn box_mean_stats(x: u32, y: u32) -> vec2<f32> {
+    let r = i32(sm.params.z);
+    var sum = vec2<f32>(0.0);
+    for (var dy = -r; dy <= r; dy++) {
+        for (var dx = -r; dx <= r; dx++) {
+            let cx = u32(clamp(i32(x) + dx, 0, i32(sm.sizes.x) - 1));
+            let cy = u32(clamp(i32(y) + dy, 0, i32(sm.sizes.y) - 1));
+            sum += stats[cy * sm.sizes.x + cx];
+        }
+    }
+    let n = f32((2 * r + 1) * (2 * r + 1));
+    return sum / n;
+}
+
+fn box_mean_coeffs(x: u32, y: u32) -> vec2<f32> {
+    let r = i32(sm.params.z);
+    var sum = vec2<f32>(0.0);
+    for (var dy = -r; dy <= r; dy++) {
+        for (var dx = -r; dx <= r; dx++) {
+            let cx = u32(clamp(i32(x) + dx, 0, i32(sm.sizes.x) - 1));
+            let cy = u32(clamp(i32(y) + dy, 0, i32(sm.sizes.y) - 1));
+            sum += coeffs[cy * sm.sizes.x + cx];
+        }
+    }
+    let n = f32((2 * r + 1) * (2 * r + 1));
+    return sum / n;
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn smooth_coefficients(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= sm.sizes.x || id.y >= sm.sizes.y) {
+        return;
+    }
+    let m = box_mean_stats(id.x, id.y);
+    let variance = max(m.y - m.x * m.x, 0.0);
+    let a = variance / (variance + sm.params.x);
+    coeffs[id.y * sm.sizes.x + id.x] = vec2<f32>(a, m.x * (1.0 - a));
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn smooth_mean_coefficients(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= sm.sizes.x || id.y >= sm.sizes.y) {
+        return;
+    }
+    mean_coeffs[id.y * sm.sizes.x + id.x] = box_mean_coeffs(id.x, id.y);
+}
+
+// (a, b) at output pixel (x, y): bilinear between low-res pixel centres.
+fn coefficients_at(x: u32, y: u32) -> vec2<f32> {
+    let pos = clamp(
+        (vec2<f32>(f32(x), f32(y)) + vec2<f32>(0.5)) / f32(BLOCK) - vec2<f32>(0.5),
+        vec2<f32>(0.0),
+        vec2<f32>(f32(sm.sizes.x - 1u), f32(sm.sizes.y - 1u)),
+    );
+    let cell = floor(pos);
+    let t = pos - cell;
+    let x0 = u32(cell.x);
+    let y0 = u32(cell.y);
+    let x1 = min(x0 + 1u, sm.sizes.x - 1u);
+    let y1 = min(y0 + 1u, sm.sizes.y - 1u);
+    let top = mix(mean_coeffs[y0 * sm.sizes.x + x0], mean_coeffs[y0 * sm.sizes.x + x1], t.x);
+    let bottom = mix(mean_coeffs[y1 * sm.sizes.x + x0], mean_coeffs[y1 * sm.sizes.x + x1], t.x);
+    return mix(top, bottom, t.y);
+}
+
+// One invocation per output luma word (4 pixels of a row).
+@compute @workgroup_size(8, 8, 1)
+fn smooth_apply(@builtin(global_invocation_id) id: vec3<u32>) {
+    let words_per_row = sm.words.x;
+    if (id.x >= words_per_row || id.y >= sm.sizes.w) {
+        return;
+    }
+    let at = id.y * words_per_row + id.x;
+    let word = dst[at];
+    var out = 0u;
+    for (var k = 0u; k < 4u; k++) {
+        let x = id.x * 4u + k;
+        let original = (word >> (k * 8u)) & 0xffu;
+        var value = original;
+        if (x < sm.sizes.z) {
+            let i = f32(original) / 255.0;
+            let chroma_at = sm.words.y * 4u * (id.y / 2u) + x / 2u;
+            let yuv = vec3<f32>(
+                i,
+                byte_at(sm.words.z * 4u + chroma_at),
+                byte_at(sm.words.w * 4u + chroma_at),
+            );
+            let p = vec2<f32>(f32(x) + 0.5, f32(id.y) + 0.5);
+            let amount = skin_weight(p, yuv) * sm.params.y;
+            let ab = coefficients_at(x, id.y);
+            let q = ab.x * i + ab.y;
+            value = u32(clamp(round((i + (q - i) * amount) * 255.0), 0.0, 255.0));
+        }
+        out |= value << (k * 8u);
+    }
+    dst[at] = out;
+}

@@ -1,0 +1,184 @@
+//! The skin-smoothing passes (`shaders/smoothing.wgsl`): a fast guided
+//! filter on the packed output's luma at a quarter of its resolution,
+//! blended by the skin mask and the strength.
+
+use super::uniforms::OutputLayout;
+use crate::gpu::{checked, GpuError};
+
+/// Output pixels per low-res pixel, each way (`BLOCK` in the shader).
+pub const BLOCK: u32 = 4;
+/// Box radius of the guided filter, in low-res pixels (a 3×3 box: about
+/// 12×12 output pixels; the coefficients are box-averaged once more).
+pub const RADIUS: u32 = 1;
+/// Regulariser of the guided filter, in normalised luma squared: local
+/// variations well under `sqrt(EPS)` ≈ 23 levels are smoothed away, edges
+/// well over it are kept. Chosen on the test portrait: at strength 1 the
+/// cheeks keep about a quarter of their fine texture.
+pub const EPS: f32 = 0.008;
+
+/// The WGSL of the smoothing passes (after the shared effect maths).
+pub const SMOOTHING_SHADER: &str = concat!(
+    include_str!("../../shaders/effects.wgsl"),
+    include_str!("../../shaders/smoothing.wgsl")
+);
+
+/// The `Smoothing` uniform block of the shader.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SmoothingUniforms {
+    sizes: [u32; 4],
+    words: [u32; 4],
+    params: [f32; 4],
+}
+
+fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry {
+        binding,
+        resource: buffer.as_entire_binding(),
+    }
+}
+
+/// Size of the low-res grid for an output size.
+pub fn low_res_size(width: u32, height: u32) -> (u32, u32) {
+    (width.div_ceil(BLOCK), height.div_ceil(BLOCK))
+}
+
+/// Pipelines and buffers of the smoothing passes for one output size.
+pub struct Smoother {
+    passes: [wgpu::ComputePipeline; 4],
+    uniforms: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+    low_res: (u32, u32),
+    layout: OutputLayout,
+}
+
+const ENTRY_POINTS: [&str; 4] = [
+    "smooth_stats",
+    "smooth_coefficients",
+    "smooth_mean_coefficients",
+    "smooth_apply",
+];
+
+impl Smoother {
+    /// Compiles the passes and allocates their buffers; `output` is the
+    /// packed I420 storage buffer the geometry pass writes, `effects` the
+    /// effect-plan uniform buffer.
+    pub fn new(
+        device: &wgpu::Device,
+        layout: OutputLayout,
+        output: &wgpu::Buffer,
+        effects: &wgpu::Buffer,
+    ) -> Result<Self, GpuError> {
+        let low_res = low_res_size(layout.width, layout.height);
+        checked(device, || {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("smoothing.wgsl"),
+                source: wgpu::ShaderSource::Wgsl(SMOOTHING_SHADER.into()),
+            });
+            let buffer_entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+            let storage = wgpu::BufferBindingType::Storage { read_only: false };
+            let bind_group_layout =
+                device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some("smoothing bindings"),
+                    entries: &[
+                        buffer_entry(0, wgpu::BufferBindingType::Uniform),
+                        buffer_entry(4, storage),
+                        buffer_entry(5, wgpu::BufferBindingType::Uniform),
+                        buffer_entry(6, storage),
+                        buffer_entry(7, storage),
+                        buffer_entry(8, storage),
+                    ],
+                });
+            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("smoothing layout"),
+                bind_group_layouts: &[Some(&bind_group_layout)],
+                immediate_size: 0,
+            });
+            let passes = ENTRY_POINTS.map(|entry| {
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            });
+            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("smoothing uniforms"),
+                size: std::mem::size_of::<SmoothingUniforms>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let field = |label| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: (low_res.0 * low_res.1) as u64 * 8,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                })
+            };
+            let (stats, coeffs, mean_coeffs) = (
+                field("smoothing stats"),
+                field("smoothing coefficients"),
+                field("smoothing mean coefficients"),
+            );
+            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("smoothing bind group"),
+                layout: &bind_group_layout,
+                entries: &[
+                    entry(0, &uniforms),
+                    entry(4, output),
+                    entry(5, effects),
+                    entry(6, &stats),
+                    entry(7, &coeffs),
+                    entry(8, &mean_coeffs),
+                ],
+            });
+            Self {
+                passes,
+                uniforms,
+                bind_group,
+                low_res,
+                layout,
+            }
+        })
+    }
+
+    /// Writes the uniforms and records the four passes.
+    pub fn encode(&self, queue: &wgpu::Queue, encoder: &mut wgpu::CommandEncoder, strength: f32) {
+        let l = &self.layout;
+        let uniforms = SmoothingUniforms {
+            sizes: [self.low_res.0, self.low_res.1, l.width, l.height],
+            words: [
+                l.luma_stride / 4,
+                l.chroma_stride / 4,
+                l.u_offset / 4,
+                l.v_offset / 4,
+            ],
+            params: [EPS, strength, RADIUS as f32, 0.0],
+        };
+        queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("smoothing"),
+            timestamp_writes: None,
+        });
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let low = (self.low_res.0.div_ceil(8), self.low_res.1.div_ceil(8));
+        for pipeline in &self.passes[..3] {
+            pass.set_pipeline(pipeline);
+            pass.dispatch_workgroups(low.0, low.1, 1);
+        }
+        pass.set_pipeline(&self.passes[3]);
+        pass.dispatch_workgroups((l.luma_stride / 4).div_ceil(8), l.height.div_ceil(8), 1);
+    }
+}
