@@ -4,45 +4,47 @@
 
 // The effect plan of the frame (src/effects.rs), in output pixels.
 struct Effects {
-    // x: shifts, y: magnifies, z: faces.
+    // z: faces.
     counts: vec4<u32>,
     // x: whitening strength.
     strengths: vec4<f32>,
-    // Two per shift: (centre, 1 / radius², 0), (offset, 0, 0).
-    shifts: array<vec4<f32>, 128>,
-    // One per eye: (centre, 1 / radius², amount).
-    magnifies: array<vec4<f32>, 8>,
+    // Rectangles (x0, y0, x1, y1) outside which no warp moves anything and
+    // the skin mask is zero: most pixels leave early.
+    warp_bounds: vec4<f32>,
+    mask_bounds: vec4<f32>,
+    // The warp field's grid: columns, rows, spacing in output pixels.
+    field: vec4<u32>,
     // Four per face: (centre, across), (1 / half axes, 1 / eye radius, 0),
     // (eye 0, eye 1), (mouth, 1 / mouth half axes).
     faces: array<vec4<f32>, 16>,
 }
 @group(0) @binding(5) var<uniform> fx: Effects;
+// Offsets warp(p) - p on a grid `fx.field.z` pixels apart (src/effects.rs).
+@group(0) @binding(9) var<storage, read> warp_field: array<vec2<f32>>;
 
-// 1 at the centre, (1 - r²)² inside, 0 from r² = 1 on.
-fn falloff(r2: f32) -> f32 {
-    let t = max(1.0 - r2, 0.0);
-    return t * t;
+// Whether `p` lies in the rectangle (x0, y0, x1, y1).
+fn inside(p: vec2<f32>, rect: vec4<f32>) -> bool {
+    return all(p >= rect.xy) && all(p <= rect.zw);
 }
 
-// The inverse warp (EffectPlan::warp): which output-space point the output
-// point `p` shows. Thinning shifts (averaged where they overlap), then eyes.
+// The inverse warp, interpolated from the warp field (WarpField::warp in
+// src/effects.rs, sampled from EffectPlan::warp on the CPU): which
+// output-space point the output point `p` shows.
 fn warp(p: vec2<f32>) -> vec2<f32> {
-    var shift = vec2<f32>(0.0);
-    var weight = 0.0;
-    for (var i = 0u; i < fx.counts.x; i++) {
-        let centre = fx.shifts[2u * i];
-        let d = p - centre.xy;
-        let w = falloff(dot(d, d) * centre.z);
-        shift += w * fx.shifts[2u * i + 1u].xy;
-        weight += w;
+    if (!inside(p, fx.warp_bounds)) {
+        return p;
     }
-    var q = p - shift / max(weight, 1.0);
-    for (var i = 0u; i < fx.counts.y; i++) {
-        let m = fx.magnifies[i];
-        let v = q - m.xy;
-        q = m.xy + v * (1.0 - m.w * falloff(dot(v, v) * m.z));
-    }
-    return q;
+    let last = vec2<f32>(f32(fx.field.x - 1u), f32(fx.field.y - 1u));
+    let g = clamp(p / f32(fx.field.z), vec2<f32>(0.0), last);
+    let cell = floor(g);
+    let t = g - cell;
+    let i0 = u32(cell.x);
+    let j0 = u32(cell.y);
+    let i1 = min(i0 + 1u, fx.field.x - 1u);
+    let j1 = min(j0 + 1u, fx.field.y - 1u);
+    let top = mix(warp_field[j0 * fx.field.x + i0], warp_field[j0 * fx.field.x + i1], t.x);
+    let bottom = mix(warp_field[j1 * fx.field.x + i0], warp_field[j1 * fx.field.x + i1], t.x);
+    return p + mix(top, bottom, t.y);
 }
 
 // Soft skin-colour model (skin_colour_weight in src/effects.rs).
@@ -55,6 +57,9 @@ fn skin_colour(yuv: vec3<f32>) -> f32 {
 
 // Skin weight of output point `p` with colour `yuv` (EffectPlan::skin_weight).
 fn skin_weight(p: vec2<f32>, yuv: vec3<f32>) -> f32 {
+    if (!inside(p, fx.mask_bounds)) {
+        return 0.0;
+    }
     let colour = skin_colour(yuv);
     if (colour <= 0.0) {
         return 0.0;

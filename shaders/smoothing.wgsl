@@ -137,7 +137,8 @@ fn smooth_apply(@builtin(global_invocation_id) id: vec3<u32>) {
         let x = id.x * 4u + k;
         let original = (word >> (k * 8u)) & 0xffu;
         var value = original;
-        if (x < sm.sizes.z) {
+        let p = vec2<f32>(f32(x) + 0.5, f32(id.y) + 0.5);
+        if (x < sm.sizes.z && inside(p, fx.mask_bounds)) {
             let i = f32(original) / 255.0;
             let chroma_at = sm.words.y * 4u * (id.y / 2u) + x / 2u;
             let yuv = vec3<f32>(
@@ -145,7 +146,6 @@ fn smooth_apply(@builtin(global_invocation_id) id: vec3<u32>) {
                 byte_at(sm.words.z * 4u + chroma_at),
                 byte_at(sm.words.w * 4u + chroma_at),
             );
-            let p = vec2<f32>(f32(x) + 0.5, f32(id.y) + 0.5);
             let amount = skin_weight(p, yuv) * sm.params.y;
             let ab = coefficients_at(x, id.y);
             let q = ab.x * i + ab.y;

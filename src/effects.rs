@@ -282,6 +282,35 @@ impl EffectPlan {
         plan
     }
 
+    /// The rectangle `[x0, y0, x1, y1]` outside which no warp moves anything:
+    /// the union of the shifts' and magnifications' discs.
+    pub fn warp_bounds(&self) -> [f32; 4] {
+        let discs = self
+            .shifts
+            .iter()
+            .map(|s| (s.centre, s.radius))
+            .chain(self.magnifies.iter().map(|m| (m.centre, m.radius)));
+        union_of(discs.map(|(c, r)| [c[0] - r, c[1] - r, c[0] + r, c[1] + r]))
+    }
+
+    /// The rectangle outside which the skin mask is zero: the union of the
+    /// faces' ellipses' bounding boxes.
+    pub fn mask_bounds(&self) -> [f32; 4] {
+        union_of(self.faces.iter().map(|f| {
+            // Half extents of a rotated ellipse's bounding box.
+            let (a, b) = (f.half_axes[0], f.half_axes[1]);
+            let (c, s) = (f.across[0], f.across[1]);
+            let hx = ((a * c).powi(2) + (b * s).powi(2)).sqrt();
+            let hy = ((a * s).powi(2) + (b * c).powi(2)).sqrt();
+            [
+                f.centre[0] - hx,
+                f.centre[1] - hy,
+                f.centre[0] + hx,
+                f.centre[1] + hy,
+            ]
+        }))
+    }
+
     /// Whether the plan moves pixels.
     pub fn has_warp(&self) -> bool {
         !self.shifts.is_empty() || !self.magnifies.is_empty()
@@ -356,6 +385,89 @@ impl EffectPlan {
         }
         best * colour
     }
+}
+
+/// Output pixels between the points of a [`WarpField`].
+pub const WARP_FIELD_SPACING: u32 = 4;
+
+/// The warp of a frame sampled on a coarse grid: at grid point `(i, j)`
+/// (output position `(i, j) × spacing`) the offset `warp(p) − p`. The passes
+/// interpolate it bilinearly instead of evaluating every shift and
+/// magnification per pixel; the warps are smooth over tens of pixels, so the
+/// grid loses nothing visible and makes the warp's cost independent of the
+/// number of contour points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarpField {
+    /// Grid points across (`width / spacing + 1`).
+    pub columns: u32,
+    /// Grid points down.
+    pub rows: u32,
+    /// Offsets, row by row.
+    pub offsets: Vec<[f32; 2]>,
+}
+
+impl WarpField {
+    /// Samples `plan`'s warp over an output of `width × height` pixels; grid
+    /// points outside [`EffectPlan::warp_bounds`] are zero without evaluation.
+    pub fn new(plan: &EffectPlan, width: u32, height: u32) -> Self {
+        let columns = width / WARP_FIELD_SPACING + 2;
+        let rows = height / WARP_FIELD_SPACING + 2;
+        let mut offsets = vec![[0.0f32; 2]; (columns * rows) as usize];
+        let [x0, y0, x1, y1] = plan.warp_bounds();
+        let spacing = WARP_FIELD_SPACING as f32;
+        for j in 0..rows {
+            let y = (j * WARP_FIELD_SPACING) as f32;
+            if y < y0 - spacing || y > y1 + spacing {
+                continue;
+            }
+            for i in 0..columns {
+                let x = (i * WARP_FIELD_SPACING) as f32;
+                if x < x0 - spacing || x > x1 + spacing {
+                    continue;
+                }
+                let q = plan.warp([x, y]);
+                offsets[(j * columns + i) as usize] = [q[0] - x, q[1] - y];
+            }
+        }
+        Self {
+            columns,
+            rows,
+            offsets,
+        }
+    }
+
+    /// The interpolated warp at output point `p` (`warp_at` in the shader).
+    pub fn warp(&self, p: [f32; 2]) -> [f32; 2] {
+        let spacing = WARP_FIELD_SPACING as f32;
+        let gx = (p[0] / spacing).clamp(0.0, (self.columns - 1) as f32);
+        let gy = (p[1] / spacing).clamp(0.0, (self.rows - 1) as f32);
+        let (cx, cy) = (gx.floor(), gy.floor());
+        let (tx, ty) = (gx - cx, gy - cy);
+        let (i0, j0) = (cx as u32, cy as u32);
+        let (i1, j1) = ((i0 + 1).min(self.columns - 1), (j0 + 1).min(self.rows - 1));
+        let at = |i: u32, j: u32| self.offsets[(j * self.columns + i) as usize];
+        let mix = |a: f32, b: f32, t: f32| a * (1.0 - t) + b * t;
+        let lerp = |a: [f32; 2], b: [f32; 2], t: f32| [mix(a[0], b[0], t), mix(a[1], b[1], t)];
+        let o = lerp(
+            lerp(at(i0, j0), at(i1, j0), tx),
+            lerp(at(i0, j1), at(i1, j1), tx),
+            ty,
+        );
+        [p[0] + o[0], p[1] + o[1]]
+    }
+}
+
+/// The smallest rectangle holding all of `rects`; an empty (inverted) one
+/// when there are none.
+fn union_of(rects: impl Iterator<Item = [f32; 4]>) -> [f32; 4] {
+    rects.fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |u, r| {
+        [
+            u[0].min(r[0]),
+            u[1].min(r[1]),
+            u[2].max(r[2]),
+            u[3].max(r[3]),
+        ]
+    })
 }
 
 /// Soft skin-colour model in video-range YCbCr (normalised 0..1): an ellipse
@@ -460,6 +572,43 @@ mod tests {
             last = source;
         }
         assert_eq!(plan.warp([eye[0], eye[1] - 30.0]), [eye[0], eye[1] - 30.0]);
+    }
+
+    #[test]
+    fn nothing_happens_outside_the_bounds() {
+        let params = EffectParams::new(1.0, 1.0, 1.0, 1.0).unwrap();
+        let plan = EffectPlan::new(&params, &[face()]);
+        let [x0, y0, x1, y1] = plan.warp_bounds();
+        let [mx0, my0, mx1, my1] = plan.mask_bounds();
+        let skin = [0.6, 102.0 / 255.0, 152.0 / 255.0];
+        for y in (0..300).step_by(3) {
+            for x in (0..300).step_by(3) {
+                let p = [x as f32 + 0.5, y as f32 + 0.5];
+                if p[0] < x0 || p[0] > x1 || p[1] < y0 || p[1] > y1 {
+                    assert_eq!(plan.warp(p), p);
+                }
+                if p[0] < mx0 || p[0] > mx1 || p[1] < my0 || p[1] > my1 {
+                    assert_eq!(plan.skin_weight(p, skin), 0.0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn warp_field_follows_the_exact_warp() {
+        let params = EffectParams::new(0.0, 0.0, 1.0, 1.0).unwrap();
+        let plan = EffectPlan::new(&params, &[face()]);
+        let field = WarpField::new(&plan, 320, 240);
+        let mut worst = 0.0f32;
+        for y in 0..240 {
+            for x in 0..320 {
+                let p = [x as f32 + 0.5, y as f32 + 0.5];
+                let (a, b) = (plan.warp(p), field.warp(p));
+                worst = worst.max((a[0] - b[0]).abs().max((a[1] - b[1]).abs()));
+            }
+        }
+        // Under half a pixel where the eye magnification bends fastest.
+        assert!(worst < 0.5, "field strays {worst} px from the warp");
     }
 
     #[test]

@@ -170,3 +170,20 @@ pub(crate) fn checked<T>(device: &wgpu::Device, work: impl FnOnce() -> T) -> Res
         None => Ok(value),
     }
 }
+
+/// A compute-stage buffer binding of the given type, for bind group layouts.
+pub(crate) fn buffer_layout_entry(
+    binding: u32,
+    ty: wgpu::BufferBindingType,
+) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}

@@ -23,10 +23,10 @@ pub mod uniforms;
 use thiserror::Error;
 
 use crate::color::ColorMatrix;
-use crate::effects::{EffectParams, EffectPlan};
+use crate::effects::{EffectParams, EffectPlan, WarpField};
 use crate::frame::{chroma_size, FrameError, I420Frame, Plane};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
-use crate::gpu::{checked, GpuContext, GpuError};
+use crate::gpu::{buffer_layout_entry, checked, GpuContext, GpuError};
 use crate::landmarks::FaceLandmarks;
 use smoothing::Smoother;
 use uniforms::{EffectUniforms, GeometryUniforms, OutputLayout};
@@ -163,6 +163,8 @@ struct OutputBuffers {
     layout: OutputLayout,
     storage: wgpu::Buffer,
     readback: wgpu::Buffer,
+    /// The warp field ([`WarpField`]) for this size.
+    warp_field: wgpu::Buffer,
 }
 
 /// The GPU frame pipeline. Create once, call [`FramePipeline::process`] per
@@ -208,16 +210,7 @@ impl FramePipeline {
                     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                         label: Some("geometry bindings"),
                         entries: &[
-                            wgpu::BindGroupLayoutEntry {
-                                binding: 0,
-                                visibility: wgpu::ShaderStages::COMPUTE,
-                                ty: wgpu::BindingType::Buffer {
-                                    ty: wgpu::BufferBindingType::Uniform,
-                                    has_dynamic_offset: false,
-                                    min_binding_size: None,
-                                },
-                                count: None,
-                            },
+                            buffer_layout_entry(0, wgpu::BufferBindingType::Uniform),
                             texture(1),
                             texture(2),
                             wgpu::BindGroupLayoutEntry {
@@ -226,26 +219,15 @@ impl FramePipeline {
                                 ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
                                 count: None,
                             },
-                            wgpu::BindGroupLayoutEntry {
-                                binding: 4,
-                                visibility: wgpu::ShaderStages::COMPUTE,
-                                ty: wgpu::BindingType::Buffer {
-                                    ty: wgpu::BufferBindingType::Storage { read_only: false },
-                                    has_dynamic_offset: false,
-                                    min_binding_size: None,
-                                },
-                                count: None,
-                            },
-                            wgpu::BindGroupLayoutEntry {
-                                binding: 5,
-                                visibility: wgpu::ShaderStages::COMPUTE,
-                                ty: wgpu::BindingType::Buffer {
-                                    ty: wgpu::BufferBindingType::Uniform,
-                                    has_dynamic_offset: false,
-                                    min_binding_size: None,
-                                },
-                                count: None,
-                            },
+                            buffer_layout_entry(
+                                4,
+                                wgpu::BufferBindingType::Storage { read_only: false },
+                            ),
+                            buffer_layout_entry(5, wgpu::BufferBindingType::Uniform),
+                            buffer_layout_entry(
+                                9,
+                                wgpu::BufferBindingType::Storage { read_only: true },
+                            ),
                         ],
                     });
                 let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -344,6 +326,15 @@ impl FramePipeline {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
+            warp_field: {
+                let empty = WarpField::new(&EffectPlan::default(), size.width(), size.height());
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("warp field"),
+                    size: (empty.offsets.len() * 8) as u64,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            },
         })
     }
 
@@ -410,6 +401,10 @@ impl FramePipeline {
                         binding: 5,
                         resource: self.effect_uniforms.as_entire_binding(),
                     },
+                    wgpu::BindGroupEntry {
+                        binding: 9,
+                        resource: self.output.warp_field.as_entire_binding(),
+                    },
                 ],
             });
             InputTextures {
@@ -466,7 +461,19 @@ impl FramePipeline {
         checked(device, || {
             queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
             if key.warps || key.whitening || smoothing {
-                let effect_uniforms = EffectUniforms::new(&effects);
+                let field = if key.warps {
+                    let size = self.output_size;
+                    let field = WarpField::new(&effects, size.width(), size.height());
+                    queue.write_buffer(&output.warp_field, 0, bytemuck::cast_slice(&field.offsets));
+                    field
+                } else {
+                    WarpField {
+                        columns: 1,
+                        rows: 1,
+                        offsets: Vec::new(),
+                    }
+                };
+                let effect_uniforms = EffectUniforms::new(&effects, &field);
                 queue.write_buffer(
                     &self.effect_uniforms,
                     0,

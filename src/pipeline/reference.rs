@@ -6,7 +6,7 @@ use super::smoothing::{low_res_size, BLOCK, EPS, RADIUS};
 use super::uniforms::{crop_bounds, TapGrid};
 use super::{FrameParams, PipelineError};
 use crate::color::{to_u8, ColorMatrix};
-use crate::effects::{whiten, EffectPlan};
+use crate::effects::{whiten, EffectPlan, WarpField};
 use crate::frame::{I420Frame, Plane};
 use crate::geometry::{GeometryPlan, OutputSize};
 
@@ -51,12 +51,15 @@ pub fn process(
 ) -> Result<I420Frame, PipelineError> {
     let plan = GeometryPlan::new(frame.width(), frame.height(), output, params.geometry)?;
     let effects = params.effect_plan(&plan);
-    // The input luma position an output point samples: warp, then geometry.
+    let field = effects
+        .has_warp()
+        .then(|| WarpField::new(&effects, output.width(), output.height()));
+    // The input luma position an output point samples: warp (as the passes
+    // see it, through the warp field), then geometry.
     let source_of = |p: [f32; 2]| {
-        let q = if effects.has_warp() {
-            effects.warp(p)
-        } else {
-            p
+        let q = match &field {
+            Some(field) => field.warp(p),
+            None => p,
         };
         let (x, y) = plan.map(q[0], q[1]);
         [x, y]

@@ -3,7 +3,7 @@
 //! blended by the skin mask and the strength.
 
 use super::uniforms::OutputLayout;
-use crate::gpu::{checked, GpuError};
+use crate::gpu::{buffer_layout_entry, checked, GpuError};
 
 /// Output pixels per low-res pixel, each way (`BLOCK` in the shader).
 pub const BLOCK: u32 = 4;
@@ -75,27 +75,17 @@ impl Smoother {
                 label: Some("smoothing.wgsl"),
                 source: wgpu::ShaderSource::Wgsl(SMOOTHING_SHADER.into()),
             });
-            let buffer_entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            };
             let storage = wgpu::BufferBindingType::Storage { read_only: false };
             let bind_group_layout =
                 device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                     label: Some("smoothing bindings"),
                     entries: &[
-                        buffer_entry(0, wgpu::BufferBindingType::Uniform),
-                        buffer_entry(4, storage),
-                        buffer_entry(5, wgpu::BufferBindingType::Uniform),
-                        buffer_entry(6, storage),
-                        buffer_entry(7, storage),
-                        buffer_entry(8, storage),
+                        buffer_layout_entry(0, wgpu::BufferBindingType::Uniform),
+                        buffer_layout_entry(4, storage),
+                        buffer_layout_entry(5, wgpu::BufferBindingType::Uniform),
+                        buffer_layout_entry(6, storage),
+                        buffer_layout_entry(7, storage),
+                        buffer_layout_entry(8, storage),
                     ],
                 });
             let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {

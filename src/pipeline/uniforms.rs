@@ -1,7 +1,7 @@
 //! The geometry pass's uniform block and the output layout it describes,
 //! computed once on the CPU and shared by the GPU pass and the reference.
 
-use crate::effects::EffectPlan;
+use crate::effects::{EffectPlan, WarpField, WARP_FIELD_SPACING};
 use crate::frame::chroma_size;
 use crate::geometry::{GeometryPlan, OutputSize};
 use crate::landmarks::MAX_FACES;
@@ -143,47 +143,29 @@ impl GeometryUniforms {
     }
 }
 
-/// Shifts the effects uniform holds (16 contour points × 4 faces).
-pub const MAX_SHIFTS: usize = 64;
-
 /// The `Effects` uniform block of `shaders/geometry.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct EffectUniforms {
     counts: [u32; 4],
     strengths: [f32; 4],
-    shifts: [[f32; 4]; 2 * MAX_SHIFTS],
-    magnifies: [[f32; 4]; 2 * MAX_FACES],
+    warp_bounds: [f32; 4],
+    mask_bounds: [f32; 4],
+    field: [u32; 4],
     faces: [[f32; 4]; 4 * MAX_FACES],
 }
 
 impl EffectUniforms {
-    /// The uniforms for a frame's effect plan (extra shifts, eyes or faces
-    /// beyond the block's room are dropped; the plan never makes that many).
-    pub fn new(plan: &EffectPlan) -> Self {
+    /// The uniforms for a frame's effect plan and its warp field's grid
+    /// (faces beyond [`MAX_FACES`] are dropped; the plan never has more).
+    pub fn new(plan: &EffectPlan, field: &WarpField) -> Self {
         let mut u: Self = bytemuck::Zeroable::zeroed();
-        let shifts = plan.shifts.iter().take(MAX_SHIFTS);
-        let magnifies = plan.magnifies.iter().take(2 * MAX_FACES);
         let faces = plan.faces.iter().take(MAX_FACES);
-        u.counts = [
-            shifts.len() as u32,
-            magnifies.len() as u32,
-            faces.len() as u32,
-            0,
-        ];
+        u.counts = [0, 0, faces.len() as u32, 0];
+        u.field = [field.columns, field.rows, WARP_FIELD_SPACING, 0];
         u.strengths = [plan.whiteness, plan.smoothness, 0.0, 0.0];
-        for (i, s) in shifts.enumerate() {
-            u.shifts[2 * i] = [s.centre[0], s.centre[1], 1.0 / (s.radius * s.radius), 0.0];
-            u.shifts[2 * i + 1] = [s.offset[0], s.offset[1], 0.0, 0.0];
-        }
-        for (i, m) in magnifies.enumerate() {
-            u.magnifies[i] = [
-                m.centre[0],
-                m.centre[1],
-                1.0 / (m.radius * m.radius),
-                m.amount,
-            ];
-        }
+        u.warp_bounds = plan.warp_bounds();
+        u.mask_bounds = plan.mask_bounds();
         for (i, f) in faces.enumerate() {
             u.faces[4 * i] = [f.centre[0], f.centre[1], f.across[0], f.across[1]];
             u.faces[4 * i + 1] = [
