@@ -146,7 +146,10 @@ fn shade(x: u32, y: u32, uv: vec2<f32>) -> vec3<f32> {
         yuv = to_yuv(to_rgb(yuv));
     }
     if (WHITENING) {
-        yuv = whiten(yuv, skin_weight(p, yuv) * fx.strengths.x);
+        let amount = skin_weight(p, yuv) * fx.strengths.x;
+        if (amount > 0.0) {
+            yuv = whiten(yuv, amount);
+        }
     }
     return yuv;
 }

@@ -147,9 +147,11 @@ fn smooth_apply(@builtin(global_invocation_id) id: vec3<u32>) {
                 byte_at(sm.words.w * 4u + chroma_at),
             );
             let amount = skin_weight(p, yuv) * sm.params.y;
-            let ab = coefficients_at(x, id.y);
-            let q = ab.x * i + ab.y;
-            value = u32(clamp(round((i + (q - i) * amount) * 255.0), 0.0, 255.0));
+            if (amount > 0.0) {
+                let ab = coefficients_at(x, id.y);
+                let q = ab.x * i + ab.y;
+                value = u32(clamp(round((i + (q - i) * amount) * 255.0), 0.0, 255.0));
+            }
         }
         out |= value << (k * 8u);
     }

@@ -482,8 +482,12 @@ pub fn skin_colour_weight(yuv: [f32; 3]) -> f32 {
 }
 
 /// The whitening of one pixel: `yuv` (normalised, video range) with weight
-/// `amount` = mask × strength.
+/// `amount` = mask × strength; an amount of 0 leaves the pixel exactly as
+/// it was.
 pub fn whiten(yuv: [f32; 3], amount: f32) -> [f32; 3] {
+    if amount <= 0.0 {
+        return yuv;
+    }
     let x = ((yuv[0] * 255.0 - 16.0) / 219.0).clamp(0.0, 1.0);
     let curved = (1.0 + 3.0 * x).ln() / 4.0f32.ln();
     let luma = (16.0 + 219.0 * (x + (curved - x) * amount)) / 255.0;

@@ -230,6 +230,44 @@ fn all_effects_at_zero_give_the_geometry_only_picture() {
 }
 
 #[test]
+fn effects_without_a_face_change_nothing() {
+    let Some(Portrait {
+        mut pipeline,
+        frame,
+        plain,
+    }) = setup()
+    else {
+        return;
+    };
+    let params = FrameParams {
+        effects: effect(1.0, 1.0, 1.0, 1.0),
+        ..Default::default()
+    };
+    let out = pipeline.process(&frame, &params).expect("GPU processing");
+    assert_eq!(out, plain);
+}
+
+#[test]
+fn gpu_warps_match_the_reference_within_two_levels() {
+    let Some(gpu) = gpu() else { return };
+    let frame = portrait();
+    let size = OutputSize::new(288, 384).expect("size");
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    let params = FrameParams {
+        geometry: GeometryParams::new(1.4, true).expect("geometry"),
+        effects: effect(0.0, 0.0, 1.0, 1.0),
+        faces: vec![portrait_face()],
+    };
+    let gpu_out = pipeline.process(&frame, &params).expect("GPU");
+    let cpu_out = reference::process(&frame, size, &params).expect("reference");
+    let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
+    assert!(
+        worst <= 2,
+        "GPU differs from reference by {worst} at {plane:?} ({x}, {y})"
+    );
+}
+
+#[test]
 fn whitening_brightens_cheeks_and_nothing_away_from_the_face() {
     let Some(Portrait {
         mut pipeline,

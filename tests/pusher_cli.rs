@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::luma_psnr;
-use liveroom::frame::I420Frame;
+use liveroom::frame::{I420Frame, Plane};
 use liveroom::source::{FrameSource, Y4mReader};
 
 /// The `pusher` example built next to this test binary.
@@ -170,6 +170,77 @@ fn testsrc_stamps_survive_the_pipeline() {
 }
 
 #[test]
+fn effects_run_from_the_command_line_with_landmarks() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut.png");
+    assert!(
+        photo.exists(),
+        "{} missing: run scripts/setup.sh",
+        photo.display()
+    );
+    let dir = scratch_dir("effects-cli");
+    let faces = dir.join("faces.jsonl");
+    let line = "{\"frame\":0,\"faces\":[{\"box\":[183,85,81,93],\"left_eye\":[204,101],\"right_eye\":[246,102.5]}]}";
+    std::fs::write(
+        &faces,
+        format!("{line}\n{}\n", line.replace("\"frame\":0", "\"frame\":1")),
+    )
+    .expect("write");
+    let (plain, beautified) = (dir.join("plain.y4m"), dir.join("beautified.y4m"));
+    for (out, effects) in [
+        (&plain, vec![]),
+        (
+            &beautified,
+            vec![
+                "--skin-whiteness",
+                "0.8",
+                "--skin-smoothness",
+                "0.8",
+                "--face-thinness",
+                "0.5",
+                "--eye-bigness",
+                "0.5",
+            ],
+        ),
+    ] {
+        let mut args = vec![
+            "--input",
+            photo.to_str().expect("utf-8"),
+            "--frames",
+            "2",
+            "--mode",
+            "sd",
+            "--aspect",
+            "3:4",
+            "--landmarks",
+            faces.to_str().expect("utf-8"),
+            "--output",
+            out.to_str().expect("utf-8"),
+        ];
+        args.extend(effects);
+        let output = run_pusher(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let (plain, beautified) = (read_all(&plain), read_all(&beautified));
+    assert_eq!((plain.len(), beautified.len()), (2, 2));
+    // The face changed; the top corners (wall) did not.
+    assert!(luma_psnr(&plain[0], &beautified[0]) < 40.0);
+    for (x, y) in [(5, 5), (350, 5)] {
+        assert_eq!(
+            plain[1].sample(Plane::Y, x, y),
+            beautified[1].sample(Plane::Y, x, y)
+        );
+    }
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
 fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
     let dir = scratch_dir("bad-values");
     let lying = dir.join("lying.y4m");
@@ -179,6 +250,12 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
     let not_png = dir.join("photo.png");
     std::fs::write(&not_png, b"this is not a picture").expect("write");
     let missing_dir_output = dir.join("no/such/dir/out.y4m");
+    let bad_landmarks = dir.join("faces.jsonl");
+    std::fs::write(
+        &bad_landmarks,
+        "{\"frame\":0,\"faces\":[]}\n{\"frame\":1,\"faces\":[{\"box\":[1,2]}]}\n",
+    )
+    .expect("write");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--mode", "uhd"], "mode"),
         (vec!["--aspect", "1:1"], "aspect"),
@@ -192,6 +269,21 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
         (vec!["--frames", "0"], "frames"),
         (vec!["--output", "out.mp4"], "y4m"),
         (vec!["--volume", "11"], "unknown flag"),
+        (vec!["--skin-whiteness", "1.5"], "--skin-whiteness"),
+        (vec!["--skin-smoothness", "NaN"], "--skin-smoothness"),
+        (vec!["--face-thinness", "-0.1"], "--face-thinness"),
+        (vec!["--eye-bigness", "lots"], "--eye-bigness"),
+        (vec!["--beauty", "10"], "--beauty"),
+        (vec!["--whiteness", "4.5"], "--whiteness"),
+        (vec!["--beauty", "3", "--eye-bigness", "0.5"], "either"),
+        (
+            vec!["--landmarks", "/no/such/faces.jsonl"],
+            "cannot read landmarks",
+        ),
+        (
+            vec!["--landmarks", bad_landmarks.to_str().expect("utf-8")],
+            ":2:",
+        ),
         (vec!["--input", "/no/such/clip.y4m"], "cannot read"),
         (vec!["--input", "clip.avi"], "unknown input"),
         (vec!["--input", lying.to_str().expect("utf-8")], "4:2:0"),

@@ -229,9 +229,11 @@ fn smooth(frame: &mut I420Frame, effects: &EffectPlan) {
             ];
             let amount =
                 effects.skin_weight([x as f32 + 0.5, y as f32 + 0.5], yuv) * effects.smoothness;
-            let [a, b] = coefficients_at(x, y);
-            let q = a * i + b;
-            frame.row_mut(Plane::Y, y)[x as usize] = to_u8(i + (q - i) * amount);
+            if amount > 0.0 {
+                let [a, b] = coefficients_at(x, y);
+                let q = a * i + b;
+                frame.row_mut(Plane::Y, y)[x as usize] = to_u8(i + (q - i) * amount);
+            }
         }
     }
 }
