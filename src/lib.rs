@@ -8,10 +8,15 @@
 //! * [`frame`] — I420 frames, the CPU-side picture format;
 //! * [`source`] — where frames come from: Y4M files, still images, the
 //!   stamped `testsrc`; and the Y4M writer;
+//! * [`landmarks`] — faces as data (box, eyes, jaw contour), per frame or
+//!   from a JSON-lines file;
 //! * [`color`] — the one colour matrix (BT.601, video range) used everywhere;
 //! * [`geometry`] — presets, output sizes, and the crop/zoom/mirror/scale plan;
+//! * [`effects`] — effect strengths and the per-frame effect plan (warps,
+//!   skin mask, whitening curve);
 //! * [`gpu`] — the wgpu device, from the environment or the application;
-//! * [`pipeline`] — the GPU passes, and their CPU reference.
+//! * [`pipeline`] — the GPU passes (geometry with warps and whitening,
+//!   smoothing), and their CPU reference.
 //!
 //! ```no_run
 //! use liveroom::{FrameParams, FramePipeline, GpuContext};

@@ -14,7 +14,7 @@
 //! first use, and kept. Without a colour effect, pixels skip the YUV → RGB →
 //! YUV round trip, which is the identity.
 //!
-//! [`reference`] is the same maths on the CPU, the yardstick of the tests.
+//! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
 
 pub mod reference;
 pub mod smoothing;
