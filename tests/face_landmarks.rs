@@ -1,0 +1,229 @@
+//! The built-in landmarker on real pictures: the astronaut portrait that
+//! `scripts/setup.sh` places at `assets/photos/astronaut.png`, with eye
+//! centres measured independently by eye (zoomed crops of the picture), and
+//! the converted models in `assets/models/` checked by what they find.
+
+use std::path::Path;
+
+use liveroom::color::rgb_image_to_i420;
+use liveroom::face::{
+    BuiltinLandmarker, DetectorRange, FaceDetector, FaceLandmarker, LandmarkerConfig, ModelPaths,
+};
+use liveroom::frame::I420Frame;
+use liveroom::landmarks::FaceLandmarks;
+use liveroom::source::{FrameRate, FrameSource, TestSource};
+
+/// Eye centres measured on the portrait, continuous coordinates.
+const LEFT_EYE: [f32; 2] = [204.5, 101.5];
+const RIGHT_EYE: [f32; 2] = [246.5, 103.0];
+const INTER_OCULAR: f32 = 42.0;
+
+fn models() -> ModelPaths {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models");
+    let paths = ModelPaths::in_dir(&dir);
+    for path in [&paths.short_range, &paths.full_range, &paths.mesh] {
+        assert!(
+            path.exists(),
+            "{} missing: run scripts/setup.sh",
+            path.display()
+        );
+    }
+    paths
+}
+
+fn landmarker() -> BuiltinLandmarker {
+    BuiltinLandmarker::new(&models(), LandmarkerConfig::default()).expect("models load")
+}
+
+fn portrait_rgb() -> image::RgbImage {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut.png");
+    image::open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()))
+        .to_rgb8()
+}
+
+fn frame_of(image: &image::RgbImage) -> I420Frame {
+    rgb_image_to_i420(image).expect("even-sized picture")
+}
+
+fn distance(a: [f32; 2], b: [f32; 2]) -> f32 {
+    (a[0] - b[0]).hypot(a[1] - b[1])
+}
+
+fn assert_eyes_near(face: &FaceLandmarks, left: [f32; 2], right: [f32; 2], what: &str) {
+    let (dl, dr) = (
+        distance(face.left_eye, left),
+        distance(face.right_eye, right),
+    );
+    eprintln!("{what}: eyes off by {dl:.1} and {dr:.1} px ({:.0} % and {:.0} % of the inter-ocular distance)",
+        100.0 * dl / INTER_OCULAR, 100.0 * dr / INTER_OCULAR);
+    assert!(
+        dl < 0.1 * INTER_OCULAR && dr < 0.1 * INTER_OCULAR,
+        "{what}: eyes at {:?} and {:?}, expected near {left:?} and {right:?}",
+        face.left_eye,
+        face.right_eye
+    );
+}
+
+#[test]
+fn detector_models_find_the_portrait_face() {
+    let frame = frame_of(&portrait_rgb());
+    for range in [DetectorRange::Short, DetectorRange::Full] {
+        let path = match range {
+            DetectorRange::Short => models().short_range,
+            DetectorRange::Full => models().full_range,
+        };
+        let detector = FaceDetector::new(&path, range).expect("model loads");
+        let faces = detector.detect(&frame).expect("inference");
+        assert_eq!(faces.len(), 1, "{range:?}: {faces:?}");
+        let face = &faces[0];
+        // The box holds both measured eyes; the eye key points are near them.
+        for eye in [LEFT_EYE, RIGHT_EYE] {
+            assert!(
+                face.bbox[0] < eye[0] && eye[0] < face.bbox[2],
+                "{range:?}: {face:?}"
+            );
+            assert!(
+                face.bbox[1] < eye[1] && eye[1] < face.bbox[3],
+                "{range:?}: {face:?}"
+            );
+        }
+        assert!(
+            distance(face.keypoints[0], LEFT_EYE) < 0.25 * INTER_OCULAR,
+            "{range:?}: {face:?}"
+        );
+        assert!(
+            distance(face.keypoints[1], RIGHT_EYE) < 0.25 * INTER_OCULAR,
+            "{range:?}: {face:?}"
+        );
+    }
+}
+
+#[test]
+fn eye_centres_are_within_a_tenth_of_the_inter_ocular_distance() {
+    let faces = landmarker()
+        .landmarks(&frame_of(&portrait_rgb()))
+        .expect("inference");
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    let face = &faces[0];
+    assert_eyes_near(face, LEFT_EYE, RIGHT_EYE, "portrait");
+    // The jaw line runs below the eyes, ear to ear through the chin.
+    assert_eq!(face.contour.len(), 21);
+    let chin = face.contour[10];
+    assert!(chin[1] > LEFT_EYE[1] + INTER_OCULAR, "chin at {chin:?}");
+}
+
+#[test]
+fn blank_and_synthetic_pictures_have_no_face() {
+    let mut landmarker = landmarker();
+    let grey = I420Frame::black(640, 360).expect("frame");
+    assert!(landmarker.landmarks(&grey).expect("inference").is_empty());
+    let mut source = TestSource::new(640, 360, FrameRate { num: 30, den: 1 }).expect("source");
+    let pattern = source.next_frame().expect("frame").expect("endless");
+    assert!(landmarker
+        .landmarks(&pattern)
+        .expect("inference")
+        .is_empty());
+}
+
+#[test]
+fn a_face_partly_out_of_frame_is_found() {
+    // Cut the picture 17 px into the face's left side (a fifth of its width).
+    let image = image::imageops::crop_imm(&portrait_rgb(), 200, 0, 312, 512).to_image();
+    let faces = landmarker()
+        .landmarks(&frame_of(&image))
+        .expect("inference");
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    let right = [RIGHT_EYE[0] - 200.0, RIGHT_EYE[1]];
+    let d = distance(faces[0].right_eye, right);
+    assert!(
+        d < 0.1 * INTER_OCULAR,
+        "right eye at {:?}, expected {right:?}",
+        faces[0].right_eye
+    );
+}
+
+/// The portrait turned by `degrees` about `centre` (bilinear).
+fn rotated(image: &image::RgbImage, degrees: f32, centre: [f32; 2]) -> image::RgbImage {
+    let (s, c) = degrees.to_radians().sin_cos();
+    image::RgbImage::from_fn(image.width(), image.height(), |x, y| {
+        let (dx, dy) = (x as f32 + 0.5 - centre[0], y as f32 + 0.5 - centre[1]);
+        // Inverse rotation: where this output pixel comes from.
+        let (sx, sy) = (
+            centre[0] + c * dx + s * dy - 0.5,
+            centre[1] - s * dx + c * dy - 0.5,
+        );
+        if sx < 0.0
+            || sy < 0.0
+            || sx >= (image.width() - 1) as f32
+            || sy >= (image.height() - 1) as f32
+        {
+            return image::Rgb([0, 0, 0]);
+        }
+        let (x0, y0) = (sx.floor() as u32, sy.floor() as u32);
+        let (tx, ty) = (sx - x0 as f32, sy - y0 as f32);
+        let p = |x, y| image.get_pixel(x, y).0.map(|v| v as f32);
+        let mut out = [0u8; 3];
+        for (ch, value) in out.iter_mut().enumerate() {
+            let top = p(x0, y0)[ch] * (1.0 - tx) + p(x0 + 1, y0)[ch] * tx;
+            let bottom = p(x0, y0 + 1)[ch] * (1.0 - tx) + p(x0 + 1, y0 + 1)[ch] * tx;
+            *value = (top * (1.0 - ty) + bottom * ty).round() as u8;
+        }
+        image::Rgb(out)
+    })
+}
+
+#[test]
+fn a_face_turned_thirty_degrees_is_found() {
+    let centre = [225.0, 130.0];
+    let turn = |p: [f32; 2]| {
+        let (s, c) = 30f32.to_radians().sin_cos();
+        let (dx, dy) = (p[0] - centre[0], p[1] - centre[1]);
+        [centre[0] + c * dx - s * dy, centre[1] + s * dx + c * dy]
+    };
+    let image = rotated(&portrait_rgb(), 30.0, centre);
+    let faces = landmarker()
+        .landmarks(&frame_of(&image))
+        .expect("inference");
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    // Turned clockwise (y down), the left eye stays the one nearer the left.
+    assert_eyes_near(&faces[0], turn(LEFT_EYE), turn(RIGHT_EYE), "turned 30°");
+}
+
+#[test]
+fn a_panning_clip_is_tracked_on_every_frame_without_jitter() {
+    let portrait = portrait_rgb();
+    let mut landmarker = landmarker();
+    let mut residuals = Vec::new();
+    for i in 0..30u32 {
+        // A 320×320 window panning right by 3 px a frame: the face moves left.
+        let x0 = 40 + 3 * i;
+        let image = image::imageops::crop_imm(&portrait, x0, 0, 320, 320).to_image();
+        let mut frame = frame_of(&image);
+        frame.timestamp = FrameRate { num: 30, den: 1 }.timestamp(i as u64);
+        let faces = landmarker.landmarks(&frame).expect("inference");
+        assert_eq!(faces.len(), 1, "frame {i}: {faces:?}");
+        let expected = [LEFT_EYE[0] - x0 as f32, LEFT_EYE[1]];
+        let residual = [
+            faces[0].left_eye[0] - expected[0],
+            faces[0].left_eye[1] - expected[1],
+        ];
+        assert!(
+            distance(residual, [0.0, 0.0]) < 0.1 * INTER_OCULAR,
+            "frame {i}: left eye off by {residual:?}"
+        );
+        residuals.push(residual);
+    }
+    // Jitter: how much the error changes from one frame to the next, once
+    // the smoothing has settled on the motion (its first frames build up a
+    // steady lag, which the per-frame bound above already limits).
+    let jitter = residuals[5..]
+        .windows(2)
+        .map(|w| distance(w[0], w[1]))
+        .fold(0.0f32, f32::max);
+    eprintln!("panning clip: largest frame-to-frame change of the eye error {jitter:.2} px");
+    assert!(
+        jitter < 1.0,
+        "eye error jumps by {jitter:.2} px between frames"
+    );
+}
