@@ -141,12 +141,16 @@ fn map_to_input(p: vec2<f32>) -> vec2<f32> {
 // chroma sample is `uv`.
 fn shade(x: u32, y: u32, uv: vec2<f32>) -> vec3<f32> {
     let p = vec2<f32>(f32(x) + 0.5, f32(y) + 0.5);
-    var yuv = vec3<f32>(sample_y(source_of(p)), uv);
+    var face = vec3<f32>(0.0);
+    if (WARPS || WHITENING) {
+        face = face_at(p);
+    }
+    var yuv = vec3<f32>(sample_y(map_to_input(p + face.xy)), uv);
     if (COLOR_STAGE) {
         yuv = to_yuv(to_rgb(yuv));
     }
     if (WHITENING) {
-        let amount = skin_weight(p, yuv) * fx.strengths.x;
+        let amount = skin_weight(face, yuv) * fx.strengths.x;
         if (amount > 0.0) {
             yuv = whiten(yuv, amount);
         }
@@ -157,7 +161,7 @@ fn shade(x: u32, y: u32, uv: vec2<f32>) -> vec3<f32> {
 // The input luma position an output point samples: warp, then geometry.
 fn source_of(p: vec2<f32>) -> vec2<f32> {
     if (WARPS) {
-        return map_to_input(warp(p));
+        return map_to_input(p + face_at(p).xy);
     }
     return map_to_input(p);
 }

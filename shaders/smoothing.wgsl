@@ -146,7 +146,7 @@ fn smooth_apply(@builtin(global_invocation_id) id: vec3<u32>) {
                 byte_at(sm.words.z * 4u + chroma_at),
                 byte_at(sm.words.w * 4u + chroma_at),
             );
-            let amount = skin_weight(p, yuv) * sm.params.y;
+            let amount = skin_weight(face_at(p), yuv) * sm.params.y;
             if (amount > 0.0) {
                 let ab = coefficients_at(x, id.y);
                 let q = ab.x * i + ab.y;

@@ -354,12 +354,17 @@ impl EffectPlan {
     }
 
     /// Skin weight (0..1) of the output point `p` whose colour is `yuv`
-    /// (normalised 0..1, video range), the most any face gives.
+    /// (normalised 0..1, video range): where the faces' skin may be
+    /// ([`EffectPlan::region_weight`]) times how skin-like the colour is
+    /// ([`skin_colour_weight`]).
     pub fn skin_weight(&self, p: [f32; 2], yuv: [f32; 3]) -> f32 {
-        let colour = skin_colour_weight(yuv);
-        if colour <= 0.0 {
-            return 0.0;
-        }
+        self.region_weight(p) * skin_colour_weight(yuv)
+    }
+
+    /// Where skin may be (0..1), the most any face gives: inside the face's
+    /// soft ellipse, outside the soft discs over the eyes and brows and the
+    /// ellipse over the mouth.
+    pub fn region_weight(&self, p: [f32; 2]) -> f32 {
         let mut best = 0.0f32;
         for face in &self.faces {
             let down = [-face.across[1], face.across[0]];
@@ -383,77 +388,113 @@ impl EffectPlan {
             keep_out = keep_out.max(1.0 - smoothstep(0.8, 1.2, (mu * mu + mv * mv).sqrt()));
             best = best.max(region * (1.0 - keep_out));
         }
-        best * colour
+        best
     }
 }
 
-/// Output pixels between the points of a [`WarpField`].
-pub const WARP_FIELD_SPACING: u32 = 4;
+/// Output pixels between the points of a [`FaceField`].
+pub const FACE_FIELD_SPACING: u32 = 4;
 
-/// The warp of a frame sampled on a coarse grid: at grid point `(i, j)`
-/// (output position `(i, j) × spacing`) the offset `warp(p) − p`. The passes
-/// interpolate it bilinearly instead of evaluating every shift and
-/// magnification per pixel; the warps are smooth over tens of pixels, so the
-/// grid loses nothing visible and makes the warp's cost independent of the
-/// number of contour points.
+/// What the passes need of the faces, sampled on a coarse grid: at grid
+/// point `(i, j)` (output position `(i, j) × spacing`) the warp's offset
+/// `warp(p) − p` and the skin region weight, held at half precision (the
+/// GPU reads it as an RGBA16F texture through its bilinear filter). The passes interpolate it
+/// bilinearly instead of evaluating every shift, magnification, ellipse and
+/// disc per pixel: both are smooth over many pixels, so the grid loses
+/// nothing visible, and the per-pixel cost no longer depends on the number
+/// of faces or contour points.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WarpField {
-    /// Grid points across (`width / spacing + 1`).
+pub struct FaceField {
+    /// Grid points across (`width / spacing + 2`).
     pub columns: u32,
     /// Grid points down.
     pub rows: u32,
-    /// Offsets, row by row.
-    pub offsets: Vec<[f32; 2]>,
+    /// `[offset x, offset y, region weight, 0]` per point, row by row.
+    pub points: Vec<[f32; 4]>,
 }
 
-impl WarpField {
-    /// Samples `plan`'s warp over an output of `width × height` pixels; grid
-    /// points outside [`EffectPlan::warp_bounds`] are zero without evaluation.
-    pub fn new(plan: &EffectPlan, width: u32, height: u32) -> Self {
-        let columns = width / WARP_FIELD_SPACING + 2;
-        let rows = height / WARP_FIELD_SPACING + 2;
-        let mut offsets = vec![[0.0f32; 2]; (columns * rows) as usize];
-        let [x0, y0, x1, y1] = plan.warp_bounds();
-        let spacing = WARP_FIELD_SPACING as f32;
+impl FaceField {
+    /// Samples `plan` over an output of `width × height` pixels: the warp
+    /// inside [`EffectPlan::warp_bounds`] when `warps`, the region weight
+    /// inside [`EffectPlan::mask_bounds`] when `mask`; zero elsewhere.
+    pub fn new(plan: &EffectPlan, width: u32, height: u32, warps: bool, mask: bool) -> Self {
+        let columns = width / FACE_FIELD_SPACING + 2;
+        let rows = height / FACE_FIELD_SPACING + 2;
+        let mut points = vec![[0.0f32; 4]; (columns * rows) as usize];
+        let spacing = FACE_FIELD_SPACING as f32;
+        let near = |[x0, y0, x1, y1]: [f32; 4], x: f32, y: f32| {
+            x >= x0 - spacing && x <= x1 + spacing && y >= y0 - spacing && y <= y1 + spacing
+        };
+        let (warp_bounds, mask_bounds) = (plan.warp_bounds(), plan.mask_bounds());
         for j in 0..rows {
-            let y = (j * WARP_FIELD_SPACING) as f32;
-            if y < y0 - spacing || y > y1 + spacing {
-                continue;
-            }
             for i in 0..columns {
-                let x = (i * WARP_FIELD_SPACING) as f32;
-                if x < x0 - spacing || x > x1 + spacing {
-                    continue;
+                let (x, y) = (
+                    (i * FACE_FIELD_SPACING) as f32,
+                    (j * FACE_FIELD_SPACING) as f32,
+                );
+                let point = &mut points[(j * columns + i) as usize];
+                if warps && near(warp_bounds, x, y) {
+                    let q = plan.warp([x, y]);
+                    point[0] = q[0] - x;
+                    point[1] = q[1] - y;
                 }
-                let q = plan.warp([x, y]);
-                offsets[(j * columns + i) as usize] = [q[0] - x, q[1] - y];
+                if mask && near(mask_bounds, x, y) {
+                    point[2] = plan.region_weight([x, y]);
+                }
             }
+        }
+        // What the texture holds: every value rounded to half precision.
+        for point in &mut points {
+            *point = point.map(|v| half::f16::from_f32(v).to_f32());
         }
         Self {
             columns,
             rows,
-            offsets,
+            points,
         }
     }
 
-    /// The interpolated warp at output point `p` (`warp_at` in the shader).
-    pub fn warp(&self, p: [f32; 2]) -> [f32; 2] {
-        let spacing = WARP_FIELD_SPACING as f32;
+    /// The points as RGBA16F texels, row by row.
+    pub fn texels(&self) -> Vec<[half::f16; 4]> {
+        self.points
+            .iter()
+            .map(|p| p.map(half::f16::from_f32))
+            .collect()
+    }
+
+    /// The interpolated `[offset x, offset y, region weight]` at output point
+    /// `p` (`face_at` in the shader).
+    pub fn at(&self, p: [f32; 2]) -> [f32; 3] {
+        let spacing = FACE_FIELD_SPACING as f32;
         let gx = (p[0] / spacing).clamp(0.0, (self.columns - 1) as f32);
         let gy = (p[1] / spacing).clamp(0.0, (self.rows - 1) as f32);
         let (cx, cy) = (gx.floor(), gy.floor());
         let (tx, ty) = (gx - cx, gy - cy);
         let (i0, j0) = (cx as u32, cy as u32);
         let (i1, j1) = ((i0 + 1).min(self.columns - 1), (j0 + 1).min(self.rows - 1));
-        let at = |i: u32, j: u32| self.offsets[(j * self.columns + i) as usize];
+        let at = |i: u32, j: u32| self.points[(j * self.columns + i) as usize];
         let mix = |a: f32, b: f32, t: f32| a * (1.0 - t) + b * t;
-        let lerp = |a: [f32; 2], b: [f32; 2], t: f32| [mix(a[0], b[0], t), mix(a[1], b[1], t)];
-        let o = lerp(
-            lerp(at(i0, j0), at(i1, j0), tx),
-            lerp(at(i0, j1), at(i1, j1), tx),
-            ty,
-        );
-        [p[0] + o[0], p[1] + o[1]]
+        let lerp = |a: [f32; 4], b: [f32; 4], t: f32| {
+            [mix(a[0], b[0], t), mix(a[1], b[1], t), mix(a[2], b[2], t)]
+        };
+        let top = lerp(at(i0, j0), at(i1, j0), tx);
+        let bottom = lerp(at(i0, j1), at(i1, j1), tx);
+        [
+            mix(top[0], bottom[0], ty),
+            mix(top[1], bottom[1], ty),
+            mix(top[2], bottom[2], ty),
+        ]
+    }
+
+    /// The interpolated warp: the point whose content `p` shows.
+    pub fn warp(&self, p: [f32; 2]) -> [f32; 2] {
+        let [dx, dy, _] = self.at(p);
+        [p[0] + dx, p[1] + dy]
+    }
+
+    /// The interpolated skin weight of `p` with colour `yuv`.
+    pub fn skin_weight(&self, p: [f32; 2], yuv: [f32; 3]) -> f32 {
+        self.at(p)[2] * skin_colour_weight(yuv)
     }
 }
 
@@ -602,7 +643,7 @@ mod tests {
     fn warp_field_follows_the_exact_warp() {
         let params = EffectParams::new(0.0, 0.0, 1.0, 1.0).unwrap();
         let plan = EffectPlan::new(&params, &[face()]);
-        let field = WarpField::new(&plan, 320, 240);
+        let field = FaceField::new(&plan, 320, 240, true, false);
         let mut worst = 0.0f32;
         for y in 0..240 {
             for x in 0..320 {
@@ -613,6 +654,25 @@ mod tests {
         }
         // Under half a pixel where the eye magnification bends fastest.
         assert!(worst < 0.5, "field strays {worst} px from the warp");
+    }
+
+    #[test]
+    fn face_field_follows_the_exact_mask() {
+        let params = EffectParams::new(1.0, 0.0, 0.0, 0.0).unwrap();
+        let plan = EffectPlan::new(&params, &[face()]);
+        let field = FaceField::new(&plan, 320, 240, false, true);
+        let skin = [0.6, 102.0 / 255.0, 152.0 / 255.0];
+        let mut worst = 0.0f32;
+        for y in 0..240 {
+            for x in 0..320 {
+                let p = [x as f32 + 0.5, y as f32 + 0.5];
+                worst = worst.max((plan.skin_weight(p, skin) - field.skin_weight(p, skin)).abs());
+            }
+        }
+        assert!(
+            worst < 0.2,
+            "field's mask strays {worst} from the exact one"
+        );
     }
 
     #[test]

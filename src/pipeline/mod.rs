@@ -23,7 +23,7 @@ pub mod uniforms;
 use thiserror::Error;
 
 use crate::color::ColorMatrix;
-use crate::effects::{EffectParams, EffectPlan, WarpField};
+use crate::effects::{EffectParams, EffectPlan, FaceField};
 use crate::frame::{chroma_size, FrameError, I420Frame, Plane};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
 use crate::gpu::{buffer_layout_entry, checked, GpuContext, GpuError};
@@ -163,8 +163,9 @@ struct OutputBuffers {
     layout: OutputLayout,
     storage: wgpu::Buffer,
     readback: wgpu::Buffer,
-    /// The warp field ([`WarpField`]) for this size.
-    warp_field: wgpu::Buffer,
+    /// The face field ([`FaceField`]) for this size, as an RGBA16F texture.
+    face_field: wgpu::Texture,
+    face_field_view: wgpu::TextureView,
 }
 
 /// The GPU frame pipeline. Create once, call [`FramePipeline::process`] per
@@ -224,10 +225,8 @@ impl FramePipeline {
                                 wgpu::BufferBindingType::Storage { read_only: false },
                             ),
                             buffer_layout_entry(5, wgpu::BufferBindingType::Uniform),
-                            buffer_layout_entry(
-                                9,
-                                wgpu::BufferBindingType::Storage { read_only: true },
-                            ),
+                            face_field_layout_entry(),
+                            face_sampler_layout_entry(),
                         ],
                     });
                 let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -312,29 +311,46 @@ impl FramePipeline {
     fn output_buffers(gpu: &GpuContext, size: OutputSize) -> Result<OutputBuffers, GpuError> {
         let layout = OutputLayout::new(size);
         let device = gpu.device();
-        checked(device, || OutputBuffers {
-            layout,
-            storage: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("packed I420 output"),
-                size: layout.len as u64,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            }),
-            readback: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("I420 readback"),
-                size: layout.len as u64,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-            warp_field: {
-                let empty = WarpField::new(&EffectPlan::default(), size.width(), size.height());
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("warp field"),
-                    size: (empty.offsets.len() * 8) as u64,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        let grid = FaceField::new(
+            &EffectPlan::default(),
+            size.width(),
+            size.height(),
+            false,
+            false,
+        );
+        checked(device, || {
+            let face_field = device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("face field"),
+                size: wgpu::Extent3d {
+                    width: grid.columns,
+                    height: grid.rows,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba16Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            });
+            let face_field_view = face_field.create_view(&Default::default());
+            OutputBuffers {
+                layout,
+                storage: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("packed I420 output"),
+                    size: layout.len as u64,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: false,
-                })
-            },
+                }),
+                readback: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("I420 readback"),
+                    size: layout.len as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                face_field,
+                face_field_view,
+            }
         })
     }
 
@@ -403,7 +419,11 @@ impl FramePipeline {
                     },
                     wgpu::BindGroupEntry {
                         binding: 9,
-                        resource: self.output.warp_field.as_entire_binding(),
+                        resource: wgpu::BindingResource::TextureView(&self.output.face_field_view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 10,
+                        resource: wgpu::BindingResource::Sampler(&self.sampler),
                     },
                 ],
             });
@@ -448,6 +468,8 @@ impl FramePipeline {
                 self.output.layout,
                 &self.output.storage,
                 &self.effect_uniforms,
+                &self.output.face_field_view,
+                &self.sampler,
             )?);
         }
         let compute = self.geometry.get(device, key)?;
@@ -461,18 +483,33 @@ impl FramePipeline {
         checked(device, || {
             queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
             if key.warps || key.whitening || smoothing {
-                let field = if key.warps {
-                    let size = self.output_size;
-                    let field = WarpField::new(&effects, size.width(), size.height());
-                    queue.write_buffer(&output.warp_field, 0, bytemuck::cast_slice(&field.offsets));
-                    field
-                } else {
-                    WarpField {
-                        columns: 1,
-                        rows: 1,
-                        offsets: Vec::new(),
-                    }
-                };
+                let size = self.output_size;
+                let field = FaceField::new(
+                    &effects,
+                    size.width(),
+                    size.height(),
+                    key.warps,
+                    key.whitening || smoothing,
+                );
+                queue.write_texture(
+                    wgpu::TexelCopyTextureInfo {
+                        texture: &output.face_field,
+                        mip_level: 0,
+                        origin: wgpu::Origin3d::ZERO,
+                        aspect: wgpu::TextureAspect::All,
+                    },
+                    bytemuck::cast_slice(&field.texels()),
+                    wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(field.columns * 8),
+                        rows_per_image: None,
+                    },
+                    wgpu::Extent3d {
+                        width: field.columns,
+                        height: field.rows,
+                        depth_or_array_layers: 1,
+                    },
+                );
                 let effect_uniforms = EffectUniforms::new(&effects, &field);
                 queue.write_buffer(
                     &self.effect_uniforms,
@@ -513,6 +550,30 @@ impl FramePipeline {
         let mut frame_out = read_back(&self.gpu, &output.readback, &output.layout)?;
         frame_out.timestamp = frame.timestamp;
         Ok(frame_out)
+    }
+}
+
+/// Binding 9 of the passes that read the face field: an RGBA16F texture.
+fn face_field_layout_entry() -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding: 9,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable: true },
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        },
+        count: None,
+    }
+}
+
+/// Binding 10: the bilinear sampler the face field is read through.
+fn face_sampler_layout_entry() -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding: 10,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+        count: None,
     }
 }
 

@@ -6,7 +6,7 @@ use super::smoothing::{low_res_size, BLOCK, EPS, RADIUS};
 use super::uniforms::{crop_bounds, TapGrid};
 use super::{FrameParams, PipelineError};
 use crate::color::{to_u8, ColorMatrix};
-use crate::effects::{whiten, EffectPlan, WarpField};
+use crate::effects::{whiten, FaceField};
 use crate::frame::{I420Frame, Plane};
 use crate::geometry::{GeometryPlan, OutputSize};
 
@@ -51,15 +51,23 @@ pub fn process(
 ) -> Result<I420Frame, PipelineError> {
     let plan = GeometryPlan::new(frame.width(), frame.height(), output, params.geometry)?;
     let effects = params.effect_plan(&plan);
-    let field = effects
-        .has_warp()
-        .then(|| WarpField::new(&effects, output.width(), output.height()));
+    // The passes see the faces through the face field (warp and mask).
+    let needs_field = effects.has_warp() || effects.has_whitening() || effects.has_smoothing();
+    let field = needs_field.then(|| {
+        FaceField::new(
+            &effects,
+            output.width(),
+            output.height(),
+            effects.has_warp(),
+            effects.has_whitening() || effects.has_smoothing(),
+        )
+    });
     // The input luma position an output point samples: warp (as the passes
     // see it, through the warp field), then geometry.
     let source_of = |p: [f32; 2]| {
         let q = match &field {
-            Some(field) => field.warp(p),
-            None => p,
+            Some(field) if effects.has_warp() => field.warp(p),
+            _ => p,
         };
         let (x, y) = plan.map(q[0], q[1]);
         [x, y]
@@ -116,7 +124,8 @@ pub fn process(
         let luma = sample_y(source_of(p));
         let yuv = matrix.rgb_to_yuv(matrix.yuv_to_rgb([luma, uv[0], uv[1]]));
         if effects.has_whitening() {
-            whiten(yuv, effects.skin_weight(p, yuv) * effects.whiteness)
+            let weight = field.as_ref().map_or(0.0, |f| f.skin_weight(p, yuv));
+            whiten(yuv, weight * effects.whiteness)
         } else {
             yuv
         }
@@ -142,8 +151,8 @@ pub fn process(
             out.row_mut(Plane::V, by)[bx as usize] = to_u8(uv[1] + delta[1] * 0.25);
         }
     }
-    if effects.has_smoothing() {
-        smooth(&mut out, &effects);
+    if let (true, Some(field)) = (effects.has_smoothing(), &field) {
+        smooth(&mut out, field, effects.smoothness);
     }
     Ok(out)
 }
@@ -167,7 +176,7 @@ fn box_mean(field: &[[f32; 2]], (lw, lh): (u32, u32), x: u32, y: u32) -> [f32; 2
 }
 
 /// The smoothing passes (`shaders/smoothing.wgsl`) on a processed frame.
-fn smooth(frame: &mut I420Frame, effects: &EffectPlan) {
+fn smooth(frame: &mut I420Frame, field: &FaceField, strength: f32) {
     let (w, h) = (frame.width(), frame.height());
     let (lw, lh) = low_res_size(w, h);
     let original = frame.clone();
@@ -227,8 +236,7 @@ fn smooth(frame: &mut I420Frame, effects: &EffectPlan) {
                 original.sample(Plane::U, x / 2, y / 2) as f32 / 255.0,
                 original.sample(Plane::V, x / 2, y / 2) as f32 / 255.0,
             ];
-            let amount =
-                effects.skin_weight([x as f32 + 0.5, y as f32 + 0.5], yuv) * effects.smoothness;
+            let amount = field.skin_weight([x as f32 + 0.5, y as f32 + 0.5], yuv) * strength;
             if amount > 0.0 {
                 let [a, b] = coefficients_at(x, y);
                 let q = a * i + b;

@@ -62,12 +62,15 @@ const ENTRY_POINTS: [&str; 4] = [
 impl Smoother {
     /// Compiles the passes and allocates their buffers; `output` is the
     /// packed I420 storage buffer the geometry pass writes, `effects` the
-    /// effect-plan uniform buffer.
+    /// effect-plan uniform buffer, `face_field` the frame's face field and
+    /// `sampler` the bilinear sampler it is read through.
     pub fn new(
         device: &wgpu::Device,
         layout: OutputLayout,
         output: &wgpu::Buffer,
         effects: &wgpu::Buffer,
+        face_field: &wgpu::TextureView,
+        sampler: &wgpu::Sampler,
     ) -> Result<Self, GpuError> {
         let low_res = low_res_size(layout.width, layout.height);
         checked(device, || {
@@ -86,6 +89,8 @@ impl Smoother {
                         buffer_layout_entry(6, storage),
                         buffer_layout_entry(7, storage),
                         buffer_layout_entry(8, storage),
+                        super::face_field_layout_entry(),
+                        super::face_sampler_layout_entry(),
                     ],
                 });
             let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -132,6 +137,14 @@ impl Smoother {
                     entry(6, &stats),
                     entry(7, &coeffs),
                     entry(8, &mean_coeffs),
+                    wgpu::BindGroupEntry {
+                        binding: 9,
+                        resource: wgpu::BindingResource::TextureView(face_field),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 10,
+                        resource: wgpu::BindingResource::Sampler(sampler),
+                    },
                 ],
             });
             Self {

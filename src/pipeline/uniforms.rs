@@ -1,10 +1,9 @@
 //! The geometry pass's uniform block and the output layout it describes,
 //! computed once on the CPU and shared by the GPU pass and the reference.
 
-use crate::effects::{EffectPlan, WarpField, WARP_FIELD_SPACING};
+use crate::effects::{EffectPlan, FaceField, FACE_FIELD_SPACING};
 use crate::frame::chroma_size;
 use crate::geometry::{GeometryPlan, OutputSize};
-use crate::landmarks::MAX_FACES;
 
 /// How the packed I420 output is laid out: luma rows padded to a multiple of
 /// 8 pixels (one shader block), chroma rows to half that.
@@ -143,45 +142,24 @@ impl GeometryUniforms {
     }
 }
 
-/// The `Effects` uniform block of `shaders/geometry.wgsl`.
+/// The `Effects` uniform block of `shaders/effects.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct EffectUniforms {
-    counts: [u32; 4],
     strengths: [f32; 4],
     warp_bounds: [f32; 4],
     mask_bounds: [f32; 4],
     field: [u32; 4],
-    faces: [[f32; 4]; 4 * MAX_FACES],
 }
 
 impl EffectUniforms {
-    /// The uniforms for a frame's effect plan and its warp field's grid
-    /// (faces beyond [`MAX_FACES`] are dropped; the plan never has more).
-    pub fn new(plan: &EffectPlan, field: &WarpField) -> Self {
-        let mut u: Self = bytemuck::Zeroable::zeroed();
-        let faces = plan.faces.iter().take(MAX_FACES);
-        u.counts = [0, 0, faces.len() as u32, 0];
-        u.field = [field.columns, field.rows, WARP_FIELD_SPACING, 0];
-        u.strengths = [plan.whiteness, plan.smoothness, 0.0, 0.0];
-        u.warp_bounds = plan.warp_bounds();
-        u.mask_bounds = plan.mask_bounds();
-        for (i, f) in faces.enumerate() {
-            u.faces[4 * i] = [f.centre[0], f.centre[1], f.across[0], f.across[1]];
-            u.faces[4 * i + 1] = [
-                1.0 / f.half_axes[0],
-                1.0 / f.half_axes[1],
-                1.0 / f.eye_radius,
-                0.0,
-            ];
-            u.faces[4 * i + 2] = [f.eyes[0][0], f.eyes[0][1], f.eyes[1][0], f.eyes[1][1]];
-            u.faces[4 * i + 3] = [
-                f.mouth[0],
-                f.mouth[1],
-                1.0 / f.mouth_half_axes[0],
-                1.0 / f.mouth_half_axes[1],
-            ];
+    /// The uniforms for a frame's effect plan and its face field's grid.
+    pub fn new(plan: &EffectPlan, field: &FaceField) -> Self {
+        Self {
+            strengths: [plan.whiteness, plan.smoothness, 0.0, 0.0],
+            warp_bounds: plan.warp_bounds(),
+            mask_bounds: plan.mask_bounds(),
+            field: [field.columns, field.rows, FACE_FIELD_SPACING, 0],
         }
-        u
     }
 }
