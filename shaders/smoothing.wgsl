@@ -26,7 +26,7 @@ struct Smoothing {
 @group(0) @binding(7) var<storage, read_write> coeffs: array<vec2<f32>>;
 @group(0) @binding(8) var<storage, read_write> mean_coeffs: array<vec2<f32>>;
 
-// Low-res pixels per side of a block.
+// Output pixels per side of a low-res pixel: one packed luma word across.
 const BLOCK: u32 = 4u;
 
 // One byte of the packed output, 0..1.
@@ -35,22 +35,19 @@ fn byte_at(offset_bytes: u32) -> f32 {
     return f32((word >> ((offset_bytes & 3u) * 8u)) & 0xffu) / 255.0;
 }
 
-// Output luma at (x, y), clamped to the picture.
-fn luma(x: u32, y: u32) -> f32 {
-    let cx = min(x, sm.sizes.z - 1u);
-    let cy = min(y, sm.sizes.w - 1u);
-    return byte_at(cy * sm.words.x * 4u + cx);
-}
-
 @compute @workgroup_size(8, 8, 1)
 fn smooth_stats(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= sm.sizes.x || id.y >= sm.sizes.y) {
         return;
     }
+    // A block row is one output word (BLOCK = 4 pixels; padding columns
+    // repeat the last pixel, as the clamped reference reads them).
     var sum = vec2<f32>(0.0);
     for (var j = 0u; j < BLOCK; j++) {
+        let y = min(id.y * BLOCK + j, sm.sizes.w - 1u);
+        let word = dst[y * sm.words.x + id.x];
         for (var i = 0u; i < BLOCK; i++) {
-            let v = luma(id.x * BLOCK + i, id.y * BLOCK + j);
+            let v = f32((word >> (i * 8u)) & 0xffu) / 255.0;
             sum += vec2<f32>(v, v * v);
         }
     }
