@@ -22,9 +22,17 @@ struct Smoothing {
 
 @group(0) @binding(0) var<uniform> sm: Smoothing;
 @group(0) @binding(4) var<storage, read_write> dst: array<u32>;
-@group(0) @binding(6) var<storage, read_write> stats: array<vec2<f32>>;
-@group(0) @binding(7) var<storage, read_write> coeffs: array<vec2<f32>>;
-@group(0) @binding(8) var<storage, read_write> mean_coeffs: array<vec2<f32>>;
+// Three low-res fields one after another: the block statistics (mean of
+// I, I²), the coefficients (a, b), and their box means.
+@group(0) @binding(6) var<storage, read_write> fields: array<vec2<f32>>;
+const STATS: u32 = 0u;
+const COEFFS: u32 = 1u;
+const MEAN_COEFFS: u32 = 2u;
+
+// Index of low-res pixel (x, y) of a field.
+fn at(field: u32, x: u32, y: u32) -> u32 {
+    return (field * sm.sizes.y + y) * sm.sizes.x + x;
+}
 
 // Output pixels per side of a low-res pixel: one packed luma word across.
 const BLOCK: u32 = 4u;
@@ -51,32 +59,18 @@ fn smooth_stats(@builtin(global_invocation_id) id: vec3<u32>) {
             sum += vec2<f32>(v, v * v);
         }
     }
-    stats[id.y * sm.sizes.x + id.x] = sum / f32(BLOCK * BLOCK);
+    fields[at(STATS, id.x, id.y)] = sum / f32(BLOCK * BLOCK);
 }
 
 // Box mean of a low-res field around (x, y), clamped at the edges.
-fn box_mean_stats(x: u32, y: u32) -> vec2<f32> {
+fn box_mean(field: u32, x: u32, y: u32) -> vec2<f32> {
     let r = i32(sm.params.z);
     var sum = vec2<f32>(0.0);
     for (var dy = -r; dy <= r; dy++) {
         for (var dx = -r; dx <= r; dx++) {
             let cx = u32(clamp(i32(x) + dx, 0, i32(sm.sizes.x) - 1));
             let cy = u32(clamp(i32(y) + dy, 0, i32(sm.sizes.y) - 1));
-            sum += stats[cy * sm.sizes.x + cx];
-        }
-    }
-    let n = f32((2 * r + 1) * (2 * r + 1));
-    return sum / n;
-}
-
-fn box_mean_coeffs(x: u32, y: u32) -> vec2<f32> {
-    let r = i32(sm.params.z);
-    var sum = vec2<f32>(0.0);
-    for (var dy = -r; dy <= r; dy++) {
-        for (var dx = -r; dx <= r; dx++) {
-            let cx = u32(clamp(i32(x) + dx, 0, i32(sm.sizes.x) - 1));
-            let cy = u32(clamp(i32(y) + dy, 0, i32(sm.sizes.y) - 1));
-            sum += coeffs[cy * sm.sizes.x + cx];
+            sum += fields[at(field, cx, cy)];
         }
     }
     let n = f32((2 * r + 1) * (2 * r + 1));
@@ -88,10 +82,10 @@ fn smooth_coefficients(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= sm.sizes.x || id.y >= sm.sizes.y) {
         return;
     }
-    let m = box_mean_stats(id.x, id.y);
+    let m = box_mean(STATS, id.x, id.y);
     let variance = max(m.y - m.x * m.x, 0.0);
     let a = variance / (variance + sm.params.x);
-    coeffs[id.y * sm.sizes.x + id.x] = vec2<f32>(a, m.x * (1.0 - a));
+    fields[at(COEFFS, id.x, id.y)] = vec2<f32>(a, m.x * (1.0 - a));
 }
 
 @compute @workgroup_size(8, 8, 1)
@@ -99,7 +93,7 @@ fn smooth_mean_coefficients(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= sm.sizes.x || id.y >= sm.sizes.y) {
         return;
     }
-    mean_coeffs[id.y * sm.sizes.x + id.x] = box_mean_coeffs(id.x, id.y);
+    fields[at(MEAN_COEFFS, id.x, id.y)] = box_mean(COEFFS, id.x, id.y);
 }
 
 // (a, b) at output pixel (x, y): bilinear between low-res pixel centres.
@@ -115,8 +109,8 @@ fn coefficients_at(x: u32, y: u32) -> vec2<f32> {
     let y0 = u32(cell.y);
     let x1 = min(x0 + 1u, sm.sizes.x - 1u);
     let y1 = min(y0 + 1u, sm.sizes.y - 1u);
-    let top = mix(mean_coeffs[y0 * sm.sizes.x + x0], mean_coeffs[y0 * sm.sizes.x + x1], t.x);
-    let bottom = mix(mean_coeffs[y1 * sm.sizes.x + x0], mean_coeffs[y1 * sm.sizes.x + x1], t.x);
+    let top = mix(fields[at(MEAN_COEFFS, x0, y0)], fields[at(MEAN_COEFFS, x1, y0)], t.x);
+    let bottom = mix(fields[at(MEAN_COEFFS, x0, y1)], fields[at(MEAN_COEFFS, x1, y1)], t.x);
     return mix(top, bottom, t.y);
 }
 

@@ -26,7 +26,9 @@ use crate::color::ColorMatrix;
 use crate::effects::{EffectParams, EffectPlan, FaceField};
 use crate::frame::{chroma_size, FrameError, I420Frame, Plane};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
-use crate::gpu::{buffer_layout_entry, checked, GpuContext, GpuError};
+use crate::gpu::{
+    buffer_layout_entry, checked, sampler_layout_entry, texture_layout_entry, GpuContext, GpuError,
+};
 use crate::landmarks::FaceLandmarks;
 use smoothing::Smoother;
 use uniforms::{EffectUniforms, GeometryUniforms, OutputLayout};
@@ -197,29 +199,14 @@ impl FramePipeline {
                     label: Some("geometry.wgsl"),
                     source: wgpu::ShaderSource::Wgsl(GEOMETRY_SHADER.into()),
                 });
-                let texture = |binding| wgpu::BindGroupLayoutEntry {
-                    binding,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                };
                 let bind_group_layout =
                     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                         label: Some("geometry bindings"),
                         entries: &[
                             buffer_layout_entry(0, wgpu::BufferBindingType::Uniform),
-                            texture(1),
-                            texture(2),
-                            wgpu::BindGroupLayoutEntry {
-                                binding: 3,
-                                visibility: wgpu::ShaderStages::COMPUTE,
-                                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                                count: None,
-                            },
+                            texture_layout_entry(1),
+                            texture_layout_entry(2),
+                            sampler_layout_entry(3),
                             buffer_layout_entry(
                                 4,
                                 wgpu::BufferBindingType::Storage { read_only: false },
@@ -555,26 +542,12 @@ impl FramePipeline {
 
 /// Binding 9 of the passes that read the face field: an RGBA16F texture.
 fn face_field_layout_entry() -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding: 9,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Texture {
-            sample_type: wgpu::TextureSampleType::Float { filterable: true },
-            view_dimension: wgpu::TextureViewDimension::D2,
-            multisampled: false,
-        },
-        count: None,
-    }
+    texture_layout_entry(9)
 }
 
 /// Binding 10: the bilinear sampler the face field is read through.
 fn face_sampler_layout_entry() -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding: 10,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-        count: None,
-    }
+    sampler_layout_entry(10)
 }
 
 /// Copies the frame's planes into the input textures, interleaving U and V

@@ -87,8 +87,6 @@ impl Smoother {
                         buffer_layout_entry(4, storage),
                         buffer_layout_entry(5, wgpu::BufferBindingType::Uniform),
                         buffer_layout_entry(6, storage),
-                        buffer_layout_entry(7, storage),
-                        buffer_layout_entry(8, storage),
                         super::face_field_layout_entry(),
                         super::face_sampler_layout_entry(),
                     ],
@@ -114,19 +112,13 @@ impl Smoother {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let field = |label| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: (low_res.0 * low_res.1) as u64 * 8,
-                    usage: wgpu::BufferUsages::STORAGE,
-                    mapped_at_creation: false,
-                })
-            };
-            let (stats, coeffs, mean_coeffs) = (
-                field("smoothing stats"),
-                field("smoothing coefficients"),
-                field("smoothing mean coefficients"),
-            );
+            // Statistics, coefficients and their means, one after another.
+            let fields = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("smoothing fields"),
+                size: 3 * (low_res.0 * low_res.1) as u64 * 8,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            });
             let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("smoothing bind group"),
                 layout: &bind_group_layout,
@@ -134,9 +126,7 @@ impl Smoother {
                     entry(0, &uniforms),
                     entry(4, output),
                     entry(5, effects),
-                    entry(6, &stats),
-                    entry(7, &coeffs),
-                    entry(8, &mean_coeffs),
+                    entry(6, &fields),
                     wgpu::BindGroupEntry {
                         binding: 9,
                         resource: wgpu::BindingResource::TextureView(face_field),
