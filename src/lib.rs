@@ -10,6 +10,8 @@
 //!   stamped `testsrc`; and the Y4M writer;
 //! * [`landmarks`] — faces as data (box, eyes, jaw contour), per frame or
 //!   from a JSON-lines file;
+//! * [`face`] — the built-in landmarker (BlazeFace + FaceMesh on the CPU,
+//!   tracked and smoothed), and a worker thread to run any landmarker on;
 //! * [`color`] — the one colour matrix (BT.601, video range) used everywhere;
 //! * [`geometry`] — presets, output sizes, and the crop/zoom/mirror/scale plan;
 //! * [`effects`] — effect strengths and the per-frame effect plan (warps,

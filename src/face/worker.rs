@@ -76,3 +76,38 @@ impl Drop for LandmarkWorker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reports each frame's width as the x of one face, so the order of
+    /// results can be checked.
+    struct WidthAsFace;
+
+    impl FaceLandmarker for WidthAsFace {
+        fn landmarks(&mut self, frame: &I420Frame) -> Result<Vec<FaceLandmarks>, FaceError> {
+            Ok(vec![FaceLandmarks {
+                bbox: [frame.width() as f32, 0.0, 1.0, 1.0],
+                left_eye: [0.0, 0.0],
+                right_eye: [1.0, 0.0],
+                contour: Vec::new(),
+            }])
+        }
+    }
+
+    #[test]
+    fn frames_come_back_in_order_with_their_faces() {
+        let mut worker = LandmarkWorker::spawn(Box::new(WidthAsFace));
+        assert!(worker.receive().is_none());
+        for width in [2, 4, 6] {
+            worker.submit(I420Frame::black(width, 2).unwrap()).unwrap();
+        }
+        for width in [2, 4, 6] {
+            let (frame, faces) = worker.receive().unwrap().unwrap();
+            assert_eq!(frame.width(), width);
+            assert_eq!(faces.unwrap()[0].bbox[0], width as f32);
+        }
+        assert!(worker.receive().is_none());
+    }
+}
