@@ -321,6 +321,14 @@ impl EffectPlan {
         self.has_whitening() || (!self.faces.is_empty() && self.smoothness > 0.0)
     }
 
+    /// The face field the passes read for this plan on an output of
+    /// `width × height`: the warp where the plan warps, the skin region where
+    /// it whitens or smooths; `None` when it does neither.
+    pub fn face_field(&self, width: u32, height: u32) -> Option<FaceField> {
+        (self.has_warp() || self.has_color())
+            .then(|| FaceField::new(self, width, height, self.has_warp(), self.has_color()))
+    }
+
     /// Whether the plan smooths skin.
     pub fn has_smoothing(&self) -> bool {
         !self.faces.is_empty() && self.smoothness > 0.0

@@ -469,15 +469,8 @@ impl FramePipeline {
         let queue = self.gpu.queue();
         checked(device, || {
             queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
-            if key.warps || key.whitening || smoothing {
-                let size = self.output_size;
-                let field = FaceField::new(
-                    &effects,
-                    size.width(),
-                    size.height(),
-                    key.warps,
-                    key.whitening || smoothing,
-                );
+            let size = self.output_size;
+            if let Some(field) = effects.face_field(size.width(), size.height()) {
                 queue.write_texture(
                     wgpu::TexelCopyTextureInfo {
                         texture: &output.face_field,

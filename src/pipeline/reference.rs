@@ -52,16 +52,7 @@ pub fn process(
     let plan = GeometryPlan::new(frame.width(), frame.height(), output, params.geometry)?;
     let effects = params.effect_plan(&plan);
     // The passes see the faces through the face field (warp and mask).
-    let needs_field = effects.has_warp() || effects.has_whitening() || effects.has_smoothing();
-    let field = needs_field.then(|| {
-        FaceField::new(
-            &effects,
-            output.width(),
-            output.height(),
-            effects.has_warp(),
-            effects.has_whitening() || effects.has_smoothing(),
-        )
-    });
+    let field = effects.face_field(output.width(), output.height());
     // The input luma position an output point samples: warp (as the passes
     // see it, through the warp field), then geometry.
     let source_of = |p: [f32; 2]| {
