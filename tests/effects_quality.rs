@@ -182,23 +182,15 @@ fn gradient_energy(frame: &I420Frame, (x0, y0, x1, y1): Rect) -> f64 {
     energy
 }
 
-struct Portrait {
-    pipeline: FramePipeline,
-    frame: I420Frame,
-    plain: I420Frame,
-}
-
-fn setup() -> Option<Portrait> {
+/// A pipeline at the portrait's own size, the portrait, and the portrait
+/// through the pipeline with no effect.
+fn setup() -> Option<(FramePipeline, I420Frame, I420Frame)> {
     let gpu = gpu()?;
     let frame = portrait();
     let size = OutputSize::new(frame.width(), frame.height()).expect("even size");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let plain = run(&mut pipeline, &frame, EffectParams::default());
-    Some(Portrait {
-        pipeline,
-        frame,
-        plain,
-    })
+    Some((pipeline, frame, plain))
 }
 
 fn assert_background_untouched(plain: &I420Frame, after: &I420Frame, what: &str) {
@@ -213,12 +205,7 @@ fn assert_background_untouched(plain: &I420Frame, after: &I420Frame, what: &str)
 
 #[test]
 fn all_effects_at_zero_give_the_geometry_only_picture() {
-    let Some(Portrait {
-        mut pipeline,
-        frame,
-        plain,
-    }) = setup()
-    else {
+    let Some((mut pipeline, frame, plain)) = setup() else {
         return;
     };
     let no_faces = pipeline
@@ -231,12 +218,7 @@ fn all_effects_at_zero_give_the_geometry_only_picture() {
 
 #[test]
 fn effects_without_a_face_change_nothing() {
-    let Some(Portrait {
-        mut pipeline,
-        frame,
-        plain,
-    }) = setup()
-    else {
+    let Some((mut pipeline, frame, plain)) = setup() else {
         return;
     };
     let params = FrameParams {
@@ -269,12 +251,7 @@ fn gpu_warps_match_the_reference_within_two_levels() {
 
 #[test]
 fn whitening_brightens_cheeks_and_nothing_away_from_the_face() {
-    let Some(Portrait {
-        mut pipeline,
-        frame,
-        plain,
-    }) = setup()
-    else {
+    let Some((mut pipeline, frame, plain)) = setup() else {
         return;
     };
     let white = run(&mut pipeline, &frame, effect(1.0, 0.0, 0.0, 0.0));
@@ -295,12 +272,7 @@ fn whitening_brightens_cheeks_and_nothing_away_from_the_face() {
 
 #[test]
 fn smoothing_removes_skin_texture_and_keeps_the_eyes_sharp() {
-    let Some(Portrait {
-        mut pipeline,
-        frame,
-        plain,
-    }) = setup()
-    else {
+    let Some((mut pipeline, frame, plain)) = setup() else {
         return;
     };
     let smooth = run(&mut pipeline, &frame, effect(0.0, 1.0, 0.0, 0.0));
@@ -330,12 +302,7 @@ fn smoothing_removes_skin_texture_and_keeps_the_eyes_sharp() {
 
 #[test]
 fn face_thinness_pulls_the_jaw_inward() {
-    let Some(Portrait {
-        mut pipeline,
-        frame,
-        plain,
-    }) = setup()
-    else {
+    let Some((mut pipeline, frame, plain)) = setup() else {
         return;
     };
     let thin = run(&mut pipeline, &frame, effect(0.0, 0.0, 1.0, 0.0));
@@ -353,12 +320,7 @@ fn face_thinness_pulls_the_jaw_inward() {
 
 #[test]
 fn eye_bigness_magnifies_the_eyes() {
-    let Some(Portrait {
-        mut pipeline,
-        frame,
-        plain,
-    }) = setup()
-    else {
+    let Some((mut pipeline, frame, plain)) = setup() else {
         return;
     };
     let big = run(&mut pipeline, &frame, effect(0.0, 0.0, 0.0, 1.0));
