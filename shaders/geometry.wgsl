@@ -28,8 +28,6 @@ struct Uniforms {
     luma_bounds: vec4<u32>,
     // The same for the chroma planes.
     chroma_bounds: vec4<u32>,
-    // x: taps across, y: taps down (the same as the override constants).
-    taps: vec4<u32>,
     // Size of one texel in texture coordinates: luma xy, chroma zw.
     input_texel: vec4<f32>,
     // Output: width, height, luma stride in words, chroma stride in words.

@@ -426,8 +426,7 @@ impl FaceField {
     /// inside [`EffectPlan::warp_bounds`] when `warps`, the region weight
     /// inside [`EffectPlan::mask_bounds`] when `mask`; zero elsewhere.
     pub fn new(plan: &EffectPlan, width: u32, height: u32, warps: bool, mask: bool) -> Self {
-        let columns = width / FACE_FIELD_SPACING + 2;
-        let rows = height / FACE_FIELD_SPACING + 2;
+        let (columns, rows) = Self::grid(width, height);
         let mut points = vec![[0.0f32; 4]; (columns * rows) as usize];
         let spacing = FACE_FIELD_SPACING as f32;
         let near = |[x0, y0, x1, y1]: [f32; 4], x: f32, y: f32| {
@@ -460,6 +459,14 @@ impl FaceField {
             rows,
             points,
         }
+    }
+
+    /// Grid points across and down for an output of `width × height`.
+    pub fn grid(width: u32, height: u32) -> (u32, u32) {
+        (
+            width / FACE_FIELD_SPACING + 2,
+            height / FACE_FIELD_SPACING + 2,
+        )
     }
 
     /// The points as RGBA16F texels, row by row.

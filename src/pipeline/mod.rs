@@ -298,19 +298,13 @@ impl FramePipeline {
     fn output_buffers(gpu: &GpuContext, size: OutputSize) -> Result<OutputBuffers, GpuError> {
         let layout = OutputLayout::new(size);
         let device = gpu.device();
-        let grid = FaceField::new(
-            &EffectPlan::default(),
-            size.width(),
-            size.height(),
-            false,
-            false,
-        );
+        let (columns, rows) = FaceField::grid(size.width(), size.height());
         checked(device, || {
             let face_field = device.create_texture(&wgpu::TextureDescriptor {
                 label: Some("face field"),
                 size: wgpu::Extent3d {
-                    width: grid.columns,
-                    height: grid.rows,
+                    width: columns,
+                    height: rows,
                     depth_or_array_layers: 1,
                 },
                 mip_level_count: 1,

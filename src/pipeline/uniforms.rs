@@ -59,7 +59,6 @@ pub struct GeometryUniforms {
     taps_offset_step: [f32; 4],
     luma_bounds: [u32; 4],
     chroma_bounds: [u32; 4],
-    taps: [u32; 4],
     input_texel: [f32; 4],
     output_layout: [u32; 4],
     output_offsets: [u32; 4],
@@ -121,7 +120,6 @@ impl GeometryUniforms {
             taps_offset_step: [taps.offset[0], taps.offset[1], taps.step[0], taps.step[1]],
             luma_bounds,
             chroma_bounds,
-            taps: [taps.count[0], taps.count[1], 0, 0],
             input_texel: {
                 let (cw, ch) = chroma_size(plan.input_width, plan.input_height);
                 [
