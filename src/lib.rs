@@ -40,14 +40,17 @@
 //! # }
 //! ```
 
+pub mod avc;
 pub mod color;
 pub mod effects;
 pub mod face;
+pub mod flv;
 pub mod frame;
 pub mod geometry;
 pub mod gpu;
 pub mod landmarks;
 pub mod pipeline;
+pub mod rtmp;
 pub mod source;
 
 pub use frame::I420Frame;

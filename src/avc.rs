@@ -1,0 +1,1 @@
+//! H.264 bitstream helpers (filled in below).

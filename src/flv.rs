@@ -1,0 +1,1 @@
+//! FLV container (filled in below).
