@@ -43,6 +43,7 @@
 pub mod avc;
 pub mod color;
 pub mod effects;
+pub mod encoder;
 pub mod face;
 pub mod flv;
 pub mod frame;
