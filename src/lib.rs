@@ -44,6 +44,7 @@ pub mod avc;
 pub mod color;
 pub mod effects;
 pub mod encoder;
+pub mod events;
 pub mod face;
 pub mod flv;
 pub mod frame;

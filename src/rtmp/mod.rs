@@ -12,7 +12,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-pub use publisher::{PublishError, Publisher, PublisherConfig};
+pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
 pub use server::{RtmpServer, ServerConfig, ServerError};
 
 /// The default RTMP port.

@@ -1,0 +1,256 @@
+//! Events, with the plugin's numeric codes, and their JSON-lines form.
+//!
+//! A [`PushEvent`] is a state change or warning with a [`PushCode`] (the
+//! number users of the plugin already handle) and a message. [`NetStatus`]
+//! is the periodic statistics record. [`EventLine`] is what the examples
+//! print with `--events json`, one object per line:
+//!
+//! ```
+//! use liveroom::events::{EventLine, PushCode, PushEvent};
+//! let line = EventLine::from(PushEvent::new(PushCode::Publishing, "publishing live/room1"));
+//! assert_eq!(
+//!     line.to_json(),
+//!     r#"{"tag":"pushEvent","code":1002,"message":"publishing live/room1"}"#
+//! );
+//! ```
+
+use serde::Serialize;
+
+/// The pusher's event codes (`pushEvent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PushCode {
+    /// 1001: connected to the server.
+    Connected,
+    /// 1002: handshake done, publishing.
+    Publishing,
+    /// 1003: the frame source opened.
+    SourceOpened,
+    /// 1005: the output resolution changed.
+    ResolutionChanged,
+    /// 1006: the bitrate changed (RTC adaptation).
+    BitrateChanged,
+    /// 1007: the first frame was captured.
+    FirstFrame,
+    /// 1008: the encoder started.
+    EncoderStarted,
+    /// 5000: went to the background (paused).
+    Background,
+    /// 1101: the uplink is too slow for the bitrate.
+    UplinkSlow,
+    /// 1102: the connection dropped; reconnecting.
+    Reconnecting,
+    /// 3001: the host name did not resolve.
+    DnsFailure,
+    /// 3002: the TCP connection failed.
+    ConnectFailure,
+    /// 3003: the RTMP handshake failed.
+    HandshakeFailure,
+    /// 3004: the server closed the connection or refused the stream.
+    ServerClosed,
+    /// 3005: reading or writing the socket failed.
+    ReadWriteFailure,
+    /// -1301: the frame source failed.
+    SourceFailed,
+    /// -1302: the audio source failed.
+    MicrophoneFailed,
+    /// -1303: video encoding failed.
+    VideoEncodeFailed,
+    /// -1304: audio encoding failed.
+    AudioEncodeFailed,
+    /// -1305: unsupported resolution.
+    UnsupportedResolution,
+    /// -1306: unsupported sample rate.
+    UnsupportedSampleRate,
+    /// -1307: disconnected after the reconnect attempts ran out.
+    Disconnected,
+}
+
+impl PushCode {
+    /// The plugin's number for this event.
+    pub fn code(self) -> i32 {
+        match self {
+            PushCode::Connected => 1001,
+            PushCode::Publishing => 1002,
+            PushCode::SourceOpened => 1003,
+            PushCode::ResolutionChanged => 1005,
+            PushCode::BitrateChanged => 1006,
+            PushCode::FirstFrame => 1007,
+            PushCode::EncoderStarted => 1008,
+            PushCode::Background => 5000,
+            PushCode::UplinkSlow => 1101,
+            PushCode::Reconnecting => 1102,
+            PushCode::DnsFailure => 3001,
+            PushCode::ConnectFailure => 3002,
+            PushCode::HandshakeFailure => 3003,
+            PushCode::ServerClosed => 3004,
+            PushCode::ReadWriteFailure => 3005,
+            PushCode::SourceFailed => -1301,
+            PushCode::MicrophoneFailed => -1302,
+            PushCode::VideoEncodeFailed => -1303,
+            PushCode::AudioEncodeFailed => -1304,
+            PushCode::UnsupportedResolution => -1305,
+            PushCode::UnsupportedSampleRate => -1306,
+            PushCode::Disconnected => -1307,
+        }
+    }
+
+    /// Errors end the push; warnings (1101–3005) and states do not.
+    pub fn is_error(self) -> bool {
+        self.code() < 0
+    }
+}
+
+/// A pusher event: a code and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushEvent {
+    /// What happened.
+    pub code: PushCode,
+    /// Details for people.
+    pub message: String,
+}
+
+impl PushEvent {
+    /// An event with a message.
+    pub fn new(code: PushCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The periodic statistics record (`netStatus`), about once a second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetStatus {
+    /// Video bitrate sent over the last interval, kbps.
+    pub video_bitrate: f64,
+    /// Audio bitrate sent over the last interval, kbps.
+    pub audio_bitrate: f64,
+    /// Frames sent per second over the last interval.
+    #[serde(rename = "videoFPS")]
+    pub video_fps: f64,
+    /// Key-frame interval, seconds.
+    #[serde(rename = "videoGOP")]
+    pub video_gop: f64,
+    /// Bytes that left the socket over the last interval, as kbps.
+    pub net_speed: f64,
+    /// Variation of the send delay (ms): how unevenly frames leave.
+    pub net_jitter: f64,
+    /// Picture width.
+    pub video_width: u32,
+    /// Picture height.
+    pub video_height: u32,
+    /// Player only: seconds of video buffered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_cache: Option<f64>,
+    /// Player only: seconds of audio buffered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_cache: Option<f64>,
+}
+
+/// One line of `--events json` output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "tag")]
+pub enum EventLine {
+    /// A pusher state change or warning.
+    #[serde(rename = "pushEvent")]
+    PushEvent {
+        /// Numeric code.
+        code: i32,
+        /// Message.
+        message: String,
+    },
+    /// A player state change or warning.
+    #[serde(rename = "playEvent")]
+    PlayEvent {
+        /// Numeric code.
+        code: i32,
+        /// Message.
+        message: String,
+    },
+    /// Periodic statistics.
+    #[serde(rename = "netStatus")]
+    NetStatus(NetStatus),
+    /// The URL or its authorization was rejected (code -1), or another
+    /// error that has no event code.
+    #[serde(rename = "error")]
+    Error {
+        /// Always -1 for authorization errors.
+        code: i32,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+impl EventLine {
+    /// The line as compact JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail; fall back to a
+        // minimal line rather than panic.
+        serde_json::to_string(self).unwrap_or_else(|_| r#"{"tag":"error","code":-1}"#.into())
+    }
+}
+
+impl From<PushEvent> for EventLine {
+    fn from(event: PushEvent) -> Self {
+        EventLine::PushEvent {
+            code: event.code.code(),
+            message: event.message,
+        }
+    }
+}
+
+impl From<NetStatus> for EventLine {
+    fn from(status: NetStatus) -> Self {
+        EventLine::NetStatus(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_status_uses_the_plugin_field_names() {
+        let status = NetStatus {
+            video_bitrate: 998.5,
+            video_fps: 30.0,
+            video_gop: 2.0,
+            video_width: 720,
+            video_height: 1280,
+            ..Default::default()
+        };
+        let json = EventLine::from(status).to_json();
+        for field in [
+            r#""tag":"netStatus""#,
+            r#""videoBitrate":998.5"#,
+            r#""audioBitrate":0.0"#,
+            r#""videoFPS":30.0"#,
+            r#""videoGOP":2.0"#,
+            r#""netSpeed":0.0"#,
+            r#""netJitter":0.0"#,
+            r#""videoWidth":720"#,
+            r#""videoHeight":1280"#,
+        ] {
+            assert!(json.contains(field), "{field} missing from {json}");
+        }
+        assert!(!json.contains("videoCache"));
+    }
+
+    #[test]
+    fn codes_match_the_plugin() {
+        assert_eq!(PushCode::Reconnecting.code(), 1102);
+        assert_eq!(PushCode::Disconnected.code(), -1307);
+        assert!(PushCode::VideoEncodeFailed.is_error());
+        assert!(!PushCode::ConnectFailure.is_error());
+        let error = EventLine::Error {
+            code: -1,
+            detail: "bad signature".into(),
+        };
+        assert_eq!(
+            error.to_json(),
+            r#"{"tag":"error","code":-1,"detail":"bad signature"}"#
+        );
+    }
+}
