@@ -52,6 +52,7 @@ pub mod geometry;
 pub mod gpu;
 pub mod landmarks;
 pub mod pipeline;
+pub mod pusher;
 pub mod rtmp;
 pub mod source;
 

@@ -1,0 +1,129 @@
+//! Frames paired with their faces, from the source, for the push loop.
+
+use super::PushError;
+use crate::face::{
+    BuiltinLandmarker, FaceLandmarker, LandmarkWorker, LandmarkerConfig, ModelPaths,
+};
+use crate::frame::I420Frame;
+use crate::landmarks::{FaceLandmarks, LandmarkTrack};
+use crate::source::FrameSource;
+
+/// Where the pusher gets each frame's faces.
+pub enum FaceInput {
+    /// The built-in landmarker (BlazeFace + FaceMesh) when a face effect is
+    /// on, none otherwise. The default.
+    Auto,
+    /// Faces per frame index, e.g. from `--landmarks FILE.jsonl`.
+    Track(LandmarkTrack),
+    /// The application's own landmarker, run on a worker thread.
+    Landmarker(Box<dyn FaceLandmarker>),
+    /// No faces: warps do nothing; whitening and smoothing still use the
+    /// skin colour model.
+    None,
+}
+
+impl std::fmt::Debug for FaceInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaceInput::Auto => "Auto",
+            FaceInput::Track(_) => "Track",
+            FaceInput::Landmarker(_) => "Landmarker",
+            FaceInput::None => "None",
+        })
+    }
+}
+
+/// Reads frames and finds their faces; with a landmarker, the next frame's
+/// faces are being found while the current one is on the GPU.
+pub(super) enum FaceFeed {
+    Worker(LandmarkWorker),
+    Track(LandmarkTrack),
+    Plain,
+}
+
+impl FaceFeed {
+    /// Resolves [`FaceInput::Auto`]: the built-in landmarker is loaded only
+    /// when a face effect needs it (missing models are an error then).
+    pub(super) fn new(input: FaceInput, needs_faces: bool) -> Result<Self, PushError> {
+        Ok(match input {
+            FaceInput::Auto if needs_faces => {
+                let landmarker =
+                    BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::default())
+                        .map_err(|e| PushError::Faces(e.to_string()))?;
+                FaceFeed::Worker(LandmarkWorker::spawn(Box::new(landmarker)))
+            }
+            FaceInput::Auto | FaceInput::None => FaceFeed::Plain,
+            FaceInput::Track(track) => FaceFeed::Track(track),
+            FaceInput::Landmarker(landmarker) => {
+                FaceFeed::Worker(LandmarkWorker::spawn(landmarker))
+            }
+        })
+    }
+
+    /// Primes the worker with the first frame.
+    pub(super) fn prime(
+        &mut self,
+        source: &mut dyn FrameSource,
+        limit: &mut FrameBudget,
+    ) -> Result<(), PushError> {
+        if let FaceFeed::Worker(worker) = self {
+            if let Some(frame) = limit.next(source)? {
+                worker
+                    .submit(frame)
+                    .map_err(|e| PushError::Faces(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next frame and its faces; `None` at the end of the source.
+    pub(super) fn next(
+        &mut self,
+        source: &mut dyn FrameSource,
+        limit: &mut FrameBudget,
+    ) -> Result<Option<(I420Frame, Vec<FaceLandmarks>)>, PushError> {
+        match self {
+            FaceFeed::Worker(worker) => {
+                if let Some(ahead) = limit.next(source)? {
+                    worker
+                        .submit(ahead)
+                        .map_err(|e| PushError::Faces(e.to_string()))?;
+                }
+                let Some(result) = worker.receive() else {
+                    return Ok(None);
+                };
+                let (frame, faces) = result.map_err(|e| PushError::Faces(e.to_string()))?;
+                let faces = faces.map_err(|e| PushError::Faces(e.to_string()))?;
+                Ok(Some((frame, faces)))
+            }
+            FaceFeed::Track(track) => {
+                let index = limit.read;
+                Ok(limit
+                    .next(source)?
+                    .map(|frame| (frame, track.faces(index).to_vec())))
+            }
+            FaceFeed::Plain => Ok(limit.next(source)?.map(|frame| (frame, Vec::new()))),
+        }
+    }
+}
+
+/// Counts frames read from the source, up to an optional limit.
+pub(super) struct FrameBudget {
+    pub(super) read: u64,
+    pub(super) limit: Option<u64>,
+}
+
+impl FrameBudget {
+    fn next(&mut self, source: &mut dyn FrameSource) -> Result<Option<I420Frame>, PushError> {
+        if self.limit.is_some_and(|limit| self.read >= limit) {
+            return Ok(None);
+        }
+        let frame = source
+            .next_frame()
+            .map_err(|e| PushError::Source(e.to_string()))?;
+        if frame.is_some() {
+            self.read += 1;
+        }
+        Ok(frame)
+    }
+}
