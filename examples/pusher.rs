@@ -1,16 +1,24 @@
-//! The pusher, first form: read a source, run it through the GPU pipeline
-//! (crop to the preset's aspect, zoom, mirror, scale) and write the processed
-//! frames to a Y4M file. With `testsrc` as input it also reads every frame's
-//! stamp back from the processed picture and reports how many survived.
+//! The pusher: read a source, run it through the GPU pipeline (crop to the
+//! preset's aspect, zoom, mirror, scale, beauty effects), encode it with x264
+//! and push it over RTMP, and/or write it to a file. Without `--url` (and
+//! without `--output`) it starts the embedded RTMP server on 127.0.0.1 and
+//! pushes to it. With `testsrc` as input it also reads every frame's stamp
+//! back from the processed picture and reports how many survived.
 //!
 //! ```text
 //! cargo run --release --example pusher -- --input testsrc --frames 90 \
-//!     --mode fhd --aspect 9:16 --mirror --output out.y4m
+//!     --mode fhd --mirror --url rtmp://127.0.0.1/live/room1 --events json
 //! ```
 //!
-//! Flags: `--input testsrc|FILE.y4m|FILE.png|FILE.jpg` `--frames N` `--fps N`
-//! `--mode sd|hd|fhd|rtc` `--orientation vertical|horizontal`
-//! `--aspect 9:16|3:4` `--mirror` `--zoom F` `--output FILE.y4m`;
+//! Flags: `--url URL` `--input testsrc|FILE.y4m|FILE.png|FILE.jpg`
+//! `--frames N` `--fps N` `--mode sd|hd|fhd|rtc`
+//! `--orientation vertical|horizontal` `--aspect 9:16|3:4` `--mirror`
+//! `--zoom F` `--min-bitrate KBPS` `--max-bitrate KBPS`
+//! `--output FILE.y4m|FILE.flv` (processed frames, or the encoded stream;
+//! alone, it runs as fast as it can instead of at the source's rate)
+//! `--snapshot FILE.png` (the last processed frame) `--events json` (every
+//! event as a JSON line on stdout) `--reconnect-attempts N`
+//! `--reconnect-delay-ms N` (first back-off, doubled per attempt);
 //! effects: `--skin-whiteness X --skin-smoothness X --face-thinness X
 //! --eye-bigness X` (0..1, the custom effect) or `--beauty 0-9 --whiteness 0-9`
 //! (legacy levels), `--landmarks FILE.jsonl` (faces per frame, in input
@@ -18,22 +26,27 @@
 //! when an effect needs them) and `--dump-landmarks FILE.jsonl` (the faces
 //! used for every frame, in the same format).
 //! A bad value prints one line on stderr and exits with status 2; a failure
-//! while running exits with status 1. The last line on stdout is a JSON
-//! summary.
+//! while running (the server unreachable after the reconnect attempts, say)
+//! exits with status 1. The last line on stdout is a JSON summary.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use liveroom::color::i420_to_rgb_image;
 use liveroom::effects::EffectParams;
-use liveroom::face::{BuiltinLandmarker, LandmarkWorker, LandmarkerConfig, ModelPaths};
+use liveroom::encoder::BitrateRange;
+use liveroom::events::EventLine;
 use liveroom::frame::I420Frame;
-use liveroom::geometry::{Aspect, GeometryParams, GeometryPlan, Mode, Orientation, OutputSize};
+use liveroom::geometry::{Aspect, GeometryParams, GeometryPlan, Mode, Orientation};
 use liveroom::landmarks::{self, LandmarkTrack};
-use liveroom::source::{open_source, stamp, FrameRate, FrameSource, Y4mWriter};
-use liveroom::{FrameParams, FramePipeline, GpuContext};
+use liveroom::pusher::{FaceInput, FrameTap, LivePusher, PusherConfig, PusherEvent};
+use liveroom::rtmp::{RtmpServer, RtmpUrl, ServerConfig};
+use liveroom::source::{open_source, stamp, FrameRate, Y4mWriter};
+use liveroom::GpuContext;
 
 /// Frames pushed from an endless source when `--frames` is not given.
 const DEFAULT_FRAMES: u64 = 300;
@@ -51,6 +64,18 @@ struct Options {
     effects: EffectParams,
     landmarks: Option<PathBuf>,
     dump_landmarks: Option<PathBuf>,
+    url: Option<String>,
+    min_bitrate: Option<u32>,
+    max_bitrate: Option<u32>,
+    snapshot: Option<PathBuf>,
+    events_json: bool,
+    reconnect_attempts: Option<u32>,
+    reconnect_delay: Option<Duration>,
+}
+
+fn parse_number<T: std::str::FromStr>(flag: &str, text: &str, expected: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("{flag} {text:?}: expected {expected}"))
 }
 
 fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -67,6 +92,13 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         effects: EffectParams::default(),
         landmarks: None,
         dump_landmarks: None,
+        url: None,
+        min_bitrate: None,
+        max_bitrate: None,
+        snapshot: None,
+        events_json: false,
+        reconnect_attempts: None,
+        reconnect_delay: None,
     };
     // Custom-effect strengths (0..1) and legacy levels (0..9), checked at the end.
     let mut custom: [Option<f32>; 4] = [None; 4];
@@ -112,16 +144,61 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
             }
             "--output" => {
                 let path = PathBuf::from(value()?);
-                let is_y4m = path
+                let extension = path
                     .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("y4m"));
-                if !is_y4m {
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase);
+                if !matches!(extension.as_deref(), Some("y4m" | "flv")) {
                     return Err(format!(
-                        "--output {}: only .y4m output is supported",
+                        "--output {}: expected a .y4m or .flv file",
                         path.display()
                     ));
                 }
                 options.output = Some(path);
+            }
+            "--url" => {
+                let url = value()?;
+                RtmpUrl::parse(&url).map_err(|e| format!("--url: {e}"))?;
+                options.url = Some(url);
+            }
+            flag @ ("--min-bitrate" | "--max-bitrate") => {
+                let text = value()?;
+                let kbps: u32 = parse_number(flag, &text, "a bitrate in kbps such as 1000")?;
+                if flag == "--min-bitrate" {
+                    options.min_bitrate = Some(kbps);
+                } else {
+                    options.max_bitrate = Some(kbps);
+                }
+            }
+            "--snapshot" => {
+                let path = PathBuf::from(value()?);
+                if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+                    return Err(format!("--snapshot {}: expected a .png file", path.display()));
+                }
+                options.snapshot = Some(path);
+            }
+            "--events" => {
+                let kind = value()?;
+                if kind != "json" {
+                    return Err(format!("--events {kind:?}: the only format is json"));
+                }
+                options.events_json = true;
+            }
+            "--reconnect-attempts" => {
+                let text = value()?;
+                let attempts: u32 = parse_number("--reconnect-attempts", &text, "a whole number from 0 to 100")?;
+                if attempts > 100 {
+                    return Err(format!("--reconnect-attempts {attempts}: expected a whole number from 0 to 100"));
+                }
+                options.reconnect_attempts = Some(attempts);
+            }
+            "--reconnect-delay-ms" => {
+                let text = value()?;
+                let millis: u64 = parse_number("--reconnect-delay-ms", &text, "milliseconds from 1 to 60000")?;
+                if !(1..=60_000).contains(&millis) {
+                    return Err(format!("--reconnect-delay-ms {millis}: expected milliseconds from 1 to 60000"));
+                }
+                options.reconnect_delay = Some(Duration::from_millis(millis));
             }
             flag @ ("--skin-whiteness" | "--skin-smoothness" | "--face-thinness"
             | "--eye-bigness") => {
@@ -147,7 +224,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
             "--landmarks" => options.landmarks = Some(PathBuf::from(value()?)),
             "--dump-landmarks" => options.dump_landmarks = Some(PathBuf::from(value()?)),
             "--help" | "-h" => {
-                return Err("usage: pusher [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--output FILE.y4m] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl] [--dump-landmarks FILE.jsonl]".into())
+                return Err("usage: pusher [--url rtmp://HOST[:PORT]/APP/STREAM] [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--min-bitrate KBPS] [--max-bitrate KBPS] [--output FILE.y4m|FILE.flv] [--snapshot FILE.png] [--events json] [--reconnect-attempts N] [--reconnect-delay-ms N] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl] [--dump-landmarks FILE.jsonl]".into())
             }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
@@ -171,157 +248,186 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         }
         (false, false) => EffectParams::default(),
     };
+    BitrateRange::resolve(options.mode, options.min_bitrate, options.max_bitrate)
+        .map_err(|e| format!("--min-bitrate/--max-bitrate: {e}"))?;
     Ok(options)
 }
 
-/// Where each frame's faces come from.
-enum Faces {
-    /// `--landmarks FILE.jsonl`.
-    File(LandmarkTrack),
-    /// The built-in landmarker on its own thread.
-    Worker(LandmarkWorker),
-    /// No face effect asked for.
-    None,
+/// What the frame tap keeps: the Y4M and landmark files being written, the
+/// stamp check's count, and the last frame for `--snapshot`.
+#[derive(Default)]
+struct TapState {
+    y4m: Option<Y4mWriter>,
+    dump: Option<BufWriter<File>>,
+    stamps_read: u64,
+    frames: u64,
+    last_frame: Option<I420Frame>,
 }
 
 fn run(options: Options) -> Result<(), String> {
-    let mut source: Box<dyn FrameSource> =
-        open_source(&options.input, options.fps).map_err(|e| e.to_string())?;
+    let source = open_source(&options.input, options.fps).map_err(|e| e.to_string())?;
     let info = source.info();
-    let size = OutputSize::for_preset(options.mode, options.orientation, options.aspect);
-    let geometry = GeometryParams::new(options.zoom, options.mirror).map_err(|e| e.to_string())?;
-    let mut params = FrameParams {
-        geometry,
+    let output_flv = options
+        .output
+        .clone()
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("flv")));
+    let output_y4m = options
+        .output
+        .clone()
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("y4m")));
+    let mut config = PusherConfig {
+        push_url: options.url.clone(),
+        mode: options.mode,
+        orientation: options.orientation,
+        aspect: options.aspect,
+        mirror: options.mirror,
+        zoom: options.zoom,
         effects: options.effects,
-        faces: Vec::new(),
+        min_bitrate_kbps: options.min_bitrate,
+        max_bitrate_kbps: options.max_bitrate,
+        max_frames: Some(options.frames.unwrap_or(DEFAULT_FRAMES)),
+        flv_output: output_flv,
+        ..Default::default()
     };
+    if let Some(attempts) = options.reconnect_attempts {
+        config.reconnect.attempts = attempts;
+    }
+    if let Some(delay) = options.reconnect_delay {
+        config.reconnect.initial_backoff = delay;
+    }
+    let size = config.output_size();
+    let geometry = GeometryParams::new(options.zoom, options.mirror).map_err(|e| e.to_string())?;
     // Faces: from the file, else from the built-in landmarker when an
     // effect or the dump needs them, else none.
-    let mut faces = match &options.landmarks {
-        Some(path) => Faces::File(LandmarkTrack::open(path).map_err(|e| e.to_string())?),
-        None if options.effects.has_color_effect()
-            || options.effects.has_warp()
-            || options.dump_landmarks.is_some() =>
-        {
-            let landmarker =
-                BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::default())
-                    .map_err(|e| e.to_string())?;
-            Faces::Worker(LandmarkWorker::spawn(Box::new(landmarker)))
-        }
-        None => Faces::None,
+    let faces = match &options.landmarks {
+        Some(path) => FaceInput::Track(LandmarkTrack::open(path).map_err(|e| e.to_string())?),
+        None if options.dump_landmarks.is_some() => FaceInput::Builtin,
+        None => FaceInput::Auto,
     };
-    let mut dump = match &options.dump_landmarks {
-        Some(path) => {
-            Some(BufWriter::new(File::create(path).map_err(|e| {
-                format!("cannot write {}: {e}", path.display())
-            })?))
-        }
-        None => None,
-    };
+    let mut state = TapState::default();
+    if let Some(path) = &options.dump_landmarks {
+        let file =
+            File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        state.dump = Some(BufWriter::new(file));
+    }
+    if let Some(path) = &output_y4m {
+        state.y4m = Some(
+            Y4mWriter::create(path, size.width(), size.height(), info.frame_rate)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        );
+    }
     // With testsrc, every frame's stamp is read back from the output.
     let stamp_cell = (options.input == "testsrc")
         .then(|| GeometryPlan::new(info.width, info.height, size, geometry))
         .transpose()
         .map_err(|e| e.to_string())?
         .map(|plan| stamp::cell_size_after(&plan));
+    let state = Arc::new(Mutex::new(state));
+    let keep_last = options.snapshot.is_some();
+    let tap_state = Arc::clone(&state);
+    let (y4m_path, dump_path) = (output_y4m.clone(), options.dump_landmarks.clone());
+    let tap: FrameTap = Box::new(move |index, frame, faces| {
+        let mut state = tap_state
+            .lock()
+            .map_err(|_| "frame tap poisoned".to_string())?;
+        state.frames += 1;
+        if let Some(cell) = stamp_cell {
+            if stamp::read(frame, cell) == Some(index as u32) {
+                state.stamps_read += 1;
+            }
+        }
+        if let (Some(dump), Some(path)) = (state.dump.as_mut(), &dump_path) {
+            landmarks::write_line(dump, index, faces)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        if let (Some(writer), Some(path)) = (state.y4m.as_mut(), &y4m_path) {
+            writer
+                .write_frame(frame)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        if keep_last {
+            state.last_frame = Some(frame.clone());
+        }
+        Ok(())
+    });
 
-    let mut writer = match &options.output {
-        Some(path) => Some(
-            Y4mWriter::create(path, size.width(), size.height(), info.frame_rate)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-        ),
-        None => None,
+    // No URL and no file: push to our own server on loopback.
+    let server = match (&config.push_url, &options.output) {
+        (None, None) => {
+            let server = RtmpServer::start(ServerConfig::default()).map_err(|e| e.to_string())?;
+            config.push_url = Some(server.url("live", "liveroom"));
+            eprintln!("embedded RTMP server on {}", server.local_addr());
+            Some(server)
+        }
+        _ => None,
     };
+    let url = config.push_url.clone();
+
     // The GPU comes last, so that bad input fails fast with one line.
     let gpu = GpuContext::from_env().map_err(|e| e.to_string())?;
     eprintln!("GPU adapter: {}", gpu.adapter_summary());
-    let mut pipeline = FramePipeline::new(&gpu, size).map_err(|e| e.to_string())?;
-    let limit = options.frames.unwrap_or(DEFAULT_FRAMES);
-    let (mut processed, mut stamps_read) = (0u64, 0u64);
-    let started = Instant::now();
-    let mut read = 0u64;
-    let mut next_frame = |source: &mut Box<dyn FrameSource>| -> Result<Option<I420Frame>, String> {
-        if read >= limit {
-            return Ok(None);
-        }
-        read += 1;
-        source.next_frame().map_err(|e| e.to_string())
-    };
-    // With the worker, one frame is in flight ahead of the GPU.
-    if let Faces::Worker(worker) = &mut faces {
-        if let Some(frame) = next_frame(&mut source)? {
-            worker.submit(frame).map_err(|e| e.to_string())?;
-        }
-    }
-    loop {
-        let frame = match &mut faces {
-            Faces::Worker(worker) => {
-                if let Some(ahead) = next_frame(&mut source)? {
-                    worker.submit(ahead).map_err(|e| e.to_string())?;
+    let mut pusher =
+        LivePusher::start(config, gpu, source, faces, Some(tap)).map_err(|e| e.to_string())?;
+    let events = pusher.events();
+    let json = options.events_json;
+    let printer = std::thread::spawn(move || {
+        let Some(events) = events else { return };
+        for event in events {
+            let line = match event {
+                PusherEvent::Push(event) => {
+                    let warning =
+                        event.code.code() < 0 || (1101..=3005).contains(&event.code.code());
+                    if !json && warning {
+                        eprintln!("pusher: event {}: {}", event.code.code(), event.message);
+                    }
+                    EventLine::from(event)
                 }
-                let Some(result) = worker.receive() else {
-                    break;
-                };
-                let (frame, found) = result.map_err(|e| e.to_string())?;
-                params.faces = found.map_err(|e| e.to_string())?;
-                frame
-            }
-            Faces::File(track) => {
-                let Some(frame) = next_frame(&mut source)? else {
-                    break;
-                };
-                params.faces = track.faces(processed).to_vec();
-                frame
-            }
-            Faces::None => {
-                let Some(frame) = next_frame(&mut source)? else {
-                    break;
-                };
-                frame
-            }
-        };
-        if let (Some(dump), Some(path)) = (dump.as_mut(), &options.dump_landmarks) {
-            landmarks::write_line(dump, processed, &params.faces)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        }
-        let out = pipeline
-            .process(&frame, &params)
-            .map_err(|e| e.to_string())?;
-        if let Some(cell) = stamp_cell {
-            if stamp::read(&out, cell) == Some(processed as u32) {
-                stamps_read += 1;
+                PusherEvent::NetStatus(status) => EventLine::from(status),
+            };
+            if json {
+                println!("{}", line.to_json());
             }
         }
-        if let (Some(writer), Some(path)) = (writer.as_mut(), &options.output) {
-            writer
-                .write_frame(&out)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        }
-        processed += 1;
-    }
-    if let (Some(writer), Some(path)) = (writer, &options.output) {
+    });
+    let result = pusher.wait();
+    let _ = printer.join();
+    drop(server);
+    let summary = result.map_err(|e| e.to_string())?;
+
+    let mut state = state.lock().map_err(|_| "frame tap poisoned".to_string())?;
+    if let (Some(writer), Some(path)) = (state.y4m.take(), &output_y4m) {
         writer
             .finish()
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    if let (Some(mut dump), Some(path)) = (dump, &options.dump_landmarks) {
+    if let (Some(mut dump), Some(path)) = (state.dump.take(), &options.dump_landmarks) {
         dump.flush()
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let stamps = match stamp_cell {
-        Some(_) => format!(",\"stampsVerified\":{stamps_read}"),
-        None => String::new(),
-    };
-    println!(
-        "{{\"tag\":\"summary\",\"framesProcessed\":{processed},\"width\":{},\"height\":{},\"fps\":{:.1}{stamps}}}",
-        size.width(),
-        size.height(),
-        processed as f64 / seconds.max(1e-9),
-    );
-    if stamp_cell.is_some() && stamps_read != processed {
+    if let Some(path) = &options.snapshot {
+        let frame = state
+            .last_frame
+            .as_ref()
+            .ok_or("--snapshot: no frame was processed")?;
+        i420_to_rgb_image(frame)
+            .save(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let mut line = serde_json::to_value(&summary).map_err(|e| e.to_string())?;
+    if let Some(object) = line.as_object_mut() {
+        object.insert("tag".into(), "summary".into());
+        if let Some(url) = &url {
+            object.insert("url".into(), url.clone().into());
+        }
+        if stamp_cell.is_some() {
+            object.insert("stampsVerified".into(), state.stamps_read.into());
+        }
+    }
+    println!("{line}");
+    if stamp_cell.is_some() && state.stamps_read != summary.frames_captured {
         return Err(format!(
-            "verification failed: {stamps_read} of {processed} frame stamps read back"
+            "verification failed: {} of {} frame stamps read back",
+            state.stamps_read, summary.frames_captured
         ));
     }
     Ok(())

@@ -756,7 +756,7 @@ mod tests {
 
     impl BitWriter {
         fn bit(&mut self, b: bool) {
-            if self.bits % 8 == 0 {
+            if self.bits.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             if b {
@@ -782,7 +782,7 @@ mod tests {
         /// rbsp_trailing_bits, then the NAL with emulation prevention.
         fn into_nal(mut self) -> Vec<u8> {
             self.bit(true);
-            while self.bits % 8 != 0 {
+            while !self.bits.is_multiple_of(8) {
                 self.bit(false);
             }
             let mut nal = vec![0x67];

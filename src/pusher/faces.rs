@@ -13,6 +13,9 @@ pub enum FaceInput {
     /// The built-in landmarker (BlazeFace + FaceMesh) when a face effect is
     /// on, none otherwise. The default.
     Auto,
+    /// The built-in landmarker, even with no face effect on (to record
+    /// the landmarks, say).
+    Builtin,
     /// Faces per frame index, e.g. from `--landmarks FILE.jsonl`.
     Track(LandmarkTrack),
     /// The application's own landmarker, run on a worker thread.
@@ -26,6 +29,7 @@ impl std::fmt::Debug for FaceInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             FaceInput::Auto => "Auto",
+            FaceInput::Builtin => "Builtin",
             FaceInput::Track(_) => "Track",
             FaceInput::Landmarker(_) => "Landmarker",
             FaceInput::None => "None",
@@ -45,8 +49,13 @@ impl FaceFeed {
     /// Resolves [`FaceInput::Auto`]: the built-in landmarker is loaded only
     /// when a face effect needs it (missing models are an error then).
     pub(super) fn new(input: FaceInput, needs_faces: bool) -> Result<Self, PushError> {
-        Ok(match input {
-            FaceInput::Auto if needs_faces => {
+        let wanted = match input {
+            FaceInput::Auto if needs_faces => FaceInput::Builtin,
+            FaceInput::Auto => FaceInput::None,
+            other => other,
+        };
+        Ok(match wanted {
+            FaceInput::Builtin => {
                 let landmarker =
                     BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::default())
                         .map_err(|e| PushError::Faces(e.to_string()))?;

@@ -110,8 +110,8 @@ impl PushError {
 /// phone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PusherConfig {
-    /// `pushUrl`: `rtmp://host[:port]/app/stream`; `None` writes only the
-    /// FLV file.
+    /// `pushUrl`: `rtmp://host[:port]/app/stream`; `None` pushes nowhere
+    /// (the FLV file and the frame tap still get the stream).
     pub push_url: Option<String>,
     /// `mode`: SD, HD, FHD or RTC.
     pub mode: Mode,
@@ -188,11 +188,6 @@ impl PusherConfig {
             .map_err(|e| PushError::Config(e.to_string()))?;
         if let Some(url) = &self.push_url {
             RtmpUrl::parse(url).map_err(|e| PushError::Config(e.to_string()))?;
-        }
-        if self.push_url.is_none() && self.flv_output.is_none() {
-            return Err(PushError::Config(
-                "nothing to push to: give a push URL or an FLV output file".into(),
-            ));
         }
         if self.net_status_interval < Duration::from_millis(100) {
             return Err(PushError::Config(
