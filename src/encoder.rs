@@ -200,7 +200,7 @@ impl EncoderConfig {
     }
 
     fn validate(&self) -> Result<(), EncoderError> {
-        let side_ok = |s: u32| (16..=8192).contains(&s) && s % 2 == 0;
+        let side_ok = |s: u32| (16..=8192).contains(&s) && s.is_multiple_of(2);
         if !side_ok(self.width) || !side_ok(self.height) {
             return Err(EncoderError::UnsupportedResolution {
                 width: self.width,

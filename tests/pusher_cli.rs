@@ -11,45 +11,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::luma_psnr;
+use common::{ffmpeg, luma_psnr, pusher_binary, scratch_dir};
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::source::{FrameSource, Y4mReader};
-
-/// The `pusher` example built next to this test binary.
-fn pusher_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/pusher_cli-… → target/<profile>/examples/pusher
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let binary = profile_dir.join("examples").join("pusher");
-    assert!(
-        binary.exists(),
-        "{} is missing: run the tests with `cargo test`, which builds the examples",
-        binary.display()
-    );
-    binary
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("liveroom-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn ffmpeg(args: &[&str]) {
-    let output = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg must be installed (scripts/setup.sh installs it)");
-    assert!(
-        output.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 fn read_all(path: &Path) -> Vec<I420Frame> {
     let mut reader = Y4mReader::open(path).expect("readable y4m");

@@ -428,6 +428,8 @@ struct StreamState {
     last_output: Option<I420Frame>,
     meter: Meter,
     calm_intervals: u32,
+    /// Decode time of the last frame sent, ms.
+    last_decode_time: u32,
 }
 
 impl PushLoop {
@@ -547,6 +549,7 @@ impl PushLoop {
             last_output: None,
             meter: Meter::default(),
             calm_intervals: 0,
+            last_decode_time: 0,
         };
         let script = metadata_body(&stream, info.frame_rate.fps());
         let sequence_header = stream.packager.sequence_header();
@@ -656,6 +659,16 @@ impl PushLoop {
             .map_err(|e| PushError::Encoder(e.to_string()))?;
         for encoded in rest {
             self.send_encoded(&mut stream, &encoded)?;
+        }
+        // End of sequence, as FFmpeg's FLV muxer ends a stream: a reader
+        // that stops at the unpublish notice has every picture by then.
+        let end = bytes::Bytes::from(crate::flv::video_end_of_sequence_body());
+        let end_time = stream.last_decode_time;
+        if let Some(file) = &mut stream.file {
+            file.write(TagKind::Video, end_time, &end)?;
+        }
+        if let Some(uplink) = &mut stream.uplink {
+            uplink.send_video(end, end_time);
         }
         if let Some(file) = stream.file.take() {
             file.finish()?;
@@ -770,6 +783,7 @@ impl PushLoop {
         stream.meter.video_bytes += encoded.data.len() as u64;
         let body = stream.packager.frame_body(encoded)?;
         let timestamp = (encoded.dts_ms & 0xffff_ffff) as u32;
+        stream.last_decode_time = timestamp;
         if let Some(file) = &mut stream.file {
             file.write(TagKind::Video, timestamp, &body)?;
         }

@@ -741,11 +741,28 @@ impl Connection {
                 }
             }
         }
-        let deadline = Instant::now() + Duration::from_millis(200);
+        let deadline = Instant::now() + Duration::from_millis(500);
         while self.written < self.unsent.len() && Instant::now() < deadline {
             match self.write_out() {
                 Ok(true) => {}
                 Ok(false) => std::thread::sleep(Duration::from_millis(2)),
+                Err(_) => break,
+            }
+        }
+        // Half-close and read until the server closes too: closing a socket
+        // with unread input makes the kernel reset the connection, throwing
+        // away the tail of the stream that is still in its send buffer.
+        let _ = self.socket.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut sink = [0u8; 4096];
+        while Instant::now() < deadline {
+            match self.socket.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
         }

@@ -481,12 +481,11 @@ impl Shared {
         }
         stream.remember(&media, self.config.max_gop_bytes);
         let resume = stream.is_resume_point(&media);
-        let mut dropped = 0;
-        for player in &stream.players {
-            if !player.queue.push(Delivery::Media(media.clone()), resume) {
-                dropped += 1;
-            }
-        }
+        let dropped: u64 = stream
+            .players
+            .iter()
+            .map(|player| player.queue.push(Delivery::Media(media.clone()), resume))
+            .sum();
         if dropped > 0 {
             self.dropped.fetch_add(dropped, Ordering::Relaxed);
         }
@@ -765,24 +764,28 @@ impl PlayerQueue {
     }
 
     /// Queues a delivery; `resume` marks a point where a lagging player may
-    /// pick up again. Returns `false` when it was dropped.
-    fn push(&self, delivery: Delivery, resume: bool) -> bool {
-        let queued = self.enqueue(delivery, resume);
-        if queued && !self.wake_pending.swap(true, Ordering::SeqCst) {
+    /// pick up again. Returns how many messages were lost: this one if it was
+    /// dropped, plus the stale frames discarded to jump to live.
+    fn push(&self, delivery: Delivery, resume: bool) -> u64 {
+        let (wake, dropped) = self.enqueue(delivery, resume);
+        if wake && !self.wake_pending.swap(true, Ordering::SeqCst) {
             // Full: the thread has events waiting and drains after each.
             // Disconnected: the player is leaving.
             let _ = self.waker.try_send(ConnEvent::Wake);
         }
-        queued
+        dropped
     }
 
-    fn enqueue(&self, delivery: Delivery, resume: bool) -> bool {
+    /// Returns whether the player's thread has something new to see, and
+    /// how many messages were lost.
+    fn enqueue(&self, delivery: Delivery, resume: bool) -> (bool, u64) {
         let mut state = lock(&self.state);
         if state.overflowed {
-            return false;
+            return (false, u64::from(delivery.droppable()));
         }
         let size = delivery.size();
         let full = state.bytes + size > self.max_bytes || state.items.len() >= self.max_messages;
+        let mut dropped = 0;
         if delivery.droppable() {
             if state.lagging || full {
                 if !resume {
@@ -793,10 +796,12 @@ impl PlayerQueue {
                         );
                         state.lagging = true;
                     }
-                    return false;
+                    return (false, 1);
                 }
                 // Jump to live: stale frames go, headers and notices stay.
+                let before = state.items.len();
                 state.items.retain(|item| !item.droppable());
+                dropped = (before - state.items.len()) as u64;
                 state.bytes = state.items.iter().map(Delivery::size).sum();
                 if state.lagging {
                     info!("{} picks up again at a key frame", self.label);
@@ -810,11 +815,11 @@ impl PlayerQueue {
             state.overflowed = true;
             state.items.clear();
             state.bytes = 0;
-            return false;
+            return (true, 0);
         }
         state.bytes += size;
         state.items.push_back(delivery);
-        true
+        (true, dropped)
     }
 
     /// Everything queued, and whether the queue overflowed.
@@ -1429,19 +1434,19 @@ mod tests {
     #[test]
     fn a_slow_player_skips_to_the_next_key_frame() {
         let (player, wake) = queue(1000);
-        assert!(player.push(Delivery::Media(video_header()), false));
-        assert!(player.push(Delivery::Media(key(0, 400)), true));
-        assert!(player.push(Delivery::Media(inter(40, 400)), false));
+        assert_eq!(player.push(Delivery::Media(video_header()), false), 0);
+        assert_eq!(player.push(Delivery::Media(key(0, 400)), true), 0);
+        assert_eq!(player.push(Delivery::Media(inter(40, 400)), false), 0);
         // Over the cap: dropped, and so is everything until a key frame...
-        assert!(!player.push(Delivery::Media(inter(80, 400)), false));
-        assert!(!player.push(Delivery::Media(inter(120, 10)), false));
-        assert!(!player.push(Delivery::Media(audio(130)), false));
+        assert_eq!(player.push(Delivery::Media(inter(80, 400)), false), 1);
+        assert_eq!(player.push(Delivery::Media(inter(120, 10)), false), 1);
+        assert_eq!(player.push(Delivery::Media(audio(130)), false), 1);
         // ...but never a sequence header or the end notice.
-        assert!(player.push(Delivery::Media(video_header()), false));
-        assert!(player.push(Delivery::End, false));
-        // The key frame replaces the stale frames.
-        assert!(player.push(Delivery::Media(key(160, 400)), true));
-        assert!(player.push(Delivery::Media(inter(200, 10)), false));
+        assert_eq!(player.push(Delivery::Media(video_header()), false), 0);
+        assert_eq!(player.push(Delivery::End, false), 0);
+        // The key frame replaces the two stale frames.
+        assert_eq!(player.push(Delivery::Media(key(160, 400)), true), 2);
+        assert_eq!(player.push(Delivery::Media(inter(200, 10)), false), 0);
         let (items, overflowed) = player.take();
         assert!(!overflowed);
         assert_eq!(
@@ -1472,11 +1477,13 @@ mod tests {
 
     #[test]
     fn an_overflowing_player_is_flagged() {
-        let (player, _wake) = queue(100);
+        let (player, wake) = queue(100);
         for _ in 0..200 {
             player.push(Delivery::Media(video_header()), false);
         }
+        assert!(matches!(wake.try_recv(), Ok(ConnEvent::Wake)));
         assert!(player.take().1);
+        assert_eq!(player.push(Delivery::Media(inter(0, 10)), false), 1);
     }
 
     #[test]

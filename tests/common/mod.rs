@@ -1,6 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::GpuContext;
 
@@ -88,4 +92,208 @@ pub fn luma_psnr(a: &I420Frame, b: &I420Frame) -> f64 {
     } else {
         10.0 * (255.0f64 * 255.0 / mse).log10()
     }
+}
+
+/// The `pusher` example built next to this test binary.
+pub fn pusher_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/pusher_cli-… → target/<profile>/examples/pusher
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let binary = profile_dir.join("examples").join("pusher");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds the examples",
+        binary.display()
+    );
+    binary
+}
+
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("liveroom-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+pub fn ffmpeg(args: &[&str]) {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg must be installed (scripts/setup.sh installs it)");
+    assert!(
+        output.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Waits for a child process up to `limit`, killing it if it runs longer.
+/// Returns its output and whether it had to be killed.
+pub fn wait_with_timeout(mut child: Child, limit: Duration) -> (Output, bool) {
+    let deadline = Instant::now() + limit;
+    let mut killed = false;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                killed = true;
+                break;
+            }
+        }
+    }
+    (child.wait_with_output().expect("child output"), killed)
+}
+
+/// A free TCP port on loopback (free when asked; nothing holds it after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// nginx with the RTMP module, on loopback, in a scratch directory; killed
+/// on drop. `None` (test skipped) when nginx or the module is missing,
+/// unless `REQUIRE_NGINX=1` (CI), where that fails the test.
+pub struct Nginx {
+    child: Child,
+    /// Its RTMP port.
+    pub port: u16,
+    /// Its scratch directory (config, logs).
+    pub dir: PathBuf,
+}
+
+impl Nginx {
+    /// Starts nginx with one live application, `live`.
+    pub fn start(name: &str) -> Option<Self> {
+        let module = [
+            "/usr/lib/nginx/modules/ngx_rtmp_module.so",
+            "/usr/lib64/nginx/modules/ngx_rtmp_module.so",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+        let nginx_found = Command::new("nginx").arg("-v").output().is_ok();
+        let (Some(module), true) = (module, nginx_found) else {
+            if std::env::var("REQUIRE_NGINX").is_ok_and(|v| v == "1") {
+                panic!("REQUIRE_NGINX=1 but nginx with the RTMP module is missing: run scripts/setup.sh");
+            }
+            eprintln!("skipping nginx interop: nginx or libnginx-mod-rtmp is not installed");
+            return None;
+        };
+        let dir = scratch_dir(&format!("nginx-{name}"));
+        let port = free_port();
+        let config = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
+             error_log {dir}/error.log info;\nload_module {module};\n\
+             events {{ worker_connections 64; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
+             application live {{ live on; record off; }} }} }}\n",
+            dir = dir.display()
+        );
+        let config_path = dir.join("nginx.conf");
+        std::fs::write(&config_path, config).expect("nginx config");
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&config_path)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .spawn()
+            .expect("nginx starts");
+        // Ready when the port accepts connections.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen on {port}: see {}",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Self { child, port, dir })
+    }
+
+    /// `rtmp://127.0.0.1:PORT/live/<stream>`.
+    pub fn url(&self, stream: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{stream}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What ffprobe counts in a media file's first video stream.
+#[derive(Debug, Default)]
+pub struct Probe {
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u64,
+    /// Sum of the video packet sizes, bytes.
+    pub video_bytes: u64,
+    /// First and last video packet times, seconds.
+    pub first_time: f64,
+    pub last_time: f64,
+}
+
+/// Probes a file (or URL) with ffprobe: decodes every frame to count them.
+pub fn ffprobe(path: &Path) -> Probe {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+        ])
+        .args(["-show_entries", "packet=size,dts_time"])
+        .args(["-of", "compact=p=0:nk=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe must be installed (scripts/setup.sh installs it)");
+    assert!(
+        output.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut probe = Probe::default();
+    let mut times = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let fields: std::collections::HashMap<&str, &str> = line
+            .split('|')
+            .filter_map(|field| field.split_once('='))
+            .collect();
+        if let Some(codec) = fields.get("codec_name") {
+            probe.codec = codec.to_string();
+            probe.width = fields
+                .get("width")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            probe.height = fields
+                .get("height")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            probe.frames = fields
+                .get("nb_read_frames")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        } else if let Some(size) = fields.get("size") {
+            probe.video_bytes += size.parse::<u64>().unwrap_or(0);
+            if let Some(time) = fields.get("dts_time").and_then(|v| v.parse::<f64>().ok()) {
+                times.push(time);
+            }
+        }
+    }
+    probe.first_time = times.iter().copied().fold(f64::INFINITY, f64::min);
+    probe.last_time = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    probe
 }

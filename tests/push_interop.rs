@@ -1,0 +1,304 @@
+//! Tier 4: the pusher against real peers. x264 → FLV → RTMP into nginx with
+//! the RTMP module and into our embedded server, read back by FFmpeg; the
+//! FLV file read by FFmpeg and by our own reader; a closed port.
+//!
+//! Needs `ffmpeg`/`ffprobe` and nginx with `libnginx-mod-rtmp` (installed
+//! by `scripts/setup.sh`). Without nginx the nginx test is skipped, unless
+//! `REQUIRE_NGINX=1` (CI), where it fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{ffmpeg, ffprobe, luma_psnr, pusher_binary, scratch_dir, wait_with_timeout, Nginx};
+use liveroom::avc::{parse_sps, AvcDecoderConfig};
+use liveroom::flv::{parse_stream_metadata, parse_video_body, FlvReader, TagKind, VideoBody};
+use liveroom::rtmp::{RtmpServer, ServerConfig};
+use liveroom::source::{FrameSource, Y4mReader};
+
+/// A detailed moving 720p clip that is not ours (FFmpeg's testsrc2), 240
+/// frames at 30 fps, made once per test run.
+fn detailed_clip() -> &'static Path {
+    static CLIP: OnceLock<PathBuf> = OnceLock::new();
+    CLIP.get_or_init(|| {
+        let path = scratch_dir("interop-clip").join("testsrc2-720p.y4m");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-frames:v",
+            "240",
+            "-pix_fmt",
+            "yuv420p",
+            path.to_str().expect("utf-8 path"),
+        ]);
+        path
+    })
+}
+
+/// FFmpeg playing `url` and copying `frames` video frames into `output`,
+/// started before the publisher so it sees every frame. (FFmpeg's RTMP
+/// client does not end at the publisher's unpublish, so it is told how many
+/// frames to expect; if fewer arrive it is killed and the count fails.)
+fn ffmpeg_reader(url: &str, output: &Path, frames: u64) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-rw_timeout", "20000000", "-i", url, "-c", "copy"])
+        .args(["-frames:v", &frames.to_string(), "-f", "flv"])
+        .arg(output)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg must be installed (scripts/setup.sh installs it)")
+}
+
+/// Runs the pusher to completion (bounded), returns stdout, asserting success.
+fn push(args: &[&str], limit: Duration) -> String {
+    let child = Command::new(pusher_binary())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pusher runs");
+    let (output, killed) = wait_with_timeout(child, limit);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!killed, "pusher {args:?} ran past {limit:?}\n{stdout}");
+    assert!(
+        output.status.success(),
+        "pusher {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn summary(stdout: &str) -> serde_json::Value {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.contains(r#""tag":"summary""#))
+        .unwrap_or_else(|| panic!("no summary in {stdout}"));
+    serde_json::from_str(line).expect("summary is JSON")
+}
+
+/// Pushes the detailed clip to `url` with FFmpeg reading it back; checks
+/// H.264 at the preset's size, every frame, and the bitrate under the cap.
+fn push_and_read_back(url: &str, scratch: &Path, frames: u64, max_kbps: u32) {
+    let received = scratch.join("received.flv");
+    let reader = ffmpeg_reader(url, &received, frames);
+    // Let the reader connect and wait for the stream.
+    std::thread::sleep(Duration::from_millis(800));
+    let frames_text = frames.to_string();
+    let kbps_text = max_kbps.to_string();
+    let clip = detailed_clip().to_str().expect("utf-8 path");
+    let stdout = push(
+        &[
+            "--input",
+            clip,
+            "--frames",
+            &frames_text,
+            "--mode",
+            "fhd",
+            "--max-bitrate",
+            &kbps_text,
+            "--url",
+            url,
+            "--events",
+            "json",
+        ],
+        Duration::from_secs(120),
+    );
+    for code in ["1001", "1002", "1007", "1008"] {
+        assert!(
+            stdout.contains(&format!(r#""code":{code}"#)),
+            "event {code} missing:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(r#""tag":"netStatus""#),
+        "no netStatus:\n{stdout}"
+    );
+    let summary = summary(&stdout);
+    assert_eq!(summary["framesSent"], frames, "{summary}");
+    assert_eq!(summary["framesDropped"], 0, "{summary}");
+
+    let (output, killed) = wait_with_timeout(reader, Duration::from_secs(20));
+    assert!(
+        !killed || received.exists(),
+        "the FFmpeg reader got nothing: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let probe = ffprobe(&received);
+    assert_eq!(probe.codec, "h264", "{probe:?}");
+    assert_eq!((probe.width, probe.height), (720, 1280), "{probe:?}");
+    assert_eq!(probe.frames, frames, "{probe:?}");
+    let seconds = frames as f64 / 30.0;
+    let kbps = probe.video_bytes as f64 * 8.0 / 1000.0 / seconds;
+    eprintln!(
+        "{url}: {} frames, {kbps:.0} kbps (cap {max_kbps})",
+        probe.frames
+    );
+    assert!(
+        kbps <= max_kbps as f64 * 1.15,
+        "{kbps:.0} kbps is over the {max_kbps} kbps cap"
+    );
+    assert!(
+        kbps >= max_kbps as f64 * 0.5,
+        "{kbps:.0} kbps: the encoder starved the stream"
+    );
+}
+
+#[test]
+fn nginx_rtmp_receives_every_frame_at_the_preset_size_under_the_cap() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let Some(nginx) = Nginx::start("push") else {
+        return;
+    };
+    push_and_read_back(&nginx.url("interop"), &nginx.dir, 240, 1000);
+}
+
+#[test]
+fn embedded_server_relays_every_frame_to_ffmpeg() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let server = RtmpServer::start(ServerConfig::default()).expect("server starts");
+    let scratch = scratch_dir("embedded-push");
+    push_and_read_back(&server.url("live", "interop"), &scratch, 90, 1000);
+}
+
+#[test]
+fn flv_file_is_read_by_ffmpeg_and_by_our_reader() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch_dir("flv-file");
+    let flv = dir.join("out.flv");
+    let y4m = dir.join("out.y4m");
+    let clip = detailed_clip().to_str().expect("utf-8 path");
+    let common_args = [
+        "--input", clip, "--frames", "60", "--mode", "hd", "--mirror",
+    ];
+    let started = Instant::now();
+    let stdout = push(
+        &[
+            &common_args[..],
+            &["--output", flv.to_str().expect("utf-8")],
+        ]
+        .concat(),
+        Duration::from_secs(60),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "a file-only run is not paced"
+    );
+    assert_eq!(summary(&stdout)["framesEncoded"], 60);
+    push(
+        &[
+            &common_args[..],
+            &["--output", y4m.to_str().expect("utf-8")],
+        ]
+        .concat(),
+        Duration::from_secs(60),
+    );
+
+    // FFmpeg reads it: every frame, H.264 at the HD preset's size.
+    let probe = ffprobe(&flv);
+    assert_eq!(
+        (probe.codec.as_str(), probe.width, probe.height),
+        ("h264", 540, 960)
+    );
+    assert_eq!(probe.frames, 60);
+
+    // Our reader: metadata, then the sequence header, then 60 frames.
+    let file = std::fs::File::open(&flv).expect("flv exists");
+    let mut reader = FlvReader::new(std::io::BufReader::new(file)).expect("FLV header");
+    let header = reader.header();
+    assert!(header.has_video);
+    let first = reader.next_tag().expect("readable").expect("a tag");
+    assert_eq!(first.kind, TagKind::Script);
+    let metadata = parse_stream_metadata(&first.body).expect("onMetaData");
+    assert_eq!((metadata.width, metadata.height), (540, 960));
+    let mut frames = 0;
+    let mut keys = 0;
+    let mut last_time = 0;
+    while let Some(tag) = reader.next_tag().expect("readable") {
+        assert_eq!(tag.kind, TagKind::Video);
+        match parse_video_body(&tag.body).expect("video body") {
+            VideoBody::SequenceHeader(record) => {
+                let config = AvcDecoderConfig::parse(record).expect("AVC config");
+                let sps = parse_sps(&config.sps[0]).expect("SPS");
+                assert_eq!((sps.width, sps.height), (540, 960));
+            }
+            VideoBody::Nalu { key_frame, .. } => {
+                assert!(frames > 0 || key_frame, "the stream starts at a key frame");
+                assert!(tag.timestamp_ms >= last_time, "decode times go forward");
+                last_time = tag.timestamp_ms;
+                frames += 1;
+                keys += key_frame as u32;
+            }
+            VideoBody::EndOfSequence => {}
+        }
+    }
+    assert_eq!(frames, 60);
+    assert!(keys >= 1);
+
+    // FFmpeg's decode of our stream is close to the frames we encoded.
+    let decoded = dir.join("decoded.y4m");
+    ffmpeg(&[
+        "-i",
+        flv.to_str().expect("utf-8"),
+        "-pix_fmt",
+        "yuv420p",
+        decoded.to_str().expect("utf-8"),
+    ]);
+    let mut original = Y4mReader::open(&y4m).expect("y4m");
+    let mut decoded = Y4mReader::open(&decoded).expect("decoded y4m");
+    let mut worst: f64 = f64::INFINITY;
+    let mut count = 0;
+    while let (Some(a), Some(b)) = (
+        original.next_frame().expect("frame"),
+        decoded.next_frame().expect("frame"),
+    ) {
+        worst = worst.min(luma_psnr(&a, &b));
+        count += 1;
+    }
+    assert_eq!(count, 60);
+    eprintln!("worst luma PSNR of the encoded stream: {worst:.1} dB");
+    assert!(worst >= 28.0, "worst frame {worst:.1} dB");
+}
+
+#[test]
+fn a_closed_port_ends_with_3002_and_1307_in_bounded_time() {
+    if common::gpu().is_none() {
+        return;
+    }
+    // Nothing listens on a port we just released.
+    let port = common::free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/nobody");
+    let started = Instant::now();
+    let child = Command::new(pusher_binary())
+        .args(["--url", &url, "--frames", "30", "--events", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pusher runs");
+    let (output, killed) = wait_with_timeout(child, Duration::from_secs(40));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!killed, "the pusher did not give up within 40 s:\n{stdout}");
+    assert!(!output.status.success());
+    assert!(stdout.contains(r#""code":3002"#), "{stdout}");
+    assert!(stdout.contains(r#""code":1102"#), "{stdout}");
+    assert!(stdout.contains(r#""code":-1307"#), "{stdout}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the default policy gives up within 30 s"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
