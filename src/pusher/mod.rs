@@ -16,6 +16,7 @@
 //! When pushing, frames are paced at the source's rate, as a camera would
 //! deliver them; writing only a file runs as fast as it can.
 
+mod bitrate;
 mod faces;
 mod uplink;
 
@@ -43,6 +44,7 @@ use crate::pipeline::{FrameParams, FramePipeline};
 use crate::rtmp::{PublisherConfig, RtmpUrl};
 use crate::source::FrameSource;
 use crate::GpuContext;
+use bitrate::AdaptiveBitrate;
 use faces::{FaceFeed, FrameBudget};
 use uplink::{AvcPackager, FlvFile, Uplink};
 
@@ -427,7 +429,7 @@ struct StreamState {
     summary: PushSummary,
     last_output: Option<I420Frame>,
     meter: Meter,
-    calm_intervals: u32,
+    adaptive: AdaptiveBitrate,
     /// Decode time of the last frame sent, ms.
     last_decode_time: u32,
 }
@@ -548,7 +550,7 @@ impl PushLoop {
             },
             last_output: None,
             meter: Meter::default(),
-            calm_intervals: 0,
+            adaptive: AdaptiveBitrate::new(range),
             last_decode_time: 0,
         };
         let script = metadata_body(&stream, info.frame_rate.fps());
@@ -839,8 +841,7 @@ impl PushLoop {
         }
     }
 
-    /// RTC: lower the bitrate when the send backlog holds more than a
-    /// quarter second of video, raise it again after three calm intervals.
+    /// RTC: the bitrate follows the send backlog.
     fn adapt_bitrate(
         &mut self,
         stream: &mut StreamState,
@@ -848,29 +849,17 @@ impl PushLoop {
         emit: &mut dyn FnMut(PusherEvent),
     ) {
         let current = stream.encoder.config().bitrate_kbps;
-        let quarter_second = current as usize * 1000 / 8 / 4;
-        let target = if backlog > quarter_second {
-            stream.calm_intervals = 0;
-            if current == stream.range.min_kbps {
-                emit(PusherEvent::Push(PushEvent::new(
-                    PushCode::UplinkSlow,
-                    format!("uplink too slow: {backlog} bytes waiting at the minimum bitrate"),
-                )));
-            }
-            (current * 7 / 10).max(stream.range.min_kbps)
-        } else {
-            stream.calm_intervals += 1;
-            if stream.calm_intervals >= 3 {
-                stream.calm_intervals = 0;
-                (current * 11 / 10 + 1).min(stream.range.max_kbps)
-            } else {
-                current
-            }
-        };
-        if target != current && stream.encoder.set_bitrate(target).is_ok() {
+        let step = stream.adaptive.update(current, backlog);
+        if step.uplink_slow {
+            emit(PusherEvent::Push(PushEvent::new(
+                PushCode::UplinkSlow,
+                format!("uplink too slow: {backlog} bytes waiting at the minimum bitrate"),
+            )));
+        }
+        if step.target_kbps != current && stream.encoder.set_bitrate(step.target_kbps).is_ok() {
             emit(PusherEvent::Push(PushEvent::new(
                 PushCode::BitrateChanged,
-                format!("bitrate {current} → {target} kbps"),
+                format!("bitrate {current} → {} kbps", step.target_kbps),
             )));
         }
     }
