@@ -432,7 +432,7 @@ fn rml_play(
             pending.extend(results);
         }
         while !pending.is_empty() {
-            for result in mem_take(&mut pending) {
+            for result in std::mem::take(&mut pending) {
                 match result {
                     ClientSessionResult::OutboundResponse(packet) => socket
                         .write_all(&packet.bytes)
@@ -524,7 +524,7 @@ fn rml_publish(
             input.clear();
         }
         while !pending.is_empty() {
-            for result in mem_take(&mut pending) {
+            for result in std::mem::take(&mut pending) {
                 match result {
                     ClientSessionResult::OutboundResponse(packet) => socket
                         .write_all(&packet.bytes)
@@ -582,10 +582,6 @@ fn rml_publish(
         }
     }
     Ok(socket)
-}
-
-fn mem_take<T>(items: &mut Vec<T>) -> Vec<T> {
-    std::mem::take(items)
 }
 
 const PROCESS_LIMIT: Duration = Duration::from_secs(20);

@@ -13,7 +13,7 @@ use std::fmt;
 use thiserror::Error;
 
 pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
-pub use server::{RtmpServer, ServerConfig, ServerError};
+pub use server::{RtmpServer, ServerConfig, ServerError, ServerStats};
 
 /// The default RTMP port.
 pub const DEFAULT_PORT: u16 = 1935;
