@@ -302,3 +302,51 @@ fn a_closed_port_ends_with_3002_and_1307_in_bounded_time() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Our pusher against a name someone else is publishing: refused (3004),
+/// not retried, a non-zero exit at once.
+fn assert_name_in_use_refused(url: &str) {
+    let squatter = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi"])
+        .args(["-i", "testsrc2=size=320x240:rate=25", "-t", "15"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg publishes");
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let child = Command::new(pusher_binary())
+        .args(["--url", url, "--frames", "30", "--events", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pusher runs");
+    let (output, killed) = wait_with_timeout(child, Duration::from_secs(20));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (_, _) = wait_with_timeout(squatter, Duration::ZERO);
+    assert!(!killed && !output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(r#""code":3004"#), "{stdout}");
+    assert!(
+        !stdout.contains(r#""code":1102"#),
+        "a refusal is not retried:\n{stdout}\n{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        stderr.lines().count() >= 1 && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_stream_name_in_use_is_refused_without_retrying() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let server = RtmpServer::start(ServerConfig::default()).expect("server starts");
+    assert_name_in_use_refused(&server.url("live", "taken"));
+    if let Some(nginx) = Nginx::start("taken") {
+        assert_name_in_use_refused(&nginx.url("taken"));
+    }
+}

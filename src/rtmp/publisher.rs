@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rml_amf0::Amf0Value;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
@@ -269,10 +270,12 @@ impl Publisher {
         setup.send_results(vec![request])?;
         setup.wait_for("during publish", |event| match event {
             ClientSessionEvent::PublishRequestAccepted => Some(Ok(())),
-            ClientSessionEvent::UnhandleableOnStatusCode { code } => Some(Err(
-                PublishError::Rejected(format!("publish of {:?} refused: {code}", url.stream)),
-            )),
-            _ => None,
+            other => refusal(&other).map(|reason| {
+                Err(PublishError::Rejected(format!(
+                    "publish of {:?} refused: {reason}",
+                    url.stream
+                )))
+            }),
         })?;
         on_event(PushEvent::new(
             PushCode::Publishing,
@@ -409,6 +412,62 @@ fn protocol_error(error: impl std::fmt::Display) -> PublishError {
     PublishError::Protocol(error.to_string())
 }
 
+/// Feeds server bytes to the session. rml_rtmp 0.8 can panic on some
+/// malformed or interleaved chunks; that is a protocol error here, not a
+/// crash.
+fn session_input(
+    session: &mut ClientSession,
+    bytes: &[u8],
+) -> Result<Vec<ClientSessionResult>, PublishError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(bytes)))
+        .map_err(|_| {
+            PublishError::Protocol("the server sent data the RTMP parser cannot read".into())
+        })?
+        .map_err(protocol_error)
+}
+
+/// The reason when an event is the server refusing us: an error status
+/// (`NetStream.Publish.BadName`, `….Failed`, `….Rejected`), or an `_error`
+/// answer that rml_rtmp 0.8 reports as an unknown transaction result.
+fn refusal(event: &ClientSessionEvent) -> Option<String> {
+    match event {
+        ClientSessionEvent::UnhandleableOnStatusCode { code }
+            if ["Failed", "BadName", "Rejected", "Error"]
+                .iter()
+                .any(|word| code.contains(word)) =>
+        {
+            Some(code.clone())
+        }
+        ClientSessionEvent::UnknownTransactionResultReceived {
+            additional_values, ..
+        } => additional_values.iter().find_map(|value| match value {
+            Amf0Value::Object(properties) => {
+                let text = |key: &str| match properties.get(key) {
+                    Some(Amf0Value::Utf8String(text)) => Some(text.clone()),
+                    _ => None,
+                };
+                let is_error = text("level").is_some_and(|level| level.contains("error"))
+                    || text("code")
+                        .is_some_and(|code| code.contains("Failed") || code.contains("BadName"));
+                is_error.then(|| {
+                    let code = text("code").unwrap_or_default();
+                    match text("description") {
+                        Some(description) => format!("{code} ({description})"),
+                        None => code,
+                    }
+                })
+            }
+            _ => None,
+        }),
+        ClientSessionEvent::UnhandleableAmf0Command { command_name, .. }
+            if command_name == "_error" =>
+        {
+            Some("the server answered with an error".into())
+        }
+        _ => None,
+    }
+}
+
 /// Runs the client side of the handshake; returns bytes that followed it.
 fn handshake(socket: &mut TcpStream, address: &str) -> Result<Vec<u8>, PublishError> {
     let failed = |reason: String| PublishError::Handshake {
@@ -432,7 +491,11 @@ fn handshake(socket: &mut TcpStream, address: &str) -> Result<Vec<u8>, PublishEr
             }
             Err(e) => return Err(failed(e.to_string())),
         };
-        match handshake.process_bytes(&buffer[..read]) {
+        let progress = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handshake.process_bytes(&buffer[..read])
+        }))
+        .map_err(|_| failed("the server's handshake bytes are malformed".into()))?;
+        match progress {
             Ok(HandshakeProcessResult::InProgress { response_bytes }) => {
                 socket
                     .write_all(&response_bytes)
@@ -476,7 +539,7 @@ impl SetupConnection<'_> {
         if bytes.is_empty() {
             return Ok(Vec::new());
         }
-        let results = self.session.handle_input(bytes).map_err(protocol_error)?;
+        let results = session_input(self.session, bytes)?;
         let mut events = Vec::new();
         let mut outbound = Vec::new();
         for result in results {
@@ -709,22 +772,16 @@ impl Connection {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(PublishError::Io(e.to_string())),
             };
-            let results = self
-                .session
-                .handle_input(&buffer[..read])
-                .map_err(protocol_error)?;
+            let results = session_input(&mut self.session, &buffer[..read])?;
             for result in results {
                 match result {
                     ClientSessionResult::OutboundResponse(packet) => {
                         self.unsent.extend_from_slice(&packet.bytes)
                     }
-                    ClientSessionResult::RaisedEvent(
-                        ClientSessionEvent::UnhandleableOnStatusCode { code },
-                    ) if code.contains("Failed")
-                        || code.contains("BadName")
-                        || code.contains("Rejected") =>
-                    {
-                        return Err(PublishError::Rejected(code));
+                    ClientSessionResult::RaisedEvent(event) => {
+                        if let Some(reason) = refusal(&event) {
+                            return Err(PublishError::Rejected(reason));
+                        }
                     }
                     _ => {}
                 }
