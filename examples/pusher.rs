@@ -40,6 +40,7 @@ use liveroom::color::i420_to_rgb_image;
 use liveroom::effects::EffectParams;
 use liveroom::encoder::BitrateRange;
 use liveroom::events::EventLine;
+use liveroom::face::{BuiltinLandmarker, LandmarkerConfig, ModelPaths};
 use liveroom::frame::I420Frame;
 use liveroom::geometry::{Aspect, GeometryParams, GeometryPlan, Mode, Orientation};
 use liveroom::landmarks::{self, LandmarkTrack};
@@ -299,10 +300,18 @@ fn run(options: Options) -> Result<(), String> {
     let geometry = GeometryParams::new(options.zoom, options.mirror).map_err(|e| e.to_string())?;
     // Faces: from the file, else from the built-in landmarker when an
     // effect or the dump needs them, else none.
+    // (Loaded here, before the GPU, so that missing models fail fast with
+    // one line.)
+    let needs_faces = options.effects.has_warp()
+        || options.effects.has_color_effect()
+        || options.dump_landmarks.is_some();
     let faces = match &options.landmarks {
         Some(path) => FaceInput::Track(LandmarkTrack::open(path).map_err(|e| e.to_string())?),
-        None if options.dump_landmarks.is_some() => FaceInput::Builtin,
-        None => FaceInput::Auto,
+        None if needs_faces => FaceInput::Landmarker(Box::new(
+            BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::default())
+                .map_err(|e| e.to_string())?,
+        )),
+        None => FaceInput::None,
     };
     let mut state = TapState::default();
     if let Some(path) = &options.dump_landmarks {
@@ -351,6 +360,9 @@ fn run(options: Options) -> Result<(), String> {
         Ok(())
     });
 
+    // The GPU comes last, so that bad input fails fast with one line.
+    let gpu = GpuContext::from_env().map_err(|e| e.to_string())?;
+    eprintln!("GPU adapter: {}", gpu.adapter_summary());
     // No URL and no file: push to our own server on loopback.
     let server = match (&config.push_url, &options.output) {
         (None, None) => {
@@ -362,10 +374,6 @@ fn run(options: Options) -> Result<(), String> {
         _ => None,
     };
     let url = config.push_url.clone();
-
-    // The GPU comes last, so that bad input fails fast with one line.
-    let gpu = GpuContext::from_env().map_err(|e| e.to_string())?;
-    eprintln!("GPU adapter: {}", gpu.adapter_summary());
     let mut pusher =
         LivePusher::start(config, gpu, source, faces, Some(tap)).map_err(|e| e.to_string())?;
     let events = pusher.events();

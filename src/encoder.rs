@@ -360,11 +360,18 @@ impl Encoder {
     /// Drains the frames still inside the encoder, at the end of a stream.
     pub fn flush(&mut self) -> Result<Vec<EncodedFrame>, EncoderError> {
         let mut frames = Vec::new();
+        // With frame threads a flush call may return nothing while frames
+        // are still in flight; keep asking (as x264's own CLI does), within
+        // a generous bound.
+        let mut calls = 0;
         // SAFETY: the handle is open.
         while unsafe { x264::x264_encoder_delayed_frames(self.handle.as_ptr()) } > 0 {
-            match self.encode_picture(None)? {
-                Some(frame) => frames.push(frame),
-                None => break,
+            calls += 1;
+            if calls > 100_000 {
+                return Err(EncoderError::X264("the encoder never drained".into()));
+            }
+            if let Some(frame) = self.encode_picture(None)? {
+                frames.push(frame);
             }
         }
         Ok(frames)
@@ -671,6 +678,30 @@ mod tests {
                 .data
                 .windows(4)
                 .any(|w| w == [0, 0, 1, 0x67] || w == [0, 0, 1, 0x68]));
+        }
+    }
+
+    #[test]
+    fn a_short_stream_drains_completely_with_frame_threads() {
+        let config = EncoderConfig::for_mode(
+            Mode::Fhd,
+            720,
+            1280,
+            rate(30.0),
+            BitrateRange::for_mode(Mode::Fhd),
+        );
+        for count in [1, 4] {
+            let mut encoder = Encoder::new(&config).unwrap();
+            let mut frames = Vec::new();
+            for index in 0..count {
+                frames.extend(
+                    encoder
+                        .encode(&moving_frame(720, 1280, index, 30.0), false)
+                        .unwrap(),
+                );
+            }
+            frames.extend(encoder.flush().unwrap());
+            assert_eq!(frames.len() as u64, count);
         }
     }
 

@@ -124,13 +124,15 @@ fn testsrc_stamps_survive_the_pipeline() {
         "pusher failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let summary = stdout.lines().last().expect("a summary line");
-    assert!(summary.contains("\"tag\":\"summary\""), "{summary}");
-    assert!(summary.contains("\"stampsVerified\":5"), "{summary}");
-    assert!(
-        summary.contains("\"width\":360,\"height\":640"),
-        "{summary}"
+    let line = stdout.lines().last().expect("a summary line");
+    let summary: serde_json::Value = serde_json::from_str(line).expect("JSON summary");
+    assert_eq!(summary["tag"], "summary", "{summary}");
+    assert_eq!(summary["stampsVerified"], 5, "{summary}");
+    assert_eq!(
+        (summary["width"].as_u64(), summary["height"].as_u64()),
+        (Some(360), Some(640))
     );
+    assert_eq!(summary["framesEncoded"], 5, "{summary}");
 }
 
 #[test]

@@ -18,25 +18,24 @@
 
 mod bitrate;
 mod faces;
+mod output;
 mod uplink;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rml_rtmp::sessions::StreamMetadata;
 use serde::Serialize;
 use thiserror::Error;
 
 pub use faces::FaceInput;
 pub use uplink::ReconnectPolicy;
 
-use crate::color::{i420_to_rgb_image, rgb_image_to_i420};
+use crate::color::rgb_image_to_i420;
 use crate::effects::EffectParams;
-use crate::encoder::{BitrateRange, Encoder, EncoderConfig};
+use crate::encoder::BitrateRange;
 use crate::events::{NetStatus, PushCode, PushEvent};
-use crate::flv::TagKind;
 use crate::frame::I420Frame;
 use crate::geometry::{Aspect, GeometryParams, Mode, Orientation, OutputSize};
 use crate::landmarks::FaceLandmarks;
@@ -44,9 +43,8 @@ use crate::pipeline::{FrameParams, FramePipeline};
 use crate::rtmp::{PublisherConfig, RtmpUrl};
 use crate::source::FrameSource;
 use crate::GpuContext;
-use bitrate::AdaptiveBitrate;
 use faces::{FaceFeed, FrameBudget};
-use uplink::{AvcPackager, FlvFile, Uplink};
+use output::{OutputStage, OutputThread};
 
 /// Frame rate of the waiting image while paused.
 const WAITING_FPS: f64 = 5.0;
@@ -389,16 +387,35 @@ fn load_waiting_image(path: Option<&Path>, size: OutputSize) -> Result<I420Frame
         .map_err(|e| PushError::Config(format!("waiting image {}: {e}", path.display())))
 }
 
-/// Sliding counters for `netStatus`.
-#[derive(Default)]
-struct Meter {
-    since: Option<Instant>,
-    frames: u64,
-    video_bytes: u64,
-    bytes_sent_at_start: u64,
+/// The stream's clock: source time plus an offset that keeps it going
+/// forward across pauses and source switches.
+struct Timeline {
+    frame_interval: Duration,
+    offset: Duration,
+    /// The next source frame starts a new stretch (after resume or switch).
+    rebase: bool,
+    last: Duration,
 }
 
-/// The push thread.
+impl Timeline {
+    /// Stream time of a source frame.
+    fn place(&mut self, source_time: Duration) -> Duration {
+        if self.rebase {
+            self.offset = (self.last + self.frame_interval).saturating_sub(source_time);
+            self.rebase = false;
+        }
+        self.last = source_time + self.offset;
+        self.last
+    }
+
+    /// Stream time of the next waiting-image frame.
+    fn next_waiting(&mut self) -> Duration {
+        self.last += Duration::from_secs_f64(1.0 / WAITING_FPS);
+        self.last
+    }
+}
+
+/// The push thread: source, faces, GPU; the output stage encodes and sends.
 struct PushLoop {
     config: PusherConfig,
     pipeline: FramePipeline,
@@ -410,63 +427,36 @@ struct PushLoop {
     events: Sender<PusherEvent>,
 }
 
-/// State of the stream being produced.
-struct StreamState {
-    encoder: Encoder,
-    packager: AvcPackager,
-    file: Option<FlvFile>,
-    uplink: Option<Uplink>,
-    params: FrameParams,
-    range: BitrateRange,
-    frame_interval: Duration,
-    /// Stream time = source time + offset (moved on pause/switch).
-    offset: Duration,
-    rebase: bool,
-    last_stream_time: Duration,
-    /// Waiting for a key frame before sending to the uplink.
-    awaiting_key: bool,
-    force_key: bool,
-    summary: PushSummary,
-    last_output: Option<I420Frame>,
-    meter: Meter,
-    adaptive: AdaptiveBitrate,
-    /// Decode time of the last frame sent, ms.
-    last_decode_time: u32,
-}
-
 impl PushLoop {
-    fn emit(events: &Sender<PusherEvent>, code: PushCode, message: impl Into<String>) {
-        let _ = events.send(PusherEvent::Push(PushEvent::new(code, message)));
+    fn emit(&self, code: PushCode, message: impl Into<String>) {
+        let _ = self
+            .events
+            .send(PusherEvent::Push(PushEvent::new(code, message)));
     }
 
     fn run(mut self) -> Result<PushSummary, PushError> {
-        let started = Instant::now();
-        let events = self.events.clone();
-        let mut emit = |event: PusherEvent| {
-            let _ = events.send(event);
-        };
-        let result = self.push(&mut emit, started);
+        let result = self.push(Instant::now());
         if let Err(error) = &result {
             match error.code() {
-                // -1307 and 3004 were already reported by the uplink.
-                Some(PushCode::Disconnected | PushCode::ServerClosed) => {}
-                Some(code) => Self::emit(&self.events, code, error.to_string()),
+                // Reported where they happened.
+                Some(
+                    PushCode::Disconnected
+                    | PushCode::ServerClosed
+                    | PushCode::VideoEncodeFailed
+                    | PushCode::UnsupportedResolution,
+                ) => {}
+                Some(code) => self.emit(code, error.to_string()),
                 None => {}
             }
         }
         result
     }
 
-    fn push(
-        &mut self,
-        emit: &mut dyn FnMut(PusherEvent),
-        started: Instant,
-    ) -> Result<PushSummary, PushError> {
+    fn push(&mut self, started: Instant) -> Result<PushSummary, PushError> {
         let config = self.config.clone();
         let size = config.output_size();
         let info = self.source.info();
-        Self::emit(
-            &self.events,
+        self.emit(
             PushCode::SourceOpened,
             format!(
                 "source {}x{} at {:.2} fps",
@@ -475,176 +465,99 @@ impl PushLoop {
                 info.frame_rate.fps()
             ),
         );
-        let range = config.bitrate_range()?;
-        let encoder_config = EncoderConfig::for_mode(
-            config.mode,
-            size.width(),
-            size.height(),
-            info.frame_rate,
-            range,
-        );
-        let encoder = Encoder::new(&encoder_config).map_err(|e| match e {
-            crate::encoder::EncoderError::UnsupportedResolution { .. } => {
-                Self::emit(&self.events, PushCode::UnsupportedResolution, e.to_string());
-                PushError::Encoder(e.to_string())
-            }
-            other => PushError::Encoder(other.to_string()),
-        })?;
-        Self::emit(
-            &self.events,
-            PushCode::EncoderStarted,
-            format!(
-                "x264 {}x{} {}-{} kbps{}",
-                size.width(),
-                size.height(),
-                range.min_kbps,
-                range.max_kbps,
-                if encoder_config.zero_latency {
-                    ", zerolatency"
-                } else {
-                    ""
-                }
-            ),
-        );
-        let packager = AvcPackager::new(encoder.parameter_sets())?;
-        let file = config
-            .flv_output
-            .as_deref()
-            .map(FlvFile::create)
-            .transpose()?;
-        let uplink = match &config.push_url {
-            Some(url) => {
-                let url = RtmpUrl::parse(url).map_err(|e| PushError::Config(e.to_string()))?;
-                Some(Uplink::connect(
-                    url,
-                    config.publisher.clone(),
-                    config.reconnect.clone(),
-                    emit,
-                )?)
-            }
-            None => None,
-        };
+        let mut output =
+            OutputStage::open(&config, info.frame_rate, self.events.clone())?.spawn()?;
         let geometry = GeometryParams::new(config.zoom, config.mirror)
             .map_err(|e| PushError::Config(e.to_string()))?;
-        let mut stream = StreamState {
-            encoder,
-            packager,
-            file,
-            uplink,
-            params: FrameParams {
-                geometry,
-                effects: config.effects,
-                faces: Vec::new(),
-            },
-            range,
+        let mut params = FrameParams {
+            geometry,
+            effects: config.effects,
+            faces: Vec::new(),
+        };
+        let mut timeline = Timeline {
             frame_interval: info.frame_rate.timestamp(1),
             offset: Duration::ZERO,
             rebase: false,
-            last_stream_time: Duration::ZERO,
-            awaiting_key: true,
-            force_key: false,
-            summary: PushSummary {
-                width: size.width(),
-                height: size.height(),
-                ..Default::default()
-            },
-            last_output: None,
-            meter: Meter::default(),
-            adaptive: AdaptiveBitrate::new(range),
-            last_decode_time: 0,
+            last: Duration::ZERO,
         };
-        let script = metadata_body(&stream, info.frame_rate.fps());
-        let sequence_header = stream.packager.sequence_header();
-        if let Some(file) = &mut stream.file {
-            file.write(TagKind::Script, 0, &script)?;
-            file.write(TagKind::Video, 0, &sequence_header)?;
-        }
+        let mut summary = PushSummary {
+            width: size.width(),
+            height: size.height(),
+            ..Default::default()
+        };
         let pace = config.pace.unwrap_or(config.push_url.is_some());
         let mut budget = FrameBudget {
             read: 0,
             limit: config.max_frames,
         };
         self.feed.prime(self.source.as_mut(), &mut budget)?;
-        let mut paused_since: Option<Instant> = None;
+        let mut paused = false;
         let clock_start = Instant::now();
-        loop {
-            // Commands first.
-            let mut stop = false;
-            loop {
-                match self.commands.try_recv() {
-                    Ok(command) => {
-                        if self.command(command, &mut stream, &mut paused_since) {
-                            stop = true;
-                        }
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    // The handle was dropped without stop: keep going to the end.
-                    Err(TryRecvError::Disconnected) => break,
+        'push: loop {
+            while let Ok(command) = self.commands.try_recv() {
+                if self.command(
+                    command,
+                    &mut output,
+                    &mut params,
+                    &mut timeline,
+                    &mut paused,
+                )? {
+                    break 'push;
                 }
             }
-            if stop {
-                break;
-            }
-            if let Some(uplink) = &mut stream.uplink {
-                uplink.poll(emit)?;
-            }
-            if paused_since.is_some() {
-                let frame_time =
-                    stream.last_stream_time + Duration::from_secs_f64(1.0 / WAITING_FPS);
+            if paused {
                 let mut waiting = self.waiting.clone();
-                waiting.timestamp = frame_time;
-                let params = FrameParams {
-                    geometry: stream.params.geometry,
+                waiting.timestamp = timeline.next_waiting();
+                let plain = FrameParams {
+                    geometry,
                     effects: EffectParams::default(),
                     faces: Vec::new(),
                 };
-                let out = self
+                let mut out = self
                     .pipeline
-                    .process(&waiting, &params)
+                    .process(&waiting, &plain)
                     .map_err(|e| PushError::Pipeline(e.to_string()))?;
-                self.deliver(&mut stream, out, frame_time)?;
-                self.report(&mut stream, emit);
-                match self
-                    .commands
-                    .recv_timeout(Duration::from_secs_f64(1.0 / WAITING_FPS))
-                {
-                    Ok(command) => {
-                        if self.command(command, &mut stream, &mut paused_since) {
-                            break;
-                        }
+                out.timestamp = waiting.timestamp;
+                output.send(out)?;
+                summary.frames_processed += 1;
+                let wait = Duration::from_secs_f64(1.0 / WAITING_FPS);
+                if let Ok(command) = self.commands.recv_timeout(wait) {
+                    if self.command(
+                        command,
+                        &mut output,
+                        &mut params,
+                        &mut timeline,
+                        &mut paused,
+                    )? {
+                        break 'push;
                     }
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
                 }
                 continue;
             }
             let Some((frame, faces)) = self.feed.next(self.source.as_mut(), &mut budget)? else {
                 break;
             };
-            stream.summary.frames_captured += 1;
-            if stream.summary.frames_captured == 1 {
-                Self::emit(&self.events, PushCode::FirstFrame, "first frame captured");
+            summary.frames_captured += 1;
+            if summary.frames_captured == 1 {
+                self.emit(PushCode::FirstFrame, "first frame captured");
             }
-            if stream.rebase {
-                stream.offset = (stream.last_stream_time + stream.frame_interval)
-                    .saturating_sub(frame.timestamp);
-                stream.rebase = false;
-            }
-            let stream_time = frame.timestamp + stream.offset;
-            stream.params.faces = faces;
-            let out = self
+            let stream_time = timeline.place(frame.timestamp);
+            params.faces = faces;
+            let mut out = self
                 .pipeline
-                .process(&frame, &stream.params)
+                .process(&frame, &params)
                 .map_err(|e| PushError::Pipeline(e.to_string()))?;
+            out.timestamp = stream_time;
             if let Some(tap) = &mut self.tap {
-                tap(stream.summary.frames_processed, &out, &stream.params.faces).map_err(|e| {
+                tap(summary.frames_processed, &out, &params.faces).map_err(|e| {
                     PushError::Output {
                         path: PathBuf::from("(frame tap)"),
                         reason: e,
                     }
                 })?;
             }
-            self.deliver(&mut stream, out, stream_time)?;
-            self.report(&mut stream, emit);
+            output.send(out)?;
+            summary.frames_processed += 1;
             if pace {
                 // Stream time runs with the wall clock (pauses advance it too).
                 let due = clock_start + stream_time;
@@ -654,237 +567,56 @@ impl PushLoop {
                 }
             }
         }
-        // Drain the encoder.
-        let rest = stream
-            .encoder
-            .flush()
-            .map_err(|e| PushError::Encoder(e.to_string()))?;
-        for encoded in rest {
-            self.send_encoded(&mut stream, &encoded)?;
-        }
-        // End of sequence, as FFmpeg's FLV muxer ends a stream: a reader
-        // that stops at the unpublish notice has every picture by then.
-        let end = bytes::Bytes::from(crate::flv::video_end_of_sequence_body());
-        let end_time = stream.last_decode_time;
-        if let Some(file) = &mut stream.file {
-            file.write(TagKind::Video, end_time, &end)?;
-        }
-        if let Some(uplink) = &mut stream.uplink {
-            uplink.send_video(end, end_time);
-        }
-        if let Some(file) = stream.file.take() {
-            file.finish()?;
-        }
-        if let Some(uplink) = stream.uplink.take() {
-            let dropped = uplink.dropped_offline();
-            let reconnects = uplink.reconnects();
-            let stats = uplink.close()?;
-            stream.summary.frames_sent = stats.frames_sent;
-            stream.summary.frames_dropped = stats.frames_dropped + dropped;
-            stream.summary.bytes_sent = stats.bytes_sent;
-            stream.summary.reconnects = reconnects;
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        stream.summary.seconds = seconds;
-        stream.summary.fps = stream.summary.frames_processed as f64 / seconds.max(1e-9);
-        let duration = (stream.last_stream_time + stream.frame_interval).as_secs_f64();
-        stream.summary.video_kbps =
-            stream.summary.video_bytes as f64 * 8.0 / 1000.0 / duration.max(1e-9);
-        Ok(stream.summary)
+        let totals = output.finish()?;
+        summary.frames_encoded = totals.frames_encoded;
+        summary.frames_sent = totals.frames_sent;
+        summary.frames_dropped = totals.frames_dropped;
+        summary.video_bytes = totals.video_bytes;
+        summary.bytes_sent = totals.bytes_sent;
+        summary.reconnects = totals.reconnects;
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.fps = summary.frames_processed as f64 / summary.seconds.max(1e-9);
+        let duration = (timeline.last + timeline.frame_interval).as_secs_f64();
+        summary.video_kbps = summary.video_bytes as f64 * 8.0 / 1000.0 / duration.max(1e-9);
+        Ok(summary)
     }
 
     /// Handles a command; true to stop.
     fn command(
         &mut self,
         command: Command,
-        stream: &mut StreamState,
-        paused_since: &mut Option<Instant>,
-    ) -> bool {
+        output: &mut OutputThread,
+        params: &mut FrameParams,
+        timeline: &mut Timeline,
+        paused: &mut bool,
+    ) -> Result<bool, PushError> {
         match command {
             Command::Pause => {
-                if paused_since.is_none() {
-                    *paused_since = Some(Instant::now());
-                    Self::emit(
-                        &self.events,
-                        PushCode::Background,
-                        "paused: pushing the waiting image",
-                    );
+                if !*paused {
+                    *paused = true;
+                    self.emit(PushCode::Background, "paused: pushing the waiting image");
                 }
             }
             Command::Resume => {
-                if paused_since.take().is_some() {
-                    stream.rebase = true;
+                if std::mem::take(paused) {
+                    timeline.rebase = true;
                 }
             }
             Command::Snapshot(path, reply) => {
-                let result = match &stream.last_output {
-                    Some(frame) => i420_to_rgb_image(frame)
-                        .save(&path)
-                        .map_err(|e| PushError::output(&path, e)),
-                    None => Err(PushError::Config("no frame has been processed yet".into())),
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(output.snapshot(&path));
             }
             Command::SwitchSource(source) => {
                 let info = source.info();
                 self.source = source;
-                stream.rebase = true;
-                Self::emit(
-                    &self.events,
+                timeline.rebase = true;
+                self.emit(
                     PushCode::SourceOpened,
                     format!("switched to a {}x{} source", info.width, info.height),
                 );
             }
-            Command::SetEffects(effects) => stream.params.effects = effects,
-            Command::Stop => return true,
+            Command::SetEffects(effects) => params.effects = effects,
+            Command::Stop => return Ok(true),
         }
-        false
+        Ok(false)
     }
-
-    /// Encodes a processed frame and sends it.
-    fn deliver(
-        &mut self,
-        stream: &mut StreamState,
-        mut out: I420Frame,
-        stream_time: Duration,
-    ) -> Result<(), PushError> {
-        out.timestamp = stream_time;
-        stream.last_stream_time = stream_time;
-        stream.summary.frames_processed += 1;
-        if let Some(uplink) = &mut stream.uplink {
-            if uplink.take_restart() {
-                let metadata = rtmp_metadata(stream, self.source.info().frame_rate.fps());
-                if let Some(uplink) = &mut stream.uplink {
-                    uplink.send_metadata(metadata);
-                    uplink.send_video(stream.packager.sequence_header(), 0);
-                }
-                stream.awaiting_key = true;
-                stream.force_key = true;
-            }
-        }
-        let force = std::mem::take(&mut stream.force_key);
-        let encoded = stream
-            .encoder
-            .encode(&out, force)
-            .map_err(|e| PushError::Encoder(e.to_string()))?;
-        if let Some(encoded) = encoded {
-            self.send_encoded(stream, &encoded)?;
-        }
-        stream.last_output = Some(out);
-        Ok(())
-    }
-
-    fn send_encoded(
-        &mut self,
-        stream: &mut StreamState,
-        encoded: &crate::encoder::EncodedFrame,
-    ) -> Result<(), PushError> {
-        stream.summary.frames_encoded += 1;
-        stream.summary.video_bytes += encoded.data.len() as u64;
-        stream.meter.frames += 1;
-        stream.meter.video_bytes += encoded.data.len() as u64;
-        let body = stream.packager.frame_body(encoded)?;
-        let timestamp = (encoded.dts_ms & 0xffff_ffff) as u32;
-        stream.last_decode_time = timestamp;
-        if let Some(file) = &mut stream.file {
-            file.write(TagKind::Video, timestamp, &body)?;
-        }
-        if let Some(uplink) = &mut stream.uplink {
-            if stream.awaiting_key && !encoded.key_frame {
-                uplink.count_skipped();
-            } else {
-                stream.awaiting_key = false;
-                uplink.send_video(body, timestamp);
-            }
-        }
-        Ok(())
-    }
-
-    /// `netStatus` once per interval, and RTC's bitrate adaptation.
-    fn report(&mut self, stream: &mut StreamState, emit: &mut dyn FnMut(PusherEvent)) {
-        let now = Instant::now();
-        let since = *stream.meter.since.get_or_insert(now);
-        let elapsed = now.duration_since(since);
-        if elapsed < self.config.net_status_interval {
-            return;
-        }
-        let seconds = elapsed.as_secs_f64();
-        let link = stream
-            .uplink
-            .as_ref()
-            .map(Uplink::stats)
-            .unwrap_or_default();
-        let sent = link
-            .bytes_sent
-            .saturating_sub(stream.meter.bytes_sent_at_start);
-        let status = NetStatus {
-            video_bitrate: stream.meter.video_bytes as f64 * 8.0 / 1000.0 / seconds,
-            audio_bitrate: 0.0,
-            video_fps: stream.meter.frames as f64 / seconds,
-            video_gop: stream.encoder.config().keyframe_interval.as_secs_f64(),
-            net_speed: sent as f64 * 8.0 / 1000.0 / seconds,
-            net_jitter: link.jitter_ms,
-            video_width: stream.summary.width,
-            video_height: stream.summary.height,
-            video_cache: None,
-            audio_cache: None,
-        };
-        emit(PusherEvent::NetStatus(status));
-        stream.meter = Meter {
-            since: Some(now),
-            frames: 0,
-            video_bytes: 0,
-            bytes_sent_at_start: link.bytes_sent,
-        };
-        if self.config.mode == Mode::Rtc {
-            self.adapt_bitrate(stream, link.backlog_bytes, emit);
-        }
-    }
-
-    /// RTC: the bitrate follows the send backlog.
-    fn adapt_bitrate(
-        &mut self,
-        stream: &mut StreamState,
-        backlog: usize,
-        emit: &mut dyn FnMut(PusherEvent),
-    ) {
-        let current = stream.encoder.config().bitrate_kbps;
-        let step = stream.adaptive.update(current, backlog);
-        if step.uplink_slow {
-            emit(PusherEvent::Push(PushEvent::new(
-                PushCode::UplinkSlow,
-                format!("uplink too slow: {backlog} bytes waiting at the minimum bitrate"),
-            )));
-        }
-        if step.target_kbps != current && stream.encoder.set_bitrate(step.target_kbps).is_ok() {
-            emit(PusherEvent::Push(PushEvent::new(
-                PushCode::BitrateChanged,
-                format!("bitrate {current} → {} kbps", step.target_kbps),
-            )));
-        }
-    }
-}
-
-fn rtmp_metadata(stream: &StreamState, fps: f64) -> StreamMetadata {
-    let mut metadata = StreamMetadata::new();
-    metadata.video_width = Some(stream.summary.width);
-    metadata.video_height = Some(stream.summary.height);
-    metadata.video_codec_id = Some(7);
-    metadata.video_frame_rate = Some(fps as f32);
-    metadata.video_bitrate_kbps = Some(stream.range.max_kbps);
-    metadata.encoder = Some(format!("liveroom {}", env!("CARGO_PKG_VERSION")));
-    metadata
-}
-
-fn metadata_body(stream: &StreamState, fps: f64) -> bytes::Bytes {
-    let metadata = crate::flv::StreamMetadata {
-        width: stream.summary.width,
-        height: stream.summary.height,
-        frame_rate: fps,
-        video_bitrate_kbps: stream.range.max_kbps as f64,
-        audio: None,
-        encoder: format!("liveroom {}", env!("CARGO_PKG_VERSION")),
-        duration_s: None,
-    };
-    bytes::Bytes::from(crate::flv::metadata_body(&metadata))
 }
