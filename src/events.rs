@@ -119,6 +119,110 @@ impl PushEvent {
     }
 }
 
+/// The player's event codes (`playEvent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlayCode {
+    /// 2001: connected to the server.
+    Connected,
+    /// 2002: the stream begins (play accepted).
+    StreamBegins,
+    /// 2003: the first key frame arrived.
+    FirstKeyFrame,
+    /// 2004: playback begins (the cache reached `minCache`).
+    PlaybackBegins,
+    /// 2005: playback progress.
+    Progress,
+    /// 2006: the stream ended.
+    StreamEnded,
+    /// 2007: loading (buffering).
+    Loading,
+    /// 2008: the decoder started.
+    DecoderStarted,
+    /// 2009: the resolution changed.
+    ResolutionChanged,
+    /// 2101: a video frame could not be decoded.
+    VideoDecodeFailed,
+    /// 2102: audio could not be decoded.
+    AudioDecodeFailed,
+    /// 2103: the connection dropped; reconnecting.
+    Reconnecting,
+    /// 2104: incoming data is unstable.
+    DataUnstable,
+    /// 2105: playback stuttered.
+    Stutter,
+    /// 2107: a discontinuity: frames were skipped.
+    Discontinuity,
+    /// 3001: the host name did not resolve.
+    DnsFailure,
+    /// 3002: the TCP connection failed.
+    ConnectFailure,
+    /// 3003: the RTMP handshake failed.
+    HandshakeFailure,
+    /// 3004: the server closed the connection or refused the stream.
+    ServerClosed,
+    /// 3005: reading or writing the socket failed.
+    ReadWriteFailure,
+    /// -2301: disconnected after the reconnect attempts ran out.
+    Disconnected,
+}
+
+impl PlayCode {
+    /// The plugin's number for this event.
+    pub fn code(self) -> i32 {
+        match self {
+            PlayCode::Connected => 2001,
+            PlayCode::StreamBegins => 2002,
+            PlayCode::FirstKeyFrame => 2003,
+            PlayCode::PlaybackBegins => 2004,
+            PlayCode::Progress => 2005,
+            PlayCode::StreamEnded => 2006,
+            PlayCode::Loading => 2007,
+            PlayCode::DecoderStarted => 2008,
+            PlayCode::ResolutionChanged => 2009,
+            PlayCode::VideoDecodeFailed => 2101,
+            PlayCode::AudioDecodeFailed => 2102,
+            PlayCode::Reconnecting => 2103,
+            PlayCode::DataUnstable => 2104,
+            PlayCode::Stutter => 2105,
+            PlayCode::Discontinuity => 2107,
+            PlayCode::DnsFailure => 3001,
+            PlayCode::ConnectFailure => 3002,
+            PlayCode::HandshakeFailure => 3003,
+            PlayCode::ServerClosed => 3004,
+            PlayCode::ReadWriteFailure => 3005,
+            PlayCode::Disconnected => -2301,
+        }
+    }
+}
+
+/// A player event: a code and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayEvent {
+    /// What happened.
+    pub code: PlayCode,
+    /// Details for people.
+    pub message: String,
+}
+
+impl PlayEvent {
+    /// An event with a message.
+    pub fn new(code: PlayCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<PlayEvent> for EventLine {
+    fn from(event: PlayEvent) -> Self {
+        EventLine::PlayEvent {
+            code: event.code.code(),
+            message: event.message,
+        }
+    }
+}
+
 /// The periodic statistics record (`netStatus`), about once a second.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

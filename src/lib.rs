@@ -42,6 +42,7 @@
 
 pub mod avc;
 pub mod color;
+pub mod decoder;
 pub mod effects;
 pub mod encoder;
 pub mod events;

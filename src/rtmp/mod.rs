@@ -5,6 +5,7 @@
 //! and the media rules: which messages are key frames or sequence headers,
 //! which can be dropped under back-pressure.
 
+pub mod play;
 pub mod publisher;
 pub mod server;
 

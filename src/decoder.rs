@@ -1,0 +1,1 @@
+//! H.264 decoding (being written).

@@ -1,0 +1,1 @@
+//! The RTMP playing client (being written).
