@@ -29,12 +29,13 @@
 //! while running (the server unreachable after the reconnect attempts, say)
 //! exits with status 1. The last line on stdout is a JSON summary.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use liveroom::color::i420_to_rgb_image;
 use liveroom::effects::EffectParams;
@@ -44,6 +45,7 @@ use liveroom::face::{BuiltinLandmarker, LandmarkerConfig, ModelPaths};
 use liveroom::frame::I420Frame;
 use liveroom::geometry::{Aspect, GeometryParams, GeometryPlan, Mode, Orientation};
 use liveroom::landmarks::{self, LandmarkTrack};
+use liveroom::player::{FrameSink, LivePlayer, PlayMode, PlayerConfig, Spread};
 use liveroom::pusher::{FaceInput, FrameTap, LivePusher, PusherConfig, PusherEvent};
 use liveroom::rtmp::{RtmpServer, RtmpUrl, ServerConfig};
 use liveroom::source::{open_source, stamp, FrameRate, Y4mWriter};
@@ -263,6 +265,68 @@ struct TapState {
     stamps_read: u64,
     frames: u64,
     last_frame: Option<I420Frame>,
+    /// With self-playback: when each frame was processed, and the frame
+    /// itself, until the player has shown it.
+    pushed: Option<Arc<Mutex<PushedFrames>>>,
+}
+
+/// Frames the pusher processed that the player has not shown yet.
+#[derive(Default)]
+struct PushedFrames {
+    frames: BTreeMap<u32, (Instant, I420Frame)>,
+}
+
+/// Frames kept for comparison at most (the player is about a second
+/// behind; older ones are dropped from the comparison).
+const KEPT_FOR_PLAYBACK: usize = 240;
+
+/// What the self-playback measured.
+#[derive(Default)]
+struct PlaybackCheck {
+    latencies: Vec<Duration>,
+    psnr: Vec<f64>,
+}
+
+/// Plays the stream back from the embedded server while it is pushed:
+/// stamps counted, each frame compared with the frame the pusher sent and
+/// the push-to-display latency measured.
+fn start_playback(
+    url: &str,
+    mode: Mode,
+    pushed: Arc<Mutex<PushedFrames>>,
+    check: Arc<Mutex<PlaybackCheck>>,
+) -> Result<LivePlayer, String> {
+    let config = PlayerConfig {
+        play_url: url.to_string(),
+        mode: if mode == Mode::Rtc {
+            PlayMode::Rtc
+        } else {
+            PlayMode::Live
+        },
+        verify_stamps: true,
+        ..Default::default()
+    };
+    let sink: FrameSink = Box::new(move |frame, shown| {
+        let Some(index) = shown.stamp else {
+            return Ok(());
+        };
+        let sent = pushed
+            .lock()
+            .map_err(|_| "playback check poisoned".to_string())?
+            .frames
+            .remove(&index);
+        if let Some((at, original)) = sent {
+            let mut check = check
+                .lock()
+                .map_err(|_| "playback check poisoned".to_string())?;
+            check.latencies.push(shown.at.saturating_duration_since(at));
+            if let Some(psnr) = liveroom::player::verify::luma_psnr(&original, frame) {
+                check.psnr.push(psnr.min(100.0));
+            }
+        }
+        Ok(())
+    });
+    LivePlayer::start(config, Some(sink)).map_err(|e| format!("playback: {e}"))
 }
 
 fn run(options: Options) -> Result<(), String> {
@@ -314,6 +378,11 @@ fn run(options: Options) -> Result<(), String> {
         None => FaceInput::None,
     };
     let mut state = TapState::default();
+    // No URL and no file: the stream goes to our own server and is played
+    // back and checked.
+    let self_playback = options.url.is_none() && options.output.is_none();
+    let pushed = self_playback.then(|| Arc::new(Mutex::new(PushedFrames::default())));
+    state.pushed = pushed.clone();
     if let Some(path) = &options.dump_landmarks {
         let file =
             File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -354,6 +423,17 @@ fn run(options: Options) -> Result<(), String> {
                 .write_frame(frame)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
+        if let Some(pushed) = &state.pushed {
+            let mut pushed = pushed
+                .lock()
+                .map_err(|_| "playback check poisoned".to_string())?;
+            pushed
+                .frames
+                .insert(index as u32, (Instant::now(), frame.clone()));
+            while pushed.frames.len() > KEPT_FOR_PLAYBACK {
+                pushed.frames.pop_first();
+            }
+        }
         if keep_last {
             state.last_frame = Some(frame.clone());
         }
@@ -371,6 +451,17 @@ fn run(options: Options) -> Result<(), String> {
             eprintln!("embedded RTMP server on {}", server.local_addr());
             Some(server)
         }
+        _ => None,
+    };
+    // Pushing to our own server: play the stream back and check it.
+    let check = Arc::new(Mutex::new(PlaybackCheck::default()));
+    let playback = match (&server, &config.push_url, &pushed) {
+        (Some(_), Some(url), Some(pushed)) => Some(start_playback(
+            url,
+            options.mode,
+            Arc::clone(pushed),
+            Arc::clone(&check),
+        )?),
         _ => None,
     };
     let url = config.push_url.clone();
@@ -398,6 +489,7 @@ fn run(options: Options) -> Result<(), String> {
         }
     });
     let result = pusher.wait();
+    let played = playback.map(|player| player.wait().map_err(|e| format!("playback: {e}")));
     let _ = printer.join();
     drop(server);
     let summary = result.map_err(|e| e.to_string())?;
@@ -431,7 +523,50 @@ fn run(options: Options) -> Result<(), String> {
             object.insert("stampsVerified".into(), state.stamps_read.into());
         }
     }
+    let mut failures = Vec::new();
+    if let Some(played) = played {
+        let played = played?;
+        let check = check
+            .lock()
+            .map_err(|_| "playback check poisoned".to_string())?;
+        let latency = Spread::of_durations(&check.latencies);
+        let psnr = Spread::of(&check.psnr);
+        if let Some(object) = line.as_object_mut() {
+            object.insert("framesReceived".into(), played.frames_displayed.into());
+            let stamps = serde_json::to_value(played.stamps).map_err(|e| e.to_string())?;
+            object.insert("playback".into(), stamps);
+            object.insert(
+                "latencyMs".into(),
+                serde_json::to_value(latency).map_err(|e| e.to_string())?,
+            );
+            object.insert(
+                "psnr".into(),
+                serde_json::to_value(psnr).map_err(|e| e.to_string())?,
+            );
+        }
+        let stamps = played.stamps.unwrap_or_default();
+        let stamp_faults = stamps.lost + stamps.repeated + stamps.out_of_order + stamps.unreadable;
+        if played.frames_displayed != summary.frames_sent
+            || (stamp_cell.is_some() && stamp_faults > 0)
+        {
+            failures.push(format!(
+                "playback: {} of {} frames shown ({} lost, {} repeated, {} out of order, {} unreadable)",
+                played.frames_displayed,
+                summary.frames_sent,
+                stamps.lost,
+                stamps.repeated,
+                stamps.out_of_order,
+                stamps.unreadable
+            ));
+        }
+        if stamp_cell.is_some() && psnr.is_none_or(|p| p.min < 30.0) {
+            failures.push(format!("playback: PSNR against the pushed frames {psnr:?}"));
+        }
+    }
     println!("{line}");
+    if let Some(failure) = failures.first() {
+        return Err(format!("verification failed: {failure}"));
+    }
     if stamp_cell.is_some() && state.stamps_read != summary.frames_captured {
         return Err(format!(
             "verification failed: {} of {} frame stamps read back",

@@ -53,6 +53,7 @@ pub mod geometry;
 pub mod gpu;
 pub mod landmarks;
 pub mod pipeline;
+pub mod player;
 pub mod pusher;
 pub mod rtmp;
 pub mod source;

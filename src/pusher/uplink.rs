@@ -41,7 +41,8 @@ impl Default for ReconnectPolicy {
 }
 
 impl ReconnectPolicy {
-    fn backoff(&self, attempt: u32) -> Duration {
+    /// The wait before attempt number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
         self.initial_backoff
             .saturating_mul(factor)

@@ -1,1 +1,1385 @@
-//! The RTMP playing client (being written).
+//! The RTMP playing client: one connection that plays one stream.
+//!
+//! [`PlayClient::connect`] does the blocking part on the caller's thread —
+//! TCP connect, handshake, `connect` to the application, `play` — reporting
+//! 2001 and 2002 as it goes, or failing with a [`PlayError`] that carries the
+//! plugin's code (3001–3005). Then a connection thread owns the socket: it
+//! answers the server (acknowledgements, pings), turns what arrives into
+//! [`PlayMessage`]s (metadata, FLV audio and video tag bodies, stream end and
+//! reset notices) and queues them for the caller, who takes them with
+//! [`PlayClient::recv_timeout`] or [`PlayClient::try_recv`].
+//!
+//! The queue is unbounded in messages but watched in bytes: when the caller
+//! stops reading and more than [`PlayConfig::max_queued_bytes`] wait, video
+//! is dropped until a key frame can be queued again (with the queue back
+//! under half the limit), and audio frames are dropped while it stays over;
+//! sequence headers, metadata and notices are never dropped. Drops are
+//! counted in [`PlayStats`].
+//!
+//! How the end of a stream shows up: the embedded server says
+//! `NetStream.Play.Complete` (once per play request) and keeps the player
+//! connected. nginx-rtmp in its default configuration says nothing but a
+//! `StreamEOF` user control event, which rml_rtmp swallows, so a small
+//! header-only follower of the chunk stream spots it; with `publish_notify
+//! on` nginx adds `NetStream.Play.UnpublishNotify`, with `play_restart on`
+//! `NetStream.Play.Stop`. All become one
+//! [`PlayMessage::StreamEnd`]. A stream that starts again after media was
+//! delivered (`NetStream.Play.Reset`, `NetStream.Play.PublishNotify`, or
+//! simply media arriving after an end, as from the embedded server) becomes
+//! [`PlayMessage::StreamReset`].
+//!
+//! rml_rtmp 0.8 keeps one partial-message buffer for all chunk streams, so
+//! chunks of different messages interleaved (legal RTMP) corrupt its
+//! messages or make it panic. The chunk follower sees interleaving coming
+//! and any panic is caught: either way the connection ends with
+//! [`PlayError::Protocol`], so the caller can reconnect.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rml_amf0::Amf0Value;
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ClientSession, ClientSessionConfig, ClientSessionError, ClientSessionEvent,
+    ClientSessionResult, StreamMetadata as RmlMetadata,
+};
+use thiserror::Error;
+
+use super::{MediaKind, RtmpUrl};
+use crate::events::{PlayCode, PlayEvent};
+use crate::flv::{AudioMetadata, StreamMetadata};
+
+/// How often the connection thread wakes, when nothing arrives, to notice
+/// a close request or an idle stream.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Why playing could not start or stopped.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PlayError {
+    /// The host name did not resolve (3001).
+    #[error("cannot resolve {host}: {reason}")]
+    Dns {
+        /// The host.
+        host: String,
+        /// Resolver message.
+        reason: String,
+    },
+    /// The TCP connection failed (3002).
+    #[error("cannot connect to {address}: {reason}")]
+    Connect {
+        /// `host:port`.
+        address: String,
+        /// Socket error.
+        reason: String,
+    },
+    /// The RTMP handshake failed (3003).
+    #[error("RTMP handshake with {address} failed: {reason}")]
+    Handshake {
+        /// `host:port`.
+        address: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server refused the application, the stream name or its
+    /// signature (3004); trying again would be refused again.
+    #[error("the server refused the stream: {0}")]
+    Rejected(String),
+    /// The server closed the connection (3004).
+    #[error("the server closed the connection {0}")]
+    Closed(&'static str),
+    /// Reading or writing the socket failed mid-stream (3005).
+    #[error("connection lost: {0}")]
+    Io(String),
+    /// The server did not answer in time (3003 during set-up).
+    #[error("the server did not answer within {0:?} ({1})")]
+    Timeout(Duration, &'static str),
+    /// No media arrived for [`PlayConfig::idle_timeout`] while playing
+    /// (3005): the connection may be stale; reconnecting may help.
+    #[error("no media for {0:?}")]
+    Idle(Duration),
+    /// The server sent something the RTMP session library cannot read, or
+    /// the library refused an operation (3005).
+    #[error("RTMP protocol error: {0}")]
+    Protocol(String),
+}
+
+impl PlayError {
+    /// The plugin's warning code for this failure.
+    pub fn code(&self) -> PlayCode {
+        match self {
+            PlayError::Dns { .. } => PlayCode::DnsFailure,
+            PlayError::Connect { .. } => PlayCode::ConnectFailure,
+            PlayError::Handshake { .. } | PlayError::Timeout(..) => PlayCode::HandshakeFailure,
+            PlayError::Rejected(_) | PlayError::Closed(_) => PlayCode::ServerClosed,
+            PlayError::Io(_) | PlayError::Idle(_) | PlayError::Protocol(_) => {
+                PlayCode::ReadWriteFailure
+            }
+        }
+    }
+
+    /// Whether trying again may help: not for a refused stream name or
+    /// signature, which a retry would only repeat.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, PlayError::Rejected(_))
+    }
+}
+
+/// Settings of a playing connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlayConfig {
+    /// Longest wait for the TCP connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for each answer during set-up (handshake, connect,
+    /// play).
+    pub response_timeout: Duration,
+    /// The buffer length announced to the server (`SetBufferLength`), ms.
+    pub buffer_length_ms: u32,
+    /// Once playing, the connection fails with [`PlayError::Idle`] when no
+    /// media message arrives for this long (counted from the play answer,
+    /// the last media message or the last stream notice).
+    /// `Duration::ZERO` waits forever.
+    pub idle_timeout: Duration,
+    /// Bytes of media that may wait for the caller before media is dropped.
+    pub max_queued_bytes: usize,
+}
+
+impl Default for PlayConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(5),
+            buffer_length_ms: 1000,
+            idle_timeout: Duration::from_secs(10),
+            max_queued_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What the connection delivers, in arrival order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlayMessage {
+    /// `onMetaData`: the stream's description.
+    Metadata(StreamMetadata),
+    /// A video message: an FLV video tag body (for AVC: frame type and
+    /// codec byte, packet type, composition time, then the payload).
+    Video {
+        /// Decode time, ms, as the server stamped it.
+        timestamp_ms: u32,
+        /// The tag body.
+        body: Bytes,
+    },
+    /// An audio message: an FLV audio tag body.
+    Audio {
+        /// Time, ms, as the server stamped it.
+        timestamp_ms: u32,
+        /// The tag body.
+        body: Bytes,
+    },
+    /// The server says the stream stopped (its publisher left). The
+    /// connection stays open: a new publisher may follow.
+    StreamEnd,
+    /// The stream started over (a new publisher): decoders should expect
+    /// new sequence headers and timestamps that start again.
+    StreamReset,
+}
+
+impl PlayMessage {
+    /// Bytes this message holds, for the queue accounting.
+    fn size(&self) -> usize {
+        match self {
+            PlayMessage::Video { body, .. } | PlayMessage::Audio { body, .. } => body.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// Counters of a playing connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlayStats {
+    /// Bytes read from the socket after the handshake.
+    pub bytes_received: u64,
+    /// Video messages received (queued or dropped).
+    pub video_messages: u64,
+    /// Audio messages received (queued or dropped).
+    pub audio_messages: u64,
+    /// Video messages dropped because the caller fell behind.
+    pub video_dropped: u64,
+    /// Audio messages dropped because the caller fell behind.
+    pub audio_dropped: u64,
+    /// Media bytes queued and not yet taken by the caller.
+    pub queued_bytes: usize,
+}
+
+#[derive(Default)]
+struct Shared {
+    bytes_received: AtomicU64,
+    video_messages: AtomicU64,
+    audio_messages: AtomicU64,
+    video_dropped: AtomicU64,
+    audio_dropped: AtomicU64,
+    queued_bytes: AtomicUsize,
+    stop: AtomicBool,
+    failure: Mutex<Option<PlayError>>,
+}
+
+impl Shared {
+    fn fail(&self, error: PlayError) {
+        if let Ok(mut slot) = self.failure.lock() {
+            slot.get_or_insert(error);
+        }
+    }
+
+    fn dequeued(&self, size: usize) {
+        let _ = self
+            .queued_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+                Some(queued.saturating_sub(size))
+            });
+    }
+}
+
+/// A live playing connection.
+pub struct PlayClient {
+    url: RtmpUrl,
+    receiver: Receiver<PlayMessage>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PlayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlayClient")
+            .field("url", &self.url.to_string())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlayClient {
+    /// Connects and starts playing `url`'s stream. `on_event` hears 2001
+    /// (connected to the application) and 2002 (the server accepted `play`;
+    /// servers accept a stream that is not published yet and let the player
+    /// wait for it).
+    pub fn connect(
+        url: &RtmpUrl,
+        config: &PlayConfig,
+        on_event: &mut dyn FnMut(PlayEvent),
+    ) -> Result<Self, PlayError> {
+        let address = url.socket_address();
+        let addresses: Vec<_> = address
+            .to_socket_addrs()
+            .map_err(|e| PlayError::Dns {
+                host: url.host.clone(),
+                reason: e.to_string(),
+            })?
+            .collect();
+        let mut last_error = None;
+        let mut socket = None;
+        for candidate in &addresses {
+            match TcpStream::connect_timeout(candidate, config.connect_timeout) {
+                Ok(stream) => {
+                    socket = Some(stream);
+                    break;
+                }
+                Err(error) => last_error = Some(error.to_string()),
+            }
+        }
+        let mut socket = socket.ok_or_else(|| PlayError::Connect {
+            address: address.clone(),
+            reason: last_error.unwrap_or_else(|| "no address".into()),
+        })?;
+        let io = |e: std::io::Error| PlayError::Io(e.to_string());
+        socket.set_nodelay(true).map_err(io)?;
+        socket
+            .set_read_timeout(Some(config.response_timeout))
+            .map_err(io)?;
+        socket
+            .set_write_timeout(Some(config.response_timeout))
+            .map_err(io)?;
+
+        let leftover = handshake(&mut socket, &address)?;
+        let mut session_config = ClientSessionConfig::new();
+        session_config.tc_url = Some(url.tc_url());
+        session_config.playback_buffer_length_ms = config.buffer_length_ms;
+        let (session, initial) = ClientSession::new(session_config).map_err(protocol_error)?;
+        let shared = Arc::new(Shared::default());
+        let (sender, receiver) = mpsc::channel();
+        let mut connection = Connection {
+            socket,
+            session,
+            sender,
+            shared: Arc::clone(&shared),
+            max_queued: config.max_queued_bytes,
+            idle_timeout: config.idle_timeout,
+            dropping_video: false,
+            delivered_any: false,
+            ended: false,
+            last_media: Instant::now(),
+            watcher: ChunkWatcher::new(),
+        };
+        connection.send_results(initial)?;
+        let mut early = connection.feed(&leftover)?;
+
+        let request = connection
+            .session
+            .request_connection(url.app.clone())
+            .map_err(protocol_error)?;
+        connection.send_results(vec![request])?;
+        early.extend(
+            connection.wait_for(
+                config.response_timeout,
+                "during connect",
+                |event| match event {
+                    ClientSessionEvent::ConnectionRequestAccepted => Some(Ok(())),
+                    ClientSessionEvent::ConnectionRequestRejected { description } => {
+                        Some(Err(PlayError::Rejected(format!(
+                            "connect to {:?} refused: {description}",
+                            url.app
+                        ))))
+                    }
+                    _ => None,
+                },
+            )?,
+        );
+        on_event(PlayEvent::new(
+            PlayCode::Connected,
+            format!("connected to {}", url.tc_url()),
+        ));
+
+        let request = connection
+            .session
+            .request_playback(url.stream_with_query())
+            .map_err(protocol_error)?;
+        connection.send_results(vec![request])?;
+        early.extend(
+            connection.wait_for(
+                config.response_timeout,
+                "during play",
+                |event| match event {
+                    ClientSessionEvent::PlaybackRequestAccepted => Some(Ok(())),
+                    other => refusal(other).map(|reason| {
+                        Err(PlayError::Rejected(format!(
+                            "play of {:?} refused: {reason}",
+                            url.stream
+                        )))
+                    }),
+                },
+            )?,
+        );
+        on_event(PlayEvent::new(
+            PlayCode::StreamBegins,
+            format!("playing {}/{}", url.app, url.stream),
+        ));
+
+        // Media that came with (or before) the play answer goes first.
+        connection.last_media = Instant::now();
+        for incoming in early {
+            connection.deliver(incoming)?;
+        }
+        connection
+            .socket
+            .set_read_timeout(Some(POLL_INTERVAL))
+            .map_err(io)?;
+        let thread = std::thread::Builder::new()
+            .name("rtmp-play".into())
+            .spawn(move || connection.run())
+            .map_err(|e| PlayError::Io(format!("cannot start the connection thread: {e}")))?;
+        Ok(Self {
+            url: url.clone(),
+            receiver,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// The URL being played.
+    pub fn url(&self) -> &RtmpUrl {
+        &self.url
+    }
+
+    /// The next message, waiting up to `timeout`: `Ok(None)` when none came
+    /// in time; `Err` with the connection's failure once it has failed (or
+    /// the server closed it) and every message before that was taken.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<PlayMessage>, PlayError> {
+        match self.receiver.recv_timeout(timeout) {
+            Ok(message) => Ok(Some(self.taken(message))),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(self.failure()),
+        }
+    }
+
+    /// The next message if one is waiting; errors as
+    /// [`recv_timeout`](Self::recv_timeout).
+    pub fn try_recv(&self) -> Result<Option<PlayMessage>, PlayError> {
+        match self.receiver.try_recv() {
+            Ok(message) => Ok(Some(self.taken(message))),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(self.failure()),
+        }
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> PlayStats {
+        let shared = &self.shared;
+        PlayStats {
+            bytes_received: shared.bytes_received.load(Ordering::Relaxed),
+            video_messages: shared.video_messages.load(Ordering::Relaxed),
+            audio_messages: shared.audio_messages.load(Ordering::Relaxed),
+            video_dropped: shared.video_dropped.load(Ordering::Relaxed),
+            audio_dropped: shared.audio_dropped.load(Ordering::Relaxed),
+            queued_bytes: shared.queued_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops playing (`deleteStream`), closes the connection gracefully and
+    /// returns the final counters. Bounded: about a second and a half at
+    /// most, even when the server does not cooperate.
+    pub fn close(mut self) -> PlayStats {
+        self.shutdown();
+        self.stats()
+    }
+
+    fn taken(&self, message: PlayMessage) -> PlayMessage {
+        self.shared.dequeued(message.size());
+        message
+    }
+
+    fn failure(&self) -> PlayError {
+        self.shared
+            .failure
+            .lock()
+            .ok()
+            .and_then(|slot| slot.clone())
+            .unwrap_or(PlayError::Closed("while playing"))
+    }
+
+    fn shutdown(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.shared.stop.store(true, Ordering::Release);
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        }
+        // Otherwise the thread is left to finish on its own: its remaining
+        // work is bounded by socket timeouts.
+    }
+}
+
+impl Drop for PlayClient {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn protocol_error(error: impl std::fmt::Display) -> PlayError {
+    PlayError::Protocol(error.to_string())
+}
+
+/// Feeds server bytes to the session. rml_rtmp 0.8 can panic on malformed
+/// or interleaved chunks; that is a protocol error here, not a crash. The
+/// inner result is rml's own answer.
+fn session_input(
+    session: &mut ClientSession,
+    bytes: &[u8],
+) -> Result<Result<Vec<ClientSessionResult>, ClientSessionError>, PlayError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(bytes)))
+        .map_err(|_| PlayError::Protocol("the server sent data the RTMP parser cannot read".into()))
+}
+
+/// The reason when an event is the server refusing us: an error status
+/// (`NetStream.Play.Failed`, `….StreamNotFound`, `….BadName`,
+/// `….Rejected`), or an `_error` answer that rml_rtmp 0.8 reports as an
+/// unknown transaction result or an unhandled command.
+fn refusal(event: &ClientSessionEvent) -> Option<String> {
+    const WORDS: [&str; 5] = ["Failed", "BadName", "Rejected", "Error", "NotFound"];
+    match event {
+        ClientSessionEvent::UnhandleableOnStatusCode { code }
+            if WORDS.iter().any(|word| code.contains(word)) =>
+        {
+            Some(code.clone())
+        }
+        ClientSessionEvent::UnknownTransactionResultReceived {
+            additional_values, ..
+        } => additional_values.iter().find_map(|value| match value {
+            Amf0Value::Object(properties) => {
+                let text = |key: &str| match properties.get(key) {
+                    Some(Amf0Value::Utf8String(text)) => Some(text.clone()),
+                    _ => None,
+                };
+                let is_error = text("level").is_some_and(|level| level.contains("error"))
+                    || text("code").is_some_and(|code| WORDS.iter().any(|w| code.contains(w)));
+                is_error.then(|| {
+                    let code = text("code").unwrap_or_default();
+                    match text("description") {
+                        Some(description) => format!("{code} ({description})"),
+                        None => code,
+                    }
+                })
+            }
+            _ => None,
+        }),
+        ClientSessionEvent::UnhandleableAmf0Command { command_name, .. }
+            if command_name == "_error" =>
+        {
+            Some("the server answered with an error".into())
+        }
+        _ => None,
+    }
+}
+
+/// What the session raised, plus what the [`ChunkWatcher`] saw.
+#[derive(Debug)]
+enum Incoming {
+    /// An rml_rtmp event.
+    Event(ClientSessionEvent),
+    /// A `StreamEOF` user control event.
+    StreamEof,
+}
+
+/// What an `onStatus` code that rml_rtmp leaves to us means for a player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamNotice {
+    /// The publisher left.
+    End,
+    /// The stream starts over, or a publisher arrived.
+    Reset,
+}
+
+fn stream_notice(code: &str) -> Option<StreamNotice> {
+    match code {
+        "NetStream.Play.Complete" | "NetStream.Play.Stop" | "NetStream.Play.UnpublishNotify" => {
+            Some(StreamNotice::End)
+        }
+        "NetStream.Play.Reset" | "NetStream.Play.PublishNotify" => Some(StreamNotice::Reset),
+        _ => None,
+    }
+}
+
+/// rml_rtmp's metadata in the crate's own form.
+fn convert_metadata(metadata: &RmlMetadata) -> StreamMetadata {
+    // nginx-rtmp rebuilds metadata with zero audio fields for a stream
+    // without audio: zeros describe nothing.
+    let nonzero = |value: Option<u32>| value.is_some_and(|value| value != 0);
+    let has_audio = nonzero(metadata.audio_codec_id)
+        || nonzero(metadata.audio_sample_rate)
+        || nonzero(metadata.audio_channels);
+    let channels = metadata
+        .audio_channels
+        .map(|channels| channels.min(u32::from(u8::MAX)) as u8)
+        .or(metadata
+            .audio_is_stereo
+            .map(|stereo| if stereo { 2 } else { 1 }))
+        .unwrap_or(0);
+    StreamMetadata {
+        width: metadata.video_width.unwrap_or(0),
+        height: metadata.video_height.unwrap_or(0),
+        // rml keeps the frame rate as f32: round away its float noise.
+        frame_rate: metadata
+            .video_frame_rate
+            .map(|rate| (f64::from(rate) * 1000.0).round() / 1000.0)
+            .unwrap_or(0.0),
+        video_bitrate_kbps: metadata.video_bitrate_kbps.map(f64::from).unwrap_or(0.0),
+        audio: has_audio.then(|| AudioMetadata {
+            sample_rate: metadata.audio_sample_rate.unwrap_or(0),
+            channels,
+            bitrate_kbps: metadata.audio_bitrate_kbps.map(f64::from).unwrap_or(0.0),
+        }),
+        encoder: metadata.encoder.clone().unwrap_or_default(),
+        duration_s: None,
+    }
+}
+
+/// Runs the client side of the handshake; returns bytes that followed it.
+fn handshake(socket: &mut TcpStream, address: &str) -> Result<Vec<u8>, PlayError> {
+    let failed = |reason: String| PlayError::Handshake {
+        address: address.to_string(),
+        reason,
+    };
+    let mut handshake = Handshake::new(PeerType::Client);
+    let c0_c1 = handshake
+        .generate_outbound_p0_and_p1()
+        .map_err(|e| failed(format!("{e:?}")))?;
+    socket
+        .write_all(&c0_c1)
+        .map_err(|e| failed(e.to_string()))?;
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = match socket.read(&mut buffer) {
+            Ok(0) => return Err(failed("the server closed the connection".into())),
+            Ok(read) => read,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(failed("no answer from the server".into()))
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        let received = buffer.get(..read).unwrap_or_default();
+        let progress = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handshake.process_bytes(received)
+        }))
+        .map_err(|_| failed("the server's handshake bytes are malformed".into()))?;
+        match progress {
+            Ok(HandshakeProcessResult::InProgress { response_bytes }) => {
+                socket
+                    .write_all(&response_bytes)
+                    .map_err(|e| failed(e.to_string()))?;
+            }
+            Ok(HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            }) => {
+                socket
+                    .write_all(&response_bytes)
+                    .map_err(|e| failed(e.to_string()))?;
+                return Ok(remaining_bytes);
+            }
+            Err(e) => return Err(failed(format!("{e:?}"))),
+        }
+    }
+}
+
+/// The longest chunk header: 3 bytes of basic header, 11 of message header,
+/// 4 of extended timestamp.
+const MAX_CHUNK_HEADER: usize = 18;
+
+/// What the [`ChunkWatcher`] found in some input.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Watched {
+    /// `StreamEOF` user control events.
+    stream_eofs: usize,
+}
+
+/// Follows the server's chunk stream alongside rml_rtmp, headers only, for
+/// two things rml_rtmp 0.8 hides or gets wrong:
+///
+/// * `StreamEOF` user control events, which rml drops: nginx-rtmp's only
+///   end-of-stream signal in its default configuration (without
+///   `publish_notify` or `play_restart` it sends no `onStatus`);
+/// * chunks of different messages interleaved (legal RTMP), which rml
+///   cannot reassemble: it keeps one partial message for all chunk streams
+///   and either corrupts the message or panics. Seeing it coming, the
+///   connection fails cleanly instead.
+///
+/// Should the watcher ever lose track (input rml rejects anyway), it stops
+/// watching rather than report anything.
+#[derive(Debug)]
+struct ChunkWatcher {
+    chunk_size: usize,
+    streams: std::collections::HashMap<u32, ChunkStream>,
+    /// Bytes of a chunk header not complete yet.
+    header: Vec<u8>,
+    /// The chunk stream whose chunk payload is being read.
+    current: u32,
+    /// Payload bytes left in the current chunk.
+    payload_left: usize,
+    /// The chunk stream whose message is incomplete between chunks.
+    partial: Option<u32>,
+    lost: bool,
+}
+
+/// What the watcher remembers of one chunk stream.
+#[derive(Debug, Default, Clone)]
+struct ChunkStream {
+    length: usize,
+    type_id: u8,
+    extended_timestamp: bool,
+    received: usize,
+    /// The start of a protocol control or user control message.
+    control: Vec<u8>,
+}
+
+impl ChunkWatcher {
+    fn new() -> Self {
+        Self {
+            chunk_size: 128,
+            streams: std::collections::HashMap::new(),
+            header: Vec::with_capacity(MAX_CHUNK_HEADER),
+            current: 0,
+            payload_left: 0,
+            partial: None,
+            lost: false,
+        }
+    }
+
+    /// Follows `bytes`; fails when they interleave messages.
+    fn watch(&mut self, bytes: &[u8]) -> Result<Watched, PlayError> {
+        let mut watched = Watched::default();
+        let mut rest = bytes;
+        while !rest.is_empty() && !self.lost {
+            if self.payload_left > 0 {
+                let take = self.payload_left.min(rest.len());
+                let (payload, after) = rest.split_at(take);
+                rest = after;
+                self.payload(payload, &mut watched);
+                continue;
+            }
+            let had = self.header.len();
+            let take = (MAX_CHUNK_HEADER - had).min(rest.len());
+            self.header
+                .extend_from_slice(rest.get(..take).unwrap_or_default());
+            match self.chunk_header()? {
+                Some(length) => {
+                    rest = rest.get(length.saturating_sub(had)..).unwrap_or_default();
+                    self.header.clear();
+                    if self.payload_left == 0 {
+                        // An empty message is complete at once.
+                        self.payload(&[], &mut watched);
+                    }
+                }
+                None => rest = &[],
+            }
+        }
+        Ok(watched)
+    }
+
+    /// Parses the chunk header in `self.header`: its length once complete.
+    fn chunk_header(&mut self) -> Result<Option<usize>, PlayError> {
+        let header = self.header.clone();
+        let Some(&first) = header.first() else {
+            return Ok(None);
+        };
+        let format = first >> 6;
+        let (csid, basic) = match first & 0x3f {
+            0 => match header.get(1) {
+                Some(&byte) => (64 + u32::from(byte), 2),
+                None => return Ok(None),
+            },
+            1 => match (header.get(1), header.get(2)) {
+                (Some(&low), Some(&high)) => (64 + u32::from(low) + 256 * u32::from(high), 3),
+                _ => return Ok(None),
+            },
+            id => (u32::from(id), 1),
+        };
+        let message_header = match format {
+            0 => 11,
+            1 => 7,
+            2 => 3,
+            _ => 0,
+        };
+        let Some(fields) = header.get(basic..basic + message_header) else {
+            return Ok(None);
+        };
+        let known = self
+            .streams
+            .get(&csid)
+            .map(|stream| stream.extended_timestamp);
+        if format != 0 && known.is_none() {
+            self.lose("a chunk continues an unknown chunk stream");
+            return Ok(None);
+        }
+        let extended = match fields.get(..3) {
+            Some(&[a, b, c]) => [a, b, c] == [0xff; 3],
+            _ => known.unwrap_or(false),
+        };
+        let length = basic + message_header + if extended { 4 } else { 0 };
+        if header.len() < length {
+            return Ok(None);
+        }
+        let message = match (fields.get(3..6), fields.get(6)) {
+            (Some(&[a, b, c]), Some(&type_id)) if format <= 1 => Some((
+                usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c),
+                type_id,
+            )),
+            _ => None,
+        };
+
+        if let Some(partial) = self.partial {
+            if partial != csid {
+                return Err(PlayError::Protocol(
+                    "the server interleaves chunks of different messages, which the RTMP \
+                     parser (rml_rtmp 0.8) cannot reassemble"
+                        .into(),
+                ));
+            }
+        }
+        let stream = self.streams.entry(csid).or_default();
+        if stream.received > 0 && format != 3 {
+            self.lose("a new message header in the middle of a message");
+            return Ok(None);
+        }
+        if format <= 2 {
+            stream.extended_timestamp = extended;
+        }
+        if let Some((message_length, type_id)) = message {
+            stream.length = message_length;
+            stream.type_id = type_id;
+        }
+        self.payload_left = stream
+            .length
+            .saturating_sub(stream.received)
+            .min(self.chunk_size);
+        self.current = csid;
+        Ok(Some(length))
+    }
+
+    /// Takes chunk payload bytes of the current chunk stream.
+    fn payload(&mut self, bytes: &[u8], watched: &mut Watched) {
+        let Some(stream) = self.streams.get_mut(&self.current) else {
+            self.lose("payload without a chunk stream");
+            return;
+        };
+        self.payload_left -= bytes.len();
+        stream.received += bytes.len();
+        if matches!(stream.type_id, 1 | 4) && stream.control.len() < 8 {
+            let room = 8 - stream.control.len();
+            stream
+                .control
+                .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+        }
+        if self.payload_left > 0 {
+            return;
+        }
+        if stream.received < stream.length {
+            self.partial = Some(self.current);
+            return;
+        }
+        self.partial = None;
+        stream.received = 0;
+        let control = std::mem::take(&mut stream.control);
+        match (stream.type_id, control.as_slice()) {
+            // Set Chunk Size.
+            (1, &[a, b, c, d, ..]) => {
+                let size = u32::from_be_bytes([a & 0x7f, b, c, d]) as usize;
+                if size == 0 {
+                    self.lose("chunk size 0");
+                } else {
+                    self.chunk_size = size;
+                }
+            }
+            // User control: StreamEOF.
+            (4, &[0, 1, ..]) => watched.stream_eofs += 1,
+            _ => {}
+        }
+    }
+
+    fn lose(&mut self, why: &str) {
+        log::debug!("stopped following the RTMP chunk stream: {why}");
+        self.lost = true;
+    }
+}
+
+/// The connection: used by the set-up on the caller's thread, then moved
+/// to the connection thread.
+struct Connection {
+    socket: TcpStream,
+    session: ClientSession,
+    sender: Sender<PlayMessage>,
+    shared: Arc<Shared>,
+    max_queued: usize,
+    idle_timeout: Duration,
+    /// Dropping video until the next key frame.
+    dropping_video: bool,
+    /// Media or metadata went to the caller (so a reset means something).
+    delivered_any: bool,
+    /// The last notice was a stream end.
+    ended: bool,
+    last_media: Instant,
+    watcher: ChunkWatcher,
+}
+
+impl Connection {
+    /// Writes the session's outbound packets; returns the events among
+    /// `results`, in order.
+    fn send_results(
+        &mut self,
+        results: Vec<ClientSessionResult>,
+    ) -> Result<Vec<ClientSessionEvent>, PlayError> {
+        let mut events = Vec::new();
+        for result in results {
+            match result {
+                ClientSessionResult::OutboundResponse(packet) => self
+                    .socket
+                    .write_all(&packet.bytes)
+                    .map_err(|e| PlayError::Io(e.to_string()))?,
+                ClientSessionResult::RaisedEvent(event) => events.push(event),
+                ClientSessionResult::UnhandleableMessageReceived(_) => {}
+            }
+        }
+        Ok(events)
+    }
+
+    /// Feeds bytes, answers what needs answering; returns the events.
+    ///
+    /// A message rml_rtmp finds out of place for its state (a second
+    /// `NetStream.Play.Start` after a new publisher, media before the play
+    /// answer on some servers) is skipped: rml has consumed it and the
+    /// messages after it are still buffered, so feeding nothing continues.
+    /// The events of the same call before it are lost, which only happens
+    /// at such a transition.
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Incoming>, PlayError> {
+        if bytes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.shared
+            .bytes_received
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let watched = self.watcher.watch(bytes)?;
+        let mut input = bytes;
+        let mut events = Vec::new();
+        loop {
+            match session_input(&mut self.session, input)? {
+                Ok(results) => {
+                    events.extend(self.send_results(results)?);
+                    let mut incoming: Vec<_> = events.into_iter().map(Incoming::Event).collect();
+                    // The end-of-stream notice follows the stream's last media.
+                    if watched.stream_eofs > 0 {
+                        incoming.push(Incoming::StreamEof);
+                    }
+                    return Ok(incoming);
+                }
+                Err(ClientSessionError::SessionInInvalidState { current_state }) => {
+                    log::debug!("skipped a message unexpected in state {current_state:?}");
+                    input = &[];
+                }
+                Err(ClientSessionError::CreateStreamFailed) => {
+                    return Err(PlayError::Rejected(
+                        "the server refused to create a stream".into(),
+                    ))
+                }
+                Err(error) => return Err(protocol_error(error)),
+            }
+        }
+    }
+
+    /// Reads until `decide` settles on an event; returns the other events
+    /// (before and after the deciding one) in order.
+    fn wait_for(
+        &mut self,
+        timeout: Duration,
+        step: &'static str,
+        mut decide: impl FnMut(&ClientSessionEvent) -> Option<Result<(), PlayError>>,
+    ) -> Result<Vec<Incoming>, PlayError> {
+        let deadline = Instant::now() + timeout;
+        let mut buffer = vec![0u8; 16 * 1024];
+        let mut others = Vec::new();
+        while Instant::now() < deadline {
+            let read = match self.socket.read(&mut buffer) {
+                Ok(0) => return Err(PlayError::Closed(step)),
+                Ok(read) => read,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(PlayError::Io(e.to_string())),
+            };
+            let chunk = buffer.get(..read).unwrap_or_default();
+            let mut outcome = None;
+            for incoming in self.feed(chunk)? {
+                if let (None, Incoming::Event(event)) = (&outcome, &incoming) {
+                    outcome = decide(event);
+                    if outcome.is_some() {
+                        continue;
+                    }
+                }
+                others.push(incoming);
+            }
+            match outcome {
+                Some(Ok(())) => return Ok(others),
+                Some(Err(error)) => return Err(error),
+                None => {}
+            }
+        }
+        Err(PlayError::Timeout(timeout, step))
+    }
+
+    /// Turns one session event into messages for the caller.
+    fn deliver(&mut self, incoming: Incoming) -> Result<(), PlayError> {
+        let event = match incoming {
+            Incoming::Event(event) => event,
+            Incoming::StreamEof => return self.notice(StreamNotice::End),
+        };
+        if let Some(reason) = refusal(&event) {
+            return Err(PlayError::Rejected(reason));
+        }
+        match event {
+            ClientSessionEvent::StreamMetadataReceived { metadata } => {
+                self.restart_if_ended()?;
+                self.push(PlayMessage::Metadata(convert_metadata(&metadata)))?;
+            }
+            ClientSessionEvent::VideoDataReceived { timestamp, data } => {
+                self.last_media = Instant::now();
+                self.shared.video_messages.fetch_add(1, Ordering::Relaxed);
+                self.restart_if_ended()?;
+                if self.admit_video(MediaKind::of_video(&data)) {
+                    self.push(PlayMessage::Video {
+                        timestamp_ms: timestamp.value,
+                        body: data,
+                    })?;
+                } else {
+                    self.shared.video_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            ClientSessionEvent::AudioDataReceived { timestamp, data } => {
+                self.last_media = Instant::now();
+                self.shared.audio_messages.fetch_add(1, Ordering::Relaxed);
+                self.restart_if_ended()?;
+                let over = self.shared.queued_bytes.load(Ordering::Relaxed) > self.max_queued;
+                if over && MediaKind::of_audio(&data) != MediaKind::SequenceHeader {
+                    self.shared.audio_dropped.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.push(PlayMessage::Audio {
+                        timestamp_ms: timestamp.value,
+                        body: data,
+                    })?;
+                }
+            }
+            ClientSessionEvent::UnhandleableOnStatusCode { code } => match stream_notice(&code) {
+                Some(notice) => self.notice(notice)?,
+                None => log::debug!("ignored status {code}"),
+            },
+            other => log::trace!("ignored RTMP event {other:?}"),
+        }
+        Ok(())
+    }
+
+    /// A stream end (said once, however many ways the server says it) or
+    /// reset (said only when something was delivered that it resets).
+    fn notice(&mut self, notice: StreamNotice) -> Result<(), PlayError> {
+        self.last_media = Instant::now();
+        match notice {
+            StreamNotice::End if !self.ended => {
+                self.ended = true;
+                self.push(PlayMessage::StreamEnd)
+            }
+            StreamNotice::End => Ok(()),
+            StreamNotice::Reset => {
+                self.ended = false;
+                if self.delivered_any {
+                    self.push(PlayMessage::StreamReset)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Media after a stream end, with no reset notice: a new publisher.
+    fn restart_if_ended(&mut self) -> Result<(), PlayError> {
+        if self.ended {
+            self.ended = false;
+            self.push(PlayMessage::StreamReset)?;
+        }
+        Ok(())
+    }
+
+    /// The drop policy: past the limit drop video until a key frame arrives
+    /// with the queue back under half the limit.
+    fn admit_video(&mut self, kind: MediaKind) -> bool {
+        let queued = self.shared.queued_bytes.load(Ordering::Relaxed);
+        match kind {
+            MediaKind::KeyFrame | MediaKind::InterFrame => {
+                if queued > self.max_queued && !self.dropping_video {
+                    log::warn!("{queued} bytes wait for the player: dropping video");
+                    self.dropping_video = true;
+                }
+                if self.dropping_video
+                    && kind == MediaKind::KeyFrame
+                    && queued <= self.max_queued / 2
+                {
+                    self.dropping_video = false;
+                }
+                !self.dropping_video
+            }
+            _ => true,
+        }
+    }
+
+    fn push(&mut self, message: PlayMessage) -> Result<(), PlayError> {
+        if !matches!(message, PlayMessage::StreamEnd | PlayMessage::StreamReset) {
+            self.delivered_any = true;
+        }
+        let size = message.size();
+        self.shared.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        self.sender.send(message).map_err(|_| {
+            self.shared.dequeued(size);
+            PlayError::Closed("by the player")
+        })
+    }
+
+    fn run(mut self) {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            if self.shared.stop.load(Ordering::Acquire) {
+                self.finish();
+                break;
+            }
+            if let Err(error) = self.turn(&mut buffer) {
+                log::debug!("RTMP play connection ends: {error}");
+                self.shared.fail(error);
+                break;
+            }
+        }
+        let _ = self.socket.shutdown(Shutdown::Both);
+    }
+
+    /// One read (waiting at most [`POLL_INTERVAL`]) and its consequences.
+    fn turn(&mut self, buffer: &mut [u8]) -> Result<(), PlayError> {
+        match self.socket.read(buffer) {
+            Ok(0) => return Err(PlayError::Closed("while playing")),
+            Ok(read) => {
+                let chunk = buffer.get(..read).unwrap_or_default();
+                for incoming in self.feed(chunk)? {
+                    self.deliver(incoming)?;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(PlayError::Io(e.to_string())),
+        }
+        if !self.idle_timeout.is_zero() && self.last_media.elapsed() > self.idle_timeout {
+            return Err(PlayError::Idle(self.idle_timeout));
+        }
+        Ok(())
+    }
+
+    /// Ends playback politely: `deleteStream`, half-close, then read until
+    /// the server closes too (closing with unread input would reset the
+    /// connection). Bounded to about a second.
+    fn finish(&mut self) {
+        let _ = self
+            .socket
+            .set_write_timeout(Some(Duration::from_millis(200)));
+        if let Ok(results) = self.session.stop_playback() {
+            let _ = self.send_results(results);
+        }
+        let _ = self.socket.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut sink = [0u8; 16 * 1024];
+        while Instant::now() < deadline {
+            match self.socket.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_the_plugin_codes() {
+        let cases = [
+            (
+                PlayError::Dns {
+                    host: "h".into(),
+                    reason: "r".into(),
+                },
+                3001,
+            ),
+            (
+                PlayError::Connect {
+                    address: "a".into(),
+                    reason: "r".into(),
+                },
+                3002,
+            ),
+            (
+                PlayError::Handshake {
+                    address: "a".into(),
+                    reason: "r".into(),
+                },
+                3003,
+            ),
+            (PlayError::Timeout(Duration::from_secs(1), "x"), 3003),
+            (PlayError::Rejected("no".into()), 3004),
+            (PlayError::Closed("x"), 3004),
+            (PlayError::Io("x".into()), 3005),
+            (PlayError::Idle(Duration::from_secs(1)), 3005),
+            (PlayError::Protocol("x".into()), 3005),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code().code(), code, "{error}");
+            assert_eq!(
+                error.is_retryable(),
+                !matches!(error, PlayError::Rejected(_))
+            );
+        }
+    }
+
+    #[test]
+    fn status_codes_are_classified() {
+        for code in [
+            "NetStream.Play.Complete",
+            "NetStream.Play.Stop",
+            "NetStream.Play.UnpublishNotify",
+        ] {
+            assert_eq!(stream_notice(code), Some(StreamNotice::End), "{code}");
+        }
+        for code in ["NetStream.Play.Reset", "NetStream.Play.PublishNotify"] {
+            assert_eq!(stream_notice(code), Some(StreamNotice::Reset), "{code}");
+        }
+        assert_eq!(stream_notice("NetStream.Data.Start"), None);
+
+        for code in [
+            "NetStream.Play.StreamNotFound",
+            "NetStream.Play.Failed",
+            "NetConnection.Connect.Rejected",
+        ] {
+            let event = ClientSessionEvent::UnhandleableOnStatusCode { code: code.into() };
+            assert_eq!(refusal(&event).as_deref(), Some(code));
+        }
+        for code in ["NetStream.Play.Complete", "NetStream.Play.Reset"] {
+            let event = ClientSessionEvent::UnhandleableOnStatusCode { code: code.into() };
+            assert_eq!(refusal(&event), None);
+        }
+        let mut properties = std::collections::HashMap::new();
+        properties.insert("level".into(), Amf0Value::Utf8String("error".into()));
+        properties.insert(
+            "code".into(),
+            Amf0Value::Utf8String("NetStream.Play.Forbidden".into()),
+        );
+        let event = ClientSessionEvent::UnknownTransactionResultReceived {
+            transaction_id: 4.0,
+            command_object: Amf0Value::Null,
+            additional_values: vec![Amf0Value::Object(properties)],
+        };
+        assert_eq!(refusal(&event).as_deref(), Some("NetStream.Play.Forbidden"));
+    }
+
+    #[test]
+    fn metadata_converts_to_the_crate_form() {
+        let mut metadata = RmlMetadata::new();
+        metadata.video_width = Some(320);
+        metadata.video_height = Some(240);
+        metadata.video_frame_rate = Some(29.97);
+        metadata.video_bitrate_kbps = Some(800);
+        metadata.encoder = Some("Lavf".into());
+        let converted = convert_metadata(&metadata);
+        assert_eq!((converted.width, converted.height), (320, 240));
+        assert_eq!(converted.frame_rate, 29.97);
+        assert_eq!(converted.video_bitrate_kbps, 800.0);
+        assert_eq!(converted.encoder, "Lavf");
+        assert_eq!(converted.audio, None);
+        metadata.audio_codec_id = Some(0);
+        metadata.audio_sample_rate = Some(0);
+        assert_eq!(convert_metadata(&metadata).audio, None);
+
+        metadata.audio_sample_rate = Some(44_100);
+        metadata.audio_is_stereo = Some(true);
+        metadata.audio_bitrate_kbps = Some(128);
+        let audio = convert_metadata(&metadata).audio.expect("audio described");
+        assert_eq!(
+            (audio.sample_rate, audio.channels, audio.bitrate_kbps),
+            (44_100, 2, 128.0)
+        );
+        metadata.audio_channels = Some(1);
+        assert_eq!(
+            convert_metadata(&metadata).audio.map(|a| a.channels),
+            Some(1)
+        );
+    }
+
+    /// A type 0 chunk header.
+    fn full_header(csid: u8, timestamp: u32, length: usize, type_id: u8) -> Vec<u8> {
+        let mut bytes = vec![csid];
+        let field = timestamp.min(0xff_ffff);
+        bytes.extend_from_slice(&field.to_be_bytes()[1..]);
+        bytes.extend_from_slice(&(length as u32).to_be_bytes()[1..]);
+        bytes.push(type_id);
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        if field == 0xff_ffff {
+            bytes.extend_from_slice(&timestamp.to_be_bytes());
+        }
+        bytes
+    }
+
+    fn stream_eof() -> Vec<u8> {
+        let mut bytes = full_header(2, 0, 6, 4);
+        bytes.extend_from_slice(&[0, 1, 0, 0, 0, 1]);
+        bytes
+    }
+
+    /// A message split into chunks of `chunk_size`, type 3 continuations.
+    fn message(csid: u8, timestamp: u32, type_id: u8, body: &[u8], chunk_size: usize) -> Vec<u8> {
+        let mut bytes = full_header(csid, timestamp, body.len(), type_id);
+        for (index, piece) in body.chunks(chunk_size).enumerate() {
+            if index > 0 {
+                bytes.push(0xc0 | csid);
+                if timestamp >= 0xff_ffff {
+                    bytes.extend_from_slice(&timestamp.to_be_bytes());
+                }
+            }
+            bytes.extend_from_slice(piece);
+        }
+        bytes
+    }
+
+    #[test]
+    fn the_watcher_finds_stream_eof_across_chunks_and_reads() {
+        let mut input = message(6, 40, 9, &[0x27; 300], 128);
+        input.extend(message(2, 0, 1, &4096u32.to_be_bytes(), 128));
+        input.extend(message(6, 80, 9, &[0x17; 5000], 4096));
+        input.extend(message(4, 0x0100_0000, 8, &[0xaf; 9000], 4096));
+        input.extend(stream_eof());
+        input.extend(message(6, 120, 9, &[0x27; 100], 4096));
+
+        let mut watcher = ChunkWatcher::new();
+        assert_eq!(watcher.watch(&input), Ok(Watched { stream_eofs: 1 }));
+        assert!(!watcher.lost);
+        assert_eq!(watcher.chunk_size, 4096);
+
+        // The same bytes one at a time.
+        let mut watcher = ChunkWatcher::new();
+        let mut eofs = 0;
+        for byte in &input {
+            eofs += watcher
+                .watch(std::slice::from_ref(byte))
+                .unwrap()
+                .stream_eofs;
+        }
+        assert_eq!(eofs, 1);
+        assert!(!watcher.lost);
+    }
+
+    #[test]
+    fn the_watcher_refuses_interleaved_messages() {
+        let video = message(6, 0, 9, &[0x27; 300], 128);
+        let mut input = video[..12 + 128].to_vec();
+        input.extend(message(4, 0, 8, &[0xaf; 20], 128));
+        input.extend_from_slice(&video[12 + 128..]);
+        let mut watcher = ChunkWatcher::new();
+        assert!(matches!(watcher.watch(&input), Err(PlayError::Protocol(_))));
+    }
+
+    #[test]
+    fn the_watcher_gives_up_quietly_on_nonsense() {
+        let mut watcher = ChunkWatcher::new();
+        // A continuation of a chunk stream never seen.
+        assert_eq!(watcher.watch(&[0xc5, 1, 2, 3]), Ok(Watched::default()));
+        assert!(watcher.lost);
+        assert_eq!(watcher.watch(&stream_eof()), Ok(Watched::default()));
+    }
+
+    #[test]
+    fn defaults_are_sensible() {
+        let config = PlayConfig::default();
+        assert_eq!(config.connect_timeout, Duration::from_secs(5));
+        assert_eq!(config.idle_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_queued_bytes, 64 << 20);
+        assert_eq!(PlayMessage::StreamEnd.size(), 0);
+        let video = PlayMessage::Video {
+            timestamp_ms: 0,
+            body: Bytes::from_static(&[0x17, 1, 0, 0, 0]),
+        };
+        assert_eq!(video.size(), 5);
+    }
+}

@@ -141,6 +141,27 @@ pub fn read(frame: &I420Frame, cell: f32) -> Option<u32> {
     decode(false).or_else(|| decode(true))
 }
 
+/// Finds a stamp when the geometry it went through is unknown (a player
+/// looking at a stream): tries `hint` first (the cell size that worked on
+/// the previous frame), then cell sizes from 2 px up to an eighth of the
+/// picture's height, 3 % apart. Returns the index and the cell size.
+pub fn find(frame: &I420Frame, hint: Option<f32>) -> Option<(u32, f32)> {
+    if let Some(cell) = hint {
+        if let Some(index) = read(frame, cell) {
+            return Some((index, cell));
+        }
+    }
+    let largest = frame.height() as f32 / 8.0;
+    let mut cell = 2.0f32;
+    while cell <= largest {
+        if let Some(index) = read(frame, cell) {
+            return Some((index, cell));
+        }
+        cell *= 1.03;
+    }
+    None
+}
+
 /// Mean luma of the square starting at (x, y) with side `side`.
 fn cell_mean(frame: &I420Frame, x: f32, y: f32, side: f32) -> f32 {
     let (x0, y0) = (x.round() as u32, y.round() as u32);
@@ -178,6 +199,20 @@ mod tests {
             mirrored.row_mut(Plane::Y, y).copy_from_slice(&row);
         }
         assert_eq!(read(&mirrored, cell_size_for_height(360)), Some(4242));
+    }
+
+    #[test]
+    fn finds_a_stamp_whose_cell_size_is_unknown() {
+        let mut frame = I420Frame::black(1280, 720).unwrap();
+        draw(&mut frame, 31_337);
+        let (index, cell) = find(&frame, None).expect("found");
+        assert_eq!(index, 31_337);
+        assert!(
+            (cell - cell_size_for_height(720)).abs() / cell < 0.15,
+            "{cell}"
+        );
+        assert_eq!(find(&frame, Some(cell)).map(|(i, _)| i), Some(31_337));
+        assert_eq!(find(&I420Frame::black(640, 360).unwrap(), None), None);
     }
 
     #[test]

@@ -1,0 +1,191 @@
+//! The player: pull a stream (RTMP, or an FLV file), buffer and decode it,
+//! and report what arrived. With `--stamps` it reads the frame stamps that
+//! the pusher's `testsrc` carries and counts lost, repeated and out-of-order
+//! frames; with `--reference FILE.y4m` it measures PSNR against that clip.
+//!
+//! ```text
+//! cargo run --release --example player -- --url rtmp://127.0.0.1/live/room1 \
+//!     --frames 300 --mode rtc --stamps --events json
+//! ```
+//!
+//! Flags: `--url URL|FILE.flv` `--frames N` `--timeout S` `--mode live|rtc`
+//! `--min-cache S` `--max-cache S` `--output FILE.y4m` (the decoded frames)
+//! `--reference FILE.y4m` `--stamps` `--events json`
+//! `--reconnect-attempts N`. A bad value prints one line on stderr and exits
+//! with status 2; a failure while playing exits with 1. The last line on
+//! stdout is a JSON summary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use liveroom::events::EventLine;
+use liveroom::player::{FrameSink, LivePlayer, PlayMode, PlayerConfig, PlayerEvent};
+use liveroom::source::{FrameRate, Y4mWriter};
+
+struct Options {
+    config: PlayerConfig,
+    output: Option<PathBuf>,
+    events_json: bool,
+}
+
+fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{flag} {text:?}: expected seconds such as 0.5"))?;
+    if !value.is_finite() || !(0.0..=3600.0).contains(&value) {
+        return Err(format!("{flag} {text:?}: expected seconds from 0 to 3600"));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut options = Options {
+        config: PlayerConfig::default(),
+        output: None,
+        events_json: false,
+    };
+    let mut args = args.peekable();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => options.config.play_url = value()?,
+            "--frames" => {
+                let text = value()?;
+                let frames: u64 = text
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--frames {text:?}: expected a whole number above 0"))?;
+                options.config.max_frames = Some(frames);
+            }
+            "--timeout" => options.config.timeout = Some(seconds("--timeout", &value()?)?),
+            "--mode" => {
+                options.config.mode = value()?
+                    .parse::<PlayMode>()
+                    .map_err(|e| format!("--mode: {e}"))?
+            }
+            "--min-cache" => options.config.min_cache = Some(seconds("--min-cache", &value()?)?),
+            "--max-cache" => options.config.max_cache = Some(seconds("--max-cache", &value()?)?),
+            "--output" => {
+                let path = PathBuf::from(value()?);
+                if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("y4m")) {
+                    return Err(format!("--output {}: expected a .y4m file", path.display()));
+                }
+                options.output = Some(path);
+            }
+            "--reference" => options.config.reference = Some(PathBuf::from(value()?)),
+            "--stamps" => options.config.verify_stamps = true,
+            "--events" => {
+                let kind = value()?;
+                if kind != "json" {
+                    return Err(format!("--events {kind:?}: the only format is json"));
+                }
+                options.events_json = true;
+            }
+            "--reconnect-attempts" => {
+                let text = value()?;
+                options.config.reconnect.attempts = text
+                    .parse()
+                    .ok()
+                    .filter(|&n: &u32| n <= 100)
+                    .ok_or_else(|| {
+                        format!("--reconnect-attempts {text:?}: expected a whole number from 0 to 100")
+                    })?;
+            }
+            "--help" | "-h" => {
+                return Err("usage: player --url rtmp://HOST[:PORT]/APP/STREAM|FILE.flv [--frames N] [--timeout S] [--mode live|rtc] [--min-cache S] [--max-cache S] [--output FILE.y4m] [--reference FILE.y4m] [--stamps] [--events json] [--reconnect-attempts N]".into())
+            }
+            other => return Err(format!("unknown flag {other:?} (try --help)")),
+        }
+    }
+    if options.config.play_url.is_empty() {
+        return Err("--url is required (rtmp://HOST[:PORT]/APP/STREAM or FILE.flv)".into());
+    }
+    options.config.validate().map_err(|e| e.to_string())?;
+    Ok(options)
+}
+
+fn run(options: Options) -> Result<(), String> {
+    // The Y4M writer opens on the first frame, when the size is known.
+    let output = options.output.clone();
+    let writer: Arc<Mutex<Option<Y4mWriter>>> = Arc::new(Mutex::new(None));
+    let sink_writer = Arc::clone(&writer);
+    let sink: FrameSink = Box::new(move |frame, _| {
+        let Some(path) = &output else {
+            return Ok(());
+        };
+        let mut slot = sink_writer
+            .lock()
+            .map_err(|_| "writer poisoned".to_string())?;
+        if slot.is_none() {
+            let rate = FrameRate { num: 30, den: 1 };
+            *slot = Some(
+                Y4mWriter::create(path, frame.width(), frame.height(), rate)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+            );
+        }
+        if let Some(writer) = slot.as_mut() {
+            writer
+                .write_frame(frame)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        Ok(())
+    });
+    let mut player = LivePlayer::start(options.config, Some(sink)).map_err(|e| e.to_string())?;
+    let events = player.events();
+    let json = options.events_json;
+    let printer = std::thread::spawn(move || {
+        let Some(events) = events else { return };
+        for event in events {
+            let line = match event {
+                PlayerEvent::Play(event) => {
+                    let code = event.code.code();
+                    if !json && (code < 0 || (2101..=3005).contains(&code)) {
+                        eprintln!("player: event {code}: {}", event.message);
+                    }
+                    EventLine::from(event)
+                }
+                PlayerEvent::NetStatus(status) => EventLine::from(status),
+            };
+            if json {
+                println!("{}", line.to_json());
+            }
+        }
+    });
+    let result = player.wait();
+    let _ = printer.join();
+    let summary = result.map_err(|e| e.to_string())?;
+    if let Some(writer) = writer.lock().ok().and_then(|mut slot| slot.take()) {
+        writer
+            .finish()
+            .map_err(|e| format!("cannot write the output: {e}"))?;
+    }
+    let mut line = serde_json::to_value(&summary).map_err(|e| e.to_string())?;
+    if let Some(object) = line.as_object_mut() {
+        object.insert("tag".into(), "summary".into());
+    }
+    println!("{line}");
+    if summary.frames_displayed == 0 {
+        return Err("no frame was played".into());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let options = match parse_options(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("player: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("player: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Tier 4: the player against real peers and real streams. FFmpeg publishes
+//! an x264 stream that is not ours into nginx-rtmp and into our embedded
+//! server, and our player's frames are compared with FFmpeg's own decode;
+//! the pusher plays its own stream back (RTC and live latency, no frame
+//! lost); a corrupt FLV file is survived.
+//!
+//! Needs `ffmpeg` and nginx with the RTMP module (scripts/setup.sh); the
+//! nginx part skips without them unless `REQUIRE_NGINX=1` (CI).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{ffmpeg, pusher_binary, scratch_dir, wait_with_timeout, Nginx};
+use liveroom::rtmp::{RtmpServer, ServerConfig};
+
+fn player_binary() -> PathBuf {
+    let binary = pusher_binary().with_file_name("player");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo test`",
+        binary.display()
+    );
+    binary
+}
+
+/// An x264 FLV made by FFmpeg (B-frames, 2 s GOP at 25 fps) and FFmpeg's
+/// own decode of it, made once per run.
+fn foreign_stream() -> &'static (PathBuf, PathBuf) {
+    static FILES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = scratch_dir("player-foreign");
+        let flv = dir.join("foreign.flv");
+        let decoded = dir.join("foreign.y4m");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25",
+            "-frames:v",
+            "100",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "3",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "flv",
+            flv.to_str().expect("utf-8"),
+        ]);
+        ffmpeg(&[
+            "-i",
+            flv.to_str().expect("utf-8"),
+            "-pix_fmt",
+            "yuv420p",
+            decoded.to_str().expect("utf-8"),
+        ]);
+        (flv, decoded)
+    })
+}
+
+fn summary_of(stdout: &str) -> serde_json::Value {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.contains(r#""tag":"summary""#))
+        .unwrap_or_else(|| panic!("no summary in {stdout}"));
+    serde_json::from_str(line).expect("JSON summary")
+}
+
+/// FFmpeg publishes the foreign FLV to `url` (at its own pace) while our
+/// player, started first, plays it against FFmpeg's decode.
+fn play_foreign_stream(url: &str) {
+    let (flv, decoded) = foreign_stream();
+    let player = Command::new(player_binary())
+        .args(["--url", url, "--frames", "100", "--timeout", "30"])
+        .args([
+            "--mode",
+            "rtc",
+            "--reference",
+            decoded.to_str().expect("utf-8"),
+        ])
+        .args(["--events", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("player runs");
+    std::thread::sleep(Duration::from_millis(800));
+    let publisher = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(flv)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg publishes");
+    let (output, killed) = wait_with_timeout(player, Duration::from_secs(40));
+    let _ = wait_with_timeout(publisher, Duration::from_secs(10));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!killed && output.status.success(), "{stdout}\n{stderr}");
+    for code in ["2001", "2002", "2003", "2004", "2008"] {
+        assert!(
+            stdout.contains(&format!(r#""code":{code}"#)),
+            "{code} missing:\n{stdout}"
+        );
+    }
+    let summary = summary_of(&stdout);
+    assert_eq!(summary["framesDisplayed"], 100, "{summary}");
+    assert_eq!(
+        (summary["width"].as_u64(), summary["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    let worst = summary["psnr"]["min"].as_f64().expect("PSNR measured");
+    eprintln!("{url}: worst PSNR against FFmpeg's decode {worst:.1} dB");
+    assert!(worst >= 50.0, "{summary}");
+}
+
+#[test]
+fn ffmpeg_stream_through_the_embedded_server_decodes_like_ffmpeg() {
+    let server = RtmpServer::start(ServerConfig::default()).expect("server starts");
+    play_foreign_stream(&server.url("live", "foreign"));
+}
+
+#[test]
+fn ffmpeg_stream_through_nginx_decodes_like_ffmpeg() {
+    let Some(nginx) = Nginx::start("player") else {
+        return;
+    };
+    play_foreign_stream(&nginx.url("foreign"));
+}
+
+#[test]
+fn an_flv_file_plays_offline_and_a_corrupt_one_is_survived() {
+    let (flv, decoded) = foreign_stream();
+    let run = |path: &Path| {
+        let output = Command::new(player_binary())
+            .args(["--url", path.to_str().expect("utf-8"), "--events", "json"])
+            .args(["--reference", decoded.to_str().expect("utf-8")])
+            .output()
+            .expect("player runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        (output.status.success(), stdout)
+    };
+    let (ok, stdout) = run(flv);
+    assert!(ok, "{stdout}");
+    let summary = summary_of(&stdout);
+    assert_eq!(summary["framesDisplayed"], 100, "{summary}");
+    assert!(summary["psnr"]["min"].as_f64().expect("psnr") >= 50.0);
+
+    // Damage the middle of the file: garbage over a stretch of frames.
+    let mut bytes = std::fs::read(flv).expect("flv");
+    let middle = bytes.len() / 2;
+    for (i, byte) in bytes[middle..middle + 3000].iter_mut().enumerate() {
+        *byte = (i as u8).wrapping_mul(151).wrapping_add(7);
+    }
+    let damaged = scratch_dir("player-damaged").join("damaged.flv");
+    std::fs::write(&damaged, &bytes).expect("write");
+    let (_, stdout) = run(&damaged);
+    let summary = summary_of(&stdout);
+    let shown = summary["framesDisplayed"].as_u64().expect("count");
+    assert!(shown >= 20, "the frames before the damage play: {summary}");
+
+    // Cut the file short: what is there plays.
+    let cut = scratch_dir("player-cut").join("cut.flv");
+    std::fs::write(&cut, &std::fs::read(flv).expect("flv")[..bytes.len() / 3]).expect("write");
+    let (ok, stdout) = run(&cut);
+    assert!(ok, "{stdout}");
+    assert!(
+        summary_of(&stdout)["framesDisplayed"]
+            .as_u64()
+            .expect("count")
+            > 10
+    );
+}
+
+/// The pusher with no URL pushes to the embedded server and plays its own
+/// stream back; returns the summary.
+fn push_and_play_back(args: &[&str]) -> serde_json::Value {
+    let child = Command::new(pusher_binary())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pusher runs");
+    let (output, killed) = wait_with_timeout(child, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!killed && output.status.success(), "{stdout}\n{stderr}");
+    summary_of(&stdout)
+}
+
+#[test]
+fn self_playback_in_rtc_mode_is_low_latency_and_loses_nothing() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let summary = push_and_play_back(&["--mode", "rtc", "--frames", "150"]);
+    eprintln!("rtc: {summary}");
+    assert_eq!(summary["framesReceived"], 150, "{summary}");
+    assert_eq!(summary["playback"]["lost"], 0, "{summary}");
+    let median = summary["latencyMs"]["median"].as_f64().expect("latency");
+    assert!(
+        median <= 300.0,
+        "RTC push-to-play latency {median} ms: {summary}"
+    );
+}
+
+#[test]
+fn self_playback_in_live_mode_for_30_seconds_loses_nothing() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let summary = push_and_play_back(&["--frames", "900"]);
+    eprintln!("live: {summary}");
+    assert_eq!(summary["framesSent"], 900, "{summary}");
+    assert_eq!(summary["framesReceived"], 900, "{summary}");
+    for field in ["lost", "repeated", "outOfOrder", "unreadable"] {
+        assert_eq!(summary["playback"][field], 0, "{field}: {summary}");
+    }
+    let median = summary["latencyMs"]["median"].as_f64().expect("latency");
+    assert!(median <= 3500.0, "live latency {median} ms: {summary}");
+    assert!(
+        summary["psnr"]["min"].as_f64().expect("psnr") >= 30.0,
+        "{summary}"
+    );
+}
