@@ -9,9 +9,12 @@
 //! ```
 //!
 //! Flags: `--url URL|FILE.flv` `--frames N` `--timeout S` `--mode live|rtc`
-//! `--min-cache S` `--max-cache S` `--output FILE.y4m` (the decoded frames)
+//! `--min-cache S` `--max-cache S` `--output FILE.y4m` (the frames shown)
 //! `--reference FILE.y4m` `--stamps` `--events json`
-//! `--reconnect-attempts N`. A bad value prints one line on stderr and exits
+//! `--reconnect-attempts N`; `--view WxH` draws the frames into a view of
+//! that size on the GPU, with `--object-fit contain|fillCrop` and
+//! `--orientation vertical|horizontal`; `--snapshot FILE.png` saves the last
+//! frame shown. A bad value prints one line on stderr and exits
 //! with status 2; a failure while playing exits with 1. The last line on
 //! stdout is a JSON summary.
 
@@ -20,13 +23,20 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use liveroom::color::i420_to_rgb_image;
 use liveroom::events::EventLine;
-use liveroom::player::{FrameSink, LivePlayer, PlayMode, PlayerConfig, PlayerEvent};
+use liveroom::frame::I420Frame;
+use liveroom::geometry::Orientation;
+use liveroom::player::{
+    FrameSink, LivePlayer, ObjectFit, PlayMode, PlayerConfig, PlayerEvent, ViewConfig,
+};
 use liveroom::source::{FrameRate, Y4mWriter};
+use liveroom::GpuContext;
 
 struct Options {
     config: PlayerConfig,
     output: Option<PathBuf>,
+    snapshot: Option<PathBuf>,
     events_json: bool,
 }
 
@@ -44,8 +54,12 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
     let mut options = Options {
         config: PlayerConfig::default(),
         output: None,
+        snapshot: None,
         events_json: false,
     };
+    let mut view: Option<(u32, u32)> = None;
+    let mut object_fit = ObjectFit::default();
+    let mut orientation = Orientation::default();
     let mut args = args.peekable();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -76,6 +90,27 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                 options.output = Some(path);
             }
             "--reference" => options.config.reference = Some(PathBuf::from(value()?)),
+            "--view" => {
+                let text = value()?;
+                let size = text
+                    .split_once('x')
+                    .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                    .ok_or_else(|| format!("--view {text:?}: expected WIDTHxHEIGHT such as 720x1280"))?;
+                view = Some(size);
+            }
+            "--object-fit" => object_fit = value()?.parse().map_err(|e| format!("--object-fit: {e}"))?,
+            "--orientation" => {
+                orientation = value()?
+                    .parse()
+                    .map_err(|e| format!("--orientation: {e}"))?
+            }
+            "--snapshot" => {
+                let path = PathBuf::from(value()?);
+                if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+                    return Err(format!("--snapshot {}: expected a .png file", path.display()));
+                }
+                options.snapshot = Some(path);
+            }
             "--stamps" => options.config.verify_stamps = true,
             "--events" => {
                 let kind = value()?;
@@ -95,11 +130,17 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                     })?;
             }
             "--help" | "-h" => {
-                return Err("usage: player --url rtmp://HOST[:PORT]/APP/STREAM|FILE.flv [--frames N] [--timeout S] [--mode live|rtc] [--min-cache S] [--max-cache S] [--output FILE.y4m] [--reference FILE.y4m] [--stamps] [--events json] [--reconnect-attempts N]".into())
+                return Err("usage: player --url rtmp://HOST[:PORT]/APP/STREAM|FILE.flv [--frames N] [--timeout S] [--mode live|rtc] [--min-cache S] [--max-cache S] [--output FILE.y4m] [--reference FILE.y4m] [--stamps] [--events json] [--reconnect-attempts N] [--view WxH] [--object-fit contain|fillCrop] [--orientation vertical|horizontal] [--snapshot FILE.png]".into())
             }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
     }
+    options.config.view = view.map(|(width, height)| ViewConfig {
+        width,
+        height,
+        object_fit,
+        orientation,
+    });
     if options.config.play_url.is_empty() {
         return Err("--url is required (rtmp://HOST[:PORT]/APP/STREAM or FILE.flv)".into());
     }
@@ -112,7 +153,15 @@ fn run(options: Options) -> Result<(), String> {
     let output = options.output.clone();
     let writer: Arc<Mutex<Option<Y4mWriter>>> = Arc::new(Mutex::new(None));
     let sink_writer = Arc::clone(&writer);
+    // The last frame shown, for --snapshot.
+    let last_shown: Arc<Mutex<Option<I420Frame>>> = Arc::new(Mutex::new(None));
+    let keep_last = options.snapshot.is_some().then(|| Arc::clone(&last_shown));
     let sink: FrameSink = Box::new(move |frame, _| {
+        if let Some(slot) = &keep_last {
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(frame.clone());
+            }
+        }
         let Some(path) = &output else {
             return Ok(());
         };
@@ -133,7 +182,16 @@ fn run(options: Options) -> Result<(), String> {
         }
         Ok(())
     });
-    let mut player = LivePlayer::start(options.config, Some(sink)).map_err(|e| e.to_string())?;
+    let gpu = match options.config.view {
+        Some(_) => {
+            let gpu = GpuContext::from_env().map_err(|e| e.to_string())?;
+            eprintln!("GPU adapter: {}", gpu.adapter_summary());
+            Some(gpu)
+        }
+        None => None,
+    };
+    let mut player =
+        LivePlayer::start(options.config, gpu, Some(sink)).map_err(|e| e.to_string())?;
     let events = player.events();
     let json = options.events_json;
     let printer = std::thread::spawn(move || {
@@ -161,6 +219,16 @@ fn run(options: Options) -> Result<(), String> {
         writer
             .finish()
             .map_err(|e| format!("cannot write the output: {e}"))?;
+    }
+    if let Some(path) = &options.snapshot {
+        let frame = last_shown
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .ok_or("--snapshot: no frame was shown")?;
+        i420_to_rgb_image(&frame)
+            .save(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     let mut line = serde_json::to_value(&summary).map_err(|e| e.to_string())?;
     if let Some(object) = line.as_object_mut() {

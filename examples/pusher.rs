@@ -326,7 +326,7 @@ fn start_playback(
         }
         Ok(())
     });
-    LivePlayer::start(config, Some(sink)).map_err(|e| format!("playback: {e}"))
+    LivePlayer::start(config, None, Some(sink)).map_err(|e| format!("playback: {e}"))
 }
 
 fn run(options: Options) -> Result<(), String> {

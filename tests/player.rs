@@ -235,3 +235,43 @@ fn self_playback_in_live_mode_for_30_seconds_loses_nothing() {
         "{summary}"
     );
 }
+
+#[test]
+fn frames_are_drawn_into_the_view_letterboxed_or_cropped() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let (flv, _) = foreign_stream();
+    let dir = scratch_dir("player-view");
+    let snapshot = |fit: &str| {
+        let path = dir.join(format!("{fit}.png"));
+        let output = Command::new(player_binary())
+            .args(["--url", flv.to_str().expect("utf-8"), "--view", "1280x720"])
+            .args(["--orientation", "vertical", "--object-fit", fit])
+            .args(["--snapshot", path.to_str().expect("utf-8")])
+            .output()
+            .expect("player runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        image::open(&path).expect("a PNG").to_rgb8()
+    };
+    // A 640×360 picture in a 720×1280 (vertical) view.
+    let contain = snapshot("contain");
+    assert_eq!(contain.dimensions(), (720, 1280));
+    let dark = |p: &image::Rgb<u8>| p.0.iter().all(|&c| c < 24);
+    assert!(dark(contain.get_pixel(360, 100)), "a bar above the picture");
+    assert!(
+        dark(contain.get_pixel(360, 1180)),
+        "a bar below the picture"
+    );
+    assert!(
+        !dark(contain.get_pixel(100, 640)),
+        "the picture in the middle"
+    );
+    let fill = snapshot("fillCrop");
+    assert_eq!(fill.dimensions(), (720, 1280));
+    assert!(!dark(fill.get_pixel(360, 100)) && !dark(fill.get_pixel(360, 1180)));
+}

@@ -12,6 +12,7 @@
 
 mod buffer;
 pub mod verify;
+mod view;
 
 use std::fs::File;
 use std::io::BufReader;
@@ -25,8 +26,10 @@ use thiserror::Error;
 
 pub use buffer::{BufferState, EncodedVideo, JitterBuffer, ReleaseReport};
 pub use verify::{ReferenceClip, Spread, StampTally};
+pub use view::{ObjectFit, ViewConfig, ViewRenderer};
 
 use crate::avc::{parse_sps, AvcDecoderConfig};
+use crate::color::i420_to_rgb_image;
 use crate::decoder::VideoDecoder;
 use crate::events::{NetStatus, PlayCode, PlayEvent};
 use crate::flv::{self, FlvReader, TagKind, VideoBody};
@@ -34,6 +37,7 @@ use crate::frame::I420Frame;
 use crate::pusher::ReconnectPolicy;
 use crate::rtmp::play::{PlayClient, PlayConfig, PlayError, PlayMessage};
 use crate::rtmp::RtmpUrl;
+use crate::GpuContext;
 
 /// Why playing could not start or ended early.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -108,6 +112,9 @@ pub struct PlayerConfig {
     /// Compare every frame with this Y4M clip (by stamp index when stamps
     /// are verified, else in order) and report PSNR.
     pub reference: Option<PathBuf>,
+    /// Draw frames into a view of this size (`objectFit`, `orientation`)
+    /// on the GPU; `None` hands out the decoded frames as they are.
+    pub view: Option<ViewConfig>,
     /// Reconnect attempts and back-off.
     pub reconnect: ReconnectPolicy,
     /// Connection settings.
@@ -128,6 +135,7 @@ impl Default for PlayerConfig {
             timeout: None,
             verify_stamps: false,
             reference: None,
+            view: None,
             reconnect: ReconnectPolicy::default(),
             connection: PlayConfig::default(),
             net_status_interval: Duration::from_secs(1),
@@ -169,6 +177,9 @@ impl PlayerConfig {
             }
         } else {
             RtmpUrl::parse(&self.play_url).map_err(|e| PlayerError::Config(e.to_string()))?;
+        }
+        if let Some(view) = &self.view {
+            view.validate()?;
         }
         if let Some(path) = &self.reference {
             ReferenceClip::open(path).map_err(|e| PlayerError::Input {
@@ -262,6 +273,7 @@ enum Command {
     Pause,
     Resume,
     Mute(bool),
+    Snapshot(PathBuf, Sender<Result<(), PlayerError>>),
     Stop,
 }
 
@@ -280,13 +292,28 @@ impl std::fmt::Debug for LivePlayer {
 
 impl LivePlayer {
     /// Checks the settings, then starts playing on a thread of its own.
-    pub fn start(config: PlayerConfig, sink: Option<FrameSink>) -> Result<Self, PlayerError> {
+    /// `gpu` draws the frames into the configured view (needed only with
+    /// [`PlayerConfig::view`]); `sink` gets every displayed frame.
+    pub fn start(
+        config: PlayerConfig,
+        gpu: Option<GpuContext>,
+        sink: Option<FrameSink>,
+    ) -> Result<Self, PlayerError> {
         config.validate()?;
+        let renderer = match (config.view, gpu) {
+            (Some(view), Some(gpu)) => Some(ViewRenderer::new(gpu, view)?),
+            (Some(_), None) => {
+                return Err(PlayerError::Config(
+                    "drawing into a view needs a GPU context".into(),
+                ))
+            }
+            (None, _) => None,
+        };
         let (commands, inbox) = mpsc::channel();
         let (outbox, events) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("liveroom-play".into())
-            .spawn(move || PlayLoop::new(config, sink, inbox, outbox).run())
+            .spawn(move || PlayLoop::new(config, renderer, sink, inbox, outbox).run())
             .map_err(|e| PlayerError::Config(format!("cannot start the player thread: {e}")))?;
         Ok(Self {
             commands,
@@ -314,6 +341,14 @@ impl LivePlayer {
     /// Mutes or unmutes the audio.
     pub fn mute(&self, muted: bool) -> Result<(), PlayerError> {
         self.send(Command::Mute(muted))
+    }
+
+    /// Saves the frame on display (the view, when there is one) as a PNG;
+    /// waits until it is written.
+    pub fn snapshot(&self, path: &Path) -> Result<(), PlayerError> {
+        let (reply, answer) = mpsc::channel();
+        self.send(Command::Snapshot(path.to_path_buf(), reply))?;
+        answer.recv().map_err(|_| PlayerError::Stopped)?
     }
 
     /// Stops and returns the totals.
@@ -396,7 +431,10 @@ impl Input {
 /// The player thread.
 struct PlayLoop {
     config: PlayerConfig,
+    renderer: Option<ViewRenderer>,
     sink: Option<FrameSink>,
+    /// The frame on display, for snapshots.
+    shown: Option<I420Frame>,
     commands: Receiver<Command>,
     events: Sender<PlayerEvent>,
     decoder: Option<VideoDecoder>,
@@ -426,6 +464,7 @@ struct Meter {
 impl PlayLoop {
     fn new(
         config: PlayerConfig,
+        renderer: Option<ViewRenderer>,
         sink: Option<FrameSink>,
         commands: Receiver<Command>,
         events: Sender<PlayerEvent>,
@@ -433,7 +472,9 @@ impl PlayLoop {
         let (min, max) = config.cache_bounds();
         let tally = config.verify_stamps.then(StampTally::default);
         Self {
+            renderer,
             sink,
+            shown: None,
             commands,
             events,
             decoder: None,
@@ -484,6 +525,18 @@ impl PlayLoop {
                         }
                     }
                     Command::Mute(muted) => self.config.muted = muted,
+                    Command::Snapshot(path, reply) => {
+                        let result = match &self.shown {
+                            Some(frame) => i420_to_rgb_image(frame).save(&path).map_err(|e| {
+                                PlayerError::Input {
+                                    path: path.clone(),
+                                    reason: e.to_string(),
+                                }
+                            }),
+                            None => Err(PlayerError::Config("no frame has been shown yet".into())),
+                        };
+                        let _ = reply.send(result);
+                    }
                 }
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -799,9 +852,18 @@ impl PlayLoop {
                 }
             }
         }
+        let shown = match &mut self.renderer {
+            Some(renderer) => match renderer.render(&picture) {
+                Ok(view) => view,
+                Err(error) => {
+                    return Err(PlayerError::Sink(format!("drawing into the view: {error}")));
+                }
+            },
+            None => picture,
+        };
         if let Some(sink) = &mut self.sink {
             sink(
-                &picture,
+                &shown,
                 Displayed {
                     index,
                     at: Instant::now(),
@@ -810,6 +872,7 @@ impl PlayLoop {
             )
             .map_err(PlayerError::Sink)?;
         }
+        self.shown = Some(shown);
         self.summary.frames_displayed += 1;
         self.meter.frames += 1;
         Ok(())
