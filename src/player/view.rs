@@ -144,8 +144,8 @@ impl ViewRenderer {
         // centre on even coordinates (so chroma lines up).
         let mut view = I420Frame::black(view_width, view_height)?;
         view.timestamp = picture.timestamp;
-        let left = (view_width - area_width) / 2 & !1;
-        let top = (view_height - area_height) / 2 & !1;
+        let left = ((view_width - area_width) / 2) & !1;
+        let top = ((view_height - area_height) / 2) & !1;
         for plane in Plane::ALL {
             let (shift_x, shift_y) = match plane {
                 Plane::Y => (0, 0),
