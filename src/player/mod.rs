@@ -449,6 +449,8 @@ struct PlayLoop {
     draining: bool,
     /// A live connection (paced by the jitter buffer), not a file.
     realtime: bool,
+    /// 2104 was reported and arrival has not settled since.
+    unstable_reported: bool,
     meter: Meter,
 }
 
@@ -488,6 +490,7 @@ impl PlayLoop {
             paused: false,
             draining: false,
             realtime: true,
+            unstable_reported: false,
             meter: Meter::default(),
             config,
         }
@@ -913,6 +916,23 @@ impl PlayLoop {
             audio_cache: Some(0.0),
         };
         let _ = self.events.send(PlayerEvent::NetStatus(status));
+        if self.playing_reported {
+            self.emit(
+                PlayCode::Progress,
+                format!("{} frames shown", self.summary.frames_displayed),
+            );
+        }
+        // Arrival spacing that wanders by more than a quarter of the cache
+        // will soon stall playback: say so once, until it settles again.
+        let (min_cache, _) = self.config.cache_bounds();
+        let unstable = self.meter.jitter_ms > (min_cache.as_secs_f64() * 1000.0 / 4.0).max(20.0);
+        if unstable && !self.unstable_reported {
+            self.emit(
+                PlayCode::DataUnstable,
+                format!("arrival jitter {:.0} ms", self.meter.jitter_ms),
+            );
+        }
+        self.unstable_reported = unstable;
         self.meter.since = Some(now);
         self.meter.bytes = 0;
         self.meter.frames = 0;
