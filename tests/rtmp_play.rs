@@ -192,7 +192,7 @@ fn a_closed_port_fails_to_connect() {
         &PlayConfig::default(),
     );
     let error = result.expect_err("nothing listens");
-    assert_eq!(error.code().code(), 3002, "{error}");
+    assert_eq!(error.play_code().code(), 3002, "{error}");
     assert!(error.is_retryable());
     assert!(events.is_empty());
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -242,7 +242,7 @@ fn a_server_sending_garbage_fails_the_handshake() {
     let started = Instant::now();
     let (result, _) = connect(&format!("rtmp://127.0.0.1:{port}/live/x"), &quick_config());
     let error = result.expect_err("garbage is no RTMP server");
-    assert_eq!(error.code().code(), 3003, "{error}");
+    assert_eq!(error.play_code().code(), 3003, "{error}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
@@ -279,7 +279,7 @@ fn garbage_after_a_valid_handshake_fails_without_a_panic() {
         let (result, _) = connect(&format!("rtmp://127.0.0.1:{port}/live/x"), &quick_config());
         let error = result.expect_err("garbage is no RTMP session");
         assert!(
-            [3003, 3004, 3005].contains(&error.code().code()),
+            [3003, 3004, 3005].contains(&error.play_code().code()),
             "seed {seed}: {error}"
         );
         assert!(started.elapsed() < Duration::from_secs(3));
@@ -297,7 +297,7 @@ fn a_silent_server_times_out() {
     let started = Instant::now();
     let (result, _) = connect(&format!("rtmp://127.0.0.1:{port}/live/x"), &quick_config());
     let error = result.expect_err("no answer");
-    assert_eq!(error.code().code(), 3003, "{error}");
+    assert_eq!(error.play_code().code(), 3003, "{error}");
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(900) && waited < Duration::from_millis(2500),
@@ -315,7 +315,7 @@ fn a_refused_stream_is_not_retryable() {
     let error =
         PlayClient::connect(&url, &quick_config(), &mut |e| events.push(e)).expect_err("refused");
     assert!(matches!(error, PlayError::Rejected(_)), "{error}");
-    assert_eq!(error.code().code(), 3004);
+    assert_eq!(error.play_code().code(), 3004);
     assert!(!error.is_retryable());
     assert_eq!(
         events.iter().map(|e| e.code).collect::<Vec<_>>(),
@@ -432,7 +432,7 @@ fn an_idle_stream_fails_after_the_idle_timeout() {
         assert!(started.elapsed() < Duration::from_secs(3), "no idle error");
     };
     assert!(matches!(error, PlayError::Idle(_)), "{error}");
-    assert_eq!(error.code().code(), 3005);
+    assert_eq!(error.play_code().code(), 3005);
     // The error stays.
     assert!(client.try_recv().is_err());
 }

@@ -564,7 +564,7 @@ impl PlayLoop {
                 Ok(Some(message)) => self.take(message)?,
                 Ok(None) => {}
                 Err(error) => {
-                    self.emit(error.code(), error.to_string());
+                    self.emit(error.play_code(), error.to_string());
                     if !error.is_retryable() {
                         return Err(PlayerError::Rejected(error.to_string()));
                     }
@@ -657,7 +657,7 @@ impl PlayLoop {
             match result {
                 Ok(client) => return Ok(Input::Rtmp(client)),
                 Err(error) => {
-                    self.emit(error.code(), error.to_string());
+                    self.emit(error.play_code(), error.to_string());
                     if !error.is_retryable() {
                         return Err(PlayerError::Rejected(error.to_string()));
                     }

@@ -191,7 +191,7 @@ impl Uplink {
                 }
                 Err(error) => {
                     emit(PusherEvent::Push(PushEvent::new(
-                        error.code(),
+                        error.push_code(),
                         error.to_string(),
                     )));
                     if !error.is_retryable() {
@@ -267,7 +267,7 @@ impl Uplink {
                 Err(error) => {
                     self.add_finished(publisher.stats());
                     emit(PusherEvent::Push(PushEvent::new(
-                        error.code(),
+                        error.push_code(),
                         error.to_string(),
                     )));
                     emit(PusherEvent::Push(PushEvent::new(
@@ -302,7 +302,7 @@ impl Uplink {
                     }
                     Err(error) => {
                         emit(PusherEvent::Push(PushEvent::new(
-                            error.code(),
+                            error.push_code(),
                             error.to_string(),
                         )));
                         if !error.is_retryable() {

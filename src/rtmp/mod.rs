@@ -1,10 +1,13 @@
-//! RTMP: URLs, the publishing client and the embedded server.
+//! RTMP: URLs, the publishing and playing clients (sharing one error type,
+//! [`ClientError`], and their socket set-up and handshake) and the embedded
+//! server.
 //!
 //! The protocol state machines (handshake, chunking, AMF0 commands) come from
 //! `rml_rtmp`, which is sans-IO; this module owns the sockets, the threads
 //! and the media rules: which messages are key frames or sequence headers,
 //! which can be dropped under back-pressure.
 
+mod client;
 pub mod play;
 pub mod publisher;
 pub mod server;
@@ -13,6 +16,9 @@ use std::fmt;
 
 use thiserror::Error;
 
+/// Why an RTMP client could not start or stopped; the publishing client
+/// calls it [`PublishError`], the playing client [`play::PlayError`].
+pub use client::ClientError;
 pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
 pub use server::{RtmpServer, ServerConfig, ServerError, ServerStats};
 

@@ -7,7 +7,9 @@
 //! answers the server (acknowledgements, pings), turns what arrives into
 //! [`PlayMessage`]s (metadata, FLV audio and video tag bodies, stream end and
 //! reset notices) and queues them for the caller, who takes them with
-//! [`PlayClient::recv_timeout`] or [`PlayClient::try_recv`].
+//! [`PlayClient::recv_timeout`] or [`PlayClient::try_recv`]. The socket
+//! set-up, the handshake, the refusal rules and the error type are shared
+//! with the publishing client (`rtmp/client.rs`).
 //!
 //! The queue is unbounded in messages but watched in bytes: when the caller
 //! stops reading and more than [`PlayConfig::max_queued_bytes`] wait, video
@@ -35,7 +37,7 @@
 //! [`PlayError::Protocol`], so the caller can reconnect.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -43,14 +45,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rml_amf0::Amf0Value;
-use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionError, ClientSessionEvent,
     ClientSessionResult, StreamMetadata as RmlMetadata,
 };
-use thiserror::Error;
 
+use super::client::{handshake, open_socket, protocol_error, refusal, session_input, ClientError};
 use super::{MediaKind, RtmpUrl};
 use crate::events::{PlayCode, PlayEvent};
 use crate::flv::{AudioMetadata, StreamMetadata};
@@ -59,76 +59,10 @@ use crate::flv::{AudioMetadata, StreamMetadata};
 /// a close request or an idle stream.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Why playing could not start or stopped.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum PlayError {
-    /// The host name did not resolve (3001).
-    #[error("cannot resolve {host}: {reason}")]
-    Dns {
-        /// The host.
-        host: String,
-        /// Resolver message.
-        reason: String,
-    },
-    /// The TCP connection failed (3002).
-    #[error("cannot connect to {address}: {reason}")]
-    Connect {
-        /// `host:port`.
-        address: String,
-        /// Socket error.
-        reason: String,
-    },
-    /// The RTMP handshake failed (3003).
-    #[error("RTMP handshake with {address} failed: {reason}")]
-    Handshake {
-        /// `host:port`.
-        address: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The server refused the application, the stream name or its
-    /// signature (3004); trying again would be refused again.
-    #[error("the server refused the stream: {0}")]
-    Rejected(String),
-    /// The server closed the connection (3004).
-    #[error("the server closed the connection {0}")]
-    Closed(&'static str),
-    /// Reading or writing the socket failed mid-stream (3005).
-    #[error("connection lost: {0}")]
-    Io(String),
-    /// The server did not answer in time (3003 during set-up).
-    #[error("the server did not answer within {0:?} ({1})")]
-    Timeout(Duration, &'static str),
-    /// No media arrived for [`PlayConfig::idle_timeout`] while playing
-    /// (3005): the connection may be stale; reconnecting may help.
-    #[error("no media for {0:?}")]
-    Idle(Duration),
-    /// The server sent something the RTMP session library cannot read, or
-    /// the library refused an operation (3005).
-    #[error("RTMP protocol error: {0}")]
-    Protocol(String),
-}
-
-impl PlayError {
-    /// The plugin's warning code for this failure.
-    pub fn code(&self) -> PlayCode {
-        match self {
-            PlayError::Dns { .. } => PlayCode::DnsFailure,
-            PlayError::Connect { .. } => PlayCode::ConnectFailure,
-            PlayError::Handshake { .. } | PlayError::Timeout(..) => PlayCode::HandshakeFailure,
-            PlayError::Rejected(_) | PlayError::Closed(_) => PlayCode::ServerClosed,
-            PlayError::Io(_) | PlayError::Idle(_) | PlayError::Protocol(_) => {
-                PlayCode::ReadWriteFailure
-            }
-        }
-    }
-
-    /// Whether trying again may help: not for a refused stream name or
-    /// signature, which a retry would only repeat.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(self, PlayError::Rejected(_))
-    }
-}
+/// Why playing could not start or stopped: the error both RTMP clients
+/// share, whose [`play_code`](ClientError::play_code) is the player's
+/// warning code (3001–3005).
+pub type PlayError = ClientError;
 
 /// Settings of a playing connection.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,38 +205,8 @@ impl PlayClient {
         config: &PlayConfig,
         on_event: &mut dyn FnMut(PlayEvent),
     ) -> Result<Self, PlayError> {
-        let address = url.socket_address();
-        let addresses: Vec<_> = address
-            .to_socket_addrs()
-            .map_err(|e| PlayError::Dns {
-                host: url.host.clone(),
-                reason: e.to_string(),
-            })?
-            .collect();
-        let mut last_error = None;
-        let mut socket = None;
-        for candidate in &addresses {
-            match TcpStream::connect_timeout(candidate, config.connect_timeout) {
-                Ok(stream) => {
-                    socket = Some(stream);
-                    break;
-                }
-                Err(error) => last_error = Some(error.to_string()),
-            }
-        }
-        let mut socket = socket.ok_or_else(|| PlayError::Connect {
-            address: address.clone(),
-            reason: last_error.unwrap_or_else(|| "no address".into()),
-        })?;
-        let io = |e: std::io::Error| PlayError::Io(e.to_string());
-        socket.set_nodelay(true).map_err(io)?;
-        socket
-            .set_read_timeout(Some(config.response_timeout))
-            .map_err(io)?;
-        socket
-            .set_write_timeout(Some(config.response_timeout))
-            .map_err(io)?;
-
+        let (mut socket, address) =
+            open_socket(url, config.connect_timeout, config.response_timeout)?;
         let leftover = handshake(&mut socket, &address)?;
         let mut session_config = ClientSessionConfig::new();
         session_config.tc_url = Some(url.tc_url());
@@ -385,7 +289,7 @@ impl PlayClient {
         connection
             .socket
             .set_read_timeout(Some(POLL_INTERVAL))
-            .map_err(io)?;
+            .map_err(|e| PlayError::Io(e.to_string()))?;
         let thread = std::thread::Builder::new()
             .name("rtmp-play".into())
             .spawn(move || connection.run())
@@ -482,62 +386,6 @@ impl Drop for PlayClient {
     }
 }
 
-fn protocol_error(error: impl std::fmt::Display) -> PlayError {
-    PlayError::Protocol(error.to_string())
-}
-
-/// Feeds server bytes to the session. rml_rtmp 0.8 can panic on malformed
-/// or interleaved chunks; that is a protocol error here, not a crash. The
-/// inner result is rml's own answer.
-fn session_input(
-    session: &mut ClientSession,
-    bytes: &[u8],
-) -> Result<Result<Vec<ClientSessionResult>, ClientSessionError>, PlayError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(bytes)))
-        .map_err(|_| PlayError::Protocol("the server sent data the RTMP parser cannot read".into()))
-}
-
-/// The reason when an event is the server refusing us: an error status
-/// (`NetStream.Play.Failed`, `….StreamNotFound`, `….BadName`,
-/// `….Rejected`), or an `_error` answer that rml_rtmp 0.8 reports as an
-/// unknown transaction result or an unhandled command.
-fn refusal(event: &ClientSessionEvent) -> Option<String> {
-    const WORDS: [&str; 5] = ["Failed", "BadName", "Rejected", "Error", "NotFound"];
-    match event {
-        ClientSessionEvent::UnhandleableOnStatusCode { code }
-            if WORDS.iter().any(|word| code.contains(word)) =>
-        {
-            Some(code.clone())
-        }
-        ClientSessionEvent::UnknownTransactionResultReceived {
-            additional_values, ..
-        } => additional_values.iter().find_map(|value| match value {
-            Amf0Value::Object(properties) => {
-                let text = |key: &str| match properties.get(key) {
-                    Some(Amf0Value::Utf8String(text)) => Some(text.clone()),
-                    _ => None,
-                };
-                let is_error = text("level").is_some_and(|level| level.contains("error"))
-                    || text("code").is_some_and(|code| WORDS.iter().any(|w| code.contains(w)));
-                is_error.then(|| {
-                    let code = text("code").unwrap_or_default();
-                    match text("description") {
-                        Some(description) => format!("{code} ({description})"),
-                        None => code,
-                    }
-                })
-            }
-            _ => None,
-        }),
-        ClientSessionEvent::UnhandleableAmf0Command { command_name, .. }
-            if command_name == "_error" =>
-        {
-            Some("the server answered with an error".into())
-        }
-        _ => None,
-    }
-}
-
 /// What the session raised, plus what the [`ChunkWatcher`] saw.
 #[derive(Debug)]
 enum Incoming {
@@ -597,55 +445,6 @@ fn convert_metadata(metadata: &RmlMetadata) -> StreamMetadata {
         }),
         encoder: metadata.encoder.clone().unwrap_or_default(),
         duration_s: None,
-    }
-}
-
-/// Runs the client side of the handshake; returns bytes that followed it.
-fn handshake(socket: &mut TcpStream, address: &str) -> Result<Vec<u8>, PlayError> {
-    let failed = |reason: String| PlayError::Handshake {
-        address: address.to_string(),
-        reason,
-    };
-    let mut handshake = Handshake::new(PeerType::Client);
-    let c0_c1 = handshake
-        .generate_outbound_p0_and_p1()
-        .map_err(|e| failed(format!("{e:?}")))?;
-    socket
-        .write_all(&c0_c1)
-        .map_err(|e| failed(e.to_string()))?;
-    let mut buffer = [0u8; 4096];
-    loop {
-        let read = match socket.read(&mut buffer) {
-            Ok(0) => return Err(failed("the server closed the connection".into())),
-            Ok(read) => read,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(failed("no answer from the server".into()))
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failed(e.to_string())),
-        };
-        let received = buffer.get(..read).unwrap_or_default();
-        let progress = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handshake.process_bytes(received)
-        }))
-        .map_err(|_| failed("the server's handshake bytes are malformed".into()))?;
-        match progress {
-            Ok(HandshakeProcessResult::InProgress { response_bytes }) => {
-                socket
-                    .write_all(&response_bytes)
-                    .map_err(|e| failed(e.to_string()))?;
-            }
-            Ok(HandshakeProcessResult::Completed {
-                response_bytes,
-                remaining_bytes,
-            }) => {
-                socket
-                    .write_all(&response_bytes)
-                    .map_err(|e| failed(e.to_string()))?;
-                return Ok(remaining_bytes);
-            }
-            Err(e) => return Err(failed(format!("{e:?}"))),
-        }
     }
 }
 
@@ -1176,46 +975,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errors_carry_the_plugin_codes() {
-        let cases = [
-            (
-                PlayError::Dns {
-                    host: "h".into(),
-                    reason: "r".into(),
-                },
-                3001,
-            ),
-            (
-                PlayError::Connect {
-                    address: "a".into(),
-                    reason: "r".into(),
-                },
-                3002,
-            ),
-            (
-                PlayError::Handshake {
-                    address: "a".into(),
-                    reason: "r".into(),
-                },
-                3003,
-            ),
-            (PlayError::Timeout(Duration::from_secs(1), "x"), 3003),
-            (PlayError::Rejected("no".into()), 3004),
-            (PlayError::Closed("x"), 3004),
-            (PlayError::Io("x".into()), 3005),
-            (PlayError::Idle(Duration::from_secs(1)), 3005),
-            (PlayError::Protocol("x".into()), 3005),
-        ];
-        for (error, code) in cases {
-            assert_eq!(error.code().code(), code, "{error}");
-            assert_eq!(
-                error.is_retryable(),
-                !matches!(error, PlayError::Rejected(_))
-            );
-        }
-    }
-
-    #[test]
     fn status_codes_are_classified() {
         for code in [
             "NetStream.Play.Complete",
@@ -1228,31 +987,6 @@ mod tests {
             assert_eq!(stream_notice(code), Some(StreamNotice::Reset), "{code}");
         }
         assert_eq!(stream_notice("NetStream.Data.Start"), None);
-
-        for code in [
-            "NetStream.Play.StreamNotFound",
-            "NetStream.Play.Failed",
-            "NetConnection.Connect.Rejected",
-        ] {
-            let event = ClientSessionEvent::UnhandleableOnStatusCode { code: code.into() };
-            assert_eq!(refusal(&event).as_deref(), Some(code));
-        }
-        for code in ["NetStream.Play.Complete", "NetStream.Play.Reset"] {
-            let event = ClientSessionEvent::UnhandleableOnStatusCode { code: code.into() };
-            assert_eq!(refusal(&event), None);
-        }
-        let mut properties = std::collections::HashMap::new();
-        properties.insert("level".into(), Amf0Value::Utf8String("error".into()));
-        properties.insert(
-            "code".into(),
-            Amf0Value::Utf8String("NetStream.Play.Forbidden".into()),
-        );
-        let event = ClientSessionEvent::UnknownTransactionResultReceived {
-            transaction_id: 4.0,
-            command_object: Amf0Value::Null,
-            additional_values: vec![Amf0Value::Object(properties)],
-        };
-        assert_eq!(refusal(&event).as_deref(), Some("NetStream.Play.Forbidden"));
     }
 
     #[test]

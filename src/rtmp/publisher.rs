@@ -5,7 +5,9 @@
 //! 1001 and 1002 as it goes, or failing with a [`PublishError`] that carries
 //! the plugin's code (3001–3005). Then a connection thread owns the socket:
 //! the caller hands it metadata and media messages without blocking, it
-//! writes them out and answers the server (acknowledgements, pings).
+//! writes them out and answers the server (acknowledgements, pings). The
+//! socket set-up, the handshake, the refusal rules and the error type are
+//! shared with the playing client (`rtmp/client.rs`).
 //!
 //! The send backlog (bytes handed over but not yet written to the socket) is
 //! bounded: past [`PublisherConfig::max_backlog_bytes`] video frames are
@@ -14,7 +16,7 @@
 //! the backlog to adapt its bitrate.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -22,83 +24,20 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rml_amf0::Amf0Value;
-use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
     PublishRequestType, StreamMetadata,
 };
 use rml_rtmp::time::RtmpTimestamp;
-use thiserror::Error;
 
+use super::client::{handshake, open_socket, protocol_error, refusal, session_input, ClientError};
 use super::{MediaKind, RtmpUrl};
 use crate::events::{PushCode, PushEvent};
 
-/// Why publishing could not start or stopped.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum PublishError {
-    /// The host name did not resolve (3001).
-    #[error("cannot resolve {host}: {reason}")]
-    Dns {
-        /// The host.
-        host: String,
-        /// Resolver message.
-        reason: String,
-    },
-    /// The TCP connection failed (3002).
-    #[error("cannot connect to {address}: {reason}")]
-    Connect {
-        /// `host:port`.
-        address: String,
-        /// Socket error.
-        reason: String,
-    },
-    /// The RTMP handshake failed (3003).
-    #[error("RTMP handshake with {address} failed: {reason}")]
-    Handshake {
-        /// `host:port`.
-        address: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The server refused the application, the stream name or its
-    /// signature (3004); trying again would be refused again.
-    #[error("the server refused the stream: {0}")]
-    Rejected(String),
-    /// The server closed the connection (3004).
-    #[error("the server closed the connection {0}")]
-    Closed(&'static str),
-    /// Reading or writing the socket failed mid-stream (3005).
-    #[error("connection lost: {0}")]
-    Io(String),
-    /// The server did not answer in time (3003 during set-up).
-    #[error("the server did not answer within {0:?} ({1})")]
-    Timeout(Duration, &'static str),
-    /// The RTMP session library refused an operation.
-    #[error("RTMP protocol error: {0}")]
-    Protocol(String),
-}
-
-impl PublishError {
-    /// The plugin's warning code for this failure.
-    pub fn code(&self) -> PushCode {
-        match self {
-            PublishError::Dns { .. } => PushCode::DnsFailure,
-            PublishError::Connect { .. } => PushCode::ConnectFailure,
-            PublishError::Handshake { .. } | PublishError::Timeout(..) => {
-                PushCode::HandshakeFailure
-            }
-            PublishError::Rejected(_) | PublishError::Closed(_) => PushCode::ServerClosed,
-            PublishError::Io(_) | PublishError::Protocol(_) => PushCode::ReadWriteFailure,
-        }
-    }
-
-    /// Whether trying again may help: not for a refused stream name or
-    /// signature, which a retry would only repeat.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(self, PublishError::Rejected(_))
-    }
-}
+/// Why publishing could not start or stopped: the error both RTMP clients
+/// share, whose [`push_code`](ClientError::push_code) is the pusher's
+/// warning code (3001–3005).
+pub type PublishError = ClientError;
 
 /// Settings of a publishing connection.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,38 +140,8 @@ impl Publisher {
         config: &PublisherConfig,
         on_event: &mut dyn FnMut(PushEvent),
     ) -> Result<Self, PublishError> {
-        let address = url.socket_address();
-        let addresses: Vec<_> = address
-            .to_socket_addrs()
-            .map_err(|e| PublishError::Dns {
-                host: url.host.clone(),
-                reason: e.to_string(),
-            })?
-            .collect();
-        let mut last_error = None;
-        let mut socket = None;
-        for candidate in &addresses {
-            match TcpStream::connect_timeout(candidate, config.connect_timeout) {
-                Ok(stream) => {
-                    socket = Some(stream);
-                    break;
-                }
-                Err(error) => last_error = Some(error.to_string()),
-            }
-        }
-        let mut socket = socket.ok_or_else(|| PublishError::Connect {
-            address: address.clone(),
-            reason: last_error.unwrap_or_else(|| "no address".into()),
-        })?;
-        let io = |e: std::io::Error| PublishError::Io(e.to_string());
-        socket.set_nodelay(true).map_err(io)?;
-        socket
-            .set_read_timeout(Some(config.response_timeout))
-            .map_err(io)?;
-        socket
-            .set_write_timeout(Some(config.response_timeout))
-            .map_err(io)?;
-
+        let (mut socket, address) =
+            open_socket(url, config.connect_timeout, config.response_timeout)?;
         let leftover = handshake(&mut socket, &address)?;
         let mut session_config = ClientSessionConfig::new();
         session_config.tc_url = Some(url.tc_url());
@@ -282,7 +191,9 @@ impl Publisher {
             format!("publishing {}/{}", url.app, url.stream),
         ));
 
-        socket.set_nonblocking(true).map_err(io)?;
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| PublishError::Io(e.to_string()))?;
         let shared = Arc::new(Shared::default());
         let (sender, receiver) = mpsc::channel();
         let connection = Connection {
@@ -408,113 +319,6 @@ impl Drop for Publisher {
     }
 }
 
-fn protocol_error(error: impl std::fmt::Display) -> PublishError {
-    PublishError::Protocol(error.to_string())
-}
-
-/// Feeds server bytes to the session. rml_rtmp 0.8 can panic on some
-/// malformed or interleaved chunks; that is a protocol error here, not a
-/// crash.
-fn session_input(
-    session: &mut ClientSession,
-    bytes: &[u8],
-) -> Result<Vec<ClientSessionResult>, PublishError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(bytes)))
-        .map_err(|_| {
-            PublishError::Protocol("the server sent data the RTMP parser cannot read".into())
-        })?
-        .map_err(protocol_error)
-}
-
-/// The reason when an event is the server refusing us: an error status
-/// (`NetStream.Publish.BadName`, `….Failed`, `….Rejected`), or an `_error`
-/// answer that rml_rtmp 0.8 reports as an unknown transaction result.
-fn refusal(event: &ClientSessionEvent) -> Option<String> {
-    match event {
-        ClientSessionEvent::UnhandleableOnStatusCode { code }
-            if ["Failed", "BadName", "Rejected", "Error"]
-                .iter()
-                .any(|word| code.contains(word)) =>
-        {
-            Some(code.clone())
-        }
-        ClientSessionEvent::UnknownTransactionResultReceived {
-            additional_values, ..
-        } => additional_values.iter().find_map(|value| match value {
-            Amf0Value::Object(properties) => {
-                let text = |key: &str| match properties.get(key) {
-                    Some(Amf0Value::Utf8String(text)) => Some(text.clone()),
-                    _ => None,
-                };
-                let is_error = text("level").is_some_and(|level| level.contains("error"))
-                    || text("code")
-                        .is_some_and(|code| code.contains("Failed") || code.contains("BadName"));
-                is_error.then(|| {
-                    let code = text("code").unwrap_or_default();
-                    match text("description") {
-                        Some(description) => format!("{code} ({description})"),
-                        None => code,
-                    }
-                })
-            }
-            _ => None,
-        }),
-        ClientSessionEvent::UnhandleableAmf0Command { command_name, .. }
-            if command_name == "_error" =>
-        {
-            Some("the server answered with an error".into())
-        }
-        _ => None,
-    }
-}
-
-/// Runs the client side of the handshake; returns bytes that followed it.
-fn handshake(socket: &mut TcpStream, address: &str) -> Result<Vec<u8>, PublishError> {
-    let failed = |reason: String| PublishError::Handshake {
-        address: address.to_string(),
-        reason,
-    };
-    let mut handshake = Handshake::new(PeerType::Client);
-    let c0_c1 = handshake
-        .generate_outbound_p0_and_p1()
-        .map_err(|e| failed(format!("{e:?}")))?;
-    socket
-        .write_all(&c0_c1)
-        .map_err(|e| failed(e.to_string()))?;
-    let mut buffer = [0u8; 4096];
-    loop {
-        let read = match socket.read(&mut buffer) {
-            Ok(0) => return Err(failed("the server closed the connection".into())),
-            Ok(read) => read,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(failed("no answer from the server".into()))
-            }
-            Err(e) => return Err(failed(e.to_string())),
-        };
-        let progress = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handshake.process_bytes(&buffer[..read])
-        }))
-        .map_err(|_| failed("the server's handshake bytes are malformed".into()))?;
-        match progress {
-            Ok(HandshakeProcessResult::InProgress { response_bytes }) => {
-                socket
-                    .write_all(&response_bytes)
-                    .map_err(|e| failed(e.to_string()))?;
-            }
-            Ok(HandshakeProcessResult::Completed {
-                response_bytes,
-                remaining_bytes,
-            }) => {
-                socket
-                    .write_all(&response_bytes)
-                    .map_err(|e| failed(e.to_string()))?;
-                return Ok(remaining_bytes);
-            }
-            Err(e) => return Err(failed(format!("{e:?}"))),
-        }
-    }
-}
-
 /// The blocking request/answer phase before publishing starts.
 struct SetupConnection<'a> {
     socket: &'a mut TcpStream,
@@ -539,7 +343,7 @@ impl SetupConnection<'_> {
         if bytes.is_empty() {
             return Ok(Vec::new());
         }
-        let results = session_input(self.session, bytes)?;
+        let results = session_input(self.session, bytes)?.map_err(protocol_error)?;
         let mut events = Vec::new();
         let mut outbound = Vec::new();
         for result in results {
@@ -772,7 +576,8 @@ impl Connection {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(PublishError::Io(e.to_string())),
             };
-            let results = session_input(&mut self.session, &buffer[..read])?;
+            let results =
+                session_input(&mut self.session, &buffer[..read])?.map_err(protocol_error)?;
             for result in results {
                 match result {
                     ClientSessionResult::OutboundResponse(packet) => {
