@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{ffmpeg, pusher_binary, scratch_dir, wait_with_timeout, Nginx};
+use common::{ffmpeg, push_ok, pusher_binary, scratch_dir, summary_of, wait_with_timeout, Nginx};
 use liveroom::rtmp::{RtmpServer, ServerConfig};
 
 fn player_binary() -> PathBuf {
@@ -65,15 +65,6 @@ fn foreign_stream() -> &'static (PathBuf, PathBuf) {
         ]);
         (flv, decoded)
     })
-}
-
-fn summary_of(stdout: &str) -> serde_json::Value {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.contains(r#""tag":"summary""#))
-        .unwrap_or_else(|| panic!("no summary in {stdout}"));
-    serde_json::from_str(line).expect("JSON summary")
 }
 
 /// FFmpeg publishes the foreign FLV to `url` (at its own pace) while our
@@ -187,17 +178,7 @@ fn an_flv_file_plays_offline_and_a_corrupt_one_is_survived() {
 /// The pusher with no URL pushes to the embedded server and plays its own
 /// stream back; returns the summary.
 fn push_and_play_back(args: &[&str]) -> serde_json::Value {
-    let child = Command::new(pusher_binary())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pusher runs");
-    let (output, killed) = wait_with_timeout(child, Duration::from_secs(120));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!killed && output.status.success(), "{stdout}\n{stderr}");
-    summary_of(&stdout)
+    summary_of(&push_ok(args, Duration::from_secs(120)))
 }
 
 #[test]

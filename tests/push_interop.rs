@@ -13,7 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{ffmpeg, ffprobe, luma_psnr, pusher_binary, scratch_dir, wait_with_timeout, Nginx};
+use common::{
+    ffmpeg, ffprobe, luma_psnr, push_ok, pusher_binary, scratch_dir, summary_of, wait_with_timeout,
+    Nginx,
+};
 use liveroom::avc::{parse_sps, AvcDecoderConfig};
 use liveroom::flv::{parse_stream_metadata, parse_video_body, FlvReader, TagKind, VideoBody};
 use liveroom::rtmp::{RtmpServer, ServerConfig};
@@ -56,34 +59,6 @@ fn ffmpeg_reader(url: &str, output: &Path, frames: u64) -> Child {
         .expect("ffmpeg must be installed (scripts/setup.sh installs it)")
 }
 
-/// Runs the pusher to completion (bounded), returns stdout, asserting success.
-fn push(args: &[&str], limit: Duration) -> String {
-    let child = Command::new(pusher_binary())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pusher runs");
-    let (output, killed) = wait_with_timeout(child, limit);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(!killed, "pusher {args:?} ran past {limit:?}\n{stdout}");
-    assert!(
-        output.status.success(),
-        "pusher {args:?} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-fn summary(stdout: &str) -> serde_json::Value {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.contains(r#""tag":"summary""#))
-        .unwrap_or_else(|| panic!("no summary in {stdout}"));
-    serde_json::from_str(line).expect("summary is JSON")
-}
-
 /// Pushes the detailed clip to `url` with FFmpeg reading it back; checks
 /// H.264 at the preset's size, every frame, and the bitrate under the cap.
 fn push_and_read_back(url: &str, scratch: &Path, frames: u64, max_kbps: u32) {
@@ -94,7 +69,7 @@ fn push_and_read_back(url: &str, scratch: &Path, frames: u64, max_kbps: u32) {
     let frames_text = frames.to_string();
     let kbps_text = max_kbps.to_string();
     let clip = detailed_clip().to_str().expect("utf-8 path");
-    let stdout = push(
+    let stdout = push_ok(
         &[
             "--input",
             clip,
@@ -121,7 +96,7 @@ fn push_and_read_back(url: &str, scratch: &Path, frames: u64, max_kbps: u32) {
         stdout.contains(r#""tag":"netStatus""#),
         "no netStatus:\n{stdout}"
     );
-    let summary = summary(&stdout);
+    let summary = summary_of(&stdout);
     assert_eq!(summary["framesSent"], frames, "{summary}");
     assert_eq!(summary["framesDropped"], 0, "{summary}");
 
@@ -185,7 +160,7 @@ fn flv_file_is_read_by_ffmpeg_and_by_our_reader() {
         "--input", clip, "--frames", "60", "--mode", "hd", "--mirror",
     ];
     let started = Instant::now();
-    let stdout = push(
+    let stdout = push_ok(
         &[
             &common_args[..],
             &["--output", flv.to_str().expect("utf-8")],
@@ -197,8 +172,8 @@ fn flv_file_is_read_by_ffmpeg_and_by_our_reader() {
         started.elapsed() < Duration::from_secs(60),
         "a file-only run is not paced"
     );
-    assert_eq!(summary(&stdout)["framesEncoded"], 60);
-    push(
+    assert_eq!(summary_of(&stdout)["framesEncoded"], 60);
+    push_ok(
         &[
             &common_args[..],
             &["--output", y4m.to_str().expect("utf-8")],

@@ -492,9 +492,19 @@ impl PushLoop {
         };
         self.feed.prime(self.source.as_mut(), &mut budget)?;
         let mut paused = false;
+        let waiting_interval = Duration::from_secs_f64(1.0 / WAITING_FPS);
         let clock_start = Instant::now();
         'push: loop {
-            while let Ok(command) = self.commands.try_recv() {
+            // Commands first; while paused, wait for one up to the waiting
+            // image's frame interval.
+            let waited = if paused {
+                self.commands.recv_timeout(waiting_interval).ok()
+            } else {
+                None
+            };
+            let commands: Vec<Command> =
+                waited.into_iter().chain(self.commands.try_iter()).collect();
+            for command in commands {
                 if self.command(
                     command,
                     &mut output,
@@ -520,18 +530,6 @@ impl PushLoop {
                 out.timestamp = waiting.timestamp;
                 output.send(out)?;
                 summary.frames_processed += 1;
-                let wait = Duration::from_secs_f64(1.0 / WAITING_FPS);
-                if let Ok(command) = self.commands.recv_timeout(wait) {
-                    if self.command(
-                        command,
-                        &mut output,
-                        &mut params,
-                        &mut timeline,
-                        &mut paused,
-                    )? {
-                        break 'push;
-                    }
-                }
                 continue;
             }
             let Some((frame, faces)) = self.feed.next(self.source.as_mut(), &mut budget)? else {

@@ -190,24 +190,8 @@ impl Uplink {
                     })
                 }
                 Err(error) => {
-                    emit(PusherEvent::Push(PushEvent::new(
-                        error.push_code(),
-                        error.to_string(),
-                    )));
-                    if !error.is_retryable() {
-                        return Err(PushError::Rejected(error.to_string()));
-                    }
                     attempt += 1;
-                    if attempt > policy.attempts {
-                        return Err(give_up(&url, attempts_text(policy.attempts), emit));
-                    }
-                    emit(PusherEvent::Push(PushEvent::new(
-                        PushCode::Reconnecting,
-                        format!(
-                            "connecting again (attempt {attempt} of {})",
-                            policy.attempts
-                        ),
-                    )));
+                    retry_or_give_up(&url, &policy, &error, attempt, emit)?;
                     std::thread::sleep(policy.backoff(attempt));
                 }
             }
@@ -301,28 +285,7 @@ impl Uplink {
                         LinkState::Live(publisher)
                     }
                     Err(error) => {
-                        emit(PusherEvent::Push(PushEvent::new(
-                            error.push_code(),
-                            error.to_string(),
-                        )));
-                        if !error.is_retryable() {
-                            return Err(PushError::Rejected(error.to_string()));
-                        }
-                        if attempt >= self.policy.attempts {
-                            return Err(give_up(
-                                &self.url,
-                                attempts_text(self.policy.attempts),
-                                emit,
-                            ));
-                        }
-                        emit(PusherEvent::Push(PushEvent::new(
-                            PushCode::Reconnecting,
-                            format!(
-                                "reconnecting (attempt {} of {})",
-                                attempt + 1,
-                                self.policy.attempts
-                            ),
-                        )));
+                        retry_or_give_up(&self.url, &self.policy, &error, attempt + 1, emit)?;
                         LinkState::Reconnecting {
                             attempt: attempt + 1,
                             next_try: now + self.policy.backoff(attempt + 1),
@@ -412,20 +375,40 @@ impl Uplink {
     }
 }
 
-fn attempts_text(attempts: u32) -> String {
-    match attempts {
-        1 => "1 attempt".into(),
-        n => format!("{n} attempts"),
-    }
-}
-
-fn give_up(url: &RtmpUrl, attempts: String, emit: &mut dyn FnMut(PusherEvent)) -> PushError {
-    let message = format!("disconnected from {url}: gave up after {attempts}");
+/// After a failed connection: reports it, then either announces attempt
+/// number `attempt` (1102) or ends the push — at once for a refusal (3004),
+/// with -1307 when the policy's attempts are used up.
+fn retry_or_give_up(
+    url: &RtmpUrl,
+    policy: &ReconnectPolicy,
+    error: &PublishError,
+    attempt: u32,
+    emit: &mut dyn FnMut(PusherEvent),
+) -> Result<(), PushError> {
     emit(PusherEvent::Push(PushEvent::new(
-        PushCode::Disconnected,
-        message.clone(),
+        error.push_code(),
+        error.to_string(),
     )));
-    PushError::Disconnected(message)
+    if !error.is_retryable() {
+        return Err(PushError::Rejected(error.to_string()));
+    }
+    if attempt > policy.attempts {
+        let attempts = match policy.attempts {
+            1 => "1 attempt".to_string(),
+            n => format!("{n} attempts"),
+        };
+        let message = format!("disconnected from {url}: gave up after {attempts}");
+        emit(PusherEvent::Push(PushEvent::new(
+            PushCode::Disconnected,
+            message.clone(),
+        )));
+        return Err(PushError::Disconnected(message));
+    }
+    emit(PusherEvent::Push(PushEvent::new(
+        PushCode::Reconnecting,
+        format!("reconnecting (attempt {attempt} of {})", policy.attempts),
+    )));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -297,3 +297,33 @@ pub fn ffprobe(path: &Path) -> Probe {
     probe.last_time = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     probe
 }
+
+/// The last `{"tag":"summary",…}` line of an example's output, parsed.
+pub fn summary_of(stdout: &str) -> serde_json::Value {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.contains(r#""tag":"summary""#))
+        .unwrap_or_else(|| panic!("no summary in {stdout}"));
+    serde_json::from_str(line).expect("summary is JSON")
+}
+
+/// Runs the pusher to completion within `limit`, asserting it succeeded;
+/// returns its stdout.
+pub fn push_ok(args: &[&str], limit: Duration) -> String {
+    let child = Command::new(pusher_binary())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pusher runs");
+    let (output, killed) = wait_with_timeout(child, limit);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!killed, "pusher {args:?} ran past {limit:?}\n{stdout}");
+    assert!(
+        output.status.success(),
+        "pusher {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
