@@ -438,13 +438,8 @@ impl PushLoop {
         let result = self.push(Instant::now());
         if let Err(error) = &result {
             match error.code() {
-                // Reported where they happened.
-                Some(
-                    PushCode::Disconnected
-                    | PushCode::ServerClosed
-                    | PushCode::VideoEncodeFailed
-                    | PushCode::UnsupportedResolution,
-                ) => {}
+                // The uplink reported these where they happened.
+                Some(PushCode::Disconnected | PushCode::ServerClosed) => {}
                 Some(code) => self.emit(code, error.to_string()),
                 None => {}
             }

@@ -102,12 +102,12 @@ impl OutputStage {
         let range = config.bitrate_range()?;
         let encoder_config =
             EncoderConfig::for_mode(config.mode, size.width(), size.height(), frame_rate, range);
+        // -1303 for any encoder failure is raised where the push ends;
+        // a size x264 cannot take is also -1305.
         let encoder = Encoder::new(&encoder_config).map_err(|error| {
-            let code = match error {
-                EncoderError::UnsupportedResolution { .. } => PushCode::UnsupportedResolution,
-                _ => PushCode::VideoEncodeFailed,
-            };
-            emit(code, error.to_string());
+            if matches!(error, EncoderError::UnsupportedResolution { .. }) {
+                emit(PushCode::UnsupportedResolution, error.to_string());
+            }
             PushError::Encoder(error.to_string())
         })?;
         emit(
