@@ -200,7 +200,9 @@ fn run(options: Options) -> Result<(), String> {
             let line = match event {
                 PlayerEvent::Play(event) => {
                     let code = event.code.code();
-                    if !json && (code < 0 || (2101..=3005).contains(&code)) {
+                    // Warnings go to stderr as they happen; an error (a
+                    // negative code) ends the run with its own last line.
+                    if !json && (2101..=3005).contains(&code) {
                         eprintln!("player: event {code}: {}", event.message);
                     }
                     EventLine::from(event)

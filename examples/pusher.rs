@@ -295,6 +295,7 @@ fn start_playback(
     mode: Mode,
     pushed: Arc<Mutex<PushedFrames>>,
     check: Arc<Mutex<PlaybackCheck>>,
+    limit: Duration,
 ) -> Result<LivePlayer, String> {
     let config = PlayerConfig {
         play_url: url.to_string(),
@@ -304,6 +305,8 @@ fn start_playback(
             PlayMode::Live
         },
         verify_stamps: true,
+        // A safety net: the player ends with the stream, long before this.
+        timeout: Some(limit),
         ..Default::default()
     };
     let sink: FrameSink = Box::new(move |frame, shown| {
@@ -461,6 +464,10 @@ fn run(options: Options) -> Result<(), String> {
             options.mode,
             Arc::clone(pushed),
             Arc::clone(&check),
+            // The stream's length at the source's rate, and a minute more.
+            Duration::from_secs_f64(
+                options.frames.unwrap_or(DEFAULT_FRAMES) as f64 / options.fps + 60.0,
+            ),
         )?),
         _ => None,
     };
@@ -474,8 +481,9 @@ fn run(options: Options) -> Result<(), String> {
         for event in events {
             let line = match event {
                 PusherEvent::Push(event) => {
-                    let warning =
-                        event.code.code() < 0 || (1101..=3005).contains(&event.code.code());
+                    // Warnings go to stderr as they happen; an error (a
+                    // negative code) ends the run with its own last line.
+                    let warning = (1101..=3005).contains(&event.code.code());
                     if !json && warning {
                         eprintln!("pusher: event {}: {}", event.code.code(), event.message);
                     }
@@ -489,7 +497,16 @@ fn run(options: Options) -> Result<(), String> {
         }
     });
     let result = pusher.wait();
-    let played = playback.map(|player| player.wait().map_err(|e| format!("playback: {e}")));
+    // After a failed push the player would wait for a stream that never
+    // ends: stop it. After a good one it ends with the stream.
+    let played = playback.map(|player| {
+        let outcome = if result.is_ok() {
+            player.wait()
+        } else {
+            player.stop()
+        };
+        outcome.map_err(|e| format!("playback: {e}"))
+    });
     let _ = printer.join();
     drop(server);
     let summary = result.map_err(|e| e.to_string())?;

@@ -9,9 +9,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use common::{ffmpeg, luma_psnr, pusher_binary, scratch_dir};
+use common::{ffmpeg, luma_psnr, pusher_binary, scratch_dir, wait_with_timeout};
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::source::{FrameSource, Y4mReader};
 
@@ -24,11 +25,18 @@ fn read_all(path: &Path) -> Vec<I420Frame> {
     frames
 }
 
+/// Runs the pusher; a run that has not ended after two minutes is killed
+/// and fails the test (a hang must not stall CI).
 fn run_pusher(args: &[&str]) -> Output {
-    Command::new(pusher_binary())
+    let child = Command::new(pusher_binary())
         .args(args)
-        .output()
-        .expect("pusher runs")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pusher runs");
+    let (output, killed) = wait_with_timeout(child, Duration::from_secs(120));
+    assert!(!killed, "pusher {args:?} did not end within 2 minutes");
+    output
 }
 
 #[test]
