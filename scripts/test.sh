@@ -16,6 +16,10 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/liveroom-xdg}"
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo run --quiet --example pusher -- --frames 30 --mode fhd --mirror
+# The integration tests run the example binaries (pusher, player) as users
+# do; `cargo test --all-targets` builds examples only as test targets, so
+# build them as programs first.
+cargo build --quiet --examples
 # Every target: unit, integration and example builds, and each criterion
 # bench run once as a test; then the doc examples.
 cargo test --all-targets
