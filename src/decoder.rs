@@ -653,18 +653,22 @@ mod tests {
         assert!(decoder.flush().unwrap().is_empty());
     }
 
-    #[test]
-    fn bad_configurations_are_rejected() {
-        let mut decoder = VideoDecoder::new().unwrap();
-        let good = AvcDecoderConfig {
+    /// A Baseline 320x240 configuration (20x15 macroblocks).
+    fn baseline_320x240() -> AvcDecoderConfig {
+        AvcDecoderConfig {
             profile: 66,
             compatibility: 0xC0,
             level: 30,
             length_size: 4,
-            // Baseline 320x240: 20x15 macroblocks.
             sps: vec![vec![0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x05, 0x07, 0xE4]],
             pps: vec![vec![0x68, 0xCE, 0x3C, 0x80]],
-        };
+        }
+    }
+
+    #[test]
+    fn bad_configurations_are_rejected() {
+        let mut decoder = VideoDecoder::new().unwrap();
+        let good = baseline_320x240();
         let info = decoder.configure(&good).unwrap();
         assert_eq!((info.width, info.height), (320, 240));
 
@@ -693,16 +697,7 @@ mod tests {
     #[test]
     fn malformed_access_units_are_errors() {
         let mut decoder = VideoDecoder::new().unwrap();
-        decoder
-            .configure(&AvcDecoderConfig {
-                profile: 66,
-                compatibility: 0xC0,
-                level: 30,
-                length_size: 4,
-                sps: vec![vec![0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x05, 0x07, 0xE4]],
-                pps: vec![vec![0x68, 0xCE, 0x3C, 0x80]],
-            })
-            .unwrap();
+        decoder.configure(&baseline_320x240()).unwrap();
         assert!(matches!(
             decoder.decode(&[0, 0, 0, 9, 0x65, 1], 0),
             Err(DecodeError::Bitstream(_))

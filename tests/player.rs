@@ -14,7 +14,10 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{ffmpeg, push_ok, pusher_binary, scratch_dir, summary_of, wait_with_timeout, Nginx};
+use common::{
+    ffmpeg, ffmpeg_decode, push_ok, pusher_binary, scratch_dir, summary_of, wait_with_timeout,
+    Nginx,
+};
 use liveroom::rtmp::{RtmpServer, ServerConfig};
 
 fn player_binary() -> PathBuf {
@@ -56,13 +59,7 @@ fn foreign_stream() -> &'static (PathBuf, PathBuf) {
             "flv",
             flv.to_str().expect("utf-8"),
         ]);
-        ffmpeg(&[
-            "-i",
-            flv.to_str().expect("utf-8"),
-            "-pix_fmt",
-            "yuv420p",
-            decoded.to_str().expect("utf-8"),
-        ]);
+        ffmpeg_decode(&flv, &decoded);
         (flv, decoded)
     })
 }

@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{
-    ffmpeg, ffprobe, luma_psnr, push_ok, pusher_binary, scratch_dir, summary_of, wait_with_timeout,
-    Nginx,
+    ffmpeg, ffmpeg_decode, ffprobe, luma_psnr, push_ok, pusher_binary, scratch_dir, summary_of,
+    wait_with_timeout, Nginx,
 };
 use liveroom::avc::{parse_sps, AvcDecoderConfig};
 use liveroom::flv::{parse_stream_metadata, parse_video_body, FlvReader, TagKind, VideoBody};
@@ -225,13 +225,7 @@ fn flv_file_is_read_by_ffmpeg_and_by_our_reader() {
 
     // FFmpeg's decode of our stream is close to the frames we encoded.
     let decoded = dir.join("decoded.y4m");
-    ffmpeg(&[
-        "-i",
-        flv.to_str().expect("utf-8"),
-        "-pix_fmt",
-        "yuv420p",
-        decoded.to_str().expect("utf-8"),
-    ]);
+    ffmpeg_decode(&flv, &decoded);
     let mut original = Y4mReader::open(&y4m).expect("y4m");
     let mut decoded = Y4mReader::open(&decoded).expect("decoded y4m");
     let mut worst: f64 = f64::INFINITY;

@@ -130,6 +130,17 @@ pub fn ffmpeg(args: &[&str]) {
     );
 }
 
+/// FFmpeg's own decode of a media file into an I420 Y4M file.
+pub fn ffmpeg_decode(input: &Path, output: &Path) {
+    ffmpeg(&[
+        "-i",
+        input.to_str().expect("utf-8 path"),
+        "-pix_fmt",
+        "yuv420p",
+        output.to_str().expect("utf-8 path"),
+    ]);
+}
+
 /// Waits for a child process up to `limit`, killing it if it runs longer.
 /// Returns its output and whether it had to be killed.
 pub fn wait_with_timeout(mut child: Child, limit: Duration) -> (Output, bool) {
