@@ -14,7 +14,11 @@
 //! `--reconnect-attempts N`; `--view WxH` draws the frames into a view of
 //! that size on the GPU, with `--object-fit contain|fillCrop` and
 //! `--orientation vertical|horizontal`; `--snapshot FILE.png` saves the last
-//! frame shown. A bad value prints one line on stderr and exits
+//! frame shown; `--audio-output FILE.wav` writes the sound received (16-bit
+//! PCM) and `--muted` plays (and writes) silence instead. The summary's
+//! `audio` says how much sound arrived and, with `--stamps` and the
+//! pusher's test tone, how far sound and picture are apart. A bad value
+//! prints one line on stderr and exits
 //! with status 2; a failure while playing exits with 1. The last line on
 //! stdout is a JSON summary.
 
@@ -112,6 +116,14 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                 options.snapshot = Some(path);
             }
             "--stamps" => options.config.verify_stamps = true,
+            "--muted" => options.config.muted = true,
+            "--audio-output" => {
+                let path = PathBuf::from(value()?);
+                if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
+                    return Err(format!("--audio-output {}: expected a .wav file", path.display()));
+                }
+                options.config.audio_output = Some(path);
+            }
             "--events" => {
                 let kind = value()?;
                 if kind != "json" {
@@ -130,7 +142,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                     })?;
             }
             "--help" | "-h" => {
-                return Err("usage: player --url rtmp://HOST[:PORT]/APP/STREAM|FILE.flv [--frames N] [--timeout S] [--mode live|rtc] [--min-cache S] [--max-cache S] [--output FILE.y4m] [--reference FILE.y4m] [--stamps] [--events json] [--reconnect-attempts N] [--view WxH] [--object-fit contain|fillCrop] [--orientation vertical|horizontal] [--snapshot FILE.png]".into())
+                return Err("usage: player --url rtmp://HOST[:PORT]/APP/STREAM|FILE.flv [--frames N] [--timeout S] [--mode live|rtc] [--min-cache S] [--max-cache S] [--output FILE.y4m] [--reference FILE.y4m] [--stamps] [--events json] [--reconnect-attempts N] [--view WxH] [--object-fit contain|fillCrop] [--orientation vertical|horizontal] [--snapshot FILE.png] [--audio-output FILE.wav] [--muted]".into())
             }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }

@@ -25,6 +25,14 @@
 //! pixels; without it the built-in landmarker finds them, on its own thread,
 //! when an effect needs them) and `--dump-landmarks FILE.jsonl` (the faces
 //! used for every frame, in the same format).
+//! Sound: `--audio off|none|tone|FILE` (the microphone: no audio track,
+//! silence, the test tone — a 1 kHz beep at the start of every second, the
+//! default — or a WAV/MP3/AAC/FLAC/Ogg file), `--muted`, `--audio-quality
+//! high|low` (48 kHz stereo 128 kbps, or 16 kHz mono 32 kbps),
+//! `--audio-rate HZ` (another AAC sample rate), `--bgm FILE` and
+//! `--bgm-volume X` (background music, 0..1), `--audio-only` (the plugin's
+//! `enableCamera` false) with `--duration S` (stream seconds; also caps a
+//! video push).
 //! A bad value prints one line on stderr and exits with status 2; a failure
 //! while running (the server unreachable after the reconnect attempts, say)
 //! exits with status 1. The last line on stdout is a JSON summary.
@@ -37,6 +45,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use liveroom::audio::AudioQuality;
 use liveroom::color::i420_to_rgb_image;
 use liveroom::effects::EffectParams;
 use liveroom::encoder::BitrateRange;
@@ -46,7 +55,7 @@ use liveroom::frame::I420Frame;
 use liveroom::geometry::{Aspect, GeometryParams, GeometryPlan, Mode, Orientation};
 use liveroom::landmarks::{self, LandmarkTrack};
 use liveroom::player::{FrameSink, LivePlayer, PlayMode, PlayerConfig, Spread};
-use liveroom::pusher::{FaceInput, FrameTap, LivePusher, PusherConfig, PusherEvent};
+use liveroom::pusher::{AudioInput, FaceInput, FrameTap, LivePusher, PusherConfig, PusherEvent};
 use liveroom::rtmp::{RtmpServer, RtmpUrl, ServerConfig};
 use liveroom::source::{open_source, stamp, FrameRate, Y4mWriter};
 use liveroom::GpuContext;
@@ -74,6 +83,14 @@ struct Options {
     events_json: bool,
     reconnect_attempts: Option<u32>,
     reconnect_delay: Option<Duration>,
+    audio: AudioInput,
+    muted: bool,
+    audio_quality: AudioQuality,
+    audio_rate: Option<u32>,
+    bgm: Option<PathBuf>,
+    bgm_volume: f32,
+    audio_only: bool,
+    duration: Option<Duration>,
 }
 
 fn parse_number<T: std::str::FromStr>(flag: &str, text: &str, expected: &str) -> Result<T, String> {
@@ -102,6 +119,14 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         events_json: false,
         reconnect_attempts: None,
         reconnect_delay: None,
+        audio: AudioInput::Tone,
+        muted: false,
+        audio_quality: AudioQuality::High,
+        audio_rate: None,
+        bgm: None,
+        bgm_volume: 1.0,
+        audio_only: false,
+        duration: None,
     };
     // Custom-effect strengths (0..1) and legacy levels (0..9), checked at the end.
     let mut custom: [Option<f32>; 4] = [None; 4];
@@ -224,10 +249,40 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                     .map_err(|_| format!("{flag} {text:?}: expected a whole number from 0 to 9"))?;
                 levels[(flag == "--whiteness") as usize] = Some(level);
             }
+            "--audio" => options.audio = value()?.parse().map_err(|e| format!("--audio: {e}"))?,
+            "--muted" => options.muted = true,
+            "--audio-quality" => {
+                options.audio_quality = value()?
+                    .parse()
+                    .map_err(|e| format!("--audio-quality: {e}"))?
+            }
+            "--audio-rate" => {
+                let text = value()?;
+                options.audio_rate =
+                    Some(parse_number("--audio-rate", &text, "a sample rate in Hz such as 44100")?);
+            }
+            "--bgm" => options.bgm = Some(PathBuf::from(value()?)),
+            "--bgm-volume" => {
+                let text = value()?;
+                let volume: f32 = parse_number("--bgm-volume", &text, "a number from 0 to 1")?;
+                if !(0.0..=1.0).contains(&volume) {
+                    return Err(format!("--bgm-volume {text}: expected a number from 0 to 1"));
+                }
+                options.bgm_volume = volume;
+            }
+            "--audio-only" => options.audio_only = true,
+            "--duration" => {
+                let text = value()?;
+                let seconds: f64 = parse_number("--duration", &text, "seconds such as 60")?;
+                if !seconds.is_finite() || !(0.0..=86_400.0).contains(&seconds) || seconds == 0.0 {
+                    return Err(format!("--duration {text}: expected seconds above 0, at most a day"));
+                }
+                options.duration = Some(Duration::from_secs_f64(seconds));
+            }
             "--landmarks" => options.landmarks = Some(PathBuf::from(value()?)),
             "--dump-landmarks" => options.dump_landmarks = Some(PathBuf::from(value()?)),
             "--help" | "-h" => {
-                return Err("usage: pusher [--url rtmp://HOST[:PORT]/APP/STREAM] [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--min-bitrate KBPS] [--max-bitrate KBPS] [--output FILE.y4m|FILE.flv] [--snapshot FILE.png] [--events json] [--reconnect-attempts N] [--reconnect-delay-ms N] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl] [--dump-landmarks FILE.jsonl]".into())
+                return Err("usage: pusher [--url rtmp://HOST[:PORT]/APP/STREAM] [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--min-bitrate KBPS] [--max-bitrate KBPS] [--output FILE.y4m|FILE.flv] [--snapshot FILE.png] [--events json] [--reconnect-attempts N] [--reconnect-delay-ms N] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl] [--dump-landmarks FILE.jsonl] [--audio off|none|tone|FILE] [--muted] [--audio-quality high|low] [--audio-rate HZ] [--bgm FILE] [--bgm-volume X] [--audio-only] [--duration S]".into())
             }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
@@ -253,6 +308,27 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
     };
     BitrateRange::resolve(options.mode, options.min_bitrate, options.max_bitrate)
         .map_err(|e| format!("--min-bitrate/--max-bitrate: {e}"))?;
+    if options.audio == AudioInput::Off {
+        if options.bgm.is_some() {
+            return Err("--bgm needs an audio track: use --audio none (no microphone) instead of --audio off".into());
+        }
+        if options.audio_only {
+            return Err("--audio-only needs sound: --audio off leaves nothing to push".into());
+        }
+    }
+    if let Some(path) = &options.bgm {
+        if !path.is_file() {
+            return Err(format!("--bgm {}: no such file", path.display()));
+        }
+    }
+    if let AudioInput::File(path) = &options.audio {
+        if !path.is_file() {
+            return Err(format!(
+                "--audio {}: no such file (or off, none, tone)",
+                path.display()
+            ));
+        }
+    }
     Ok(options)
 }
 
@@ -355,8 +431,20 @@ fn run(options: Options) -> Result<(), String> {
         max_bitrate_kbps: options.max_bitrate,
         max_frames: Some(options.frames.unwrap_or(DEFAULT_FRAMES)),
         flv_output: output_flv,
+        audio: options.audio.clone(),
+        muted: options.muted,
+        audio_quality: options.audio_quality,
+        audio_sample_rate: options.audio_rate,
+        enable_camera: !options.audio_only,
+        max_duration: options.duration,
         ..Default::default()
     };
+    if options.audio_only && options.duration.is_none() {
+        // An audio-only push counts its length in the source's frames too.
+        config.max_duration = Some(Duration::from_secs_f64(
+            options.frames.unwrap_or(DEFAULT_FRAMES) as f64 / options.fps,
+        ));
+    }
     if let Some(attempts) = options.reconnect_attempts {
         config.reconnect.attempts = attempts;
     }
@@ -472,10 +560,23 @@ fn run(options: Options) -> Result<(), String> {
         _ => None,
     };
     let url = config.push_url.clone();
-    let mut pusher =
-        LivePusher::start(config, gpu, source, faces, Some(tap)).map_err(|e| e.to_string())?;
-    let events = pusher.events();
     let json = options.events_json;
+    let mut pusher = LivePusher::start(config, gpu, source, faces, Some(tap)).map_err(|error| {
+        // Errors with a plugin code (a microphone file that cannot be read,
+        // -1302) are events too.
+        if let (true, Some(code)) = (json, error.code()) {
+            let event = liveroom::events::PushEvent::new(code, error.to_string());
+            println!("{}", EventLine::from(event).to_json());
+        }
+        error.to_string()
+    })?;
+    let events = pusher.events();
+    if let Some(path) = &options.bgm {
+        pusher
+            .set_bgm_volume(options.bgm_volume)
+            .and_then(|()| pusher.play_bgm(path))
+            .map_err(|e| e.to_string())?;
+    }
     let printer = std::thread::spawn(move || {
         let Some(events) = events else { return };
         for event in events {
@@ -490,6 +591,7 @@ fn run(options: Options) -> Result<(), String> {
                     EventLine::from(event)
                 }
                 PusherEvent::NetStatus(status) => EventLine::from(status),
+                PusherEvent::Bgm(event) => EventLine::from(event),
             };
             if json {
                 println!("{}", line.to_json());
@@ -576,7 +678,18 @@ fn run(options: Options) -> Result<(), String> {
                 stamps.unreadable
             ));
         }
-        if stamp_cell.is_some() && psnr.is_none_or(|p| p.min < 30.0) {
+        if let (Some(object), Some(audio)) = (line.as_object_mut(), &played.audio) {
+            let audio = serde_json::to_value(audio).map_err(|e| e.to_string())?;
+            object.insert("audioPlayback".into(), audio);
+        }
+        if options.audio != AudioInput::Off {
+            failures.extend(check_sound(
+                &options,
+                played.audio.as_ref(),
+                stamp_cell.is_some(),
+            ));
+        }
+        if !options.audio_only && stamp_cell.is_some() && psnr.is_none_or(|p| p.min < 30.0) {
             failures.push(format!("playback: PSNR against the pushed frames {psnr:?}"));
         }
     }
@@ -591,6 +704,38 @@ fn run(options: Options) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The sound that came back: it arrived and decoded, and with the test
+/// tone and stamped video its beeps line up with the picture within 40 ms.
+fn check_sound(
+    options: &Options,
+    audio: Option<&liveroom::player::AudioSummary>,
+    stamped_video: bool,
+) -> Vec<String> {
+    let Some(audio) = audio else {
+        return vec!["playback: no sound arrived".into()];
+    };
+    let mut failures = Vec::new();
+    if audio.packets_decoded == 0 || audio.decode_errors > 0 {
+        failures.push(format!(
+            "playback: {} of {} audio packets decoded",
+            audio.packets_decoded, audio.packets_received
+        ));
+    }
+    let beeping = options.audio == AudioInput::Tone && !options.muted;
+    if beeping && stamped_video && !options.audio_only {
+        let in_sync = audio
+            .av_offset_ms
+            .is_some_and(|offset| offset.min.abs() <= 40.0 && offset.max.abs() <= 40.0);
+        if !in_sync {
+            failures.push(format!(
+                "playback: sound and picture apart by {:?} ms",
+                audio.av_offset_ms
+            ));
+        }
+    }
+    failures
 }
 
 fn main() -> ExitCode {

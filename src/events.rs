@@ -16,6 +16,8 @@
 
 use serde::Serialize;
 
+use crate::audio::BgmEvent;
+
 /// The pusher's event codes (`pushEvent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PushCode {
@@ -276,6 +278,30 @@ pub enum EventLine {
     /// Periodic statistics.
     #[serde(rename = "netStatus")]
     NetStatus(NetStatus),
+    /// `bgmStart`: background music started.
+    #[serde(rename = "bgmStart", rename_all = "camelCase")]
+    BgmStart {
+        /// The music file.
+        path: String,
+        /// Its length in ms, when the file states it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+    },
+    /// `bgmProgress`: about once a second while the music plays.
+    #[serde(rename = "bgmProgress", rename_all = "camelCase")]
+    BgmProgress {
+        /// Played so far, ms.
+        progress_ms: u64,
+        /// Its length in ms, when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+    },
+    /// `bgmComplete`: the music reached its end.
+    #[serde(rename = "bgmComplete")]
+    BgmComplete {
+        /// The music file.
+        path: String,
+    },
     /// The URL or its authorization was rejected (code -1), or another
     /// error that has no event code.
     #[serde(rename = "error")]
@@ -301,6 +327,25 @@ impl From<PushEvent> for EventLine {
         EventLine::PushEvent {
             code: event.code.code(),
             message: event.message,
+        }
+    }
+}
+
+impl From<BgmEvent> for EventLine {
+    fn from(event: BgmEvent) -> Self {
+        let millis = |d: std::time::Duration| d.as_millis() as u64;
+        match event {
+            BgmEvent::Start { path, duration } => EventLine::BgmStart {
+                path: path.display().to_string(),
+                duration_ms: duration.map(millis),
+            },
+            BgmEvent::Progress { progress, duration } => EventLine::BgmProgress {
+                progress_ms: millis(progress),
+                duration_ms: duration.map(millis),
+            },
+            BgmEvent::Complete { path } => EventLine::BgmComplete {
+                path: path.display().to_string(),
+            },
         }
     }
 }
@@ -340,6 +385,25 @@ mod tests {
             assert!(json.contains(field), "{field} missing from {json}");
         }
         assert!(!json.contains("videoCache"));
+    }
+
+    #[test]
+    fn bgm_callbacks_have_the_plugin_names() {
+        let progress = BgmEvent::Progress {
+            progress: std::time::Duration::from_millis(2000),
+            duration: Some(std::time::Duration::from_millis(5500)),
+        };
+        assert_eq!(
+            EventLine::from(progress).to_json(),
+            r#"{"tag":"bgmProgress","progressMs":2000,"durationMs":5500}"#
+        );
+        let complete = BgmEvent::Complete {
+            path: "music.mp3".into(),
+        };
+        assert_eq!(
+            EventLine::from(complete).to_json(),
+            r#"{"tag":"bgmComplete","path":"music.mp3"}"#
+        );
     }
 
     #[test]

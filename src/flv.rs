@@ -1002,18 +1002,22 @@ fn to_u32(v: f64) -> u32 {
 
 impl StreamMetadata {
     /// The `onMetaData` properties, in the usual order; video codec id 7
-    /// (AVC), audio codec id 10 (AAC).
+    /// (AVC) when there is a picture size, audio codec id 10 (AAC) when
+    /// there is audio.
     pub fn to_properties(&self) -> Vec<(String, AmfValue)> {
         let mut p: Vec<(String, AmfValue)> = Vec::new();
         let mut num = |k: &str, v: f64| p.push((k.to_string(), AmfValue::Number(v)));
         if let Some(d) = self.duration_s {
             num("duration", d);
         }
-        num("width", f64::from(self.width));
-        num("height", f64::from(self.height));
-        num("videodatarate", self.video_bitrate_kbps);
-        num("framerate", self.frame_rate);
-        num("videocodecid", f64::from(VIDEO_CODEC_AVC));
+        // An audio-only stream (no picture size) has no video fields.
+        if self.width > 0 && self.height > 0 {
+            num("width", f64::from(self.width));
+            num("height", f64::from(self.height));
+            num("videodatarate", self.video_bitrate_kbps);
+            num("framerate", self.frame_rate);
+            num("videocodecid", f64::from(VIDEO_CODEC_AVC));
+        }
         if let Some(a) = &self.audio {
             num("audiodatarate", a.bitrate_kbps);
             num("audiosamplerate", f64::from(a.sample_rate));

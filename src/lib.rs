@@ -1,7 +1,8 @@
 //! # liveroom
 //!
 //! A live-video engine: a GPU frame pipeline (wgpu, WGSL shaders) for beauty
-//! effects and picture geometry, with H.264/RTMP push and play to come.
+//! effects and picture geometry, H.264 and AAC encoding, RTMP push (to any
+//! server or the embedded one) and play, with verification of what arrived.
 //!
 //! The modules follow the data flow:
 //!
@@ -18,7 +19,14 @@
 //!   skin mask, whitening curve);
 //! * [`gpu`] — the wgpu device, from the environment or the application;
 //! * [`pipeline`] — the GPU passes (geometry with warps and whitening,
-//!   smoothing), and their CPU reference.
+//!   smoothing), and their CPU reference;
+//! * [`audio`] — the microphone sources, the BGM mixer, AAC encoding and
+//!   decoding, WAV files;
+//! * [`encoder`], [`avc`], [`flv`] — x264, H.264 parameter sets and the FLV
+//!   container;
+//! * [`rtmp`] — publishing, playing, and the embedded server;
+//! * [`pusher`] and [`player`] — the two components, with their events
+//!   ([`events`]); [`decoder`] is the player's H.264 decoder.
 //!
 //! ```no_run
 //! use liveroom::{FrameParams, FramePipeline, GpuContext};
@@ -40,6 +48,7 @@
 //! # }
 //! ```
 
+pub mod audio;
 pub mod avc;
 pub mod color;
 pub mod decoder;

@@ -32,7 +32,7 @@ fn codes(seen: &[PusherEvent]) -> Vec<i32> {
     seen.iter()
         .filter_map(|event| match event {
             PusherEvent::Push(event) => Some(event.code.code()),
-            PusherEvent::NetStatus(_) => None,
+            PusherEvent::NetStatus(_) | PusherEvent::Bgm(_) => None,
         })
         .collect()
 }

@@ -166,6 +166,13 @@ impl JitterBuffer {
         (due, report)
     }
 
+    /// The stream time (ms) that the play clock has reached at `now`;
+    /// `None` while loading.
+    pub fn position(&self, now: Instant) -> Option<u64> {
+        let (start, base) = self.clock?;
+        Some(base + now.saturating_duration_since(start).as_millis() as u64)
+    }
+
     /// When the next frame is due (for sleeping until then).
     pub fn next_due(&self) -> Option<Instant> {
         let (start, base) = self.clock?;

@@ -2,7 +2,10 @@
 //! file for offline checks), holds it in a jitter buffer, decodes it with
 //! openh264 and hands every displayed frame to the application, with the
 //! plugin's events; and it can verify what arrived (frame stamps, PSNR
-//! against a reference clip).
+//! against a reference clip). AAC sound is decoded with symphonia in step
+//! with the picture, handed out (silence while `muted`) and optionally
+//! written to a WAV file; the summary says how far sound and picture are
+//! apart.
 //!
 //! The plugin's attributes map onto [`PlayerConfig`] (`playUrl` →
 //! `play_url`, `minCache`/`maxCache`, `mode`, `muted`); its methods onto
@@ -11,6 +14,7 @@
 //! meaning here.
 
 mod buffer;
+mod sound;
 pub mod verify;
 mod view;
 
@@ -25,6 +29,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use buffer::{BufferState, EncodedVideo, JitterBuffer, ReleaseReport};
+pub use sound::{AudioSink, AudioSummary};
 pub use verify::{ReferenceClip, Spread, StampTally};
 pub use view::{ObjectFit, ViewConfig, ViewRenderer};
 
@@ -32,7 +37,7 @@ use crate::avc::{parse_sps, AvcDecoderConfig};
 use crate::color::i420_to_rgb_image;
 use crate::decoder::VideoDecoder;
 use crate::events::{NetStatus, PlayCode, PlayEvent};
-use crate::flv::{self, FlvReader, TagKind, VideoBody};
+use crate::flv::{self, AudioBody, FlvReader, TagKind, VideoBody};
 use crate::frame::I420Frame;
 use crate::pusher::ReconnectPolicy;
 use crate::rtmp::play::{PlayClient, PlayConfig, PlayError, PlayMessage};
@@ -59,9 +64,17 @@ pub enum PlayerError {
     /// The reconnect attempts ran out (-2301).
     #[error("{0}")]
     Disconnected(String),
-    /// The application's frame sink failed.
-    #[error("frame sink: {0}")]
+    /// The application's frame or audio sink failed.
+    #[error("sink: {0}")]
     Sink(String),
+    /// An output file (the WAV) could not be written.
+    #[error("cannot write {path}: {reason}")]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The player thread is gone.
     #[error("the player thread stopped unexpectedly")]
     Stopped,
@@ -101,8 +114,11 @@ pub struct PlayerConfig {
     pub min_cache: Option<Duration>,
     /// `maxCache` (`None`: the mode's, 3 s live, 0.8 s RTC).
     pub max_cache: Option<Duration>,
-    /// `muted` (audio comes with the audio stage).
+    /// `muted`: silence instead of the sound (it is still decoded and
+    /// measured).
     pub muted: bool,
+    /// Write the sound received to this WAV file (16-bit PCM).
+    pub audio_output: Option<PathBuf>,
     /// Stop after this many displayed frames.
     pub max_frames: Option<u64>,
     /// Stop after this long in all.
@@ -131,6 +147,7 @@ impl Default for PlayerConfig {
             min_cache: None,
             max_cache: None,
             muted: false,
+            audio_output: None,
             max_frames: None,
             timeout: None,
             verify_stamps: false,
@@ -247,6 +264,9 @@ pub struct PlaySummary {
     /// Luma PSNR against the reference, dB (identical frames count as 100).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub psnr: Option<Spread>,
+    /// The sound, when the stream had any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioSummary>,
 }
 
 /// The stamp tally in the summary.
@@ -299,6 +319,17 @@ impl LivePlayer {
         gpu: Option<GpuContext>,
         sink: Option<FrameSink>,
     ) -> Result<Self, PlayerError> {
+        Self::start_with_audio(config, gpu, sink, None)
+    }
+
+    /// [`LivePlayer::start`], with every decoded block of sound handed to
+    /// `audio` as well.
+    pub fn start_with_audio(
+        config: PlayerConfig,
+        gpu: Option<GpuContext>,
+        sink: Option<FrameSink>,
+        audio: Option<AudioSink>,
+    ) -> Result<Self, PlayerError> {
         config.validate()?;
         let renderer = match (config.view, gpu) {
             (Some(view), Some(gpu)) => Some(ViewRenderer::new(gpu, view)?),
@@ -313,7 +344,7 @@ impl LivePlayer {
         let (outbox, events) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("liveroom-play".into())
-            .spawn(move || PlayLoop::new(config, renderer, sink, inbox, outbox).run())
+            .spawn(move || PlayLoop::new(config, renderer, sink, audio, inbox, outbox).run())
             .map_err(|e| PlayerError::Config(format!("cannot start the player thread: {e}")))?;
         Ok(Self {
             commands,
@@ -452,12 +483,24 @@ struct PlayLoop {
     /// 2104 was reported and arrival has not settled since.
     unstable_reported: bool,
     meter: Meter,
+    sound: sound::SoundTrack,
+    /// A video message has arrived (else the sound keeps its own clock).
+    video_seen: bool,
+    /// Presentation time of the first frame displayed, ms.
+    first_video_pts: Option<u64>,
+    /// (stamp, presentation ms) of displayed frames, for the A/V offset.
+    stamp_times: Vec<(u32, u64)>,
+    /// Frame interval from the metadata, ms.
+    frame_ms: Option<f64>,
+    /// An unsupported audio codec was reported (once).
+    audio_codec_reported: bool,
 }
 
 #[derive(Default)]
 struct Meter {
     since: Option<Instant>,
     bytes: u64,
+    audio_bytes: u64,
     frames: u64,
     last_arrival: Option<(Instant, u64)>,
     jitter_ms: f64,
@@ -468,11 +511,13 @@ impl PlayLoop {
         config: PlayerConfig,
         renderer: Option<ViewRenderer>,
         sink: Option<FrameSink>,
+        audio: Option<AudioSink>,
         commands: Receiver<Command>,
         events: Sender<PlayerEvent>,
     ) -> Self {
         let (min, max) = config.cache_bounds();
         let tally = config.verify_stamps.then(StampTally::default);
+        let sound = sound::SoundTrack::new(min, config.muted, config.audio_output.clone(), audio);
         Self {
             renderer,
             sink,
@@ -492,6 +537,12 @@ impl PlayLoop {
             realtime: true,
             unstable_reported: false,
             meter: Meter::default(),
+            sound,
+            video_seen: false,
+            first_video_pts: None,
+            stamp_times: Vec::new(),
+            frame_ms: None,
+            audio_codec_reported: false,
             config,
         }
     }
@@ -510,6 +561,13 @@ impl PlayLoop {
                 reason: e.to_string(),
             })?);
         }
+        if let Some(path) = &self.config.audio_output {
+            // Fail now, not when the first sound arrives.
+            File::create(path).map_err(|e| PlayerError::Output {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        }
         let mut input = self.open_input()?;
         let deadline = self.config.timeout.map(|t| started + t);
         let realtime = matches!(input, Input::Rtmp(_));
@@ -524,10 +582,14 @@ impl PlayLoop {
                         if std::mem::take(&mut self.paused) {
                             // Back to the live edge.
                             self.buffer.restart();
+                            self.sound.restart();
                             self.playing_reported = false;
                         }
                     }
-                    Command::Mute(muted) => self.config.muted = muted,
+                    Command::Mute(muted) => {
+                        self.config.muted = muted;
+                        self.sound.set_muted(muted);
+                    }
                     Command::Snapshot(path, reply) => {
                         let result = match &self.shown {
                             Some(frame) => i420_to_rgb_image(frame).save(&path).map_err(|e| {
@@ -597,7 +659,9 @@ impl PlayLoop {
             for frame in due {
                 self.decode(&frame)?;
             }
+            self.play_sound(now)?;
             if self.draining && self.buffer.is_empty() {
+                self.play_sound(now)?;
                 break;
             }
             self.report();
@@ -616,6 +680,13 @@ impl PlayLoop {
             });
         }
         self.summary.psnr = Spread::of(&self.psnr);
+        self.play_sound(Instant::now())?;
+        let frame_ms = self.frame_ms.or_else(|| frame_interval(&self.stamp_times));
+        let sound = std::mem::replace(
+            &mut self.sound,
+            sound::SoundTrack::new(Duration::ZERO, false, None, None),
+        );
+        self.summary.audio = sound.finish(self.first_video_pts, &self.stamp_times, frame_ms)?;
         if let Input::Rtmp(client) = input {
             client.close();
         }
@@ -682,6 +753,7 @@ impl PlayLoop {
 
     fn reconnect(&mut self) -> Result<Input, PlayerError> {
         self.buffer.restart();
+        self.sound.restart();
         self.playing_reported = false;
         self.emit(PlayCode::Reconnecting, "connection lost; reconnecting");
         let input = self.connect(0)?;
@@ -692,11 +764,17 @@ impl PlayLoop {
     /// Takes one message from the stream.
     fn take(&mut self, message: PlayMessage) -> Result<(), PlayerError> {
         match message {
-            PlayMessage::Metadata(metadata) if metadata.width > 0 && metadata.height > 0 => {
-                self.summary.width = metadata.width;
-                self.summary.height = metadata.height;
+            PlayMessage::Metadata(metadata) => {
+                if metadata.width > 0 && metadata.height > 0 {
+                    self.summary.width = metadata.width;
+                    self.summary.height = metadata.height;
+                }
+                if metadata.frame_rate.is_finite() && metadata.frame_rate > 0.0 {
+                    self.frame_ms = Some(1000.0 / metadata.frame_rate);
+                }
             }
             PlayMessage::Video { timestamp_ms, body } => {
+                self.video_seen = true;
                 self.note_arrival(timestamp_ms, body.len());
                 match flv::parse_video_body(&body) {
                     Ok(VideoBody::SequenceHeader(record)) => self.configure(record),
@@ -732,7 +810,7 @@ impl PlayLoop {
                     }
                 }
             }
-            PlayMessage::Audio { body, .. } => self.meter.bytes += body.len() as u64,
+            PlayMessage::Audio { timestamp_ms, body } => self.take_audio(timestamp_ms, body),
             PlayMessage::StreamEnd => {
                 self.emit(PlayCode::StreamEnded, "the stream ended");
                 self.draining = true;
@@ -740,6 +818,52 @@ impl PlayLoop {
             _ => {}
         }
         Ok(())
+    }
+
+    /// An audio message: the AAC configuration, or a unit for the queue.
+    fn take_audio(&mut self, timestamp_ms: u32, body: bytes::Bytes) {
+        self.meter.bytes += body.len() as u64;
+        self.meter.audio_bytes += body.len() as u64;
+        match flv::parse_audio_body(&body) {
+            Ok(AudioBody::AacSequenceHeader(config)) => {
+                if let Err(reason) = self.sound.configure(config) {
+                    self.emit(PlayCode::AudioDecodeFailed, reason);
+                }
+            }
+            Ok(AudioBody::AacRaw(unit)) => {
+                let unit = body.slice_ref(unit);
+                self.sound.push(u64::from(timestamp_ms), unit);
+            }
+            Ok(AudioBody::Other { format, .. }) => {
+                if !self.audio_codec_reported {
+                    self.audio_codec_reported = true;
+                    self.emit(
+                        PlayCode::AudioDecodeFailed,
+                        format!("audio format {format} is not AAC; the sound is ignored"),
+                    );
+                }
+            }
+            Err(error) => self.emit(PlayCode::AudioDecodeFailed, error.to_string()),
+        }
+    }
+
+    /// Decodes the sound that is due: with the picture's clock, by its own
+    /// clock on an audio-only stream, all of it from a file or at the end.
+    fn play_sound(&mut self, now: Instant) -> Result<(), PlayerError> {
+        if self.paused {
+            self.sound.restart();
+            return Ok(());
+        }
+        let flush = !self.realtime || self.draining;
+        let position = self.buffer.position(now);
+        let outcome = self.sound.release(now, position, self.video_seen, flush);
+        for failure in outcome.decode_errors {
+            self.emit(PlayCode::AudioDecodeFailed, failure);
+        }
+        match outcome.output_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 
     fn configure(&mut self, record: &[u8]) {
@@ -846,6 +970,11 @@ impl PlayLoop {
             Some(tally) => tally.record(&picture),
             None => None,
         };
+        let pts = picture.timestamp.as_millis() as u64;
+        self.first_video_pts.get_or_insert(pts);
+        if let Some(stamp) = stamp {
+            self.stamp_times.push((stamp, pts));
+        }
         let index = self.summary.frames_displayed;
         if let Some(reference) = &mut self.reference {
             let wanted = stamp.map_or(index, u64::from);
@@ -903,9 +1032,10 @@ impl PlayLoop {
         }
         let seconds = elapsed.as_secs_f64();
         let kbps = self.meter.bytes as f64 * 8.0 / 1000.0 / seconds;
+        let audio_kbps = self.meter.audio_bytes as f64 * 8.0 / 1000.0 / seconds;
         let status = NetStatus {
-            video_bitrate: kbps,
-            audio_bitrate: 0.0,
+            video_bitrate: kbps - audio_kbps,
+            audio_bitrate: audio_kbps,
             video_fps: self.meter.frames as f64 / seconds,
             video_gop: 0.0,
             net_speed: kbps,
@@ -913,7 +1043,7 @@ impl PlayLoop {
             video_width: self.summary.width,
             video_height: self.summary.height,
             video_cache: Some(self.buffer.cached().as_secs_f64()),
-            audio_cache: Some(0.0),
+            audio_cache: Some(self.sound.cached().as_secs_f64()),
         };
         let _ = self.events.send(PlayerEvent::NetStatus(status));
         if self.playing_reported {
@@ -935,6 +1065,15 @@ impl PlayLoop {
         self.unstable_reported = unstable;
         self.meter.since = Some(now);
         self.meter.bytes = 0;
+        self.meter.audio_bytes = 0;
         self.meter.frames = 0;
     }
+}
+
+/// The frame interval (ms) from displayed stamps and their presentation
+/// times, when the metadata did not give the frame rate.
+fn frame_interval(stamps: &[(u32, u64)]) -> Option<f64> {
+    let (first, last) = (stamps.first()?, stamps.last()?);
+    let frames = f64::from(last.0) - f64::from(first.0);
+    (frames > 0.0).then(|| (last.1 as f64 - first.1 as f64) / frames)
 }

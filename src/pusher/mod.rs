@@ -9,13 +9,22 @@
 //! `snapshot` and `switch_camera` ([`LivePusher::switch_source`]). The
 //! phone-only ones have no meaning here: `devicePosition` is whichever
 //! source is given, `toggleTorch`, `picture-in-picture-mode`, `debug`
-//! (use `RUST_LOG`-style logging), and `autopush` (`start` is explicit).
-//! Audio (`muted`, `audioQuality`, `backgroundMute`, the BGM methods) comes
-//! with the audio stage.
+//! (use `RUST_LOG`-style logging), `startPreview`/`stopPreview` (use a
+//! [`FrameTap`]), and `autopush` (`start` is explicit).
+//!
+//! Sound: [`PusherConfig::audio`] is the microphone (off, silence, the test
+//! tone or a file), `muted`, `audioQuality`, `backgroundMute` and
+//! `enableCamera` (false: an audio-only stream) are fields, and the BGM
+//! methods (`playBGM`, `stopBGM`, `pauseBGM`, `resumeBGM`, `setBGMVolume`)
+//! are [`LivePusher::play_bgm`] and its siblings, with the `bgmStart`,
+//! `bgmProgress` and `bgmComplete` callbacks as [`PusherEvent::Bgm`]. The
+//! audio is rendered in step with the video's stream clock, so both tracks
+//! share one timeline.
 //!
 //! When pushing, frames are paced at the source's rate, as a camera would
 //! deliver them; writing only a file runs as fast as it can.
 
+mod audio_feed;
 mod bitrate;
 mod faces;
 mod output;
@@ -32,6 +41,7 @@ use thiserror::Error;
 pub use faces::FaceInput;
 pub use uplink::ReconnectPolicy;
 
+use crate::audio::{AudioFormat, AudioQuality, BgmEvent};
 use crate::color::rgb_image_to_i420;
 use crate::effects::EffectParams;
 use crate::encoder::BitrateRange;
@@ -43,11 +53,15 @@ use crate::pipeline::{FrameParams, FramePipeline};
 use crate::rtmp::{PublisherConfig, RtmpUrl};
 use crate::source::FrameSource;
 use crate::GpuContext;
+use audio_feed::{AudioFeed, BgmCommand};
 use faces::{FaceFeed, FrameBudget};
 use output::{OutputStage, OutputThread};
 
 /// Frame rate of the waiting image while paused.
 const WAITING_FPS: f64 = 5.0;
+
+/// How much sound an audio-only push renders at a time.
+const AUDIO_ONLY_TICK: Duration = Duration::from_millis(20);
 
 /// Why a push could not start or ended early.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -67,6 +81,18 @@ pub enum PushError {
     /// The video encoder failed (-1303).
     #[error("video encoder: {0}")]
     Encoder(String),
+    /// The microphone (an audio file) could not be read (-1302).
+    #[error("microphone: {0}")]
+    Microphone(String),
+    /// The AAC encoder failed (-1304).
+    #[error("audio encoder: {0}")]
+    AudioEncoder(String),
+    /// A sample rate AAC cannot carry (-1306).
+    #[error("{0}")]
+    UnsupportedSampleRate(String),
+    /// Background music could not be played.
+    #[error("background music: {0}")]
+    Bgm(String),
     /// A file could not be written.
     #[error("cannot write {path}: {reason}")]
     Output {
@@ -99,9 +125,43 @@ impl PushError {
         match self {
             PushError::Source(_) => Some(PushCode::SourceFailed),
             PushError::Encoder(_) => Some(PushCode::VideoEncodeFailed),
+            PushError::Microphone(_) => Some(PushCode::MicrophoneFailed),
+            PushError::AudioEncoder(_) => Some(PushCode::AudioEncodeFailed),
+            PushError::UnsupportedSampleRate(_) => Some(PushCode::UnsupportedSampleRate),
             PushError::Rejected(_) => Some(PushCode::ServerClosed),
             PushError::Disconnected(_) => Some(PushCode::Disconnected),
             _ => None,
+        }
+    }
+}
+
+/// The "microphone": where the stream's own sound comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AudioInput {
+    /// No audio track at all: a video-only stream.
+    #[default]
+    Off,
+    /// No microphone: the stream carries silence (and the BGM, if any).
+    Silence,
+    /// The test tone: a 1 kHz beep for the first 100 ms of every second,
+    /// which the player lines up with the video's frame stamps.
+    Tone,
+    /// An audio file (WAV, MP3, AAC/M4A, FLAC, Ogg Vorbis); silence after
+    /// its end, or the end of an audio-only push.
+    File(PathBuf),
+}
+
+impl std::str::FromStr for AudioInput {
+    type Err = PushError;
+
+    /// `off`, `none`, `tone`, or a file path.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "off" => Ok(AudioInput::Off),
+            "none" => Ok(AudioInput::Silence),
+            "tone" => Ok(AudioInput::Tone),
+            "" => Err(PushError::Config("empty --audio value".into())),
+            path => Ok(AudioInput::File(PathBuf::from(path))),
         }
     }
 }
@@ -144,6 +204,21 @@ pub struct PusherConfig {
     pub publisher: PublisherConfig,
     /// How often `netStatus` is reported.
     pub net_status_interval: Duration,
+    /// The microphone; [`AudioInput::Off`] pushes video only.
+    pub audio: AudioInput,
+    /// `muted`: silence instead of the microphone (BGM still plays).
+    pub muted: bool,
+    /// `audioQuality`: 48 kHz stereo 128 kbps, or 16 kHz mono 32 kbps.
+    pub audio_quality: AudioQuality,
+    /// A sample rate other than the quality's (AAC's rates only, else
+    /// -1306).
+    pub audio_sample_rate: Option<u32>,
+    /// `backgroundMute`: silence while paused.
+    pub background_mute: bool,
+    /// `enableCamera`: false pushes an audio-only stream.
+    pub enable_camera: bool,
+    /// Stop after this much stream time (`None`: at the source's end).
+    pub max_duration: Option<Duration>,
 }
 
 impl Default for PusherConfig {
@@ -165,6 +240,13 @@ impl Default for PusherConfig {
             reconnect: ReconnectPolicy::default(),
             publisher: PublisherConfig::default(),
             net_status_interval: Duration::from_secs(1),
+            audio: AudioInput::Off,
+            muted: false,
+            audio_quality: AudioQuality::High,
+            audio_sample_rate: None,
+            background_mute: false,
+            enable_camera: true,
+            max_duration: None,
         }
     }
 }
@@ -181,8 +263,29 @@ impl PusherConfig {
             .map_err(|e| PushError::Config(e.to_string()))
     }
 
+    /// The audio track's format; `None` for a video-only stream. A rate
+    /// AAC cannot carry is [`PushError::UnsupportedSampleRate`].
+    pub fn audio_format(&self) -> Result<Option<AudioFormat>, PushError> {
+        if self.audio == AudioInput::Off {
+            return Ok(None);
+        }
+        let format = self.audio_quality.format();
+        let rate = self.audio_sample_rate.unwrap_or(format.sample_rate);
+        AudioFormat::new(rate, format.channels)
+            .map(Some)
+            .map_err(|e| PushError::UnsupportedSampleRate(e.to_string()))
+    }
+
     /// Checks every setting; `LivePusher::start` calls it first.
     pub fn validate(&self) -> Result<(), PushError> {
+        if !self.enable_camera && self.audio == AudioInput::Off {
+            return Err(PushError::Config(
+                "nothing to push: the camera is disabled and there is no audio".into(),
+            ));
+        }
+        if self.max_duration == Some(Duration::ZERO) {
+            return Err(PushError::Config("the duration must be positive".into()));
+        }
         self.bitrate_range()?;
         GeometryParams::new(self.zoom, self.mirror)
             .map_err(|e| PushError::Config(e.to_string()))?;
@@ -210,6 +313,8 @@ pub enum PusherEvent {
     Push(PushEvent),
     /// Periodic statistics.
     NetStatus(NetStatus),
+    /// The BGM callbacks: `bgmStart`, `bgmProgress`, `bgmComplete`.
+    Bgm(BgmEvent),
 }
 
 /// Totals of a finished push.
@@ -243,6 +348,14 @@ pub struct PushSummary {
     pub fps: f64,
     /// Average encoded video bitrate over the stream's own duration, kbps.
     pub video_kbps: f64,
+    /// AAC packets encoded.
+    pub audio_packets: u64,
+    /// Encoded audio bytes.
+    pub audio_bytes: u64,
+    /// Seconds of sound rendered.
+    pub audio_seconds: f64,
+    /// Audio packets dropped while the connection was down.
+    pub audio_dropped: u64,
 }
 
 enum Command {
@@ -251,6 +364,8 @@ enum Command {
     Snapshot(PathBuf, Sender<Result<(), PushError>>),
     SwitchSource(Box<dyn FrameSource>),
     SetEffects(EffectParams),
+    Bgm(BgmCommand),
+    Mute(bool),
     Stop,
 }
 
@@ -284,6 +399,7 @@ impl LivePusher {
             faces,
             config.effects.has_warp() || config.effects.has_color_effect(),
         )?;
+        let audio = AudioFeed::open(&config)?;
         let pipeline =
             FramePipeline::new(&gpu, size).map_err(|e| PushError::Pipeline(e.to_string()))?;
         let (commands, inbox) = mpsc::channel();
@@ -298,6 +414,7 @@ impl LivePusher {
                     source,
                     tap,
                     waiting,
+                    audio,
                     commands: inbox,
                     events: outbox,
                 };
@@ -343,6 +460,45 @@ impl LivePusher {
     /// Changes the effect strengths from the next frame.
     pub fn set_effects(&self, effects: EffectParams) -> Result<(), PushError> {
         self.send(Command::SetEffects(effects))
+    }
+
+    /// `playBGM`: mixes `path` into the stream from its start (`bgmStart`,
+    /// then `bgmProgress` about once a second and `bgmComplete`). Fails if
+    /// the file cannot be read or the stream has no audio track.
+    pub fn play_bgm(&self, path: &Path) -> Result<(), PushError> {
+        let (reply, answer) = mpsc::channel();
+        self.send(Command::Bgm(BgmCommand::Play(path.to_path_buf(), reply)))?;
+        answer.recv().map_err(|_| PushError::Stopped)?
+    }
+
+    /// `stopBGM`.
+    pub fn stop_bgm(&self) -> Result<(), PushError> {
+        self.send(Command::Bgm(BgmCommand::Stop))
+    }
+
+    /// `pauseBGM`.
+    pub fn pause_bgm(&self) -> Result<(), PushError> {
+        self.send(Command::Bgm(BgmCommand::Pause))
+    }
+
+    /// `resumeBGM`.
+    pub fn resume_bgm(&self) -> Result<(), PushError> {
+        self.send(Command::Bgm(BgmCommand::Resume))
+    }
+
+    /// `setBGMVolume`: 0 (silent) to 1 (as recorded).
+    pub fn set_bgm_volume(&self, volume: f32) -> Result<(), PushError> {
+        if !(0.0..=1.0).contains(&volume) {
+            return Err(PushError::Config(format!(
+                "BGM volume {volume} is out of range (0..1)"
+            )));
+        }
+        self.send(Command::Bgm(BgmCommand::Volume(volume)))
+    }
+
+    /// `muted`: silence instead of the microphone from now on.
+    pub fn mute(&self, muted: bool) -> Result<(), PushError> {
+        self.send(Command::Mute(muted))
     }
 
     /// Stops pushing, sends what is queued and returns the totals.
@@ -423,6 +579,7 @@ struct PushLoop {
     source: Box<dyn FrameSource>,
     tap: Option<FrameTap>,
     waiting: I420Frame,
+    audio: Option<AudioFeed>,
     commands: Receiver<Command>,
     events: Sender<PusherEvent>,
 }
@@ -451,17 +608,24 @@ impl PushLoop {
         let config = self.config.clone();
         let size = config.output_size();
         let info = self.source.info();
-        self.emit(
-            PushCode::SourceOpened,
-            format!(
-                "source {}x{} at {:.2} fps",
-                info.width,
-                info.height,
-                info.frame_rate.fps()
-            ),
-        );
+        let audio_format = self.audio.as_ref().map(AudioFeed::format);
+        if config.enable_camera {
+            self.emit(
+                PushCode::SourceOpened,
+                format!(
+                    "source {}x{} at {:.2} fps",
+                    info.width,
+                    info.height,
+                    info.frame_rate.fps()
+                ),
+            );
+        }
         let mut output =
-            OutputStage::open(&config, info.frame_rate, self.events.clone())?.spawn()?;
+            OutputStage::open(&config, info.frame_rate, audio_format, self.events.clone())?
+                .spawn()?;
+        if !config.enable_camera {
+            return self.push_sound_only(output, started, pace_of(&config));
+        }
         let geometry = GeometryParams::new(config.zoom, config.mirror)
             .map_err(|e| PushError::Config(e.to_string()))?;
         let mut params = FrameParams {
@@ -480,7 +644,7 @@ impl PushLoop {
             height: size.height(),
             ..Default::default()
         };
-        let pace = config.pace.unwrap_or(config.push_url.is_some());
+        let pace = pace_of(&config);
         let mut budget = FrameBudget {
             read: 0,
             limit: config.max_frames,
@@ -524,6 +688,7 @@ impl PushLoop {
                     .map_err(|e| PushError::Pipeline(e.to_string()))?;
                 out.timestamp = waiting.timestamp;
                 output.send(out)?;
+                self.send_audio(&mut output, waiting.timestamp + waiting_interval, true)?;
                 summary.frames_processed += 1;
                 continue;
             }
@@ -535,6 +700,9 @@ impl PushLoop {
                 self.emit(PushCode::FirstFrame, "first frame captured");
             }
             let stream_time = timeline.place(frame.timestamp);
+            if config.max_duration.is_some_and(|max| stream_time >= max) {
+                break;
+            }
             params.faces = faces;
             let mut out = self
                 .pipeline
@@ -550,6 +718,7 @@ impl PushLoop {
                 })?;
             }
             output.send(out)?;
+            self.send_audio(&mut output, stream_time + timeline.frame_interval, false)?;
             summary.frames_processed += 1;
             if pace {
                 // Stream time runs with the wall clock (pauses advance it too).
@@ -560,6 +729,18 @@ impl PushLoop {
                 }
             }
         }
+        let duration = timeline.last + timeline.frame_interval;
+        self.finish(output, summary, started, duration)
+    }
+
+    /// The end of every push: drains the output stage and totals up.
+    fn finish(
+        &mut self,
+        output: OutputThread,
+        mut summary: PushSummary,
+        started: Instant,
+        duration: Duration,
+    ) -> Result<PushSummary, PushError> {
         let totals = output.finish()?;
         summary.frames_encoded = totals.frames_encoded;
         summary.frames_sent = totals.frames_sent;
@@ -567,11 +748,92 @@ impl PushLoop {
         summary.video_bytes = totals.video_bytes;
         summary.bytes_sent = totals.bytes_sent;
         summary.reconnects = totals.reconnects;
+        summary.audio_packets = totals.audio_packets;
+        summary.audio_bytes = totals.audio_bytes;
+        summary.audio_dropped = totals.audio_dropped;
+        summary.audio_seconds = self.audio.as_ref().map_or(0.0, AudioFeed::seconds);
         summary.seconds = started.elapsed().as_secs_f64();
         summary.fps = summary.frames_processed as f64 / summary.seconds.max(1e-9);
-        let duration = (timeline.last + timeline.frame_interval).as_secs_f64();
-        summary.video_kbps = summary.video_bytes as f64 * 8.0 / 1000.0 / duration.max(1e-9);
+        let seconds = duration.as_secs_f64().max(1e-9);
+        summary.video_kbps = summary.video_bytes as f64 * 8.0 / 1000.0 / seconds;
         Ok(summary)
+    }
+
+    /// Renders the sound up to stream time `until` and queues it for the
+    /// AAC encoder; passes the BGM callbacks on.
+    fn send_audio(
+        &mut self,
+        output: &mut OutputThread,
+        until: Duration,
+        background: bool,
+    ) -> Result<(), PushError> {
+        let Some(audio) = &mut self.audio else {
+            return Ok(());
+        };
+        let samples = audio.render_until(until, background)?;
+        for event in audio.take_events() {
+            let _ = self.events.send(PusherEvent::Bgm(event));
+        }
+        if samples.is_empty() {
+            return Ok(());
+        }
+        output.send_audio(samples)
+    }
+
+    /// `enableCamera` false: sound only, a block every 20 ms of stream
+    /// time, until a file microphone ends, the duration is reached or
+    /// `stop`.
+    fn push_sound_only(
+        &mut self,
+        mut output: OutputThread,
+        started: Instant,
+        pace: bool,
+    ) -> Result<PushSummary, PushError> {
+        let summary = PushSummary::default();
+        let clock_start = Instant::now();
+        let mut stream_time = Duration::ZERO;
+        let mut paused = false;
+        // Video-only commands have nothing to act on; a timeline is kept
+        // for their signature's sake.
+        let mut timeline = Timeline {
+            frame_interval: AUDIO_ONLY_TICK,
+            offset: Duration::ZERO,
+            rebase: false,
+            last: Duration::ZERO,
+        };
+        let mut params = FrameParams::default();
+        self.emit(PushCode::FirstFrame, "first audio captured (audio only)");
+        'push: loop {
+            let commands: Vec<Command> = self.commands.try_iter().collect();
+            for command in commands {
+                if self.command(
+                    command,
+                    &mut output,
+                    &mut params,
+                    &mut timeline,
+                    &mut paused,
+                )? {
+                    break 'push;
+                }
+            }
+            let next = stream_time + AUDIO_ONLY_TICK;
+            if self.config.max_duration.is_some_and(|max| next > max) {
+                break;
+            }
+            self.send_audio(&mut output, next, paused)?;
+            stream_time = next;
+            if self.audio.as_ref().is_some_and(AudioFeed::microphone_ended) {
+                break;
+            }
+            if pace {
+                let due = clock_start + stream_time;
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+            }
+        }
+        self.finish(output, summary, started, stream_time)
     }
 
     /// Handles a command; true to stop.
@@ -608,8 +870,28 @@ impl PushLoop {
                 );
             }
             Command::SetEffects(effects) => params.effects = effects,
+            Command::Bgm(command) => match (&mut self.audio, command) {
+                (Some(audio), command) => audio.bgm(command),
+                (None, BgmCommand::Play(_, reply)) => {
+                    let _ = reply.send(Err(PushError::Bgm(
+                        "the stream has no audio track (audio is off)".into(),
+                    )));
+                }
+                (None, _) => {}
+            },
+            Command::Mute(muted) => {
+                if let Some(audio) = &mut self.audio {
+                    audio.set_muted(muted);
+                }
+            }
             Command::Stop => return Ok(true),
         }
         Ok(false)
     }
+}
+
+/// Whether frames are paced at the source's rate: when pushing to a URL,
+/// unless the config says otherwise.
+fn pace_of(config: &PusherConfig) -> bool {
+    config.pace.unwrap_or(config.push_url.is_some())
 }

@@ -93,16 +93,10 @@ pub(super) struct FlvFile {
 }
 
 impl FlvFile {
-    pub(super) fn create(path: &Path) -> Result<Self, PushError> {
+    pub(super) fn create(path: &Path, header: FlvHeader) -> Result<Self, PushError> {
         let file = File::create(path).map_err(|e| PushError::output(path, e))?;
-        let writer = FlvWriter::new(
-            BufWriter::new(file),
-            FlvHeader {
-                has_audio: false,
-                has_video: true,
-            },
-        )
-        .map_err(|e| PushError::output(path, e))?;
+        let writer =
+            FlvWriter::new(BufWriter::new(file), header).map_err(|e| PushError::output(path, e))?;
         Ok(Self {
             path: path.to_path_buf(),
             writer,
@@ -157,6 +151,8 @@ pub(super) struct Uplink {
     /// Video frames not sent because the connection was down, or because
     /// the stream was waiting for a key frame after a reconnect.
     dropped_offline: u64,
+    /// Audio packets not sent because the connection was down.
+    audio_dropped_offline: u64,
     reconnects: u32,
     /// Counters of the connections that ended, kept across reconnects.
     finished: PublisherStats,
@@ -185,6 +181,7 @@ impl Uplink {
                         state: LinkState::Live(publisher),
                         restart: true,
                         dropped_offline: 0,
+                        audio_dropped_offline: 0,
                         reconnects: 0,
                         finished: PublisherStats::default(),
                     })
@@ -219,6 +216,22 @@ impl Uplink {
             }
             LinkState::Reconnecting { .. } => self.dropped_offline += 1,
         }
+    }
+
+    /// Sends an audio message body; drops it (counted) while the link is
+    /// down.
+    pub(super) fn send_audio(&mut self, body: Bytes, timestamp_ms: u32) {
+        match &self.state {
+            LinkState::Live(publisher) => {
+                let _ = publisher.send_audio(body, timestamp_ms);
+            }
+            LinkState::Reconnecting { .. } => self.audio_dropped_offline += 1,
+        }
+    }
+
+    /// Audio packets dropped while the link was down.
+    pub(super) fn audio_dropped_offline(&self) -> u64 {
+        self.audio_dropped_offline
     }
 
     /// Sends metadata if live.

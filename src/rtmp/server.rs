@@ -19,7 +19,8 @@
 //! headers and starts at a key frame at once. When the publisher leaves,
 //! players get `NetStream.Play.Complete` and stay connected; a new publisher
 //! of the same name feeds them again, starting with its own sequence headers.
-//! Timestamps are relayed as received.
+//! Timestamps are relayed as received. Playing `<stream>_pureAudio` gets
+//! the same stream without its video (the plugin's background listening).
 //!
 //! Fan-out never blocks a publisher: it appends to each player's bounded
 //! queue, and the player's own thread serialises and writes. A player that
@@ -535,6 +536,29 @@ struct Refusal {
     description: String,
 }
 
+/// The suffix that asks for a stream's sound alone (the plugin's
+/// `<stream>_pureAudio`, for background listening).
+pub const PURE_AUDIO_SUFFIX: &str = "_pureAudio";
+
+/// A play request for `<stream>_pureAudio` (query kept) is a request for
+/// `<stream>` without its video.
+fn pure_audio_variant(requested: &str) -> (String, bool) {
+    let (stream, query) = match requested.split_once('?') {
+        Some((stream, query)) => (stream, Some(query)),
+        None => (requested, None),
+    };
+    match stream.strip_suffix(PURE_AUDIO_SUFFIX) {
+        Some(base) if !base.is_empty() => {
+            let base = match query {
+                Some(query) => format!("{base}?{query}"),
+                None => base.to_string(),
+            };
+            (base, true)
+        }
+        _ => (requested.to_string(), false),
+    }
+}
+
 /// `app/stream` for a requested stream name: the query string is cut off;
 /// `None` when nothing is left.
 fn stream_name(app: &str, requested: &str) -> Option<String> {
@@ -734,6 +758,8 @@ struct PlayerQueue {
     waker: SyncSender<ConnEvent>,
     max_bytes: usize,
     max_messages: usize,
+    /// A `_pureAudio` player: video is left out.
+    audio_only: bool,
 }
 
 #[derive(Default)]
@@ -752,6 +778,7 @@ impl PlayerQueue {
         waker: SyncSender<ConnEvent>,
         max_bytes: usize,
         max_messages: usize,
+        audio_only: bool,
     ) -> Self {
         Self {
             label,
@@ -760,6 +787,7 @@ impl PlayerQueue {
             waker,
             max_bytes,
             max_messages,
+            audio_only,
         }
     }
 
@@ -767,6 +795,23 @@ impl PlayerQueue {
     /// pick up again. Returns how many messages were lost: this one if it was
     /// dropped, plus the stale frames discarded to jump to live.
     fn push(&self, delivery: Delivery, resume: bool) -> u64 {
+        let (delivery, resume) = if self.audio_only {
+            match delivery {
+                Delivery::Media(media) if media.track == Track::Video => return 0,
+                // Every audio frame is a place to pick up again.
+                Delivery::Media(media) => {
+                    let resume = media.kind == MediaKind::AudioFrame;
+                    (Delivery::Media(media), resume)
+                }
+                Delivery::Metadata(metadata) => (
+                    Delivery::Metadata(Arc::new(without_video(&metadata))),
+                    resume,
+                ),
+                Delivery::End => (Delivery::End, resume),
+            }
+        } else {
+            (delivery, resume)
+        };
         let (wake, dropped) = self.enqueue(delivery, resume);
         if wake && !self.wake_pending.swap(true, Ordering::SeqCst) {
             // Full: the thread has events waiting and drains after each.
@@ -829,6 +874,17 @@ impl PlayerQueue {
         state.bytes = 0;
         (mem::take(&mut state.items), state.overflowed)
     }
+}
+
+/// Metadata with the video fields cleared, for `_pureAudio` players.
+fn without_video(metadata: &StreamMetadata) -> StreamMetadata {
+    let mut audio = metadata.clone();
+    audio.video_width = None;
+    audio.video_height = None;
+    audio.video_codec_id = None;
+    audio.video_frame_rate = None;
+    audio.video_bitrate_kbps = None;
+    audio
 }
 
 /// Why a connection was dropped.
@@ -1202,12 +1258,15 @@ impl Connection {
         requested: &str,
         stream_id: u32,
     ) -> Result<(), ConnError> {
-        let Some(name) = self.decide(request_id, Role::Play, app, requested)? else {
+        let (requested, audio_only) = pure_audio_variant(requested);
+        let Some(name) = self.decide(request_id, Role::Play, app, &requested)? else {
             return Ok(());
         };
         info!(
-            "RTMP connection {} from {} plays {name}",
-            self.id, self.peer
+            "RTMP connection {} from {} plays {name}{}",
+            self.id,
+            self.peer,
+            if audio_only { " (audio only)" } else { "" }
         );
         let results = self.session()?.accept_request(request_id)?;
         self.handle_results(results)?;
@@ -1217,6 +1276,7 @@ impl Connection {
             self.waker.clone(),
             config.queue_bytes(),
             QUEUE_MESSAGES,
+            audio_only,
         ));
         self.shared.add_player(self.id, &name, &queue);
         self.playing = Some(Playback {
@@ -1341,7 +1401,7 @@ mod tests {
     fn queue(max_bytes: usize) -> (PlayerQueue, Receiver<ConnEvent>) {
         let (sender, receiver) = mpsc::sync_channel(4);
         (
-            PlayerQueue::new("test player".into(), sender, max_bytes, 64),
+            PlayerQueue::new("test player".into(), sender, max_bytes, 64, false),
             receiver,
         )
     }
@@ -1462,6 +1522,41 @@ mod tests {
         // One wake-up was sent for the whole burst.
         assert!(matches!(wake.try_recv(), Ok(ConnEvent::Wake)));
         assert!(wake.try_recv().is_err());
+    }
+
+    #[test]
+    fn pure_audio_players_get_the_sound_alone() {
+        assert_eq!(
+            pure_audio_variant("room_pureAudio?txTime=1"),
+            ("room?txTime=1".to_string(), true)
+        );
+        assert_eq!(pure_audio_variant("room"), ("room".to_string(), false));
+        assert_eq!(
+            pure_audio_variant("_pureAudio"),
+            ("_pureAudio".to_string(), false)
+        );
+        let (sender, _receiver) = mpsc::sync_channel(4);
+        let player = PlayerQueue::new("audio player".into(), sender, 1 << 20, 64, true);
+        let mut metadata = StreamMetadata::new();
+        metadata.video_width = Some(720);
+        metadata.audio_sample_rate = Some(48_000);
+        player.push(Delivery::Metadata(Arc::new(metadata)), false);
+        player.push(Delivery::Media(video_header()), false);
+        player.push(Delivery::Media(audio_header()), false);
+        player.push(Delivery::Media(key(0, 100)), true);
+        player.push(Delivery::Media(audio(10)), false);
+        let (items, _) = player.take();
+        assert_eq!(items.len(), 3);
+        match &items[0] {
+            Delivery::Metadata(metadata) => {
+                assert_eq!(metadata.video_width, None);
+                assert_eq!(metadata.audio_sample_rate, Some(48_000));
+            }
+            _ => panic!("metadata first"),
+        }
+        assert!(items
+            .iter()
+            .all(|item| !matches!(item, Delivery::Media(m) if m.track == Track::Video)));
     }
 
     #[test]

@@ -1,0 +1,426 @@
+//! The player's audio: AAC units wait in a queue (the audio cache) until
+//! the play clock reaches them, are decoded with symphonia and handed to
+//! the application (silence while muted) and to the WAV file; and the
+//! test tone's beeps are found in what was decoded, so that the summary can
+//! say how far sound and picture are apart.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::verify::Spread;
+use super::PlayerError;
+use crate::audio::{AacDecoder, AudioFormat, WavWriter, AAC_FRAME_LEN};
+
+/// Called with every decoded block: interleaved samples (silence while
+/// muted), their format, and the presentation time of the first, in ms.
+pub type AudioSink = Box<dyn FnMut(&[f32], AudioFormat, u64) -> Result<(), String> + Send>;
+
+/// A beep starts when the level rises past this...
+const BEEP_LOUD: f32 = 0.1;
+/// ...after this long below this.
+const BEEP_QUIET: f32 = 0.02;
+const BEEP_MIN_GAP: Duration = Duration::from_millis(300);
+
+/// What the player measured of the sound.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioSummary {
+    /// Sample rate of the stream.
+    pub sample_rate: u32,
+    /// Channels of the stream.
+    pub channels: u16,
+    /// AAC units received.
+    pub packets_received: u64,
+    /// AAC units decoded.
+    pub packets_decoded: u64,
+    /// AAC units the decoder refused (2102).
+    pub decode_errors: u64,
+    /// Seconds of sound decoded.
+    pub seconds_decoded: f64,
+    /// From the stream's timestamps: the first audio unit's time minus the
+    /// first video frame's presentation time, ms (the first unit is the
+    /// encoder's one-frame pre-roll, 21 ms at 48 kHz).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_offset_ms: Option<f64>,
+    /// From the stream's timestamps: the largest distance between an
+    /// audio unit's time and where the samples before it put it, ms.
+    pub timestamp_drift_ms: f64,
+    /// Beeps of the test tone found in the decoded sound.
+    pub beeps: u64,
+    /// From decoded content: for each beep, its presentation time minus
+    /// that of the video frame stamped for the same instant, ms (needs
+    /// stamp verification and the test tone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub av_offset_ms: Option<Spread>,
+    /// The last beep's offset minus the first's, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub av_drift_ms: Option<f64>,
+}
+
+/// Finds the onsets of beeps in a stream of decoded sound, block by block.
+#[derive(Debug, Default)]
+struct BeepFinder {
+    /// The previous block's last samples, for walking back over an edge.
+    tail: Vec<f32>,
+    quiet_run: usize,
+    longest_quiet: usize,
+    seen_loud: bool,
+    /// Onset presentation times, ms.
+    onsets: Vec<f64>,
+}
+
+impl BeepFinder {
+    fn feed(&mut self, mono: &[f32], rate: u32, start_ms: f64) {
+        let gap = (BEEP_MIN_GAP.as_secs_f64() * f64::from(rate)) as usize;
+        let tail_len = self.tail.len();
+        let mut joined = std::mem::take(&mut self.tail);
+        joined.extend_from_slice(mono);
+        for i in tail_len..joined.len() {
+            let level = joined[i].abs();
+            if level < BEEP_QUIET {
+                self.quiet_run += 1;
+                self.longest_quiet = self.longest_quiet.max(self.quiet_run);
+                continue;
+            }
+            self.quiet_run = 0;
+            if level < BEEP_LOUD {
+                continue;
+            }
+            if !self.seen_loud || self.longest_quiet >= gap {
+                let mut start = i;
+                while start > 0 && joined[start - 1].abs() >= BEEP_QUIET * 0.5 {
+                    start -= 1;
+                }
+                let offset = start.saturating_sub(1) as f64 - tail_len as f64;
+                self.onsets
+                    .push(start_ms + offset * 1000.0 / f64::from(rate));
+            }
+            self.seen_loud = true;
+            self.longest_quiet = 0;
+        }
+        let keep = joined.len().saturating_sub(64);
+        self.tail = joined.split_off(keep);
+    }
+}
+
+/// What releasing the due sound ran into.
+#[derive(Debug, Default)]
+pub(super) struct SoundOutcome {
+    /// Units the decoder refused (2102 each).
+    pub(super) decode_errors: Vec<String>,
+    /// The WAV file or the sink failed: playback ends.
+    pub(super) output_error: Option<PlayerError>,
+}
+
+/// Why one unit did not make it out.
+enum Failure {
+    Decode(String),
+    Output(PlayerError),
+}
+
+/// The audio side of a playback.
+pub(super) struct SoundTrack {
+    decoder: Option<AacDecoder>,
+    config: Vec<u8>,
+    /// AAC units waiting for the play clock: (time ms, unit).
+    queue: VecDeque<(u64, Bytes)>,
+    /// The audio's own clock, for streams without video.
+    clock: Option<(Instant, u64)>,
+    min_cache: Duration,
+    muted: bool,
+    wav_path: Option<PathBuf>,
+    wav: Option<WavWriter>,
+    sink: Option<AudioSink>,
+    beeps: BeepFinder,
+    summary: AudioSummary,
+    first_ts: Option<u64>,
+    samples_decoded: u64,
+    silence: Vec<f32>,
+}
+
+impl SoundTrack {
+    pub(super) fn new(
+        min_cache: Duration,
+        muted: bool,
+        wav_path: Option<PathBuf>,
+        sink: Option<AudioSink>,
+    ) -> Self {
+        Self {
+            decoder: None,
+            config: Vec::new(),
+            queue: VecDeque::new(),
+            clock: None,
+            min_cache,
+            muted,
+            wav_path,
+            wav: None,
+            sink,
+            beeps: BeepFinder::default(),
+            summary: AudioSummary::default(),
+            first_ts: None,
+            samples_decoded: 0,
+            silence: Vec::new(),
+        }
+    }
+
+    /// `muted`: silence goes out instead of the sound.
+    pub(super) fn set_muted(&mut self, muted: bool) {
+        self.muted = muted;
+    }
+
+    /// An AAC sequence header: (re)starts the decoder. Returns the reason
+    /// when the configuration cannot be decoded (2102).
+    pub(super) fn configure(&mut self, config: &[u8]) -> Result<(), String> {
+        if self.decoder.is_some() && self.config == config {
+            return Ok(());
+        }
+        let decoder = AacDecoder::new(config).map_err(|e| e.to_string())?;
+        let format = decoder.format();
+        if let Some(wav) = &self.wav {
+            if wav.format() != format {
+                return Err(format!(
+                    "the audio format changed mid-stream ({} Hz, {} channels); the WAV file keeps the first",
+                    format.sample_rate, format.channels
+                ));
+            }
+        }
+        self.summary.sample_rate = format.sample_rate;
+        self.summary.channels = format.channels;
+        self.decoder = Some(decoder);
+        self.config = config.to_vec();
+        Ok(())
+    }
+
+    /// Queues a unit until the clock reaches its time.
+    pub(super) fn push(&mut self, timestamp_ms: u64, unit: Bytes) {
+        self.summary.packets_received += 1;
+        // Time going backwards is a new stream: start over.
+        if self
+            .queue
+            .back()
+            .is_some_and(|(last, _)| timestamp_ms + 1000 < *last)
+        {
+            self.restart();
+        }
+        self.queue.push_back((timestamp_ms, unit));
+    }
+
+    /// Drops what is queued (a reconnect, a resume at the live edge).
+    pub(super) fn restart(&mut self) {
+        self.queue.clear();
+        self.clock = None;
+    }
+
+    /// Stream time held, ms of sound.
+    pub(super) fn cached(&self) -> Duration {
+        let unit = self.unit_duration();
+        match (self.queue.front(), self.queue.back()) {
+            (Some((first, _)), Some((last, _))) => {
+                Duration::from_millis(last.saturating_sub(*first)) + unit
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    fn unit_duration(&self) -> Duration {
+        match self.summary.sample_rate {
+            0 => Duration::ZERO,
+            rate => Duration::from_secs_f64(AAC_FRAME_LEN as f64 / f64::from(rate)),
+        }
+    }
+
+    /// Decodes the units that are due: up to `position` (the video's play
+    /// clock, stream ms) when there is video, by the audio's own clock
+    /// once `min_cache` is held when there is none, everything when
+    /// `flush` (a file, or the stream's end).
+    pub(super) fn release(
+        &mut self,
+        now: Instant,
+        position: Option<u64>,
+        has_video: bool,
+        flush: bool,
+    ) -> SoundOutcome {
+        let mut outcome = SoundOutcome::default();
+        let limit = if flush {
+            u64::MAX
+        } else if let Some(position) = position {
+            position
+        } else if has_video {
+            return outcome;
+        } else {
+            match self.clock {
+                Some((start, base)) => base + now.duration_since(start).as_millis() as u64,
+                None => {
+                    if self.cached() < self.min_cache {
+                        return outcome;
+                    }
+                    let Some((first, _)) = self.queue.front() else {
+                        return outcome;
+                    };
+                    self.clock = Some((now, *first));
+                    *first
+                }
+            }
+        };
+        while self.queue.front().is_some_and(|(ts, _)| *ts <= limit) {
+            let Some((timestamp, unit)) = self.queue.pop_front() else {
+                break;
+            };
+            match self.decode(timestamp, &unit) {
+                Ok(()) => {}
+                Err(Failure::Decode(reason)) => outcome.decode_errors.push(reason),
+                Err(Failure::Output(error)) => {
+                    outcome.output_error = Some(error);
+                    break;
+                }
+            }
+        }
+        if self.queue.is_empty() && !flush && !has_video {
+            // Played out: the audio's own clock waits for the cache again.
+            self.clock = None;
+        }
+        outcome
+    }
+
+    fn decode(&mut self, timestamp_ms: u64, unit: &[u8]) -> Result<(), Failure> {
+        let Some(decoder) = self.decoder.as_mut() else {
+            self.summary.decode_errors += 1;
+            return Err(Failure::Decode("audio before its sequence header".into()));
+        };
+        let format = decoder.format();
+        let samples = match decoder.decode(unit) {
+            Ok(samples) => samples,
+            Err(error) => {
+                self.summary.decode_errors += 1;
+                return Err(Failure::Decode(error.to_string()));
+            }
+        };
+        self.summary.packets_decoded += 1;
+        let frames = samples.len() / usize::from(format.channels.max(1));
+        // Timestamps against the sample count.
+        let first = *self.first_ts.get_or_insert(timestamp_ms);
+        let expected =
+            first as f64 + self.samples_decoded as f64 * 1000.0 / f64::from(format.sample_rate);
+        let drift = (timestamp_ms as f64 - expected).abs();
+        self.summary.timestamp_drift_ms = self.summary.timestamp_drift_ms.max(drift);
+        self.samples_decoded += frames as u64;
+        self.summary.seconds_decoded = self.samples_decoded as f64 / f64::from(format.sample_rate);
+        let mono = crate::audio::to_mono(samples, format.channels);
+        self.beeps
+            .feed(&mono, format.sample_rate, timestamp_ms as f64);
+        let out: &[f32] = if self.muted {
+            self.silence.clear();
+            self.silence.resize(samples.len(), 0.0);
+            &self.silence
+        } else {
+            samples
+        };
+        if let Some(path) = &self.wav_path {
+            if self.wav.is_none() {
+                let wav = WavWriter::create(path, format)
+                    .map_err(|e| Failure::Output(output_error(path, e)))?;
+                self.wav = Some(wav);
+            }
+            if let Some(wav) = &mut self.wav {
+                wav.write(out)
+                    .map_err(|e| Failure::Output(output_error(path, e)))?;
+            }
+        }
+        if let Some(sink) = &mut self.sink {
+            sink(out, format, timestamp_ms).map_err(|e| Failure::Output(PlayerError::Sink(e)))?;
+        }
+        Ok(())
+    }
+
+    /// Closes the WAV file and totals up; `video_start_ms` is the first
+    /// video presentation time, `stamps` the (stamp, presentation ms) of
+    /// displayed frames and `frame_ms` their interval.
+    pub(super) fn finish(
+        mut self,
+        video_start_ms: Option<u64>,
+        stamps: &[(u32, u64)],
+        frame_ms: Option<f64>,
+    ) -> Result<Option<AudioSummary>, PlayerError> {
+        if let (Some(wav), Some(path)) = (self.wav.take(), &self.wav_path) {
+            wav.finish().map_err(|e| output_error(path, e))?;
+        }
+        if self.summary.packets_received == 0 {
+            return Ok(None);
+        }
+        let mut summary = self.summary;
+        summary.start_offset_ms = match (self.first_ts, video_start_ms) {
+            (Some(audio), Some(video)) => Some(audio as f64 - video as f64),
+            _ => None,
+        };
+        summary.beeps = self.beeps.onsets.len() as u64;
+        if let (Some(frame_ms), false) = (frame_ms, stamps.is_empty()) {
+            // Presentation time of media time 0: stamp n shows at
+            // zero + n · frame interval.
+            let mut zeros: Vec<f64> = stamps
+                .iter()
+                .map(|&(stamp, pts)| pts as f64 - f64::from(stamp) * frame_ms)
+                .collect();
+            zeros.sort_by(f64::total_cmp);
+            let zero = zeros[zeros.len() / 2];
+            let last_video = stamps.iter().map(|&(_, pts)| pts).max().unwrap_or(0) as f64;
+            let offsets: Vec<f64> = self
+                .beeps
+                .onsets
+                .iter()
+                .filter(|&&onset| onset <= last_video + frame_ms)
+                .map(|&onset| {
+                    let second = ((onset - zero) / 1000.0).round();
+                    onset - (zero + second * 1000.0)
+                })
+                .collect();
+            summary.av_offset_ms = Spread::of(&offsets);
+            if let (Some(first), Some(last)) = (offsets.first(), offsets.last()) {
+                summary.av_drift_ms = Some(last - first);
+            }
+        }
+        Ok(Some(summary))
+    }
+}
+
+fn output_error(path: &Path, error: impl std::fmt::Display) -> PlayerError {
+    PlayerError::Output {
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beeps_are_found_across_block_edges() {
+        let rate = 48_000;
+        let mut finder = BeepFinder::default();
+        let mut signal = vec![0.0f32; rate as usize * 3];
+        for second in 0..3usize {
+            // Each beep starts 10 samples before a block edge.
+            let start = second * rate as usize + 1024 * 5 - 10;
+            for i in 0..4800 {
+                let t = i as f64 / f64::from(rate);
+                signal[start + i] = 0.5 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin() as f32;
+            }
+        }
+        for (index, block) in signal.chunks(1024).enumerate() {
+            finder.feed(
+                block,
+                rate,
+                index as f64 * 1024.0 * 1000.0 / f64::from(rate),
+            );
+        }
+        assert_eq!(finder.onsets.len(), 3, "{:?}", finder.onsets);
+        for (second, onset) in finder.onsets.iter().enumerate() {
+            let expected = (second as f64 * f64::from(rate) + 5110.0) * 1000.0 / f64::from(rate);
+            assert!((onset - expected).abs() < 0.1, "{onset} vs {expected}");
+        }
+    }
+}
