@@ -18,7 +18,10 @@ use common::{
     wait_with_timeout, Nginx,
 };
 use liveroom::avc::{parse_sps, AvcDecoderConfig};
-use liveroom::flv::{parse_stream_metadata, parse_video_body, FlvReader, TagKind, VideoBody};
+use liveroom::flv::{
+    parse_audio_body, parse_stream_metadata, parse_video_body, AudioBody, FlvReader, TagKind,
+    VideoBody,
+};
 use liveroom::rtmp::{RtmpServer, ServerConfig};
 use liveroom::source::{FrameSource, Y4mReader};
 
@@ -190,11 +193,12 @@ fn flv_file_is_read_by_ffmpeg_and_by_our_reader() {
     );
     assert_eq!(probe.frames, 60);
 
-    // Our reader: metadata, then the sequence header, then 60 frames.
+    // Our reader: metadata, then the sequence headers, then 60 frames and
+    // the test tone's AAC, interleaved in time order.
     let file = std::fs::File::open(&flv).expect("flv exists");
     let mut reader = FlvReader::new(std::io::BufReader::new(file)).expect("FLV header");
     let header = reader.header();
-    assert!(header.has_video);
+    assert!(header.has_video && header.has_audio);
     let first = reader.next_tag().expect("readable").expect("a tag");
     assert_eq!(first.kind, TagKind::Script);
     let metadata = parse_stream_metadata(&first.body).expect("onMetaData");
@@ -202,9 +206,26 @@ fn flv_file_is_read_by_ffmpeg_and_by_our_reader() {
     let mut frames = 0;
     let mut keys = 0;
     let mut last_time = 0;
+    let mut last_media_time = 0;
+    let mut audio_units = 0;
     while let Some(tag) = reader.next_tag().expect("readable") {
+        if tag.kind == TagKind::Audio {
+            match parse_audio_body(&tag.body).expect("audio body") {
+                AudioBody::AacSequenceHeader(config) => assert_eq!(config, [0x11, 0x90]),
+                AudioBody::AacRaw(_) => audio_units += 1,
+                AudioBody::Other { format, .. } => panic!("audio format {format}"),
+            }
+            assert!(tag.timestamp_ms >= last_media_time, "tags in time order");
+            last_media_time = tag.timestamp_ms;
+            continue;
+        }
         assert_eq!(tag.kind, TagKind::Video);
-        match parse_video_body(&tag.body).expect("video body") {
+        let body = parse_video_body(&tag.body).expect("video body");
+        if !matches!(body, VideoBody::EndOfSequence) {
+            assert!(tag.timestamp_ms >= last_media_time, "tags in time order");
+            last_media_time = tag.timestamp_ms;
+        }
+        match body {
             VideoBody::SequenceHeader(record) => {
                 let config = AvcDecoderConfig::parse(record).expect("AVC config");
                 let sps = parse_sps(&config.sps[0]).expect("SPS");
@@ -222,6 +243,8 @@ fn flv_file_is_read_by_ffmpeg_and_by_our_reader() {
     }
     assert_eq!(frames, 60);
     assert!(keys >= 1);
+    // Two seconds at 48 kHz, in 1024-sample units, and the pre-roll unit.
+    assert!((94..=96).contains(&audio_units), "{audio_units} AAC units");
 
     // FFmpeg's decode of our stream is close to the frames we encoded.
     let decoded = dir.join("decoded.y4m");

@@ -130,11 +130,17 @@ pub fn ffmpeg(args: &[&str]) {
     );
 }
 
-/// FFmpeg's own decode of a media file into an I420 Y4M file.
+/// FFmpeg's own decode of a media file's pictures into an I420 Y4M file:
+/// every decoded frame once (`passthrough`: a Y4M is constant-rate, and
+/// FFmpeg would otherwise repeat the first frame of a stream whose audio
+/// starts a little earlier, as the AAC pre-roll does).
 pub fn ffmpeg_decode(input: &Path, output: &Path) {
     ffmpeg(&[
         "-i",
         input.to_str().expect("utf-8 path"),
+        "-an",
+        "-fps_mode",
+        "passthrough",
         "-pix_fmt",
         "yuv420p",
         output.to_str().expect("utf-8 path"),
