@@ -15,7 +15,7 @@ use common::{ffmpeg, push_ok, pusher_binary, scratch_dir, summary_of, wait_with_
 use liveroom::audio::{
     beep_onsets, decode_file, dominant_frequency, peak_level, rms_dbfs, to_mono, DecodedAudio,
 };
-use liveroom::player::{LivePlayer, PlayerConfig};
+use liveroom::player::{LivePlayer, PlayerConfig, PlayerEvent};
 use liveroom::rtmp::{RtmpServer, ServerConfig};
 
 fn player_binary() -> PathBuf {
@@ -367,7 +367,7 @@ fn audio_only_push_has_no_video_and_pure_audio_drops_it() {
     // no pictures. The player waits for the publisher.
     let server = RtmpServer::start(ServerConfig::default()).expect("server starts");
     let wav = dir.join("pure.wav");
-    let player = LivePlayer::start(
+    let mut player = LivePlayer::start(
         PlayerConfig {
             play_url: server.url("live", "room_pureAudio"),
             audio_output: Some(wav.clone()),
@@ -385,10 +385,25 @@ fn audio_only_push_has_no_video_and_pure_audio_drops_it() {
         ],
         Duration::from_secs(60),
     );
+    let events = player.events().expect("events");
     let summary = player.wait().expect("playback ends with the stream");
     assert_eq!(
         summary.frames_received, 0,
         "pictures reached a _pureAudio player"
+    );
+    // netStatus reports the sound held and its bitrate.
+    let statuses: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            PlayerEvent::NetStatus(status) => Some(status),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        statuses
+            .iter()
+            .any(|s| s.audio_cache.is_some_and(|c| c >= 0.5) && s.audio_bitrate > 50.0),
+        "{statuses:?}"
     );
     let audio = summary.audio.expect("sound arrived");
     assert!(audio.packets_decoded >= 80, "{audio:?}");
