@@ -1,11 +1,16 @@
 //! Sample-rate conversion: a streaming windowed-sinc interpolator, band
 //! limited to the lower of the two Nyquist frequencies so that
-//! downsampling does not alias.
+//! downsampling does not alias. The kernel is tabulated at 256 fractional
+//! phases and interpolated between them, so a sample costs one
+//! multiply-add per tap.
 
 use std::f64::consts::PI;
 
 /// Zero crossings of the sinc on each side at unit cutoff.
 const HALF_TAPS: usize = 16;
+
+/// Fractional positions the kernel is tabulated at.
+const PHASES: usize = 256;
 
 /// Converts interleaved samples from one rate to another, a block at a
 /// time; output frame *n* is input time *n · from / to*.
@@ -14,9 +19,10 @@ pub struct Resampler {
     channels: usize,
     /// Input frames per output frame.
     step: f64,
-    /// Cutoff relative to the input's Nyquist frequency.
-    cutoff: f64,
     half_taps: usize,
+    /// `PHASES + 1` rows of `2 · half_taps` weights: row φ holds the taps
+    /// for an output at fraction φ / PHASES past an input frame.
+    table: Vec<f32>,
     /// Input frames kept for the filter's reach, interleaved.
     history: Vec<f32>,
     /// Position of the next output frame, in frames of `history`.
@@ -33,11 +39,21 @@ impl Resampler {
         let step = f64::from(from.max(1)) / f64::from(to.max(1));
         let cutoff = (1.0 / step).min(1.0);
         let half_taps = (HALF_TAPS as f64 / cutoff).ceil() as usize;
+        let width = 2 * half_taps;
+        let mut table = Vec::with_capacity((PHASES + 1) * width);
+        for phase in 0..=PHASES {
+            let fraction = phase as f64 / PHASES as f64;
+            for tap in 0..width {
+                // Tap j reads input frame centre − half_taps + 1 + j.
+                let distance = fraction + half_taps as f64 - 1.0 - tap as f64;
+                table.push(kernel(distance, cutoff, half_taps) as f32);
+            }
+        }
         Self {
             channels,
             step,
-            cutoff,
             half_taps,
+            table,
             // Leading silence so that output frame 0 lines up with input 0.
             history: vec![0.0; half_taps * channels],
             position: half_taps as f64,
@@ -77,27 +93,41 @@ impl Resampler {
         let channels = self.channels;
         let frames = self.history.len() / channels;
         let reach = self.half_taps as f64;
+        let width = 2 * self.half_taps;
+        let mut weights = vec![0.0f32; width];
         while self.position + reach < frames as f64 {
-            let centre = self.position.floor() as isize;
-            let first = centre - self.half_taps as isize + 1;
-            let last = centre + self.half_taps as isize;
-            let mut sums = [0.0f64; 8];
-            let mut total = 0.0;
-            for k in first..=last {
-                if k < 0 {
-                    continue;
-                }
-                let distance = self.position - k as f64;
-                let weight = self.kernel(distance);
-                total += weight;
-                let base = k as usize * channels;
-                for (c, sum) in sums.iter_mut().enumerate().take(channels) {
-                    *sum += weight * f64::from(self.history[base + c]);
-                }
+            let centre = self.position.floor();
+            let phase = (self.position - centre) * PHASES as f64;
+            let row = (phase.floor() as usize).min(PHASES - 1);
+            let blend = (phase - row as f64) as f32;
+            let (low, high) = (
+                &self.table[row * width..(row + 1) * width],
+                &self.table[(row + 1) * width..(row + 2) * width],
+            );
+            let mut total = 0.0f32;
+            for ((weight, a), b) in weights.iter_mut().zip(low).zip(high) {
+                *weight = a + (b - a) * blend;
+                total += *weight;
             }
-            let norm = if total.abs() > 1e-9 { 1.0 / total } else { 0.0 };
-            for sum in sums.iter().take(channels) {
-                output.push((sum * norm) as f32);
+            // The first tap is frame centre − half_taps + 1 ≥ 1: the
+            // history starts with half_taps frames of silence.
+            let first = (centre as usize + 1).saturating_sub(self.half_taps);
+            let taps = &self.history[first * channels..(first + width) * channels];
+            let norm = if total.abs() > 1e-6 { 1.0 / total } else { 0.0 };
+            if channels == 1 {
+                let sum: f32 = taps.iter().zip(&weights).map(|(x, w)| x * w).sum();
+                output.push(sum * norm);
+            } else {
+                for c in 0..channels {
+                    let sum: f32 = taps
+                        .iter()
+                        .skip(c)
+                        .step_by(channels)
+                        .zip(&weights)
+                        .map(|(x, w)| x * w)
+                        .sum();
+                    output.push(sum * norm);
+                }
             }
             self.position += self.step;
             self.frames_out += 1;
@@ -109,23 +139,24 @@ impl Resampler {
             self.position -= keep_from as f64;
         }
     }
+}
 
-    /// Blackman-windowed sinc at `distance` input frames.
-    fn kernel(&self, distance: f64) -> f64 {
-        let reach = self.half_taps as f64;
-        if distance.abs() >= reach {
-            return 0.0;
-        }
-        let x = self.cutoff * distance;
-        let sinc = if x.abs() < 1e-9 {
-            1.0
-        } else {
-            (PI * x).sin() / (PI * x)
-        };
-        let w = 0.5 + 0.5 * distance / reach; // 0..1 across the window
-        let window = 0.42 - 0.5 * (2.0 * PI * w).cos() + 0.08 * (4.0 * PI * w).cos();
-        sinc * window
+/// Blackman-windowed sinc at `distance` input frames, for a cutoff relative
+/// to the input's Nyquist frequency and a window reaching `half_taps`.
+fn kernel(distance: f64, cutoff: f64, half_taps: usize) -> f64 {
+    let reach = half_taps as f64;
+    if distance.abs() >= reach {
+        return 0.0;
     }
+    let x = cutoff * distance;
+    let sinc = if x.abs() < 1e-9 {
+        1.0
+    } else {
+        (PI * x).sin() / (PI * x)
+    };
+    let w = 0.5 + 0.5 * distance / reach; // 0..1 across the window
+    let window = 0.42 - 0.5 * (2.0 * PI * w).cos() + 0.08 * (4.0 * PI * w).cos();
+    sinc * window
 }
 
 #[cfg(test)]
