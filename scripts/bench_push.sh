@@ -30,7 +30,7 @@ PUSHER=target/release/examples/pusher
 now() { date +%s.%N; }
 ours() {
     "$PUSHER" --input "$CLIP" --frames "$FRAMES" --mode fhd --mirror \
-        --output "$WORK/ours.flv" >/dev/null 2>&1
+        --audio off --output "$WORK/ours.flv" >/dev/null 2>&1
 }
 theirs() {
     ffmpeg -hide_banner -loglevel error -y -i "$CLIP" \
