@@ -8,10 +8,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{ffmpeg, push_ok, pusher_binary, scratch_dir, summary_of, wait_with_timeout};
+use common::{ffmpeg, push_ok, pusher_binary, run_pusher, scratch_dir, summary_of};
 use liveroom::audio::{
     beep_onsets, decode_file, dominant_frequency, peak_level, rms_dbfs, to_mono, DecodedAudio,
 };
@@ -482,17 +482,9 @@ fn muted_pusher_and_muted_player_send_and_play_silence() {
 
 /// Runs the pusher expecting failure; returns (exit code, stdout, stderr).
 fn push_fails(args: &[&str]) -> (i32, String, String) {
-    let child = Command::new(pusher_binary())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pusher runs");
-    let (output, killed) = wait_with_timeout(child, Duration::from_secs(60));
-    assert!(!killed, "pusher {args:?} hung");
-    let code = output.status.code().unwrap_or(-1);
+    let output = run_pusher(args, Duration::from_secs(60));
     (
-        code,
+        output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )

@@ -9,10 +9,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{ffmpeg, luma_psnr, pusher_binary, scratch_dir, wait_with_timeout};
+use common::{ffmpeg, luma_psnr, pusher_binary, scratch_dir};
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::source::{FrameSource, Y4mReader};
 
@@ -28,15 +28,7 @@ fn read_all(path: &Path) -> Vec<I420Frame> {
 /// Runs the pusher; a run that has not ended after two minutes is killed
 /// and fails the test (a hang must not stall CI).
 fn run_pusher(args: &[&str]) -> Output {
-    let child = Command::new(pusher_binary())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pusher runs");
-    let (output, killed) = wait_with_timeout(child, Duration::from_secs(120));
-    assert!(!killed, "pusher {args:?} did not end within 2 minutes");
-    output
+    common::run_pusher(args, Duration::from_secs(120))
 }
 
 #[test]

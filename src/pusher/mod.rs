@@ -661,18 +661,8 @@ impl PushLoop {
             } else {
                 None
             };
-            let commands: Vec<Command> =
-                waited.into_iter().chain(self.commands.try_iter()).collect();
-            for command in commands {
-                if self.command(
-                    command,
-                    &mut output,
-                    &mut params,
-                    &mut timeline,
-                    &mut paused,
-                )? {
-                    break 'push;
-                }
+            if self.apply_commands(waited, &mut output, &mut params, &mut timeline, &mut paused)? {
+                break 'push;
             }
             if paused {
                 let mut waiting = self.waiting.clone();
@@ -804,17 +794,8 @@ impl PushLoop {
         let mut params = FrameParams::default();
         self.emit(PushCode::FirstFrame, "first audio captured (audio only)");
         'push: loop {
-            let commands: Vec<Command> = self.commands.try_iter().collect();
-            for command in commands {
-                if self.command(
-                    command,
-                    &mut output,
-                    &mut params,
-                    &mut timeline,
-                    &mut paused,
-                )? {
-                    break 'push;
-                }
+            if self.apply_commands(None, &mut output, &mut params, &mut timeline, &mut paused)? {
+                break 'push;
             }
             let next = stream_time + AUDIO_ONLY_TICK;
             if self.config.max_duration.is_some_and(|max| next > max) {
@@ -834,6 +815,25 @@ impl PushLoop {
             }
         }
         self.finish(output, summary, started, stream_time)
+    }
+
+    /// Handles `first` (a command already received) and every command
+    /// waiting; true to stop.
+    fn apply_commands(
+        &mut self,
+        first: Option<Command>,
+        output: &mut OutputThread,
+        params: &mut FrameParams,
+        timeline: &mut Timeline,
+        paused: &mut bool,
+    ) -> Result<bool, PushError> {
+        let commands: Vec<Command> = first.into_iter().chain(self.commands.try_iter()).collect();
+        for command in commands {
+            if self.command(command, output, params, timeline, paused)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Handles a command; true to stop.

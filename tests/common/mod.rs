@@ -325,9 +325,9 @@ pub fn summary_of(stdout: &str) -> serde_json::Value {
     serde_json::from_str(line).expect("summary is JSON")
 }
 
-/// Runs the pusher to completion within `limit`, asserting it succeeded;
-/// returns its stdout.
-pub fn push_ok(args: &[&str], limit: Duration) -> String {
+/// Runs the pusher; a run that has not ended within `limit` is killed and
+/// fails the test (a hang must not stall CI).
+pub fn run_pusher(args: &[&str], limit: Duration) -> Output {
     let child = Command::new(pusher_binary())
         .args(args)
         .stdout(std::process::Stdio::piped())
@@ -335,8 +335,15 @@ pub fn push_ok(args: &[&str], limit: Duration) -> String {
         .spawn()
         .expect("pusher runs");
     let (output, killed) = wait_with_timeout(child, limit);
+    assert!(!killed, "pusher {args:?} did not end within {limit:?}");
+    output
+}
+
+/// Runs the pusher to completion within `limit`, asserting it succeeded;
+/// returns its stdout.
+pub fn push_ok(args: &[&str], limit: Duration) -> String {
+    let output = run_pusher(args, limit);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(!killed, "pusher {args:?} ran past {limit:?}\n{stdout}");
     assert!(
         output.status.success(),
         "pusher {args:?} failed: {}\n{stdout}",
