@@ -34,6 +34,9 @@ struct Uniforms {
     output_layout: vec4<u32>,
     // Output: U offset in words, V offset in words, 8-pixel blocks per row.
     output_offsets: vec4<u32>,
+    // The blocks this dispatch covers: first column and row of 8×2 blocks,
+    // and the end (exclusive). The whole frame, or only where effects act.
+    region: vec4<u32>,
 }
 
 // Taps per axis, fixed per compiled pipeline so that the sampling loops
@@ -172,10 +175,12 @@ fn to_byte(v: f32) -> u32 {
 fn geometry_to_i420(@builtin(global_invocation_id) id: vec3<u32>) {
     let width = u.output_layout.x;
     let height = u.output_layout.y;
-    if (id.x >= u.output_offsets.z || id.y * 2u >= height) {
+    let block = id.xy + u.region.xy;
+    if (block.x >= u.region.z || block.y >= u.region.w
+        || block.x >= u.output_offsets.z || block.y * 2u >= height) {
         return;
     }
-    let y = id.y * 2u;
+    let y = block.y * 2u;
     // Luma words of the two rows (4 pixels each), and the chroma words.
     var top = vec2<u32>(0u, 0u);
     var bottom = vec2<u32>(0u, 0u);
@@ -183,7 +188,7 @@ fn geometry_to_i420(@builtin(global_invocation_id) id: vec3<u32>) {
     var v_word = 0u;
     for (var k = 0u; k < 4u; k++) {
         // One 2×2 block; padding columns past the width repeat the last pixel.
-        let x = id.x * 8u + 2u * k;
+        let x = block.x * 8u + 2u * k;
         let x0 = min(x, width - 1u);
         let x1 = min(x + 1u, width - 1u);
         let uv = sample_uv(source_of(vec2<f32>(f32(x + 1u), f32(y + 1u))));
@@ -206,12 +211,12 @@ fn geometry_to_i420(@builtin(global_invocation_id) id: vec3<u32>) {
         u_word |= to_byte(chroma.x) << (k * 8u);
         v_word |= to_byte(chroma.y) << (k * 8u);
     }
-    let at = y * u.output_layout.z + id.x * 2u;
+    let at = y * u.output_layout.z + block.x * 2u;
     dst[at] = top.x;
     dst[at + 1u] = top.y;
     dst[at + u.output_layout.z] = bottom.x;
     dst[at + u.output_layout.z + 1u] = bottom.y;
-    let chroma_at = id.y * u.output_layout.w + id.x;
+    let chroma_at = block.y * u.output_layout.w + block.x;
     dst[u.output_offsets.x + chroma_at] = u_word;
     dst[u.output_offsets.y + chroma_at] = v_word;
 }

@@ -31,7 +31,11 @@ use crate::gpu::{
 };
 use crate::landmarks::FaceLandmarks;
 use smoothing::Smoother;
-use uniforms::{EffectUniforms, GeometryUniforms, OutputLayout};
+use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms, OutputLayout};
+
+/// A rectangle that contains nothing (as `EffectPlan`'s bounds are when
+/// there is nothing to bound).
+const EMPTY_RECT: [f32; 4] = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
 
 /// The WGSL source of the geometry pass (after the shared effect maths).
 pub const GEOMETRY_SHADER: &str = concat!(
@@ -112,11 +116,8 @@ struct GeometryVariants {
 }
 
 impl GeometryVariants {
-    fn get(
-        &mut self,
-        device: &wgpu::Device,
-        key: VariantKey,
-    ) -> Result<&wgpu::ComputePipeline, GpuError> {
+    /// Compiles the variant for `key` if it is new; returns its index.
+    fn prepare(&mut self, device: &wgpu::Device, key: VariantKey) -> Result<usize, GpuError> {
         let index = match self.compiled.iter().position(|(k, _)| *k == key) {
             Some(index) => index,
             None => {
@@ -147,7 +148,12 @@ impl GeometryVariants {
                 self.compiled.len() - 1
             }
         };
-        Ok(&self.compiled[index].1)
+        Ok(index)
+    }
+
+    /// A variant [`GeometryVariants::prepare`] compiled.
+    fn pipeline(&self, index: usize) -> &wgpu::ComputePipeline {
+        &self.compiled[index].1
     }
 }
 
@@ -157,7 +163,10 @@ struct InputTextures {
     size: (u32, u32),
     luma: wgpu::Texture,
     chroma: wgpu::Texture,
+    /// With the whole-frame uniforms.
     bind_group: wgpu::BindGroup,
+    /// With the uniforms of the effects' region.
+    region_bind_group: wgpu::BindGroup,
 }
 
 /// GPU buffers that depend on the output size.
@@ -178,6 +187,8 @@ pub struct FramePipeline {
     bind_group_layout: wgpu::BindGroupLayout,
     geometry: GeometryVariants,
     uniforms: wgpu::Buffer,
+    /// The geometry uniforms of the dispatch over the effects' region.
+    region_uniforms: wgpu::Buffer,
     effect_uniforms: wgpu::Buffer,
     sampler: wgpu::Sampler,
     always_convert: bool,
@@ -193,7 +204,7 @@ impl FramePipeline {
     /// Compiles the passes and allocates the output buffers.
     pub fn new(gpu: &GpuContext, output_size: OutputSize) -> Result<Self, PipelineError> {
         let device = gpu.device();
-        let (bind_group_layout, geometry, uniforms, effect_uniforms, sampler) =
+        let (bind_group_layout, geometry, [uniforms, region_uniforms], effect_uniforms, sampler) =
             checked(device, || {
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some("geometry.wgsl"),
@@ -229,8 +240,13 @@ impl FramePipeline {
                         mapped_at_creation: false,
                     })
                 };
-                let uniforms =
-                    uniform_buffer("geometry uniforms", std::mem::size_of::<GeometryUniforms>());
+                let uniforms = [
+                    uniform_buffer("geometry uniforms", std::mem::size_of::<GeometryUniforms>()),
+                    uniform_buffer(
+                        "geometry region uniforms",
+                        std::mem::size_of::<GeometryUniforms>(),
+                    ),
+                ];
                 let effect_uniforms =
                     uniform_buffer("effect uniforms", std::mem::size_of::<EffectUniforms>());
                 let geometry = GeometryVariants {
@@ -262,6 +278,7 @@ impl FramePipeline {
             bind_group_layout,
             geometry,
             uniforms,
+            region_uniforms,
             effect_uniforms,
             sampler,
             always_convert: false,
@@ -370,49 +387,54 @@ impl FramePipeline {
             );
             let luma_view = luma.create_view(&Default::default());
             let chroma_view = chroma.create_view(&Default::default());
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("geometry bind group"),
-                layout: &self.bind_group_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: self.uniforms.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::TextureView(&luma_view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: wgpu::BindingResource::TextureView(&chroma_view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: wgpu::BindingResource::Sampler(&self.sampler),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: self.output.storage.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 5,
-                        resource: self.effect_uniforms.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 9,
-                        resource: wgpu::BindingResource::TextureView(&self.output.face_field_view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 10,
-                        resource: wgpu::BindingResource::Sampler(&self.sampler),
-                    },
-                ],
-            });
+            let bind_group = |uniforms: &wgpu::Buffer| {
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("geometry bind group"),
+                    layout: &self.bind_group_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: uniforms.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::TextureView(&luma_view),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: wgpu::BindingResource::TextureView(&chroma_view),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: wgpu::BindingResource::Sampler(&self.sampler),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 4,
+                            resource: self.output.storage.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 5,
+                            resource: self.effect_uniforms.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 9,
+                            resource: wgpu::BindingResource::TextureView(
+                                &self.output.face_field_view,
+                            ),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 10,
+                            resource: wgpu::BindingResource::Sampler(&self.sampler),
+                        },
+                    ],
+                })
+            };
             InputTextures {
                 size: (width, height),
                 luma,
                 chroma,
-                bind_group,
+                bind_group: bind_group(&self.uniforms),
+                region_bind_group: bind_group(&self.region_uniforms),
             }
         })?;
         self.input = Some(input);
@@ -453,7 +475,47 @@ impl FramePipeline {
                 &self.sampler,
             )?);
         }
-        let compute = self.geometry.get(device, key)?;
+        // Effects act only near the faces: the plain variant covers the
+        // frame, then the effects' variant redoes the blocks around the
+        // faces (a software driver pays for every pixel a shader could
+        // branch past; a real GPU skips less work this way, but some).
+        let effect_rect = {
+            let warp = if key.warps {
+                effects.warp_bounds()
+            } else {
+                EMPTY_RECT
+            };
+            let mask = if key.whitening {
+                effects.mask_bounds()
+            } else {
+                EMPTY_RECT
+            };
+            [
+                warp[0].min(mask[0]),
+                warp[1].min(mask[1]),
+                warp[2].max(mask[2]),
+                warp[3].max(mask[3]),
+            ]
+        };
+        let whole = BlockRegion::all(&self.output.layout);
+        let region = BlockRegion::covering(effect_rect, &self.output.layout);
+        let plain_key = VariantKey {
+            warps: false,
+            whitening: false,
+            ..key
+        };
+        // (variant, region, with the region's uniforms) per dispatch.
+        let mut dispatches = Vec::with_capacity(2);
+        match region {
+            Some(region) if region == whole => {
+                dispatches.push((self.geometry.prepare(device, key)?, whole, false));
+            }
+            Some(region) => {
+                dispatches.push((self.geometry.prepare(device, plain_key)?, whole, false));
+                dispatches.push((self.geometry.prepare(device, key)?, region, true));
+            }
+            None => dispatches.push((self.geometry.prepare(device, plain_key)?, whole, false)),
+        }
         let output = &self.output;
         let input = self
             .input
@@ -463,6 +525,10 @@ impl FramePipeline {
         let queue = self.gpu.queue();
         checked(device, || {
             queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
+            if let Some((_, region, _)) = dispatches.iter().find(|(_, _, own)| *own) {
+                let uniforms = uniforms.with_region(*region);
+                queue.write_buffer(&self.region_uniforms, 0, bytemuck::bytes_of(&uniforms));
+            }
             let size = self.output_size;
             if let Some(field) = effects.face_field(size.width(), size.height()) {
                 queue.write_texture(
@@ -500,14 +566,17 @@ impl FramePipeline {
                     label: Some("geometry"),
                     timestamp_writes: None,
                 });
-                pass.set_pipeline(compute);
-                pass.set_bind_group(0, &input.bind_group, &[]);
-                let (blocks_x, blocks_y) = output.layout.blocks();
-                pass.dispatch_workgroups(
-                    blocks_x.div_ceil(WORKGROUP_SIDE),
-                    blocks_y.div_ceil(WORKGROUP_SIDE),
-                    1,
-                );
+                for (variant, region, own_uniforms) in &dispatches {
+                    pass.set_pipeline(self.geometry.pipeline(*variant));
+                    let bind_group = if *own_uniforms {
+                        &input.region_bind_group
+                    } else {
+                        &input.bind_group
+                    };
+                    pass.set_bind_group(0, bind_group, &[]);
+                    let (x, y) = region.workgroups(WORKGROUP_SIDE);
+                    pass.dispatch_workgroups(x, y, 1);
+                }
             }
             if let (true, Some(smoother)) = (smoothing, &self.smoother) {
                 smoother.encode(queue, &mut encoder, effects.smoothness);

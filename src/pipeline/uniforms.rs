@@ -62,6 +62,7 @@ pub struct GeometryUniforms {
     input_texel: [f32; 4],
     output_layout: [u32; 4],
     output_offsets: [u32; 4],
+    region: [u32; 4],
 }
 
 /// Where the taps of one output pixel sit relative to its mapped centre.
@@ -113,7 +114,7 @@ impl GeometryUniforms {
     pub fn new(plan: &GeometryPlan, output: &OutputLayout) -> Self {
         let taps = TapGrid::for_plan(plan);
         let (luma_bounds, chroma_bounds) = crop_bounds(plan);
-        let (blocks_x, _) = output.blocks();
+        let (blocks_x, blocks_y) = output.blocks();
         Self {
             map_x: [plan.map_x[0], plan.map_x[1], plan.map_x[2], 0.0],
             map_y: [plan.map_y[0], plan.map_y[1], plan.map_y[2], 0.0],
@@ -136,7 +137,66 @@ impl GeometryUniforms {
                 output.chroma_stride / 4,
             ],
             output_offsets: [output.u_offset / 4, output.v_offset / 4, blocks_x, 0],
+            region: [0, 0, blocks_x, blocks_y],
         }
+    }
+
+    /// The same uniforms for a dispatch over `region` only: the first
+    /// column and row of 8×2 output blocks, and the end (exclusive).
+    pub fn with_region(mut self, region: BlockRegion) -> Self {
+        self.region = [region.x0, region.y0, region.x1, region.y1];
+        self
+    }
+}
+
+/// A rectangle of the geometry pass's 8×2 output blocks: columns
+/// `x0..x1`, rows `y0..y1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRegion {
+    /// First block column.
+    pub x0: u32,
+    /// First block row.
+    pub y0: u32,
+    /// End column (exclusive).
+    pub x1: u32,
+    /// End row (exclusive).
+    pub y1: u32,
+}
+
+impl BlockRegion {
+    /// The blocks that touch the pixel rectangle `[x0, y0, x1, y1]`, with
+    /// one block of margin, within the output; `None` when nothing does
+    /// (an empty or non-finite rectangle).
+    pub fn covering(rect: [f32; 4], output: &OutputLayout) -> Option<Self> {
+        if rect.iter().any(|v| !v.is_finite()) || rect[2] < rect[0] || rect[3] < rect[1] {
+            return None;
+        }
+        let (blocks_x, blocks_y) = output.blocks();
+        let clamp = |v: f32, max: u32| (v.max(0.0) as u32).min(max);
+        let x0 = clamp((rect[0] / 8.0).floor() - 1.0, blocks_x);
+        let y0 = clamp((rect[1] / 2.0).floor() - 1.0, blocks_y);
+        let x1 = clamp((rect[2] / 8.0).ceil() + 1.0, blocks_x);
+        let y1 = clamp((rect[3] / 2.0).ceil() + 1.0, blocks_y);
+        (x1 > x0 && y1 > y0).then_some(Self { x0, y0, x1, y1 })
+    }
+
+    /// The whole output.
+    pub fn all(output: &OutputLayout) -> Self {
+        let (x1, y1) = output.blocks();
+        Self {
+            x0: 0,
+            y0: 0,
+            x1,
+            y1,
+        }
+    }
+
+    /// Workgroups of `side × side` invocations that cover it.
+    pub fn workgroups(&self, side: u32) -> (u32, u32) {
+        (
+            (self.x1 - self.x0).div_ceil(side),
+            (self.y1 - self.y0).div_ceil(side),
+        )
     }
 }
 
