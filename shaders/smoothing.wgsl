@@ -10,6 +10,10 @@
 // 4. smooth_apply: q = a I + b with a, b bilinear from the low-res grid;
 //    I += (q - I) × skin mask × strength. Flat skin (v << eps) is smoothed,
 //    edges (v >> eps: eyes, brows, lips, the face outline) are kept.
+//
+// Only the skin mask's bounds are dispatched: the apply pass over the
+// words and rows inside them, the low-res passes over the cells they
+// read, with margin enough for the two box means and the bilinear.
 
 struct Smoothing {
     // Low-res grid width, height; output width, height.
@@ -18,6 +22,11 @@ struct Smoothing {
     words: vec4<u32>,
     // x: eps, y: strength; z: box radius (low-res pixels, as a float).
     params: vec4<f32>,
+    // The apply pass's luma words and rows: first word, first row, end
+    // word, end row (exclusive).
+    region: vec4<u32>,
+    // The low-res passes' cells: first column, first row, ends (exclusive).
+    cells: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> sm: Smoothing;
@@ -43,11 +52,20 @@ fn byte_at(offset_bytes: u32) -> f32 {
     return f32((word >> ((offset_bytes & 3u) * 8u)) & 0xffu) / 255.0;
 }
 
+// The low-res cell of invocation `id`, or false past the cells to compute.
+fn cell_of(id: vec3<u32>) -> vec3<u32> {
+    let cell = id.xy + sm.cells.xy;
+    let valid = cell.x < sm.cells.z && cell.y < sm.cells.w;
+    return vec3<u32>(cell, u32(valid));
+}
+
 @compute @workgroup_size(8, 8, 1)
-fn smooth_stats(@builtin(global_invocation_id) id: vec3<u32>) {
-    if (id.x >= sm.sizes.x || id.y >= sm.sizes.y) {
+fn smooth_stats(@builtin(global_invocation_id) invocation: vec3<u32>) {
+    let c = cell_of(invocation);
+    if (c.z == 0u) {
         return;
     }
+    let id = c.xy;
     // A block row is one output word (BLOCK = 4 pixels; padding columns
     // repeat the last pixel, as the clamped reference reads them).
     var sum = vec2<f32>(0.0);
@@ -78,10 +96,12 @@ fn box_mean(field: u32, x: u32, y: u32) -> vec2<f32> {
 }
 
 @compute @workgroup_size(8, 8, 1)
-fn smooth_coefficients(@builtin(global_invocation_id) id: vec3<u32>) {
-    if (id.x >= sm.sizes.x || id.y >= sm.sizes.y) {
+fn smooth_coefficients(@builtin(global_invocation_id) invocation: vec3<u32>) {
+    let c = cell_of(invocation);
+    if (c.z == 0u) {
         return;
     }
+    let id = c.xy;
     let m = box_mean(STATS, id.x, id.y);
     let variance = max(m.y - m.x * m.x, 0.0);
     let a = variance / (variance + sm.params.x);
@@ -89,10 +109,12 @@ fn smooth_coefficients(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 @compute @workgroup_size(8, 8, 1)
-fn smooth_mean_coefficients(@builtin(global_invocation_id) id: vec3<u32>) {
-    if (id.x >= sm.sizes.x || id.y >= sm.sizes.y) {
+fn smooth_mean_coefficients(@builtin(global_invocation_id) invocation: vec3<u32>) {
+    let c = cell_of(invocation);
+    if (c.z == 0u) {
         return;
     }
+    let id = c.xy;
     fields[at(MEAN_COEFFS, id.x, id.y)] = box_mean(COEFFS, id.x, id.y);
 }
 
@@ -116,9 +138,10 @@ fn coefficients_at(x: u32, y: u32) -> vec2<f32> {
 
 // One invocation per output luma word (4 pixels of a row).
 @compute @workgroup_size(8, 8, 1)
-fn smooth_apply(@builtin(global_invocation_id) id: vec3<u32>) {
+fn smooth_apply(@builtin(global_invocation_id) invocation: vec3<u32>) {
     let words_per_row = sm.words.x;
-    if (id.x >= words_per_row || id.y >= sm.sizes.w) {
+    let id = invocation.xy + sm.region.xy;
+    if (id.x >= sm.region.z || id.y >= sm.region.w || id.x >= words_per_row || id.y >= sm.sizes.w) {
         return;
     }
     let at = id.y * words_per_row + id.x;

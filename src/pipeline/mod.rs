@@ -579,7 +579,12 @@ impl FramePipeline {
                 }
             }
             if let (true, Some(smoother)) = (smoothing, &self.smoother) {
-                smoother.encode(queue, &mut encoder, effects.smoothness);
+                smoother.encode(
+                    queue,
+                    &mut encoder,
+                    effects.smoothness,
+                    effects.mask_bounds(),
+                );
             }
             encoder.copy_buffer_to_buffer(
                 &output.storage,

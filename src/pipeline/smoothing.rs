@@ -29,6 +29,8 @@ struct SmoothingUniforms {
     sizes: [u32; 4],
     words: [u32; 4],
     params: [f32; 4],
+    region: [u32; 4],
+    cells: [u32; 4],
 }
 
 fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
@@ -147,9 +149,19 @@ impl Smoother {
         })
     }
 
-    /// Writes the uniforms and records the four passes.
-    pub fn encode(&self, queue: &wgpu::Queue, encoder: &mut wgpu::CommandEncoder, strength: f32) {
+    /// Writes the uniforms and records the four passes over the skin
+    /// mask's bounds `mask` (output pixels); nothing when they are empty.
+    pub fn encode(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        strength: f32,
+        mask: [f32; 4],
+    ) {
         let l = &self.layout;
+        let Some((region, cells)) = self.regions(mask) else {
+            return;
+        };
         let uniforms = SmoothingUniforms {
             sizes: [self.low_res.0, self.low_res.1, l.width, l.height],
             words: [
@@ -159,6 +171,8 @@ impl Smoother {
                 l.v_offset / 4,
             ],
             params: [EPS, strength, RADIUS as f32, 0.0],
+            region,
+            cells,
         };
         queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -166,12 +180,55 @@ impl Smoother {
             timestamp_writes: None,
         });
         pass.set_bind_group(0, &self.bind_group, &[]);
-        let low = (self.low_res.0.div_ceil(8), self.low_res.1.div_ceil(8));
+        let low = (
+            (cells[2] - cells[0]).div_ceil(8),
+            (cells[3] - cells[1]).div_ceil(8),
+        );
         for pipeline in &self.passes[..3] {
             pass.set_pipeline(pipeline);
             pass.dispatch_workgroups(low.0, low.1, 1);
         }
         pass.set_pipeline(&self.passes[3]);
-        pass.dispatch_workgroups((l.luma_stride / 4).div_ceil(8), l.height.div_ceil(8), 1);
+        pass.dispatch_workgroups(
+            (region[2] - region[0]).div_ceil(8),
+            (region[3] - region[1]).div_ceil(8),
+            1,
+        );
+    }
+
+    /// The apply pass's words and rows inside `mask`, and the low-res cells
+    /// the apply reads through the bilinear (one cell each way) and the two
+    /// box means (`RADIUS` each): `[x0, y0, x1, y1]`, ends exclusive.
+    fn regions(&self, mask: [f32; 4]) -> Option<([u32; 4], [u32; 4])> {
+        if mask.iter().any(|v| !v.is_finite()) || mask[2] < mask[0] || mask[3] < mask[1] {
+            return None;
+        }
+        let l = &self.layout;
+        let clamp = |v: f32, max: u32| (v.max(0.0) as u32).min(max);
+        let words = l.luma_stride / 4;
+        let region = [
+            clamp((mask[0] / 4.0).floor(), words),
+            clamp(mask[1].floor(), l.height),
+            clamp((mask[2] / 4.0).ceil() + 1.0, words),
+            clamp(mask[3].ceil() + 1.0, l.height),
+        ];
+        if region[2] <= region[0] || region[3] <= region[1] {
+            return None;
+        }
+        let reach = (1 + 2 * RADIUS) as f32;
+        let block = BLOCK as f32;
+        let cells = [
+            clamp(
+                (region[0] as f32 * 4.0 / block).floor() - reach,
+                self.low_res.0,
+            ),
+            clamp((region[1] as f32 / block).floor() - reach, self.low_res.1),
+            clamp(
+                (region[2] as f32 * 4.0 / block).ceil() + reach,
+                self.low_res.0,
+            ),
+            clamp((region[3] as f32 / block).ceil() + reach, self.low_res.1),
+        ];
+        Some((region, cells))
     }
 }
