@@ -46,13 +46,8 @@ fn at(field: u32, x: u32, y: u32) -> u32 {
 // Output pixels per side of a low-res pixel: one packed luma word across.
 const BLOCK: u32 = 4u;
 
-// One byte of the packed output, 0..1.
-fn byte_at(offset_bytes: u32) -> f32 {
-    let word = dst[offset_bytes >> 2u];
-    return f32((word >> ((offset_bytes & 3u) * 8u)) & 0xffu) / 255.0;
-}
-
-// The low-res cell of invocation `id`, or false past the cells to compute.
+// The low-res cell of invocation `id` (xy), and whether it is one of the
+// cells to compute (z: 1 or 0).
 fn cell_of(id: vec3<u32>) -> vec3<u32> {
     let cell = id.xy + sm.cells.xy;
     let valid = cell.x < sm.cells.z && cell.y < sm.cells.w;
@@ -118,25 +113,11 @@ fn smooth_mean_coefficients(@builtin(global_invocation_id) invocation: vec3<u32>
     fields[at(MEAN_COEFFS, id.x, id.y)] = box_mean(COEFFS, id.x, id.y);
 }
 
-// (a, b) at output pixel (x, y): bilinear between low-res pixel centres.
-fn coefficients_at(x: u32, y: u32) -> vec2<f32> {
-    let pos = clamp(
-        (vec2<f32>(f32(x), f32(y)) + vec2<f32>(0.5)) / f32(BLOCK) - vec2<f32>(0.5),
-        vec2<f32>(0.0),
-        vec2<f32>(f32(sm.sizes.x - 1u), f32(sm.sizes.y - 1u)),
-    );
-    let cell = floor(pos);
-    let t = pos - cell;
-    let x0 = u32(cell.x);
-    let y0 = u32(cell.y);
-    let x1 = min(x0 + 1u, sm.sizes.x - 1u);
-    let y1 = min(y0 + 1u, sm.sizes.y - 1u);
-    let top = mix(fields[at(MEAN_COEFFS, x0, y0)], fields[at(MEAN_COEFFS, x1, y0)], t.x);
-    let bottom = mix(fields[at(MEAN_COEFFS, x0, y1)], fields[at(MEAN_COEFFS, x1, y1)], t.x);
-    return mix(top, bottom, t.y);
-}
-
-// One invocation per output luma word (4 pixels of a row).
+// One invocation per output luma word (4 pixels of a row). The word's
+// pixels share their chroma in pairs (one U and one V word hold both
+// pairs) and their coefficients' low-res cells (three columns, two rows),
+// so each is loaded once. Per pixel, (a, b) is bilinear between low-res
+// pixel centres, clamped at the edges (`coefficients_at` in the reference).
 @compute @workgroup_size(8, 8, 1)
 fn smooth_apply(@builtin(global_invocation_id) invocation: vec3<u32>) {
     let words_per_row = sm.words.x;
@@ -144,8 +125,25 @@ fn smooth_apply(@builtin(global_invocation_id) invocation: vec3<u32>) {
     if (id.x >= sm.region.z || id.y >= sm.region.w || id.x >= words_per_row || id.y >= sm.sizes.w) {
         return;
     }
-    let at = id.y * words_per_row + id.x;
-    let word = dst[at];
+    let word_at = id.y * words_per_row + id.x;
+    let word = dst[word_at];
+    // Chroma bytes 2·id.x and 2·id.x + 1 of the row: one word of each plane.
+    let chroma_byte = sm.words.y * 4u * (id.y / 2u) + id.x * 2u;
+    let shift = (chroma_byte & 3u) * 8u;
+    let u_pair = dst[sm.words.z + (chroma_byte >> 2u)] >> shift;
+    let v_pair = dst[sm.words.w + (chroma_byte >> 2u)] >> shift;
+    // The low-res rows and columns around this word, clamped to the grid.
+    let max_cell = vec2<f32>(f32(sm.sizes.x - 1u), f32(sm.sizes.y - 1u));
+    let py = clamp((f32(id.y) + 0.5) / f32(BLOCK) - 0.5, 0.0, max_cell.y);
+    let y0 = u32(floor(py));
+    let y1 = min(y0 + 1u, sm.sizes.y - 1u);
+    let ty = py - floor(py);
+    let first_column = max(i32(id.x) - 1, 0);
+    var column: array<vec2<f32>, 3>;
+    for (var c = 0; c < 3; c++) {
+        let cx = u32(min(first_column + c, i32(sm.sizes.x) - 1));
+        column[c] = mix(fields[at(MEAN_COEFFS, cx, y0)], fields[at(MEAN_COEFFS, cx, y1)], ty);
+    }
     var out = 0u;
     for (var k = 0u; k < 4u; k++) {
         let x = id.x * 4u + k;
@@ -154,20 +152,25 @@ fn smooth_apply(@builtin(global_invocation_id) invocation: vec3<u32>) {
         let p = vec2<f32>(f32(x) + 0.5, f32(id.y) + 0.5);
         if (x < sm.sizes.z && inside(p, fx.mask_bounds)) {
             let i = f32(original) / 255.0;
-            let chroma_at = sm.words.y * 4u * (id.y / 2u) + x / 2u;
+            let pair = (k / 2u) * 8u;
             let yuv = vec3<f32>(
                 i,
-                byte_at(sm.words.z * 4u + chroma_at),
-                byte_at(sm.words.w * 4u + chroma_at),
+                f32((u_pair >> pair) & 0xffu) / 255.0,
+                f32((v_pair >> pair) & 0xffu) / 255.0,
             );
             let amount = skin_weight(face_at(p), yuv) * sm.params.y;
             if (amount > 0.0) {
-                let ab = coefficients_at(x, id.y);
+                let px = clamp((f32(x) + 0.5) / f32(BLOCK) - 0.5, 0.0, max_cell.x);
+                let x0 = u32(floor(px));
+                let x1 = min(x0 + 1u, sm.sizes.x - 1u);
+                let left = column[i32(x0) - first_column];
+                let right = column[i32(x1) - first_column];
+                let ab = mix(left, right, px - floor(px));
                 let q = ab.x * i + ab.y;
                 value = u32(clamp(round((i + (q - i) * amount) * 255.0), 0.0, 255.0));
             }
         }
         out |= value << (k * 8u);
     }
-    dst[at] = out;
+    dst[word_at] = out;
 }
