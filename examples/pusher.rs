@@ -32,7 +32,8 @@
 //! `--audio-rate HZ` (another AAC sample rate), `--bgm FILE` and
 //! `--bgm-volume X` (background music, 0..1), `--audio-only` (the plugin's
 //! `enableCamera` false) with `--duration S` (stream seconds; also caps a
-//! video push).
+//! video push). `--zerolatency` tunes x264 for latency in any mode (no
+//! lookahead, no B-frames; RTC always is).
 //! A bad value prints one line on stderr and exits with status 2; a failure
 //! while running (the server unreachable after the reconnect attempts, say)
 //! exits with status 1. The last line on stdout is a JSON summary.
@@ -91,6 +92,7 @@ struct Options {
     bgm_volume: f32,
     audio_only: bool,
     duration: Option<Duration>,
+    zero_latency: bool,
 }
 
 fn parse_number<T: std::str::FromStr>(flag: &str, text: &str, expected: &str) -> Result<T, String> {
@@ -127,6 +129,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         bgm_volume: 1.0,
         audio_only: false,
         duration: None,
+        zero_latency: false,
     };
     // Custom-effect strengths (0..1) and legacy levels (0..9), checked at the end.
     let mut custom: [Option<f32>; 4] = [None; 4];
@@ -271,6 +274,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                 options.bgm_volume = volume;
             }
             "--audio-only" => options.audio_only = true,
+            "--zerolatency" => options.zero_latency = true,
             "--duration" => {
                 let text = value()?;
                 let seconds: f64 = parse_number("--duration", &text, "seconds such as 60")?;
@@ -282,7 +286,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
             "--landmarks" => options.landmarks = Some(PathBuf::from(value()?)),
             "--dump-landmarks" => options.dump_landmarks = Some(PathBuf::from(value()?)),
             "--help" | "-h" => {
-                return Err("usage: pusher [--url rtmp://HOST[:PORT]/APP/STREAM] [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--min-bitrate KBPS] [--max-bitrate KBPS] [--output FILE.y4m|FILE.flv] [--snapshot FILE.png] [--events json] [--reconnect-attempts N] [--reconnect-delay-ms N] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl] [--dump-landmarks FILE.jsonl] [--audio off|none|tone|FILE] [--muted] [--audio-quality high|low] [--audio-rate HZ] [--bgm FILE] [--bgm-volume X] [--audio-only] [--duration S]".into())
+                return Err("usage: pusher [--url rtmp://HOST[:PORT]/APP/STREAM] [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--min-bitrate KBPS] [--max-bitrate KBPS] [--output FILE.y4m|FILE.flv] [--snapshot FILE.png] [--events json] [--reconnect-attempts N] [--reconnect-delay-ms N] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl] [--dump-landmarks FILE.jsonl] [--audio off|none|tone|FILE] [--muted] [--audio-quality high|low] [--audio-rate HZ] [--bgm FILE] [--bgm-volume X] [--audio-only] [--duration S] [--zerolatency]".into())
             }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
@@ -437,6 +441,7 @@ fn run(options: Options) -> Result<(), String> {
         audio_sample_rate: options.audio_rate,
         enable_camera: !options.audio_only,
         max_duration: options.duration,
+        zero_latency: options.zero_latency.then_some(true),
         ..Default::default()
     };
     if options.audio_only && options.duration.is_none() {

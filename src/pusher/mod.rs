@@ -219,6 +219,9 @@ pub struct PusherConfig {
     pub enable_camera: bool,
     /// Stop after this much stream time (`None`: at the source's end).
     pub max_duration: Option<Duration>,
+    /// x264's `zerolatency` tune (no lookahead, no B-frames): `None` uses
+    /// it in RTC mode only.
+    pub zero_latency: Option<bool>,
 }
 
 impl Default for PusherConfig {
@@ -247,6 +250,7 @@ impl Default for PusherConfig {
             background_mute: false,
             enable_camera: true,
             max_duration: None,
+            zero_latency: None,
         }
     }
 }

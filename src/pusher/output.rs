@@ -564,8 +564,11 @@ fn open_video(
     emit: &dyn Fn(PushCode, String),
 ) -> Result<VideoTrack, PushError> {
     let size = config.output_size();
-    let encoder_config =
+    let mut encoder_config =
         EncoderConfig::for_mode(config.mode, size.width(), size.height(), frame_rate, range);
+    if let Some(zero_latency) = config.zero_latency {
+        encoder_config.zero_latency = zero_latency;
+    }
     let encoder = Encoder::new(&encoder_config).map_err(|error| {
         if matches!(error, EncoderError::UnsupportedResolution { .. }) {
             emit(PushCode::UnsupportedResolution, error.to_string());
