@@ -1,6 +1,7 @@
 //! The effect chain: a 1280×720 frame holding the test portrait (scaled to
-//! 720×720 and centred) → FHD vertical 9:16 (720×1280), mirrored, with all
-//! four effects at full strength on the portrait's face; upload, geometry
+//! 720×720 and centred, and a close-up where the face fills half the
+//! output) → FHD vertical 9:16 (720×1280), mirrored, with the effects at
+//! full strength on the portrait's face; upload, geometry
 //! with warps and whitening, the smoothing passes and readback included.
 //! Needs `assets/photos/astronaut.png` (scripts/setup.sh); skipped without it.
 //! Prints the adapter it ran on.
@@ -31,45 +32,67 @@ fn effects_720p_to_vertical_fhd(c: &mut Criterion) {
         }
     };
     eprintln!("adapter: {}", gpu.adapter_summary());
-    let face = image::imageops::resize(
-        &photo.to_rgb8(),
-        720,
-        720,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut canvas = image::RgbImage::from_pixel(1280, 720, image::Rgb([200, 200, 205]));
-    image::imageops::replace(&mut canvas, &face, 280, 0);
-    let frame = rgb_image_to_i420(&canvas).expect("frame");
-    // The portrait's landmarks (tests/effects_quality.rs), scaled and moved.
-    let k = 720.0 / 512.0;
-    let at = |x: f32, y: f32| [280.0 + x * k, y * k];
-    let landmarks = FaceLandmarks {
-        bbox: [280.0 + 183.0 * k, 85.0 * k, 81.0 * k, 93.0 * k],
-        left_eye: at(204.0, 101.0),
-        right_eye: at(246.0, 102.5),
-        contour: Vec::new(),
+    // Two framings of the portrait in a 1280×720 frame: a small face (the
+    // portrait at 720×720, centred: the face about 200 output pixels
+    // wide), and a close-up as in scripts/bench_chain.sh (the portrait at
+    // 1440×1440, a 1280×720 window: the face fills half the output).
+    let small = {
+        let face = image::imageops::resize(
+            &photo.to_rgb8(),
+            720,
+            720,
+            image::imageops::FilterType::Triangle,
+        );
+        let mut canvas = image::RgbImage::from_pixel(1280, 720, image::Rgb([200, 200, 205]));
+        image::imageops::replace(&mut canvas, &face, 280, 0);
+        (canvas, 720.0 / 512.0, [280.0, 0.0])
+    };
+    let close_up = {
+        let big = image::imageops::resize(
+            &photo.to_rgb8(),
+            1440,
+            1440,
+            image::imageops::FilterType::Triangle,
+        );
+        let canvas = image::imageops::crop_imm(&big, 0, 150, 1280, 720).to_image();
+        (canvas, 1440.0 / 512.0, [0.0, -150.0])
     };
     let size = OutputSize::for_preset(Mode::Fhd, Orientation::Vertical, Aspect::NineBySixteen);
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let mut group = c.benchmark_group("effects");
     group.throughput(Throughput::Elements(1));
-    for (name, effects) in [
-        ("all_four", EffectParams::new(1.0, 1.0, 1.0, 1.0)),
-        ("whiten_smooth", EffectParams::new(1.0, 1.0, 0.0, 0.0)),
-        ("warps", EffectParams::new(0.0, 0.0, 1.0, 1.0)),
-        ("thin", EffectParams::new(0.0, 0.0, 1.0, 0.0)),
-        ("eyes", EffectParams::new(0.0, 0.0, 0.0, 1.0)),
-        ("white", EffectParams::new(1.0, 0.0, 0.0, 0.0)),
-        ("smooth", EffectParams::new(0.0, 1.0, 0.0, 0.0)),
-    ] {
-        let params = FrameParams {
-            geometry: GeometryParams::new(1.0, true).expect("geometry"),
-            effects: effects.expect("strengths"),
-            faces: vec![landmarks.clone()],
+    for (framing, (canvas, k, [dx, dy])) in [("small_face", small), ("close_up", close_up)] {
+        let frame = rgb_image_to_i420(&canvas).expect("frame");
+        // The portrait's landmarks (tests/effects_quality.rs), scaled and moved.
+        let at = |x: f32, y: f32| [dx + x * k, dy + y * k];
+        let landmarks = FaceLandmarks {
+            bbox: [dx + 183.0 * k, dy + 85.0 * k, 81.0 * k, 93.0 * k],
+            left_eye: at(204.0, 101.0),
+            right_eye: at(246.0, 102.5),
+            contour: Vec::new(),
         };
-        group.bench_function(format!("1280x720_to_720x1280_{name}"), |b| {
-            b.iter(|| pipeline.process(&frame, &params).expect("process"))
-        });
+        for (name, effects) in [
+            ("all_four", EffectParams::new(1.0, 1.0, 1.0, 1.0)),
+            ("whiten_smooth", EffectParams::new(1.0, 1.0, 0.0, 0.0)),
+            ("warps", EffectParams::new(0.0, 0.0, 1.0, 1.0)),
+            ("thin", EffectParams::new(0.0, 0.0, 1.0, 0.0)),
+            ("eyes", EffectParams::new(0.0, 0.0, 0.0, 1.0)),
+            ("white", EffectParams::new(1.0, 0.0, 0.0, 0.0)),
+            ("smooth", EffectParams::new(0.0, 1.0, 0.0, 0.0)),
+        ] {
+            let params = FrameParams {
+                geometry: GeometryParams::new(1.0, true).expect("geometry"),
+                effects: effects.expect("strengths"),
+                faces: vec![landmarks.clone()],
+            };
+            let id = match framing {
+                "small_face" => format!("1280x720_to_720x1280_{name}"),
+                _ => format!("1280x720_to_720x1280_{framing}_{name}"),
+            };
+            group.bench_function(id, |b| {
+                b.iter(|| pipeline.process(&frame, &params).expect("process"))
+            });
+        }
     }
     group.finish();
 }

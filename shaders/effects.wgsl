@@ -15,25 +15,57 @@ struct Effects {
 }
 @group(0) @binding(5) var<uniform> fx: Effects;
 // The face field (FaceField in src/effects.rs), one texel per grid point
-// `fx.field.z` pixels apart: (warp(p) - p, skin region weight, 0); read
-// through the texture unit's bilinear filter.
+// `fx.field.z` pixels apart: (warp(p) - p, skin region weight, 0),
+// interpolated in the shader (see `face_cell`).
 @group(0) @binding(9) var face_field: texture_2d<f32>;
-@group(0) @binding(10) var face_sampler: sampler;
 
 // Whether `p` lies in the rectangle (x0, y0, x1, y1).
 fn inside(p: vec2<f32>, rect: vec4<f32>) -> bool {
     return all(p >= rect.xy) && all(p <= rect.zw);
 }
 
-// The face field at output point `p`, bilinear (FaceField::at): xy the warp
-// offset, z the skin region weight. Zero outside both bounds.
-fn face_at(p: vec2<f32>) -> vec3<f32> {
+// Four texels of the face field around one cell of its grid, and the grid
+// position of the first. The pixels of a 2×2 output block, or of a luma
+// word, all lie in one cell of the 4-pixel grid, so the passes load the
+// cell once (plain texel loads, which a software driver does far faster
+// than filtered samples) and interpolate per pixel.
+struct FaceCell {
+    corner: vec2<f32>,
+    c00: vec3<f32>,
+    c10: vec3<f32>,
+    c01: vec3<f32>,
+    c11: vec3<f32>,
+}
+
+// The face field's grid position of output point `p`, clamped to the grid
+// (the edge texels extend outward, as a clamp-to-edge sampler would).
+fn face_grid(p: vec2<f32>) -> vec2<f32> {
+    let last = vec2<f32>(f32(fx.field.x - 1u), f32(fx.field.y - 1u));
+    return clamp(p / f32(fx.field.z), vec2<f32>(0.0), last);
+}
+
+// The cell holding `centre` (a block's or a word's centre).
+fn face_cell(centre: vec2<f32>) -> FaceCell {
+    let last = vec2<i32>(i32(fx.field.x) - 1, i32(fx.field.y) - 1);
+    let first = min(vec2<i32>(floor(face_grid(centre))), max(last - vec2<i32>(1), vec2<i32>(0)));
+    let next = min(first + vec2<i32>(1), last);
+    var cell: FaceCell;
+    cell.corner = vec2<f32>(first);
+    cell.c00 = textureLoad(face_field, first, 0).xyz;
+    cell.c10 = textureLoad(face_field, vec2<i32>(next.x, first.y), 0).xyz;
+    cell.c01 = textureLoad(face_field, vec2<i32>(first.x, next.y), 0).xyz;
+    cell.c11 = textureLoad(face_field, next, 0).xyz;
+    return cell;
+}
+
+// The face field at output point `p` in `cell`, bilinear (FaceField::at):
+// xy the warp offset, z the skin region weight. Zero outside both bounds.
+fn face_in(cell: FaceCell, p: vec2<f32>) -> vec3<f32> {
     if (!inside(p, fx.warp_bounds) && !inside(p, fx.mask_bounds)) {
         return vec3<f32>(0.0);
     }
-    let grid = vec2<f32>(f32(fx.field.x), f32(fx.field.y));
-    let uv = (p / f32(fx.field.z) + vec2<f32>(0.5)) / grid;
-    return textureSampleLevel(face_field, face_sampler, uv, 0.0).xyz;
+    let t = clamp(face_grid(p) - cell.corner, vec2<f32>(0.0), vec2<f32>(1.0));
+    return mix(mix(cell.c00, cell.c10, t.x), mix(cell.c01, cell.c11, t.x), t.y);
 }
 
 // Soft skin-colour model (skin_colour_weight in src/effects.rs).

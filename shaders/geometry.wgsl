@@ -139,12 +139,12 @@ fn map_to_input(p: vec2<f32>) -> vec2<f32> {
 }
 
 // The processed Y, U, V (0..1) of the output pixel (x, y), whose block's
-// chroma sample is `uv`.
-fn shade(x: u32, y: u32, uv: vec2<f32>) -> vec3<f32> {
+// chroma sample is `uv` and whose block's face-field cell is `cell`.
+fn shade(x: u32, y: u32, uv: vec2<f32>, cell: FaceCell) -> vec3<f32> {
     let p = vec2<f32>(f32(x) + 0.5, f32(y) + 0.5);
     var face = vec3<f32>(0.0);
     if (WARPS || WHITENING) {
-        face = face_at(p);
+        face = face_in(cell, p);
     }
     var yuv = vec3<f32>(sample_y(map_to_input(p + face.xy)), uv);
     if (COLOR_STAGE) {
@@ -160,9 +160,9 @@ fn shade(x: u32, y: u32, uv: vec2<f32>) -> vec3<f32> {
 }
 
 // The input luma position an output point samples: warp, then geometry.
-fn source_of(p: vec2<f32>) -> vec2<f32> {
+fn source_of(p: vec2<f32>, cell: FaceCell) -> vec2<f32> {
     if (WARPS) {
-        return map_to_input(p + face_at(p).xy);
+        return map_to_input(p + face_in(cell, p).xy);
     }
     return map_to_input(p);
 }
@@ -191,11 +191,16 @@ fn geometry_to_i420(@builtin(global_invocation_id) id: vec3<u32>) {
         let x = block.x * 8u + 2u * k;
         let x0 = min(x, width - 1u);
         let x1 = min(x + 1u, width - 1u);
-        let uv = sample_uv(source_of(vec2<f32>(f32(x + 1u), f32(y + 1u))));
-        let a = shade(x0, y, uv);
-        let b = shade(x1, y, uv);
-        let c = shade(x0, y + 1u, uv);
-        let d = shade(x1, y + 1u, uv);
+        let centre = vec2<f32>(f32(x + 1u), f32(y + 1u));
+        var cell: FaceCell;
+        if (WARPS || WHITENING) {
+            cell = face_cell(centre);
+        }
+        let uv = sample_uv(source_of(centre, cell));
+        let a = shade(x0, y, uv, cell);
+        let b = shade(x1, y, uv, cell);
+        let c = shade(x0, y + 1u, uv, cell);
+        let d = shade(x1, y + 1u, uv, cell);
         let shift = (k & 1u) * 16u;
         let upper = (to_byte(a.x) | (to_byte(b.x) << 8u)) << shift;
         let lower = (to_byte(c.x) | (to_byte(d.x) << 8u)) << shift;

@@ -144,6 +144,7 @@ fn smooth_apply(@builtin(global_invocation_id) invocation: vec3<u32>) {
         let cx = u32(min(first_column + c, i32(sm.sizes.x) - 1));
         column[c] = mix(fields[at(MEAN_COEFFS, cx, y0)], fields[at(MEAN_COEFFS, cx, y1)], ty);
     }
+    let cell = face_cell(vec2<f32>(f32(id.x * 4u + 2u), f32(id.y) + 0.5));
     var out = 0u;
     for (var k = 0u; k < 4u; k++) {
         let x = id.x * 4u + k;
@@ -158,7 +159,7 @@ fn smooth_apply(@builtin(global_invocation_id) invocation: vec3<u32>) {
                 f32((u_pair >> pair) & 0xffu) / 255.0,
                 f32((v_pair >> pair) & 0xffu) / 255.0,
             );
-            let amount = skin_weight(face_at(p), yuv) * sm.params.y;
+            let amount = skin_weight(face_in(cell, p), yuv) * sm.params.y;
             if (amount > 0.0) {
                 let px = clamp((f32(x) + 0.5) / f32(BLOCK) - 0.5, 0.0, max_cell.x);
                 let x0 = u32(floor(px));

@@ -405,8 +405,9 @@ pub const FACE_FIELD_SPACING: u32 = 4;
 
 /// What the passes need of the faces, sampled on a coarse grid: at grid
 /// point `(i, j)` (output position `(i, j) × spacing`) the warp's offset
-/// `warp(p) − p` and the skin region weight, held at half precision (the
-/// GPU reads it as an RGBA16F texture through its bilinear filter). The passes interpolate it
+/// `warp(p) − p` and the skin region weight, held at half precision (an
+/// RGBA16F texture on the GPU, whose passes load a grid cell's four texels
+/// once per 2×2 block or luma word). The passes interpolate it
 /// bilinearly instead of evaluating every shift, magnification, ellipse and
 /// disc per pixel: both are smooth over many pixels, so the grid loses
 /// nothing visible, and the per-pixel cost no longer depends on the number

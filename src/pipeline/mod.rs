@@ -224,7 +224,6 @@ impl FramePipeline {
                             ),
                             buffer_layout_entry(5, wgpu::BufferBindingType::Uniform),
                             face_field_layout_entry(),
-                            face_sampler_layout_entry(),
                         ],
                     });
                 let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -422,10 +421,6 @@ impl FramePipeline {
                                 &self.output.face_field_view,
                             ),
                         },
-                        wgpu::BindGroupEntry {
-                            binding: 10,
-                            resource: wgpu::BindingResource::Sampler(&self.sampler),
-                        },
                     ],
                 })
             };
@@ -472,7 +467,6 @@ impl FramePipeline {
                 &self.output.storage,
                 &self.effect_uniforms,
                 &self.output.face_field_view,
-                &self.sampler,
             )?);
         }
         // Effects act only near the faces: the plain variant covers the
@@ -604,11 +598,6 @@ impl FramePipeline {
 /// Binding 9 of the passes that read the face field: an RGBA16F texture.
 fn face_field_layout_entry() -> wgpu::BindGroupLayoutEntry {
     texture_layout_entry(9)
-}
-
-/// Binding 10: the bilinear sampler the face field is read through.
-fn face_sampler_layout_entry() -> wgpu::BindGroupLayoutEntry {
-    sampler_layout_entry(10)
 }
 
 /// Copies the frame's planes into the input textures, interleaving U and V

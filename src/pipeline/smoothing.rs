@@ -64,15 +64,13 @@ const ENTRY_POINTS: [&str; 4] = [
 impl Smoother {
     /// Compiles the passes and allocates their buffers; `output` is the
     /// packed I420 storage buffer the geometry pass writes, `effects` the
-    /// effect-plan uniform buffer, `face_field` the frame's face field and
-    /// `sampler` the bilinear sampler it is read through.
+    /// effect-plan uniform buffer, `face_field` the frame's face field.
     pub fn new(
         device: &wgpu::Device,
         layout: OutputLayout,
         output: &wgpu::Buffer,
         effects: &wgpu::Buffer,
         face_field: &wgpu::TextureView,
-        sampler: &wgpu::Sampler,
     ) -> Result<Self, GpuError> {
         let low_res = low_res_size(layout.width, layout.height);
         checked(device, || {
@@ -90,7 +88,6 @@ impl Smoother {
                         buffer_layout_entry(5, wgpu::BufferBindingType::Uniform),
                         buffer_layout_entry(6, storage),
                         super::face_field_layout_entry(),
-                        super::face_sampler_layout_entry(),
                     ],
                 });
             let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -132,10 +129,6 @@ impl Smoother {
                     wgpu::BindGroupEntry {
                         binding: 9,
                         resource: wgpu::BindingResource::TextureView(face_field),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 10,
-                        resource: wgpu::BindingResource::Sampler(sampler),
                     },
                 ],
             });
