@@ -33,6 +33,14 @@ use crate::landmarks::FaceLandmarks;
 use smoothing::Smoother;
 use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms, OutputLayout};
 
+/// Bytes between the geometry uniforms of successive dispatches (WebGPU's
+/// largest dynamic-offset alignment).
+const UNIFORM_SLOT: u64 = 256;
+
+/// Dispatches of the geometry pass per frame at most: the effects' region
+/// and the four bands around it.
+const MAX_DISPATCHES: usize = 5;
+
 /// A rectangle that contains nothing (as `EffectPlan`'s bounds are when
 /// there is nothing to bound).
 const EMPTY_RECT: [f32; 4] = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
@@ -163,10 +171,8 @@ struct InputTextures {
     size: (u32, u32),
     luma: wgpu::Texture,
     chroma: wgpu::Texture,
-    /// With the whole-frame uniforms.
+    /// Binding 0 takes a dynamic offset: the uniforms slot of a dispatch.
     bind_group: wgpu::BindGroup,
-    /// With the uniforms of the effects' region.
-    region_bind_group: wgpu::BindGroup,
 }
 
 /// GPU buffers that depend on the output size.
@@ -186,9 +192,9 @@ pub struct FramePipeline {
     output_size: OutputSize,
     bind_group_layout: wgpu::BindGroupLayout,
     geometry: GeometryVariants,
+    /// One slot of geometry uniforms per dispatch of a frame (the region
+    /// each covers differs), [`UNIFORM_SLOT`] bytes apart.
     uniforms: wgpu::Buffer,
-    /// The geometry uniforms of the dispatch over the effects' region.
-    region_uniforms: wgpu::Buffer,
     effect_uniforms: wgpu::Buffer,
     sampler: wgpu::Sampler,
     always_convert: bool,
@@ -204,7 +210,7 @@ impl FramePipeline {
     /// Compiles the passes and allocates the output buffers.
     pub fn new(gpu: &GpuContext, output_size: OutputSize) -> Result<Self, PipelineError> {
         let device = gpu.device();
-        let (bind_group_layout, geometry, [uniforms, region_uniforms], effect_uniforms, sampler) =
+        let (bind_group_layout, geometry, uniforms, effect_uniforms, sampler) =
             checked(device, || {
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some("geometry.wgsl"),
@@ -214,7 +220,16 @@ impl FramePipeline {
                     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                         label: Some("geometry bindings"),
                         entries: &[
-                            buffer_layout_entry(0, wgpu::BufferBindingType::Uniform),
+                            wgpu::BindGroupLayoutEntry {
+                                binding: 0,
+                                visibility: wgpu::ShaderStages::COMPUTE,
+                                ty: wgpu::BindingType::Buffer {
+                                    ty: wgpu::BufferBindingType::Uniform,
+                                    has_dynamic_offset: true,
+                                    min_binding_size: None,
+                                },
+                                count: None,
+                            },
                             texture_layout_entry(1),
                             texture_layout_entry(2),
                             sampler_layout_entry(3),
@@ -239,13 +254,8 @@ impl FramePipeline {
                         mapped_at_creation: false,
                     })
                 };
-                let uniforms = [
-                    uniform_buffer("geometry uniforms", std::mem::size_of::<GeometryUniforms>()),
-                    uniform_buffer(
-                        "geometry region uniforms",
-                        std::mem::size_of::<GeometryUniforms>(),
-                    ),
-                ];
+                let uniforms =
+                    uniform_buffer("geometry uniforms", UNIFORM_SLOT as usize * MAX_DISPATCHES);
                 let effect_uniforms =
                     uniform_buffer("effect uniforms", std::mem::size_of::<EffectUniforms>());
                 let geometry = GeometryVariants {
@@ -277,7 +287,6 @@ impl FramePipeline {
             bind_group_layout,
             geometry,
             uniforms,
-            region_uniforms,
             effect_uniforms,
             sampler,
             always_convert: false,
@@ -393,7 +402,13 @@ impl FramePipeline {
                     entries: &[
                         wgpu::BindGroupEntry {
                             binding: 0,
-                            resource: uniforms.as_entire_binding(),
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: uniforms,
+                                offset: 0,
+                                size: wgpu::BufferSize::new(
+                                    std::mem::size_of::<GeometryUniforms>() as u64,
+                                ),
+                            }),
                         },
                         wgpu::BindGroupEntry {
                             binding: 1,
@@ -429,7 +444,6 @@ impl FramePipeline {
                 luma,
                 chroma,
                 bind_group: bind_group(&self.uniforms),
-                region_bind_group: bind_group(&self.region_uniforms),
             }
         })?;
         self.input = Some(input);
@@ -498,17 +512,18 @@ impl FramePipeline {
             whitening: false,
             ..key
         };
-        // (variant, region, with the region's uniforms) per dispatch.
-        let mut dispatches = Vec::with_capacity(2);
+        // (variant, region) per dispatch: the effects' variant over the
+        // region, the plain one over the bands around it.
+        let mut dispatches = Vec::with_capacity(MAX_DISPATCHES);
         match region {
-            Some(region) if region == whole => {
-                dispatches.push((self.geometry.prepare(device, key)?, whole, false));
-            }
             Some(region) => {
-                dispatches.push((self.geometry.prepare(device, plain_key)?, whole, false));
-                dispatches.push((self.geometry.prepare(device, key)?, region, true));
+                let plain = self.geometry.prepare(device, plain_key)?;
+                for band in whole.around(region) {
+                    dispatches.push((plain, band));
+                }
+                dispatches.push((self.geometry.prepare(device, key)?, region));
             }
-            None => dispatches.push((self.geometry.prepare(device, plain_key)?, whole, false)),
+            None => dispatches.push((self.geometry.prepare(device, plain_key)?, whole)),
         }
         let output = &self.output;
         let input = self
@@ -518,10 +533,10 @@ impl FramePipeline {
         let uniforms = GeometryUniforms::new(&plan, &output.layout);
         let queue = self.gpu.queue();
         checked(device, || {
-            queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
-            if let Some((_, region, _)) = dispatches.iter().find(|(_, _, own)| *own) {
+            for (slot, (_, region)) in dispatches.iter().enumerate() {
                 let uniforms = uniforms.with_region(*region);
-                queue.write_buffer(&self.region_uniforms, 0, bytemuck::bytes_of(&uniforms));
+                let offset = slot as u64 * UNIFORM_SLOT;
+                queue.write_buffer(&self.uniforms, offset, bytemuck::bytes_of(&uniforms));
             }
             let size = self.output_size;
             if let Some(field) = effects.face_field(size.width(), size.height()) {
@@ -560,14 +575,10 @@ impl FramePipeline {
                     label: Some("geometry"),
                     timestamp_writes: None,
                 });
-                for (variant, region, own_uniforms) in &dispatches {
+                for (slot, (variant, region)) in dispatches.iter().enumerate() {
                     pass.set_pipeline(self.geometry.pipeline(*variant));
-                    let bind_group = if *own_uniforms {
-                        &input.region_bind_group
-                    } else {
-                        &input.bind_group
-                    };
-                    pass.set_bind_group(0, bind_group, &[]);
+                    let offset = slot as u32 * UNIFORM_SLOT as u32;
+                    pass.set_bind_group(0, &input.bind_group, &[offset]);
                     let (x, y) = region.workgroups(WORKGROUP_SIDE);
                     pass.dispatch_workgroups(x, y, 1);
                 }

@@ -191,6 +191,38 @@ impl BlockRegion {
         }
     }
 
+    /// The parts of `self` outside `inner` (which lies within it): the
+    /// bands above and below, and left and right of it; empty ones left
+    /// out.
+    pub fn around(&self, inner: Self) -> Vec<Self> {
+        let bands = [
+            Self {
+                y1: inner.y0,
+                ..*self
+            },
+            Self {
+                y0: inner.y1,
+                ..*self
+            },
+            Self {
+                x1: inner.x0,
+                y0: inner.y0,
+                y1: inner.y1,
+                ..*self
+            },
+            Self {
+                x0: inner.x1,
+                y0: inner.y0,
+                y1: inner.y1,
+                ..*self
+            },
+        ];
+        bands
+            .into_iter()
+            .filter(|band| band.x1 > band.x0 && band.y1 > band.y0)
+            .collect()
+    }
+
     /// Workgroups of `side × side` invocations that cover it.
     pub fn workgroups(&self, side: u32) -> (u32, u32) {
         (
@@ -219,5 +251,39 @@ impl EffectUniforms {
             mask_bounds: plan.mask_bounds(),
             field: [field.columns, field.rows, FACE_FIELD_SPACING, 0],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bands_around_a_region_cover_the_rest_once() {
+        let whole = BlockRegion {
+            x0: 0,
+            y0: 0,
+            x1: 90,
+            y1: 640,
+        };
+        let inner = BlockRegion {
+            x0: 10,
+            y0: 100,
+            x1: 60,
+            y1: 400,
+        };
+        let bands = whole.around(inner);
+        assert_eq!(bands.len(), 4);
+        let area = |r: &BlockRegion| u64::from(r.x1 - r.x0) * u64::from(r.y1 - r.y0);
+        let total: u64 = bands.iter().map(area).sum::<u64>() + area(&inner);
+        assert_eq!(total, area(&whole));
+        // A region touching the left and top edges leaves two bands.
+        let corner = BlockRegion {
+            x0: 0,
+            y0: 0,
+            ..inner
+        };
+        assert_eq!(whole.around(corner).len(), 2);
+        assert!(whole.around(whole).is_empty());
     }
 }
