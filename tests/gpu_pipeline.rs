@@ -121,3 +121,43 @@ fn timestamps_pass_through() {
     let out = pipeline.process(&frame, &params(1.0, false)).expect("GPU");
     assert_eq!(out.timestamp, frame.timestamp);
 }
+
+#[test]
+fn two_frames_in_flight_come_back_in_order_and_equal_to_one_at_a_time() {
+    let Some(gpu) = gpu() else { return };
+    let size = OutputSize::new(24, 40).expect("size");
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    let frames: Vec<_> = (0..3u32)
+        .map(|seed| {
+            let mut frame = textured_frame(64, 36, 20 + seed);
+            frame.timestamp = std::time::Duration::from_millis(u64::from(seed) * 40);
+            frame
+        })
+        .collect();
+    let one_at_a_time: Vec<_> = frames
+        .iter()
+        .map(|frame| pipeline.process(frame, &params(1.0, true)).expect("GPU"))
+        .collect();
+    pipeline
+        .submit(&frames[0], &params(1.0, true))
+        .expect("first");
+    pipeline
+        .submit(&frames[1], &params(1.0, true))
+        .expect("second");
+    assert_eq!(pipeline.in_flight(), 2);
+    // A third waits for a collect; a plain process waits for both.
+    assert!(pipeline.submit(&frames[2], &params(1.0, true)).is_err());
+    assert!(pipeline.process(&frames[2], &params(1.0, true)).is_err());
+    assert!(pipeline.set_output_size(size).is_err());
+    let first = pipeline.collect().expect("collect").expect("a frame");
+    pipeline
+        .submit(&frames[2], &params(1.0, true))
+        .expect("third");
+    let second = pipeline.collect().expect("collect").expect("a frame");
+    let third = pipeline.collect().expect("collect").expect("a frame");
+    assert!(pipeline.collect().expect("collect").is_none());
+    for (got, want) in [first, second, third].iter().zip(&one_at_a_time) {
+        assert_eq!(got.timestamp, want.timestamp);
+        assert_eq!(max_difference(got, want).0, 0);
+    }
+}

@@ -20,6 +20,8 @@ pub mod reference;
 pub mod smoothing;
 pub mod uniforms;
 
+use std::collections::VecDeque;
+
 use thiserror::Error;
 
 use crate::color::ColorMatrix;
@@ -36,6 +38,9 @@ use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms, OutputLayout};
 /// Bytes between the geometry uniforms of successive dispatches (WebGPU's
 /// largest dynamic-offset alignment).
 const UNIFORM_SLOT: u64 = 256;
+
+/// Frames that may be on the GPU at once (one readback buffer each).
+const MAX_IN_FLIGHT: usize = 2;
 
 /// Dispatches of the geometry pass per frame at most: the effects' region
 /// and the four bands around it.
@@ -73,6 +78,9 @@ pub enum PipelineError {
     /// The GPU failed.
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    /// Too many frames in flight, or a call that needs none in flight.
+    #[error("frames are in flight on the GPU: collect them first")]
+    InFlight,
 }
 
 /// Everything that may change from one frame to the next.
@@ -179,7 +187,8 @@ struct InputTextures {
 struct OutputBuffers {
     layout: OutputLayout,
     storage: wgpu::Buffer,
-    readback: wgpu::Buffer,
+    /// One readback buffer per frame that may be in flight.
+    readbacks: [wgpu::Buffer; MAX_IN_FLIGHT],
     /// The face field ([`FaceField`]) for this size, as an RGBA16F texture.
     face_field: wgpu::Texture,
     face_field_view: wgpu::TextureView,
@@ -203,6 +212,10 @@ pub struct FramePipeline {
     interleaved: Vec<u8>,
     /// The smoothing passes, made when a frame first needs them.
     smoother: Option<Smoother>,
+    /// Frames submitted and not yet collected, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// The readback buffer the next submission uses.
+    next_slot: usize,
     output: OutputBuffers,
 }
 
@@ -293,6 +306,8 @@ impl FramePipeline {
             input: None,
             interleaved: Vec::new(),
             smoother: None,
+            in_flight: VecDeque::new(),
+            next_slot: 0,
             output,
         })
     }
@@ -304,6 +319,9 @@ impl FramePipeline {
 
     /// Changes the output size (re-allocates the output buffers).
     pub fn set_output_size(&mut self, size: OutputSize) -> Result<(), PipelineError> {
+        if !self.in_flight.is_empty() {
+            return Err(PipelineError::InFlight);
+        }
         if size != self.output_size {
             self.output = Self::output_buffers(&self.gpu, size)?;
             self.output_size = size;
@@ -348,11 +366,13 @@ impl FramePipeline {
                     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: false,
                 }),
-                readback: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("I420 readback"),
-                    size: layout.len as u64,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
+                readbacks: std::array::from_fn(|_| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("I420 readback"),
+                        size: layout.len as u64,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
                 }),
                 face_field,
                 face_field_view,
@@ -453,11 +473,49 @@ impl FramePipeline {
     /// Processes one frame: upload, geometry pass, readback. The result has
     /// the pipeline's output size and the input's timestamp; its rows are
     /// padded to a multiple of 8 pixels (see [`I420Frame::stride`]).
+    /// Frames submitted with [`FramePipeline::submit`] must be collected
+    /// first.
     pub fn process(
         &mut self,
         frame: &I420Frame,
         params: &FrameParams,
     ) -> Result<I420Frame, PipelineError> {
+        if !self.in_flight.is_empty() {
+            return Err(PipelineError::InFlight);
+        }
+        self.submit(frame, params)?;
+        self.collect()?.ok_or(PipelineError::InFlight)
+    }
+
+    /// Frames submitted and not collected yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Collects the oldest frame [`FramePipeline::submit`] started, waiting
+    /// for the GPU to finish it; `None` when nothing is in flight.
+    pub fn collect(&mut self) -> Result<Option<I420Frame>, PipelineError> {
+        let Some(flight) = self.in_flight.pop_front() else {
+            return Ok(None);
+        };
+        let readback = &self.output.readbacks[flight.slot];
+        Ok(Some(read_back(
+            &self.gpu,
+            readback,
+            &self.output.layout,
+            flight,
+        )?))
+    }
+
+    /// Starts processing one frame and returns at once; the result comes
+    /// from [`FramePipeline::collect`], in order. Up to two frames may be in
+    /// flight, so that the GPU works on one while the caller prepares the
+    /// next and hands on the previous.
+    pub fn submit(&mut self, frame: &I420Frame, params: &FrameParams) -> Result<(), PipelineError> {
+        if self.in_flight.len() >= MAX_IN_FLIGHT {
+            return Err(PipelineError::InFlight);
+        }
+        let slot = self.next_slot;
         let plan = GeometryPlan::new(
             frame.width(),
             frame.height(),
@@ -532,10 +590,10 @@ impl FramePipeline {
             .ok_or_else(|| GpuError::Operation("no input textures were allocated".into()))?;
         let uniforms = GeometryUniforms::new(&plan, &output.layout);
         let queue = self.gpu.queue();
-        checked(device, || {
-            for (slot, (_, region)) in dispatches.iter().enumerate() {
+        let flight = checked(device, || {
+            for (dispatch, (_, region)) in dispatches.iter().enumerate() {
                 let uniforms = uniforms.with_region(*region);
-                let offset = slot as u64 * UNIFORM_SLOT;
+                let offset = dispatch as u64 * UNIFORM_SLOT;
                 queue.write_buffer(&self.uniforms, offset, bytemuck::bytes_of(&uniforms));
             }
             let size = self.output_size;
@@ -575,9 +633,9 @@ impl FramePipeline {
                     label: Some("geometry"),
                     timestamp_writes: None,
                 });
-                for (slot, (variant, region)) in dispatches.iter().enumerate() {
+                for (dispatch, (variant, region)) in dispatches.iter().enumerate() {
                     pass.set_pipeline(self.geometry.pipeline(*variant));
-                    let offset = slot as u32 * UNIFORM_SLOT as u32;
+                    let offset = dispatch as u32 * UNIFORM_SLOT as u32;
                     pass.set_bind_group(0, &input.bind_group, &[offset]);
                     let (x, y) = region.workgroups(WORKGROUP_SIDE);
                     pass.dispatch_workgroups(x, y, 1);
@@ -594,16 +652,37 @@ impl FramePipeline {
             encoder.copy_buffer_to_buffer(
                 &output.storage,
                 0,
-                &output.readback,
+                &output.readbacks[slot],
                 0,
                 output.layout.len as u64,
             );
-            queue.submit([encoder.finish()]);
+            let submission = queue.submit([encoder.finish()]);
+            // Mapping completes once the GPU has finished this frame.
+            let (sender, mapped) = std::sync::mpsc::channel();
+            output.readbacks[slot].map_async(wgpu::MapMode::Read, .., move |result| {
+                // The receiver lives until the frame is collected.
+                let _ = sender.send(result);
+            });
+            InFlight {
+                slot,
+                submission,
+                mapped,
+                timestamp: frame.timestamp,
+            }
         })?;
-        let mut frame_out = read_back(&self.gpu, &output.readback, &output.layout)?;
-        frame_out.timestamp = frame.timestamp;
-        Ok(frame_out)
+        self.in_flight.push_back(flight);
+        self.next_slot = (slot + 1) % MAX_IN_FLIGHT;
+        Ok(())
     }
+}
+
+/// A frame on the GPU: its readback slot, submission, the mapping's
+/// outcome to wait for, and the input's timestamp.
+struct InFlight {
+    slot: usize,
+    submission: wgpu::SubmissionIndex,
+    mapped: std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+    timestamp: std::time::Duration,
 }
 
 /// Binding 9 of the passes that read the face field: an RGBA16F texture.
@@ -651,21 +730,21 @@ fn upload(queue: &wgpu::Queue, input: &InputTextures, frame: &I420Frame, scratch
     write(&input.chroma, scratch, 2 * cw as usize, (cw, ch));
 }
 
-/// Maps the readback buffer and turns it into a frame.
+/// Waits for a frame in flight and turns its readback buffer into a frame.
 fn read_back(
     gpu: &GpuContext,
     readback: &wgpu::Buffer,
     layout: &OutputLayout,
+    flight: InFlight,
 ) -> Result<I420Frame, PipelineError> {
-    let (sender, receiver) = std::sync::mpsc::channel();
-    readback.map_async(wgpu::MapMode::Read, .., move |result| {
-        // The receiver lives until `recv` below returns.
-        let _ = sender.send(result);
-    });
     gpu.device()
-        .poll(wgpu::PollType::wait_indefinitely())
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(flight.submission),
+            timeout: None,
+        })
         .map_err(|e| GpuError::Operation(format!("waiting for the GPU: {e}")))?;
-    receiver
+    flight
+        .mapped
         .recv()
         .map_err(|_| GpuError::Operation("readback was never mapped".into()))?
         .map_err(|e| GpuError::Operation(format!("mapping the readback buffer: {e}")))?;
@@ -688,6 +767,6 @@ fn read_back(
         layout.height,
         planes,
         [luma, chroma, chroma],
-        std::time::Duration::ZERO,
+        flight.timestamp,
     )?)
 }

@@ -575,6 +575,13 @@ impl Timeline {
     }
 }
 
+/// A frame on the GPU and what handing it on needs.
+struct InFlightFrame {
+    stream_time: Duration,
+    interval: Duration,
+    faces: Vec<FaceLandmarks>,
+}
+
 /// The push thread: source, faces, GPU; the output stage encodes and sends.
 struct PushLoop {
     config: PusherConfig,
@@ -656,7 +663,9 @@ impl PushLoop {
         self.feed.prime(self.source.as_mut(), &mut budget)?;
         let mut paused = false;
         let waiting_interval = Duration::from_secs_f64(1.0 / WAITING_FPS);
-        let clock_start = Instant::now();
+        // When pacing, stream time 0 is due now.
+        let pacing = pace.then(Instant::now);
+        let mut in_flight: Option<InFlightFrame> = None;
         'push: loop {
             // Commands first; while paused, wait for one up to the waiting
             // image's frame interval.
@@ -669,6 +678,9 @@ impl PushLoop {
                 break 'push;
             }
             if paused {
+                if let Some(previous) = in_flight.take() {
+                    self.deliver(previous, &mut output, &mut summary, pacing)?;
+                }
                 let mut waiting = self.waiting.clone();
                 waiting.timestamp = timeline.next_waiting();
                 let plain = FrameParams {
@@ -689,6 +701,8 @@ impl PushLoop {
             let Some((frame, faces)) = self.feed.next(self.source.as_mut(), &mut budget)? else {
                 break;
             };
+            // The GPU works on this frame while the previous one is handed
+            // on and the next one is read.
             summary.frames_captured += 1;
             if summary.frames_captured == 1 {
                 self.emit(PushCode::FirstFrame, "first frame captured");
@@ -698,33 +712,59 @@ impl PushLoop {
                 break;
             }
             params.faces = faces;
-            let mut out = self
-                .pipeline
-                .process(&frame, &params)
+            self.pipeline
+                .submit(&frame, &params)
                 .map_err(|e| PushError::Pipeline(e.to_string()))?;
-            out.timestamp = stream_time;
-            if let Some(tap) = &mut self.tap {
-                tap(summary.frames_processed, &out, &params.faces).map_err(|e| {
-                    PushError::Output {
-                        path: PathBuf::from("(frame tap)"),
-                        reason: e,
-                    }
-                })?;
+            let current = InFlightFrame {
+                stream_time,
+                interval: timeline.frame_interval,
+                faces: params.faces.clone(),
+            };
+            if let Some(previous) = in_flight.replace(current) {
+                self.deliver(previous, &mut output, &mut summary, pacing)?;
             }
-            output.send(out)?;
-            self.send_audio(&mut output, stream_time + timeline.frame_interval, false)?;
-            summary.frames_processed += 1;
-            if pace {
-                // Stream time runs with the wall clock (pauses advance it too).
-                let due = clock_start + stream_time;
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
-                }
-            }
+        }
+        if let Some(previous) = in_flight.take() {
+            self.deliver(previous, &mut output, &mut summary, pacing)?;
         }
         let duration = timeline.last + timeline.frame_interval;
         self.finish(output, summary, started, duration)
+    }
+
+    /// Collects a processed frame from the GPU and hands it on: the frame
+    /// tap, the encoder, the sound up to the frame's end; then waits for
+    /// its time when pacing.
+    fn deliver(
+        &mut self,
+        frame: InFlightFrame,
+        output: &mut OutputThread,
+        summary: &mut PushSummary,
+        pacing: Option<Instant>,
+    ) -> Result<(), PushError> {
+        let mut out = self
+            .pipeline
+            .collect()
+            .map_err(|e| PushError::Pipeline(e.to_string()))?
+            .ok_or_else(|| PushError::Pipeline("a submitted frame went missing".into()))?;
+        out.timestamp = frame.stream_time;
+        if let Some(tap) = &mut self.tap {
+            tap(summary.frames_processed, &out, &frame.faces).map_err(|e| PushError::Output {
+                path: PathBuf::from("(frame tap)"),
+                reason: e,
+            })?;
+        }
+        output.send(out)?;
+        self.send_audio(output, frame.stream_time + frame.interval, false)?;
+        summary.frames_processed += 1;
+        if let Some(clock_start) = pacing {
+            // Stream time runs with the wall clock (pauses advance it too).
+            let due = clock_start + frame.stream_time;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        Ok(())
     }
 
     /// The end of every push: drains the output stage and totals up.
