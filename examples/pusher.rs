@@ -468,7 +468,7 @@ fn run(options: Options) -> Result<(), String> {
     let faces = match &options.landmarks {
         Some(path) => FaceInput::Track(LandmarkTrack::open(path).map_err(|e| e.to_string())?),
         None if needs_faces => FaceInput::Landmarker(Box::new(
-            BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::default())
+            BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::for_live())
                 .map_err(|e| e.to_string())?,
         )),
         None => FaceInput::None,

@@ -10,8 +10,9 @@ use crate::source::FrameSource;
 
 /// Where the pusher gets each frame's faces.
 pub enum FaceInput {
-    /// The built-in landmarker (BlazeFace + FaceMesh) when a face effect is
-    /// on, none otherwise. The default.
+    /// The built-in landmarker (BlazeFace + FaceMesh, with
+    /// [`LandmarkerConfig::for_live`]) when a face effect is on, none
+    /// otherwise. The default.
     Auto,
     /// The built-in landmarker, even with no face effect on (to record
     /// the landmarks, say).
@@ -57,7 +58,7 @@ impl FaceFeed {
         Ok(match wanted {
             FaceInput::Builtin => {
                 let landmarker =
-                    BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::default())
+                    BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::for_live())
                         .map_err(|e| PushError::Faces(e.to_string()))?;
                 FaceFeed::Worker(LandmarkWorker::spawn(Box::new(landmarker)))
             }
