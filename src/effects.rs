@@ -400,6 +400,11 @@ impl EffectPlan {
     }
 }
 
+/// `value` as the face field's RGBA16F texture holds it.
+fn half_precision(value: f32) -> f32 {
+    half::f16::from_f32(value).to_f32()
+}
+
 /// Output pixels between the points of a [`FaceField`].
 pub const FACE_FIELD_SPACING: u32 = 4;
 
@@ -430,30 +435,83 @@ impl FaceField {
         let (columns, rows) = Self::grid(width, height);
         let mut points = vec![[0.0f32; 4]; (columns * rows) as usize];
         let spacing = FACE_FIELD_SPACING as f32;
-        let near = |[x0, y0, x1, y1]: [f32; 4], x: f32, y: f32| {
-            x >= x0 - spacing && x <= x1 + spacing && y >= y0 - spacing && y <= y1 + spacing
+        // Grid indices within a spacing of a rectangle, per axis.
+        let span = |lo: f32, hi: f32, count: u32| {
+            let first = ((lo - spacing) / spacing).ceil().max(0.0);
+            let last = ((hi + spacing) / spacing).floor().min(count as f32 - 1.0);
+            (first <= last).then(|| first as u32..last as u32 + 1)
         };
-        let (warp_bounds, mask_bounds) = (plan.warp_bounds(), plan.mask_bounds());
-        for j in 0..rows {
-            for i in 0..columns {
-                let (x, y) = (
-                    (i * FACE_FIELD_SPACING) as f32,
-                    (j * FACE_FIELD_SPACING) as f32,
-                );
-                let point = &mut points[(j * columns + i) as usize];
-                if warps && near(warp_bounds, x, y) {
-                    let q = plan.warp([x, y]);
-                    point[0] = q[0] - x;
-                    point[1] = q[1] - y;
+        let near = |[x0, y0, x1, y1]: [f32; 4]| {
+            let finite = [x0, y0, x1, y1].iter().all(|v| v.is_finite());
+            if !finite || x1 < x0 || y1 < y0 {
+                return None;
+            }
+            Some((span(x0, x1, columns)?, span(y0, y1, rows)?))
+        };
+        if let (true, Some((across, down))) = (warps, near(plan.warp_bounds())) {
+            // EffectPlan::warp, with each shift added only where its
+            // falloff is not zero (it is exactly zero outside its disc, so
+            // the sums are the same) and every point rounded as stored.
+            let width = across.len();
+            let mut sums = vec![[0.0f32; 3]; width * down.len()];
+            for shift in &plan.shifts {
+                let r = shift.radius;
+                let reach = [
+                    shift.centre[0] - r,
+                    shift.centre[1] - r,
+                    shift.centre[0] + r,
+                    shift.centre[1] + r,
+                ];
+                let Some((xs, ys)) = near(reach) else {
+                    continue;
+                };
+                for j in ys.start.max(down.start)..ys.end.min(down.end) {
+                    for i in xs.start.max(across.start)..xs.end.min(across.end) {
+                        let (x, y) = (
+                            (i * FACE_FIELD_SPACING) as f32,
+                            (j * FACE_FIELD_SPACING) as f32,
+                        );
+                        let d = [x - shift.centre[0], y - shift.centre[1]];
+                        let w = falloff(dot(d, d) / (r * r));
+                        let sum = &mut sums
+                            [(j - down.start) as usize * width + (i - across.start) as usize];
+                        sum[0] += w * shift.offset[0];
+                        sum[1] += w * shift.offset[1];
+                        sum[2] += w;
+                    }
                 }
-                if mask && near(mask_bounds, x, y) {
-                    point[2] = plan.region_weight([x, y]);
+            }
+            for j in down.clone() {
+                for i in across.clone() {
+                    let (x, y) = (
+                        (i * FACE_FIELD_SPACING) as f32,
+                        (j * FACE_FIELD_SPACING) as f32,
+                    );
+                    let sum = sums[(j - down.start) as usize * width + (i - across.start) as usize];
+                    let norm = sum[2].max(1.0);
+                    let mut q = [x - sum[0] / norm, y - sum[1] / norm];
+                    for m in &plan.magnifies {
+                        let v = [q[0] - m.centre[0], q[1] - m.centre[1]];
+                        let scale = 1.0 - m.amount * falloff(dot(v, v) / (m.radius * m.radius));
+                        q = [m.centre[0] + v[0] * scale, m.centre[1] + v[1] * scale];
+                    }
+                    let point = &mut points[(j * columns + i) as usize];
+                    point[0] = half_precision(q[0] - x);
+                    point[1] = half_precision(q[1] - y);
                 }
             }
         }
-        // What the texture holds: every value rounded to half precision.
-        for point in &mut points {
-            *point = point.map(|v| half::f16::from_f32(v).to_f32());
+        if let (true, Some((across, down))) = (mask, near(plan.mask_bounds())) {
+            for j in down {
+                for i in across.clone() {
+                    let (x, y) = (
+                        (i * FACE_FIELD_SPACING) as f32,
+                        (j * FACE_FIELD_SPACING) as f32,
+                    );
+                    points[(j * columns + i) as usize][2] =
+                        half_precision(plan.region_weight([x, y]));
+                }
+            }
         }
         Self {
             columns,
@@ -689,6 +747,29 @@ mod tests {
             worst < 0.2,
             "field's mask strays {worst} from the exact one"
         );
+    }
+
+    #[test]
+    fn face_field_holds_the_exact_warp_at_its_grid_points() {
+        let params = EffectParams::new(0.0, 0.0, 1.0, 1.0).unwrap();
+        let plan = EffectPlan::new(&params, &[face()]);
+        assert!(plan.has_warp());
+        let field = FaceField::new(&plan, 320, 240, true, false);
+        let mut moved = 0;
+        for j in 0..field.rows {
+            for i in 0..field.columns {
+                let (x, y) = (
+                    (i * FACE_FIELD_SPACING) as f32,
+                    (j * FACE_FIELD_SPACING) as f32,
+                );
+                let q = plan.warp([x, y]);
+                let point = field.points[(j * field.columns + i) as usize];
+                assert_eq!(point[0], half_precision(q[0] - x), "({x}, {y})");
+                assert_eq!(point[1], half_precision(q[1] - y), "({x}, {y})");
+                moved += usize::from(point[0] != 0.0 || point[1] != 0.0);
+            }
+        }
+        assert!(moved > 100, "{moved} points move");
     }
 
     #[test]
