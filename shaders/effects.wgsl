@@ -89,7 +89,9 @@ fn skin_weight(face: vec3<f32>, yuv: vec3<f32>) -> f32 {
 // little toward grey; `amount` = mask × strength.
 fn whiten(yuv: vec3<f32>, amount: f32) -> vec3<f32> {
     let x = clamp((yuv.x * 255.0 - 16.0) / 219.0, 0.0, 1.0);
-    let curved = log(1.0 + 3.0 * x) / log(4.0);
+    // x (1 + k) / (1 + k x), k = WHITEN_LIFT in src/effects.rs.
+    let lift = 0.95;
+    let curved = x * (1.0 + lift) / (1.0 + lift * x);
     let luma = (16.0 + 219.0 * (x + (curved - x) * amount)) / 255.0;
     let grey = 128.0 / 255.0;
     let keep = 1.0 - 0.08 * amount;

@@ -17,7 +17,7 @@
 //!   mouth. Whitening and smoothing are weighed by it, so hair, eyes, brows,
 //!   lips, clothes and a skin-coloured background stay as they were.
 //! * **Whitening** is a monotone tone curve on luma,
-//!   `log(1 + 3x) / log 4` over video-range luma `x` in 0..1 (0 and 1 stay
+//!   `1.95x / (1 + 0.95x)` over video-range luma `x` in 0..1 (0 and 1 stay
 //!   put, so nothing clips), blended by mask × strength; chroma is drawn 8 %
 //!   toward grey at full strength, which lightens without turning hue.
 
@@ -596,6 +596,10 @@ pub fn skin_colour_weight(yuv: [f32; 3]) -> f32 {
     chroma * smoothstep(30.0, 80.0, yuv[0] * 255.0)
 }
 
+/// How strongly whitening lifts mid-tones: the curve is
+/// `x (1 + k) / (1 + k x)` (mid-grey 0.5 goes to 0.66).
+pub const WHITEN_LIFT: f32 = 0.95;
+
 /// The whitening of one pixel: `yuv` (normalised, video range) with weight
 /// `amount` = mask × strength; an amount of 0 leaves the pixel exactly as
 /// it was.
@@ -604,7 +608,10 @@ pub fn whiten(yuv: [f32; 3], amount: f32) -> [f32; 3] {
         return yuv;
     }
     let x = ((yuv[0] * 255.0 - 16.0) / 219.0).clamp(0.0, 1.0);
-    let curved = (1.0 + 3.0 * x).ln() / 4.0f32.ln();
+    // A rational lift, 0 → 0 and 1 → 1, within 0.01 of the logarithmic
+    // one (ln(1 + 3x) / ln 4) it replaced: a division costs a software GPU
+    // far less than a logarithm.
+    let curved = x * (1.0 + WHITEN_LIFT) / (1.0 + WHITEN_LIFT * x);
     let luma = (16.0 + 219.0 * (x + (curved - x) * amount)) / 255.0;
     let grey = 128.0 / 255.0;
     let keep = 1.0 - 0.08 * amount;
