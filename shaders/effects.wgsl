@@ -14,20 +14,21 @@ struct Effects {
     field: vec4<u32>,
 }
 @group(0) @binding(5) var<uniform> fx: Effects;
-// The face field (FaceField in src/effects.rs), one texel per grid point
-// `fx.field.z` pixels apart: (warp(p) - p, skin region weight, 0),
-// interpolated in the shader (see `face_cell`).
-@group(0) @binding(9) var face_field: texture_2d<f32>;
+// The face field (FaceField in src/effects.rs), one point per grid point
+// `fx.field.z` pixels apart, row by row: (warp(p) - p, skin region weight,
+// 0), values at half precision; interpolated in the shader (see
+// `face_cell`).
+@group(0) @binding(9) var<storage, read> face_field: array<vec4<f32>>;
 
 // Whether `p` lies in the rectangle (x0, y0, x1, y1).
 fn inside(p: vec2<f32>, rect: vec4<f32>) -> bool {
     return all(p >= rect.xy) && all(p <= rect.zw);
 }
 
-// Four texels of the face field around one cell of its grid, and the grid
+// Four points of the face field around one cell of its grid, and the grid
 // position of the first. The pixels of a 2×2 output block, or of a luma
 // word, all lie in one cell of the 4-pixel grid, so the passes load the
-// cell once (plain texel loads, which a software driver does far faster
+// cell once (plain buffer loads, which a software driver does far faster
 // than filtered samples) and interpolate per pixel.
 struct FaceCell {
     corner: vec2<f32>,
@@ -38,10 +39,15 @@ struct FaceCell {
 }
 
 // The face field's grid position of output point `p`, clamped to the grid
-// (the edge texels extend outward, as a clamp-to-edge sampler would).
+// (the edge points extend outward, as a clamp-to-edge sampler would).
 fn face_grid(p: vec2<f32>) -> vec2<f32> {
     let last = vec2<f32>(f32(fx.field.x - 1u), f32(fx.field.y - 1u));
     return clamp(p / f32(fx.field.z), vec2<f32>(0.0), last);
+}
+
+// The face field's grid point (i, j).
+fn face_point(at: vec2<i32>) -> vec3<f32> {
+    return face_field[u32(at.y) * fx.field.x + u32(at.x)].xyz;
 }
 
 // The cell holding `centre` (a block's or a word's centre).
@@ -51,10 +57,10 @@ fn face_cell(centre: vec2<f32>) -> FaceCell {
     let next = min(first + vec2<i32>(1), last);
     var cell: FaceCell;
     cell.corner = vec2<f32>(first);
-    cell.c00 = textureLoad(face_field, first, 0).xyz;
-    cell.c10 = textureLoad(face_field, vec2<i32>(next.x, first.y), 0).xyz;
-    cell.c01 = textureLoad(face_field, vec2<i32>(first.x, next.y), 0).xyz;
-    cell.c11 = textureLoad(face_field, next, 0).xyz;
+    cell.c00 = face_point(first);
+    cell.c10 = face_point(vec2<i32>(next.x, first.y));
+    cell.c01 = face_point(vec2<i32>(first.x, next.y));
+    cell.c11 = face_point(next);
     return cell;
 }
 

@@ -400,7 +400,7 @@ impl EffectPlan {
     }
 }
 
-/// `value` as the face field's RGBA16F texture holds it.
+/// `value` rounded to half precision, as the face field holds it.
 fn half_precision(value: f32) -> f32 {
     half::f16::from_f32(value).to_f32()
 }
@@ -410,8 +410,8 @@ pub const FACE_FIELD_SPACING: u32 = 4;
 
 /// What the passes need of the faces, sampled on a coarse grid: at grid
 /// point `(i, j)` (output position `(i, j) × spacing`) the warp's offset
-/// `warp(p) − p` and the skin region weight, held at half precision (an
-/// RGBA16F texture on the GPU, whose passes load a grid cell's four texels
+/// `warp(p) − p` and the skin region weight, held at half precision (a
+/// storage buffer on the GPU, whose passes load a grid cell's four points
 /// once per 2×2 block or luma word). The passes interpolate it
 /// bilinearly instead of evaluating every shift, magnification, ellipse and
 /// disc per pixel: both are smooth over many pixels, so the grid loses
@@ -528,16 +528,8 @@ impl FaceField {
         )
     }
 
-    /// The points as RGBA16F texels, row by row.
-    pub fn texels(&self) -> Vec<[half::f16; 4]> {
-        self.points
-            .iter()
-            .map(|p| p.map(half::f16::from_f32))
-            .collect()
-    }
-
     /// The interpolated `[offset x, offset y, region weight]` at output point
-    /// `p` (`face_at` in the shader).
+    /// `p` (`face_cell` and `face_in` in the shader).
     pub fn at(&self, p: [f32; 2]) -> [f32; 3] {
         let spacing = FACE_FIELD_SPACING as f32;
         let gx = (p[0] / spacing).clamp(0.0, (self.columns - 1) as f32);

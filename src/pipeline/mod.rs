@@ -189,9 +189,9 @@ struct OutputBuffers {
     storage: wgpu::Buffer,
     /// One readback buffer per frame that may be in flight.
     readbacks: [wgpu::Buffer; MAX_IN_FLIGHT],
-    /// The face field ([`FaceField`]) for this size, as an RGBA16F texture.
-    face_field: wgpu::Texture,
-    face_field_view: wgpu::TextureView,
+    /// The face field ([`FaceField`]): four floats per grid point, row by
+    /// row, in a storage buffer.
+    face_field: wgpu::Buffer,
 }
 
 /// The GPU frame pipeline. Create once, call [`FramePipeline::process`] per
@@ -343,21 +343,12 @@ impl FramePipeline {
         let device = gpu.device();
         let (columns, rows) = FaceField::grid(size.width(), size.height());
         checked(device, || {
-            let face_field = device.create_texture(&wgpu::TextureDescriptor {
+            let face_field = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("face field"),
-                size: wgpu::Extent3d {
-                    width: columns,
-                    height: rows,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba16Float,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
+                size: u64::from(columns) * u64::from(rows) * 16,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
             });
-            let face_field_view = face_field.create_view(&Default::default());
             OutputBuffers {
                 layout,
                 storage: device.create_buffer(&wgpu::BufferDescriptor {
@@ -375,7 +366,6 @@ impl FramePipeline {
                     })
                 }),
                 face_field,
-                face_field_view,
             }
         })
     }
@@ -452,9 +442,7 @@ impl FramePipeline {
                         },
                         wgpu::BindGroupEntry {
                             binding: 9,
-                            resource: wgpu::BindingResource::TextureView(
-                                &self.output.face_field_view,
-                            ),
+                            resource: self.output.face_field.as_entire_binding(),
                         },
                     ],
                 })
@@ -538,7 +526,7 @@ impl FramePipeline {
                 self.output.layout,
                 &self.output.storage,
                 &self.effect_uniforms,
-                &self.output.face_field_view,
+                &self.output.face_field,
             )?);
         }
         // Effects act only near the faces: the plain variant covers the
@@ -598,25 +586,7 @@ impl FramePipeline {
             }
             let size = self.output_size;
             if let Some(field) = effects.face_field(size.width(), size.height()) {
-                queue.write_texture(
-                    wgpu::TexelCopyTextureInfo {
-                        texture: &output.face_field,
-                        mip_level: 0,
-                        origin: wgpu::Origin3d::ZERO,
-                        aspect: wgpu::TextureAspect::All,
-                    },
-                    bytemuck::cast_slice(&field.texels()),
-                    wgpu::TexelCopyBufferLayout {
-                        offset: 0,
-                        bytes_per_row: Some(field.columns * 8),
-                        rows_per_image: None,
-                    },
-                    wgpu::Extent3d {
-                        width: field.columns,
-                        height: field.rows,
-                        depth_or_array_layers: 1,
-                    },
-                );
+                queue.write_buffer(&output.face_field, 0, bytemuck::cast_slice(&field.points));
                 let effect_uniforms = EffectUniforms::new(&effects, &field);
                 queue.write_buffer(
                     &self.effect_uniforms,
@@ -685,9 +655,11 @@ struct InFlight {
     timestamp: std::time::Duration,
 }
 
-/// Binding 9 of the passes that read the face field: an RGBA16F texture.
+/// Binding 9 of the passes that read the face field: a read-only storage
+/// buffer (plain loads cost a software driver far less than texture
+/// reads).
 fn face_field_layout_entry() -> wgpu::BindGroupLayoutEntry {
-    texture_layout_entry(9)
+    buffer_layout_entry(9, wgpu::BufferBindingType::Storage { read_only: true })
 }
 
 /// Copies the frame's planes into the input textures, interleaving U and V

@@ -70,7 +70,7 @@ impl Smoother {
         layout: OutputLayout,
         output: &wgpu::Buffer,
         effects: &wgpu::Buffer,
-        face_field: &wgpu::TextureView,
+        face_field: &wgpu::Buffer,
     ) -> Result<Self, GpuError> {
         let low_res = low_res_size(layout.width, layout.height);
         checked(device, || {
@@ -128,7 +128,7 @@ impl Smoother {
                     entry(6, &fields),
                     wgpu::BindGroupEntry {
                         binding: 9,
-                        resource: wgpu::BindingResource::TextureView(face_field),
+                        resource: face_field.as_entire_binding(),
                     },
                 ],
             });
