@@ -74,21 +74,27 @@ fn face_in(cell: FaceCell, p: vec2<f32>) -> vec3<f32> {
     return mix(mix(cell.c00, cell.c10, t.x), mix(cell.c01, cell.c11, t.x), t.y);
 }
 
-// Soft skin-colour model (skin_colour_weight in src/effects.rs).
-fn skin_colour(yuv: vec3<f32>) -> f32 {
-    let cb = (yuv.y * 255.0 - 102.0) / 28.0;
-    let cr = (yuv.z * 255.0 - 152.0) / 24.0;
-    let chroma = 1.0 - smoothstep(0.4, 1.0, sqrt(cb * cb + cr * cr));
-    return chroma * smoothstep(30.0, 80.0, yuv.x * 255.0);
+// Soft skin-colour model (skin_colour_weight in src/effects.rs), a
+// product of a chroma term and a luma term: pixels that share their chroma
+// (a 2×2 block, a pair in a luma word) compute the chroma term once.
+fn skin_chroma(uv: vec2<f32>) -> f32 {
+    let cb = (uv.x * 255.0 - 102.0) / 28.0;
+    let cr = (uv.y * 255.0 - 152.0) / 24.0;
+    return 1.0 - smoothstep(0.4, 1.0, sqrt(cb * cb + cr * cr));
+}
+
+fn skin_luma(y: f32) -> f32 {
+    return smoothstep(30.0, 80.0, y * 255.0);
 }
 
 // Skin weight of a pixel: its face field's region weight (`face.z`) times
-// how skin-like its colour is (FaceField::skin_weight).
-fn skin_weight(face: vec3<f32>, yuv: vec3<f32>) -> f32 {
+// how skin-like its colour is (FaceField::skin_weight), with its chroma
+// term given.
+fn skin_weight(face: vec3<f32>, y: f32, chroma: f32) -> f32 {
     if (face.z <= 0.0) {
         return 0.0;
     }
-    return face.z * skin_colour(yuv);
+    return face.z * chroma * skin_luma(y);
 }
 
 // Whitening (whiten in src/effects.rs): a monotone curve on luma, chroma a

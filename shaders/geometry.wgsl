@@ -139,8 +139,9 @@ fn map_to_input(p: vec2<f32>) -> vec2<f32> {
 }
 
 // The processed Y, U, V (0..1) of the output pixel (x, y), whose block's
-// chroma sample is `uv` and whose block's face-field cell is `cell`.
-fn shade(x: u32, y: u32, uv: vec2<f32>, cell: FaceCell) -> vec3<f32> {
+// chroma sample is `uv` (with skin chroma term `chroma`) and whose block's
+// face-field cell is `cell`.
+fn shade(x: u32, y: u32, uv: vec2<f32>, chroma: f32, cell: FaceCell) -> vec3<f32> {
     let p = vec2<f32>(f32(x) + 0.5, f32(y) + 0.5);
     var face = vec3<f32>(0.0);
     if (WARPS || WHITENING) {
@@ -151,7 +152,12 @@ fn shade(x: u32, y: u32, uv: vec2<f32>, cell: FaceCell) -> vec3<f32> {
         yuv = to_yuv(to_rgb(yuv));
     }
     if (WHITENING) {
-        let amount = skin_weight(face, yuv) * fx.strengths.x;
+        // The RGB round trip may move a pixel's chroma a little.
+        var skin = chroma;
+        if (COLOR_STAGE) {
+            skin = skin_chroma(yuv.yz);
+        }
+        let amount = skin_weight(face, yuv.x, skin) * fx.strengths.x;
         if (amount > 0.0) {
             yuv = whiten(yuv, amount);
         }
@@ -197,10 +203,14 @@ fn geometry_to_i420(@builtin(global_invocation_id) id: vec3<u32>) {
             cell = face_cell(centre);
         }
         let uv = sample_uv(source_of(centre, cell));
-        let a = shade(x0, y, uv, cell);
-        let b = shade(x1, y, uv, cell);
-        let c = shade(x0, y + 1u, uv, cell);
-        let d = shade(x1, y + 1u, uv, cell);
+        var skin = 0.0;
+        if (WHITENING) {
+            skin = skin_chroma(uv);
+        }
+        let a = shade(x0, y, uv, skin, cell);
+        let b = shade(x1, y, uv, skin, cell);
+        let c = shade(x0, y + 1u, uv, skin, cell);
+        let d = shade(x1, y + 1u, uv, skin, cell);
         let shift = (k & 1u) * 16u;
         let upper = (to_byte(a.x) | (to_byte(b.x) << 8u)) << shift;
         let lower = (to_byte(c.x) | (to_byte(d.x) << 8u)) << shift;

@@ -145,6 +145,11 @@ fn smooth_apply(@builtin(global_invocation_id) invocation: vec3<u32>) {
         column[c] = mix(fields[at(MEAN_COEFFS, cx, y0)], fields[at(MEAN_COEFFS, cx, y1)], ty);
     }
     let cell = face_cell(vec2<f32>(f32(id.x * 4u + 2u), f32(id.y) + 0.5));
+    // The two pairs' skin chroma terms.
+    let chroma = vec2<f32>(
+        skin_chroma(vec2<f32>(f32(u_pair & 0xffu), f32(v_pair & 0xffu)) / 255.0),
+        skin_chroma(vec2<f32>(f32((u_pair >> 8u) & 0xffu), f32((v_pair >> 8u) & 0xffu)) / 255.0),
+    );
     var out = 0u;
     for (var k = 0u; k < 4u; k++) {
         let x = id.x * 4u + k;
@@ -153,13 +158,7 @@ fn smooth_apply(@builtin(global_invocation_id) invocation: vec3<u32>) {
         let p = vec2<f32>(f32(x) + 0.5, f32(id.y) + 0.5);
         if (x < sm.sizes.z && inside(p, fx.mask_bounds)) {
             let i = f32(original) / 255.0;
-            let pair = (k / 2u) * 8u;
-            let yuv = vec3<f32>(
-                i,
-                f32((u_pair >> pair) & 0xffu) / 255.0,
-                f32((v_pair >> pair) & 0xffu) / 255.0,
-            );
-            let amount = skin_weight(face_in(cell, p), yuv) * sm.params.y;
+            let amount = skin_weight(face_in(cell, p), i, chroma[k / 2u]) * sm.params.y;
             if (amount > 0.0) {
                 let px = clamp((f32(x) + 0.5) / f32(BLOCK) - 0.5, 0.0, max_cell.x);
                 let x0 = u32(floor(px));
