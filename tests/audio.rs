@@ -7,20 +7,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ffmpeg, push_ok, pusher_binary, run_pusher, scratch_dir, summary_of};
+use common::{ffmpeg, player_binary, push_ok, run_pusher, scratch_dir, summary_of};
 use liveroom::audio::{
     beep_onsets, decode_file, dominant_frequency, peak_level, rms_dbfs, to_mono, DecodedAudio,
 };
 use liveroom::player::{LivePlayer, PlayerConfig, PlayerEvent};
 use liveroom::rtmp::{RtmpServer, ServerConfig};
-
-fn player_binary() -> PathBuf {
-    pusher_binary().with_file_name("player")
-}
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")

@@ -15,20 +15,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{
-    ffmpeg, ffmpeg_decode, push_ok, pusher_binary, scratch_dir, summary_of, wait_with_timeout,
+    ffmpeg, ffmpeg_decode, player_binary, push_ok, scratch_dir, summary_of, wait_with_timeout,
     Nginx,
 };
 use liveroom::rtmp::{RtmpServer, ServerConfig};
-
-fn player_binary() -> PathBuf {
-    let binary = pusher_binary().with_file_name("player");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test`",
-        binary.display()
-    );
-    binary
-}
 
 /// An x264 FLV made by FFmpeg (B-frames, 2 s GOP at 25 fps) and FFmpeg's
 /// own decode of it, made once per run.

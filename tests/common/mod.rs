@@ -111,6 +111,17 @@ pub fn pusher_binary() -> PathBuf {
     binary
 }
 
+/// The `player` example built next to the pusher.
+pub fn player_binary() -> PathBuf {
+    let binary = pusher_binary().with_file_name("player");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo test`",
+        binary.display()
+    );
+    binary
+}
+
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("liveroom-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
