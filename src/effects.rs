@@ -441,12 +441,14 @@ impl FaceField {
             let last = ((hi + spacing) / spacing).floor().min(count as f32 - 1.0);
             (first <= last).then(|| first as u32..last as u32 + 1)
         };
-        let near = |[x0, y0, x1, y1]: [f32; 4]| {
-            let finite = [x0, y0, x1, y1].iter().all(|v| v.is_finite());
-            if !finite || x1 < x0 || y1 < y0 {
+        let near = |rect: [f32; 4]| {
+            if is_empty_rect(rect) {
                 return None;
             }
-            Some((span(x0, x1, columns)?, span(y0, y1, rows)?))
+            Some((
+                span(rect[0], rect[2], columns)?,
+                span(rect[1], rect[3], rows)?,
+            ))
         };
         if let (true, Some((across, down))) = (warps, near(plan.warp_bounds())) {
             // EffectPlan::warp, with each shift added only where its
@@ -566,7 +568,13 @@ impl FaceField {
 
 /// The smallest rectangle holding all of `rects`; an empty (inverted) one
 /// when there are none.
-fn union_of(rects: impl Iterator<Item = [f32; 4]>) -> [f32; 4] {
+/// Whether a rectangle `[x0, y0, x1, y1]` holds nothing: inverted, as
+/// [`union_of`] gives for no rectangles, or not finite.
+pub(crate) fn is_empty_rect(rect: [f32; 4]) -> bool {
+    rect.iter().any(|v| !v.is_finite()) || rect[2] < rect[0] || rect[3] < rect[1]
+}
+
+pub(crate) fn union_of(rects: impl Iterator<Item = [f32; 4]>) -> [f32; 4] {
     rects.fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |u, r| {
         [
             u[0].min(r[0]),

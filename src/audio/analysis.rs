@@ -64,37 +64,77 @@ pub fn beep_onsets(mono: &[f32], sample_rate: u32, min_gap: f64) -> Vec<f64> {
     if peak <= 1e-4 {
         return Vec::new();
     }
-    let loud = peak * 0.5;
-    let quiet = peak * 0.1;
-    let gap = (min_gap * f64::from(sample_rate)) as usize;
-    let mut onsets = Vec::new();
-    let mut last_loud: Option<usize> = None;
-    let mut quiet_run = 0usize;
-    let mut longest_quiet = 0usize;
-    for (i, &sample) in mono.iter().enumerate() {
-        let level = sample.abs();
-        if level < quiet {
-            quiet_run += 1;
-            longest_quiet = longest_quiet.max(quiet_run);
-            continue;
+    let mut finder = BeepFinder::new(peak * 0.5, peak * 0.1, min_gap);
+    finder.feed(mono, sample_rate, 0.0);
+    finder.onsets
+}
+
+/// Finds the onsets of beeps in sound that arrives block by block: a beep
+/// starts where the level rises past `loud` after at least `min_gap`
+/// seconds below `quiet` (or at the first loud sample).
+#[derive(Debug, Clone)]
+pub struct BeepFinder {
+    loud: f32,
+    quiet: f32,
+    min_gap: f64,
+    /// The previous block's last samples, for walking back over an edge.
+    tail: Vec<f32>,
+    quiet_run: usize,
+    longest_quiet: usize,
+    seen_loud: bool,
+    /// Onset times, seconds, on the clock the blocks were fed with.
+    pub onsets: Vec<f64>,
+}
+
+impl BeepFinder {
+    /// A finder with absolute thresholds (0..1) and the quiet gap, seconds.
+    pub fn new(loud: f32, quiet: f32, min_gap: f64) -> Self {
+        Self {
+            loud,
+            quiet,
+            min_gap,
+            tail: Vec::new(),
+            quiet_run: 0,
+            longest_quiet: 0,
+            seen_loud: false,
+            onsets: Vec::new(),
         }
-        quiet_run = 0;
-        if level < loud {
-            continue;
-        }
-        if last_loud.is_none() || longest_quiet >= gap {
-            // Walk back to where the burst left the quiet floor; the
-            // burst's first sample may sit near zero at a sine's start.
-            let mut start = i;
-            while start > 0 && mono[start - 1].abs() >= quiet * 0.5 {
-                start -= 1;
-            }
-            onsets.push(start.saturating_sub(1) as f64 / f64::from(sample_rate));
-        }
-        last_loud = Some(i);
-        longest_quiet = 0;
     }
-    onsets
+
+    /// Takes the next block of mono samples, whose first sample is at
+    /// `start` seconds.
+    pub fn feed(&mut self, mono: &[f32], rate: u32, start: f64) {
+        let gap = (self.min_gap * f64::from(rate)) as usize;
+        let tail_len = self.tail.len();
+        let mut joined = std::mem::take(&mut self.tail);
+        joined.extend_from_slice(mono);
+        for i in tail_len..joined.len() {
+            let level = joined[i].abs();
+            if level < self.quiet {
+                self.quiet_run += 1;
+                self.longest_quiet = self.longest_quiet.max(self.quiet_run);
+                continue;
+            }
+            self.quiet_run = 0;
+            if level < self.loud {
+                continue;
+            }
+            if !self.seen_loud || self.longest_quiet >= gap {
+                // Walk back to where the burst left the quiet floor; the
+                // burst's first sample may sit near zero at a sine's start.
+                let mut first = i;
+                while first > 0 && joined[first - 1].abs() >= self.quiet * 0.5 {
+                    first -= 1;
+                }
+                let offset = first.saturating_sub(1) as f64 - tail_len as f64;
+                self.onsets.push(start + offset / f64::from(rate));
+            }
+            self.seen_loud = true;
+            self.longest_quiet = 0;
+        }
+        let keep = joined.len().saturating_sub(64);
+        self.tail = joined.split_off(keep);
+    }
 }
 
 #[cfg(test)]

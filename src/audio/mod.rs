@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use aac::{AacDecoder, AacEncoder, AacPacket, AudioSpecificConfig, AAC_FRAME_LEN};
-pub use analysis::{beep_onsets, dominant_frequency, peak_level, rms_dbfs, to_mono};
+pub use analysis::{beep_onsets, dominant_frequency, peak_level, rms_dbfs, to_mono, BeepFinder};
 pub use mixer::{AudioMixer, BgmEvent, BgmState};
 pub use resample::Resampler;
 pub use source::{

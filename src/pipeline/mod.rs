@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use thiserror::Error;
 
 use crate::color::ColorMatrix;
-use crate::effects::{EffectParams, EffectPlan, FaceField};
+use crate::effects::{union_of, EffectParams, EffectPlan, FaceField};
 use crate::frame::{chroma_size, FrameError, I420Frame, Plane};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
 use crate::gpu::{
@@ -45,10 +45,6 @@ const MAX_IN_FLIGHT: usize = 2;
 /// Dispatches of the geometry pass per frame at most: the effects' region
 /// and the four bands around it.
 const MAX_DISPATCHES: usize = 5;
-
-/// A rectangle that contains nothing (as `EffectPlan`'s bounds are when
-/// there is nothing to bound).
-const EMPTY_RECT: [f32; 4] = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
 
 /// The WGSL source of the geometry pass (after the shared effect maths).
 pub const GEOMETRY_SHADER: &str = concat!(
@@ -533,24 +529,14 @@ impl FramePipeline {
         // frame, then the effects' variant redoes the blocks around the
         // faces (a software driver pays for every pixel a shader could
         // branch past; a real GPU skips less work this way, but some).
-        let effect_rect = {
-            let warp = if key.warps {
-                effects.warp_bounds()
-            } else {
-                EMPTY_RECT
-            };
-            let mask = if key.whitening {
-                effects.mask_bounds()
-            } else {
-                EMPTY_RECT
-            };
+        let effect_rect = union_of(
             [
-                warp[0].min(mask[0]),
-                warp[1].min(mask[1]),
-                warp[2].max(mask[2]),
-                warp[3].max(mask[3]),
+                key.warps.then(|| effects.warp_bounds()),
+                key.whitening.then(|| effects.mask_bounds()),
             ]
-        };
+            .into_iter()
+            .flatten(),
+        );
         let whole = BlockRegion::all(&self.output.layout);
         let region = BlockRegion::covering(effect_rect, &self.output.layout);
         let plain_key = VariantKey {

@@ -193,7 +193,7 @@ impl Smoother {
     /// the apply reads through the bilinear (one cell each way) and the two
     /// box means (`RADIUS` each): `[x0, y0, x1, y1]`, ends exclusive.
     fn regions(&self, mask: [f32; 4]) -> Option<([u32; 4], [u32; 4])> {
-        if mask.iter().any(|v| !v.is_finite()) || mask[2] < mask[0] || mask[3] < mask[1] {
+        if crate::effects::is_empty_rect(mask) {
             return None;
         }
         let l = &self.layout;

@@ -168,7 +168,7 @@ impl BlockRegion {
     /// one block of margin, within the output; `None` when nothing does
     /// (an empty or non-finite rectangle).
     pub fn covering(rect: [f32; 4], output: &OutputLayout) -> Option<Self> {
-        if rect.iter().any(|v| !v.is_finite()) || rect[2] < rect[0] || rect[3] < rect[1] {
+        if crate::effects::is_empty_rect(rect) {
             return None;
         }
         let (blocks_x, blocks_y) = output.blocks();

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::verify::Spread;
 use super::PlayerError;
-use crate::audio::{AacDecoder, AudioFormat, WavWriter, AAC_FRAME_LEN};
+use crate::audio::{AacDecoder, AudioFormat, BeepFinder, WavWriter, AAC_FRAME_LEN};
 
 /// Called with every decoded block: interleaved samples (silence while
 /// muted), their format, and the presentation time of the first, in ms.
@@ -21,9 +21,9 @@ pub type AudioSink = Box<dyn FnMut(&[f32], AudioFormat, u64) -> Result<(), Strin
 
 /// A beep starts when the level rises past this...
 const BEEP_LOUD: f32 = 0.1;
-/// ...after this long below this.
+/// ...after this long (seconds) below this.
 const BEEP_QUIET: f32 = 0.02;
-const BEEP_MIN_GAP: Duration = Duration::from_millis(300);
+const BEEP_MIN_GAP: f64 = 0.3;
 
 /// What the player measured of the sound.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -59,52 +59,6 @@ pub struct AudioSummary {
     /// The last beep's offset minus the first's, ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub av_drift_ms: Option<f64>,
-}
-
-/// Finds the onsets of beeps in a stream of decoded sound, block by block.
-#[derive(Debug, Default)]
-struct BeepFinder {
-    /// The previous block's last samples, for walking back over an edge.
-    tail: Vec<f32>,
-    quiet_run: usize,
-    longest_quiet: usize,
-    seen_loud: bool,
-    /// Onset presentation times, ms.
-    onsets: Vec<f64>,
-}
-
-impl BeepFinder {
-    fn feed(&mut self, mono: &[f32], rate: u32, start_ms: f64) {
-        let gap = (BEEP_MIN_GAP.as_secs_f64() * f64::from(rate)) as usize;
-        let tail_len = self.tail.len();
-        let mut joined = std::mem::take(&mut self.tail);
-        joined.extend_from_slice(mono);
-        for i in tail_len..joined.len() {
-            let level = joined[i].abs();
-            if level < BEEP_QUIET {
-                self.quiet_run += 1;
-                self.longest_quiet = self.longest_quiet.max(self.quiet_run);
-                continue;
-            }
-            self.quiet_run = 0;
-            if level < BEEP_LOUD {
-                continue;
-            }
-            if !self.seen_loud || self.longest_quiet >= gap {
-                let mut start = i;
-                while start > 0 && joined[start - 1].abs() >= BEEP_QUIET * 0.5 {
-                    start -= 1;
-                }
-                let offset = start.saturating_sub(1) as f64 - tail_len as f64;
-                self.onsets
-                    .push(start_ms + offset * 1000.0 / f64::from(rate));
-            }
-            self.seen_loud = true;
-            self.longest_quiet = 0;
-        }
-        let keep = joined.len().saturating_sub(64);
-        self.tail = joined.split_off(keep);
-    }
 }
 
 /// What releasing the due sound ran into.
@@ -159,7 +113,7 @@ impl SoundTrack {
             wav_path,
             wav: None,
             sink,
-            beeps: BeepFinder::default(),
+            beeps: BeepFinder::new(BEEP_LOUD, BEEP_QUIET, BEEP_MIN_GAP),
             summary: AudioSummary::default(),
             first_ts: None,
             samples_decoded: 0,
@@ -311,7 +265,7 @@ impl SoundTrack {
         self.summary.seconds_decoded = self.samples_decoded as f64 / f64::from(format.sample_rate);
         let mono = crate::audio::to_mono(samples, format.channels);
         self.beeps
-            .feed(&mono, format.sample_rate, timestamp_ms as f64);
+            .feed(&mono, format.sample_rate, timestamp_ms as f64 / 1000.0);
         let out: &[f32] = if self.muted {
             self.silence.clear();
             self.silence.resize(samples.len(), 0.0);
@@ -371,8 +325,9 @@ impl SoundTrack {
                 .beeps
                 .onsets
                 .iter()
-                .filter(|&&onset| onset <= last_video + frame_ms)
-                .map(|&onset| {
+                .map(|onset| onset * 1000.0)
+                .filter(|&onset| onset <= last_video + frame_ms)
+                .map(|onset| {
                     let second = ((onset - zero) / 1000.0).round();
                     onset - (zero + second * 1000.0)
                 })
@@ -400,7 +355,7 @@ mod tests {
     #[test]
     fn beeps_are_found_across_block_edges() {
         let rate = 48_000;
-        let mut finder = BeepFinder::default();
+        let mut finder = BeepFinder::new(BEEP_LOUD, BEEP_QUIET, BEEP_MIN_GAP);
         let mut signal = vec![0.0f32; rate as usize * 3];
         for second in 0..3usize {
             // Each beep starts 10 samples before a block edge.
@@ -411,16 +366,12 @@ mod tests {
             }
         }
         for (index, block) in signal.chunks(1024).enumerate() {
-            finder.feed(
-                block,
-                rate,
-                index as f64 * 1024.0 * 1000.0 / f64::from(rate),
-            );
+            finder.feed(block, rate, index as f64 * 1024.0 / f64::from(rate));
         }
         assert_eq!(finder.onsets.len(), 3, "{:?}", finder.onsets);
         for (second, onset) in finder.onsets.iter().enumerate() {
-            let expected = (second as f64 * f64::from(rate) + 5110.0) * 1000.0 / f64::from(rate);
-            assert!((onset - expected).abs() < 0.1, "{onset} vs {expected}");
+            let expected = (second as f64 * f64::from(rate) + 5110.0) / f64::from(rate);
+            assert!((onset - expected).abs() < 0.0001, "{onset} vs {expected}");
         }
     }
 }
