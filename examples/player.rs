@@ -11,7 +11,8 @@
 //! Flags: `--url URL|FILE.flv` `--frames N` `--timeout S` `--mode live|rtc`
 //! `--min-cache S` `--max-cache S` `--output FILE.y4m` (the frames shown)
 //! `--reference FILE.y4m` `--stamps` `--events json`
-//! `--reconnect-attempts N`; `--view WxH` draws the frames into a view of
+//! `--reconnect-attempts N` `--key KEY` `--expire S` (sign the play URL
+//! with the anti-leech key, valid for S seconds, default 3600); `--view WxH` draws the frames into a view of
 //! that size on the GPU, with `--object-fit contain|fillCrop` and
 //! `--orientation vertical|horizontal`; `--snapshot FILE.png` saves the last
 //! frame shown; `--audio-output FILE.wav` writes the sound received (16-bit
@@ -25,7 +26,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use liveroom::color::i420_to_rgb_image;
 use liveroom::events::EventLine;
@@ -34,6 +35,7 @@ use liveroom::geometry::Orientation;
 use liveroom::player::{
     FrameSink, LivePlayer, ObjectFit, PlayMode, PlayerConfig, PlayerEvent, ViewConfig,
 };
+use liveroom::rtmp::sign_url;
 use liveroom::source::{FrameRate, Y4mWriter};
 use liveroom::GpuContext;
 
@@ -64,6 +66,8 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
     let mut view: Option<(u32, u32)> = None;
     let mut object_fit = ObjectFit::default();
     let mut orientation = Orientation::default();
+    let mut key: Option<String> = None;
+    let mut expire = Duration::from_secs(3600);
     let mut args = args.peekable();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -141,8 +145,24 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                         format!("--reconnect-attempts {text:?}: expected a whole number from 0 to 100")
                     })?;
             }
+            "--key" => {
+                let text = value()?;
+                if text.is_empty() {
+                    return Err("--key: the anti-leech key is empty".into());
+                }
+                key = Some(text);
+            }
+            "--expire" => {
+                let text = value()?;
+                let seconds: u64 = text
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=31_536_000).contains(s))
+                    .ok_or_else(|| format!("--expire {text:?}: expected seconds from 1 to 31536000"))?;
+                expire = Duration::from_secs(seconds);
+            }
             "--help" | "-h" => {
-                return Err("usage: player --url rtmp://HOST[:PORT]/APP/STREAM|FILE.flv [--frames N] [--timeout S] [--mode live|rtc] [--min-cache S] [--max-cache S] [--output FILE.y4m] [--reference FILE.y4m] [--stamps] [--events json] [--reconnect-attempts N] [--view WxH] [--object-fit contain|fillCrop] [--orientation vertical|horizontal] [--snapshot FILE.png] [--audio-output FILE.wav] [--muted]".into())
+                return Err("usage: player --url rtmp://HOST[:PORT]/APP/STREAM|FILE.flv [--frames N] [--timeout S] [--mode live|rtc] [--min-cache S] [--max-cache S] [--output FILE.y4m] [--reference FILE.y4m] [--stamps] [--events json] [--reconnect-attempts N] [--key KEY] [--expire S] [--view WxH] [--object-fit contain|fillCrop] [--orientation vertical|horizontal] [--snapshot FILE.png] [--audio-output FILE.wav] [--muted]".into())
             }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
@@ -155,6 +175,11 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
     });
     if options.config.play_url.is_empty() {
         return Err("--url is required (rtmp://HOST[:PORT]/APP/STREAM or FILE.flv)".into());
+    }
+    if let Some(key) = &key {
+        let expires = SystemTime::now() + expire;
+        options.config.play_url =
+            sign_url(&options.config.play_url, key, expires).map_err(|e| format!("--key: {e}"))?;
     }
     options.config.validate().map_err(|e| e.to_string())?;
     Ok(options)
@@ -220,6 +245,7 @@ fn run(options: Options) -> Result<(), String> {
                     EventLine::from(event)
                 }
                 PlayerEvent::NetStatus(status) => EventLine::from(status),
+                PlayerEvent::Error(detail) => EventLine::refused(detail),
             };
             if json {
                 println!("{}", line.to_json());

@@ -18,7 +18,10 @@
 //! alone, it runs as fast as it can instead of at the source's rate)
 //! `--snapshot FILE.png` (the last processed frame) `--events json` (every
 //! event as a JSON line on stdout) `--reconnect-attempts N`
-//! `--reconnect-delay-ms N` (first back-off, doubled per attempt);
+//! `--reconnect-delay-ms N` (first back-off, doubled per attempt)
+//! `--key KEY` `--expire S` (sign the push URL with the anti-leech key,
+//! valid for S seconds, default 3600; without `--url` the embedded server
+//! then requires that signature too);
 //! effects: `--skin-whiteness X --skin-smoothness X --face-thinness X
 //! --eye-bigness X` (0..1, the custom effect) or `--beauty 0-9 --whiteness 0-9`
 //! (legacy levels), `--landmarks FILE.jsonl` (faces per frame, in input
@@ -44,7 +47,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use liveroom::audio::AudioQuality;
 use liveroom::color::i420_to_rgb_image;
@@ -57,7 +60,7 @@ use liveroom::geometry::{Aspect, GeometryParams, GeometryPlan, Mode, Orientation
 use liveroom::landmarks::{self, LandmarkTrack};
 use liveroom::player::{FrameSink, LivePlayer, PlayMode, PlayerConfig, Spread};
 use liveroom::pusher::{AudioInput, FaceInput, FrameTap, LivePusher, PusherConfig, PusherEvent};
-use liveroom::rtmp::{RtmpServer, RtmpUrl, ServerConfig};
+use liveroom::rtmp::{sign_url, RtmpServer, RtmpUrl, ServerConfig};
 use liveroom::source::{open_source, stamp, FrameRate, Y4mWriter};
 use liveroom::GpuContext;
 
@@ -84,6 +87,8 @@ struct Options {
     events_json: bool,
     reconnect_attempts: Option<u32>,
     reconnect_delay: Option<Duration>,
+    key: Option<String>,
+    expire: Duration,
     audio: AudioInput,
     muted: bool,
     audio_quality: AudioQuality,
@@ -121,6 +126,8 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         events_json: false,
         reconnect_attempts: None,
         reconnect_delay: None,
+        key: None,
+        expire: Duration::from_secs(3600),
         audio: AudioInput::Tone,
         muted: false,
         audio_quality: AudioQuality::High,
@@ -231,6 +238,21 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                 }
                 options.reconnect_delay = Some(Duration::from_millis(millis));
             }
+            "--key" => {
+                let key = value()?;
+                if key.is_empty() {
+                    return Err("--key: the anti-leech key is empty".into());
+                }
+                options.key = Some(key);
+            }
+            "--expire" => {
+                let text = value()?;
+                let seconds: u64 = parse_number("--expire", &text, "seconds from 1 to 31536000")?;
+                if !(1..=31_536_000).contains(&seconds) {
+                    return Err(format!("--expire {seconds}: expected seconds from 1 to 31536000"));
+                }
+                options.expire = Duration::from_secs(seconds);
+            }
             flag @ ("--skin-whiteness" | "--skin-smoothness" | "--face-thinness"
             | "--eye-bigness") => {
                 let text = value()?;
@@ -286,7 +308,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
             "--landmarks" => options.landmarks = Some(PathBuf::from(value()?)),
             "--dump-landmarks" => options.dump_landmarks = Some(PathBuf::from(value()?)),
             "--help" | "-h" => {
-                return Err("usage: pusher [--url rtmp://HOST[:PORT]/APP/STREAM] [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--min-bitrate KBPS] [--max-bitrate KBPS] [--output FILE.y4m|FILE.flv] [--snapshot FILE.png] [--events json] [--reconnect-attempts N] [--reconnect-delay-ms N] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl] [--dump-landmarks FILE.jsonl] [--audio off|none|tone|FILE] [--muted] [--audio-quality high|low] [--audio-rate HZ] [--bgm FILE] [--bgm-volume X] [--audio-only] [--duration S] [--zerolatency]".into())
+                return Err("usage: pusher [--url rtmp://HOST[:PORT]/APP/STREAM] [--input testsrc|FILE.y4m|FILE.png|FILE.jpg] [--frames N] [--fps N] [--mode sd|hd|fhd|rtc] [--orientation vertical|horizontal] [--aspect 9:16|3:4] [--mirror] [--zoom F] [--min-bitrate KBPS] [--max-bitrate KBPS] [--output FILE.y4m|FILE.flv] [--snapshot FILE.png] [--events json] [--reconnect-attempts N] [--reconnect-delay-ms N] [--key KEY] [--expire S] [--skin-whiteness X] [--skin-smoothness X] [--face-thinness X] [--eye-bigness X] [--beauty 0-9] [--whiteness 0-9] [--landmarks FILE.jsonl] [--dump-landmarks FILE.jsonl] [--audio off|none|tone|FILE] [--muted] [--audio-quality high|low] [--audio-rate HZ] [--bgm FILE] [--bgm-volume X] [--audio-only] [--duration S] [--zerolatency]".into())
             }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
@@ -455,6 +477,7 @@ fn run(options: Options) -> Result<(), String> {
     }
     if let Some(delay) = options.reconnect_delay {
         config.reconnect.initial_backoff = delay;
+        config.reconnect.max_backoff = config.reconnect.max_backoff.max(delay);
     }
     let size = config.output_size();
     let geometry = GeometryParams::new(options.zoom, options.mirror).map_err(|e| e.to_string())?;
@@ -542,13 +565,21 @@ fn run(options: Options) -> Result<(), String> {
     // No URL and no file: push to our own server on loopback.
     let server = match (&config.push_url, &options.output) {
         (None, None) => {
-            let server = RtmpServer::start(ServerConfig::default()).map_err(|e| e.to_string())?;
+            let server_config = ServerConfig {
+                anti_leech_key: options.key.clone(),
+                ..ServerConfig::default()
+            };
+            let server = RtmpServer::start(server_config).map_err(|e| e.to_string())?;
             config.push_url = Some(server.url("live", "liveroom"));
             eprintln!("embedded RTMP server on {}", server.local_addr());
             Some(server)
         }
         _ => None,
     };
+    if let (Some(key), Some(url)) = (&options.key, &config.push_url) {
+        let expires = SystemTime::now() + options.expire;
+        config.push_url = Some(sign_url(url, key, expires).map_err(|e| e.to_string())?);
+    }
     // Pushing to our own server: play the stream back and check it.
     let check = Arc::new(Mutex::new(PlaybackCheck::default()));
     let playback = match (&server, &config.push_url, &pushed) {
@@ -597,6 +628,7 @@ fn run(options: Options) -> Result<(), String> {
                 }
                 PusherEvent::NetStatus(status) => EventLine::from(status),
                 PusherEvent::Bgm(event) => EventLine::from(event),
+                PusherEvent::Error(detail) => EventLine::refused(detail),
             };
             if json {
                 println!("{}", line.to_json());

@@ -322,6 +322,16 @@ impl EventLine {
     }
 }
 
+impl EventLine {
+    /// The `error` line (code -1) for a refused URL or authorization.
+    pub fn refused(detail: impl Into<String>) -> Self {
+        EventLine::Error {
+            code: -1,
+            detail: detail.into(),
+        }
+    }
+}
+
 impl From<PushEvent> for EventLine {
     fn from(event: PushEvent) -> Self {
         EventLine::PushEvent {

@@ -37,7 +37,7 @@ fn codes(seen: &[PusherEvent]) -> Vec<i32> {
     seen.iter()
         .filter_map(|event| match event {
             PusherEvent::Push(event) => Some(event.code.code()),
-            PusherEvent::NetStatus(_) | PusherEvent::Bgm(_) => None,
+            PusherEvent::NetStatus(_) | PusherEvent::Bgm(_) | PusherEvent::Error(_) => None,
         })
         .collect()
 }

@@ -222,6 +222,9 @@ pub enum PlayerEvent {
     Play(PlayEvent),
     /// Periodic statistics.
     NetStatus(NetStatus),
+    /// The plugin's `error` callback (code -1): the server refused the URL
+    /// or its authorization; the text says why.
+    Error(String),
 }
 
 /// Facts about a displayed frame, for the application's sink.
@@ -628,6 +631,7 @@ impl PlayLoop {
                 Err(error) => {
                     self.emit(error.play_code(), error.to_string());
                     if !error.is_retryable() {
+                        let _ = self.events.send(PlayerEvent::Error(error.to_string()));
                         return Err(PlayerError::Rejected(error.to_string()));
                     }
                     input = self.reconnect()?;
@@ -720,6 +724,7 @@ impl PlayLoop {
             .map_err(|e| PlayerError::Config(e.to_string()))?;
         let policy = self.config.reconnect.clone();
         let mut attempt = first_attempt;
+        let since = Instant::now();
         loop {
             let events = self.events.clone();
             let result = PlayClient::connect(&url, &self.config.connection, &mut |event| {
@@ -730,13 +735,16 @@ impl PlayLoop {
                 Err(error) => {
                     self.emit(error.play_code(), error.to_string());
                     if !error.is_retryable() {
+                        let _ = self.events.send(PlayerEvent::Error(error.to_string()));
                         return Err(PlayerError::Rejected(error.to_string()));
                     }
                     attempt += 1;
-                    if attempt > policy.attempts {
+                    let outage = since.elapsed();
+                    if !policy.allows(attempt, outage) {
                         let message = format!(
-                            "disconnected from {url}: gave up after {} attempts",
-                            policy.attempts
+                            "disconnected from {url}: gave up after {} attempts in {:.1} s",
+                            attempt - 1,
+                            outage.as_secs_f64()
                         );
                         self.emit(PlayCode::Disconnected, message.clone());
                         return Err(PlayerError::Disconnected(message));

@@ -319,6 +319,9 @@ pub enum PusherEvent {
     NetStatus(NetStatus),
     /// The BGM callbacks: `bgmStart`, `bgmProgress`, `bgmComplete`.
     Bgm(BgmEvent),
+    /// The plugin's `error` callback (code -1): the server refused the URL
+    /// or its authorization; the text says why.
+    Error(String),
 }
 
 /// Totals of a finished push.

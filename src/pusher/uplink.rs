@@ -16,31 +16,44 @@ use crate::events::{PushCode, PushEvent};
 use crate::flv::{self, FlvHeader, FlvTag, FlvWriter, TagKind};
 use crate::rtmp::{PublishError, Publisher, PublisherConfig, PublisherStats, RtmpUrl};
 
-/// How the pusher reconnects when the connection drops (or the first
-/// connection fails).
+/// How the pusher (and the player) reconnect when the connection drops (or
+/// the first connection fails).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReconnectPolicy {
-    /// Attempts after a failure before giving up with -1307.
+    /// Attempts after a failure before giving up (-1307, -2301).
     pub attempts: u32,
     /// Wait before the first attempt; doubled after each failure.
     pub initial_backoff: Duration,
-    /// Longest wait between attempts.
+    /// Longest wait between attempts: a server that comes back is found
+    /// again within this (plus the connection's own set-up).
     pub max_backoff: Duration,
+    /// Give up when an attempt would start this long after the failure,
+    /// even with attempts left (a host that never answers costs the
+    /// connect timeout per attempt).
+    pub give_up_after: Duration,
 }
 
 impl Default for ReconnectPolicy {
-    /// Three attempts after 1, 2 and 4 s: with the 5 s connect timeout the
-    /// pusher gives up within about 22 s of losing the server.
+    /// Up to ten attempts, 0.5, 1, then every 2 s, for at most 25 s: a
+    /// server back from a restart is reached within about 2 s, and the
+    /// pusher gives up within about 30 s of losing a server for good.
     fn default() -> Self {
         Self {
-            attempts: 3,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(8),
+            attempts: 10,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(2),
+            give_up_after: Duration::from_secs(25),
         }
     }
 }
 
 impl ReconnectPolicy {
+    /// Whether attempt number `attempt` (1-based) may still be made, an
+    /// `outage` after the failure.
+    pub fn allows(&self, attempt: u32, outage: Duration) -> bool {
+        attempt <= self.attempts && outage + self.backoff(attempt) <= self.give_up_after
+    }
+
     /// The wait before attempt number `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
@@ -132,8 +145,10 @@ type ConnectResult = (Result<Publisher, PublishError>, Vec<PushEvent>);
 
 enum LinkState {
     Live(Publisher),
-    /// Waiting for `next_try`, or for the attempt running on `pending`.
+    /// Waiting for `next_try`, or for the attempt running on `pending`;
+    /// the link went down at `since`.
     Reconnecting {
+        since: Instant,
         attempt: u32,
         next_try: Instant,
         pending: Option<JoinHandle<ConnectResult>>,
@@ -168,6 +183,7 @@ impl Uplink {
         emit: &mut dyn FnMut(PusherEvent),
     ) -> Result<Self, PushError> {
         let mut attempt = 0;
+        let since = Instant::now();
         loop {
             let mut events = Vec::new();
             let result = Publisher::connect(&url, &config, &mut |event| events.push(event));
@@ -188,7 +204,7 @@ impl Uplink {
                 }
                 Err(error) => {
                     attempt += 1;
-                    retry_or_give_up(&url, &policy, &error, attempt, emit)?;
+                    retry_or_give_up(&url, &policy, &error, attempt, since.elapsed(), emit)?;
                     std::thread::sleep(policy.backoff(attempt));
                 }
             }
@@ -253,6 +269,7 @@ impl Uplink {
         let state = std::mem::replace(
             &mut self.state,
             LinkState::Reconnecting {
+                since: now,
                 attempt: 0,
                 next_try: now,
                 pending: None,
@@ -273,6 +290,7 @@ impl Uplink {
                     )));
                     drop(publisher);
                     LinkState::Reconnecting {
+                        since: now,
                         attempt: 1,
                         next_try: now + self.policy.backoff(1).min(Duration::from_millis(300)),
                         pending: None,
@@ -280,6 +298,7 @@ impl Uplink {
                 }
             },
             LinkState::Reconnecting {
+                since,
                 attempt,
                 pending: Some(handle),
                 ..
@@ -298,8 +317,17 @@ impl Uplink {
                         LinkState::Live(publisher)
                     }
                     Err(error) => {
-                        retry_or_give_up(&self.url, &self.policy, &error, attempt + 1, emit)?;
+                        let outage = now.duration_since(since);
+                        retry_or_give_up(
+                            &self.url,
+                            &self.policy,
+                            &error,
+                            attempt + 1,
+                            outage,
+                            emit,
+                        )?;
                         LinkState::Reconnecting {
+                            since,
                             attempt: attempt + 1,
                             next_try: now + self.policy.backoff(attempt + 1),
                             pending: None,
@@ -308,6 +336,7 @@ impl Uplink {
                 }
             }
             LinkState::Reconnecting {
+                since,
                 attempt,
                 next_try,
                 pending: None,
@@ -325,6 +354,7 @@ impl Uplink {
                         PushError::Disconnected(format!("cannot start a reconnect: {e}"))
                     })?;
                 LinkState::Reconnecting {
+                    since,
                     attempt,
                     next_try,
                     pending: Some(handle),
@@ -364,6 +394,7 @@ impl Uplink {
         let state = std::mem::replace(
             &mut self.state,
             LinkState::Reconnecting {
+                since: Instant::now(),
                 attempt: 0,
                 next_try: Instant::now(),
                 pending: None,
@@ -388,14 +419,16 @@ impl Uplink {
     }
 }
 
-/// After a failed connection: reports it, then either announces attempt
-/// number `attempt` (1102) or ends the push — at once for a refusal (3004),
-/// with -1307 when the policy's attempts are used up.
+/// After a failed connection, an `outage` after the link went down:
+/// reports it, then either announces attempt number `attempt` (1102) or
+/// ends the push — at once for a refusal (3004 and the `error` callback),
+/// with -1307 when the policy allows no more attempts.
 fn retry_or_give_up(
     url: &RtmpUrl,
     policy: &ReconnectPolicy,
     error: &PublishError,
     attempt: u32,
+    outage: Duration,
     emit: &mut dyn FnMut(PusherEvent),
 ) -> Result<(), PushError> {
     emit(PusherEvent::Push(PushEvent::new(
@@ -403,14 +436,18 @@ fn retry_or_give_up(
         error.to_string(),
     )));
     if !error.is_retryable() {
+        emit(PusherEvent::Error(error.to_string()));
         return Err(PushError::Rejected(error.to_string()));
     }
-    if attempt > policy.attempts {
-        let attempts = match policy.attempts {
+    if !policy.allows(attempt, outage) {
+        let attempts = match attempt - 1 {
             1 => "1 attempt".to_string(),
             n => format!("{n} attempts"),
         };
-        let message = format!("disconnected from {url}: gave up after {attempts}");
+        let message = format!(
+            "disconnected from {url}: gave up after {attempts} in {:.1} s",
+            outage.as_secs_f64()
+        );
         emit(PusherEvent::Push(PushEvent::new(
             PushCode::Disconnected,
             message.clone(),
@@ -431,7 +468,15 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let policy = ReconnectPolicy::default();
-        let waits: Vec<u64> = (1..=6).map(|a| policy.backoff(a).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 8, 8]);
+        let waits: Vec<u128> = (1..=5).map(|a| policy.backoff(a).as_millis()).collect();
+        assert_eq!(waits, [500, 1000, 2000, 2000, 2000]);
+    }
+
+    #[test]
+    fn attempts_end_with_the_count_or_the_time_budget() {
+        let policy = ReconnectPolicy::default();
+        assert!(policy.allows(10, Duration::from_secs(20)));
+        assert!(!policy.allows(11, Duration::ZERO));
+        assert!(!policy.allows(3, Duration::from_secs(24)));
     }
 }

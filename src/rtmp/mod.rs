@@ -11,6 +11,7 @@ mod client;
 pub mod play;
 pub mod publisher;
 pub mod server;
+pub mod sign;
 
 use std::fmt;
 
@@ -21,6 +22,7 @@ use thiserror::Error;
 pub use client::ClientError;
 pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
 pub use server::{RtmpServer, ServerConfig, ServerError, ServerStats};
+pub use sign::{sign_url, SignError, Signature, SignatureError};
 
 /// The default RTMP port.
 pub const DEFAULT_PORT: u16 = 1935;

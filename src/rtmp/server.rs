@@ -28,6 +28,12 @@
 //! an audio-only stream, the next audio frame); sequence headers, metadata and
 //! the end-of-stream notice are never dropped.
 //!
+//! With [`ServerConfig::anti_leech_key`] set, a publish or play request
+//! must carry a valid, unexpired `txSecret`/`txTime` signature of its
+//! stream name (see [`super::sign`]; a `_pureAudio` request carries its base
+//! stream's); otherwise it is refused with the reason, and the connection
+//! closed.
+//!
 //! A peer whose input `rml_rtmp` cannot parse (including input that makes
 //! it panic) is dropped with a warning; it never takes the server down.
 //! Connections past [`ServerConfig::max_connections`] are closed as soon as
@@ -45,7 +51,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use log::{debug, info, warn};
@@ -57,6 +63,7 @@ use rml_rtmp::sessions::{
 use rml_rtmp::time::RtmpTimestamp;
 use thiserror::Error;
 
+use super::sign::check_signature;
 use super::MediaKind;
 
 /// How many reads may wait for a busy connection thread before the reader
@@ -92,6 +99,11 @@ pub struct ServerConfig {
     /// A peer that sends nothing for this long (it is pinged half-way) is
     /// dropped.
     pub idle_timeout: Duration,
+    /// With a key, every publish and play request must carry a valid,
+    /// unexpired `txSecret`/`txTime` signature made with it (see
+    /// [`super::sign`]); without one, anyone who can connect may publish
+    /// and play.
+    pub anti_leech_key: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +114,7 @@ impl Default for ServerConfig {
             max_gop_bytes: 16 << 20,
             chunk_size: 4096,
             idle_timeout: Duration::from_secs(30),
+            anti_leech_key: None,
         }
     }
 }
@@ -122,6 +135,9 @@ impl ServerConfig {
                 "chunk_size {} is outside {low}..={high}",
                 self.chunk_size
             )));
+        }
+        if self.anti_leech_key.as_deref() == Some("") {
+            return Err(ServerError::Config("the anti-leech key is empty".into()));
         }
         if self.idle_timeout < Duration::from_millis(20) {
             return Err(ServerError::Config(format!(
@@ -390,14 +406,28 @@ impl Shared {
     }
 
     /// The one place that decides whether a publish or play request is
-    /// admitted, and under which stream name. Issue 9's anti-leech check
-    /// (the `txSecret`/`txTime` signature in the query) belongs here.
-    /// An admitted publisher owns the name when this returns.
+    /// admitted, and under which stream name: the name must be valid and,
+    /// with an anti-leech key, signed. An admitted publisher owns the name
+    /// when this returns.
     fn decide(&self, conn: u64, role: Role, app: &str, requested: &str) -> Result<String, Refusal> {
         let name = stream_name(app, requested).ok_or_else(|| Refusal {
             code: role.refusal_code(),
             description: format!("invalid stream name {requested:?}"),
         })?;
+        if let Some(key) = &self.config.anti_leech_key {
+            let (stream, query) = match requested.split_once('?') {
+                Some((stream, query)) => (stream, Some(query)),
+                None => (requested, None),
+            };
+            // A `_pureAudio` play request arrives here as its base stream:
+            // it carries the base stream's signature.
+            check_signature(key, stream.trim(), query, SystemTime::now()).map_err(|error| {
+                Refusal {
+                    code: role.refusal_code(),
+                    description: error.to_string(),
+                }
+            })?;
+        }
         if role == Role::Publish {
             let mut streams = lock(&self.streams);
             let stream = streams.entry(name.clone()).or_default();

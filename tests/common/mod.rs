@@ -113,10 +113,15 @@ pub fn pusher_binary() -> PathBuf {
 
 /// The `player` example built next to the pusher.
 pub fn player_binary() -> PathBuf {
-    let binary = pusher_binary().with_file_name("player");
+    example_binary("player")
+}
+
+/// The example program `name` built next to the pusher.
+pub fn example_binary(name: &str) -> PathBuf {
+    let binary = pusher_binary().with_file_name(name);
     assert!(
         binary.exists(),
-        "{} is missing: run `cargo test`",
+        "{} is missing: run `cargo build --examples`",
         binary.display()
     );
     binary
@@ -199,6 +204,12 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx with one live application, `live`.
     pub fn start(name: &str) -> Option<Self> {
+        Self::start_with(name, "")
+    }
+
+    /// Starts nginx with one live application, `live`, with `directives`
+    /// added to it (e.g. recording).
+    pub fn start_with(name: &str, directives: &str) -> Option<Self> {
         let module = [
             "/usr/lib/nginx/modules/ngx_rtmp_module.so",
             "/usr/lib64/nginx/modules/ngx_rtmp_module.so",
@@ -220,14 +231,38 @@ impl Nginx {
              error_log {dir}/error.log info;\nload_module {module};\n\
              events {{ worker_connections 64; }}\n\
              rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
-             application live {{ live on; record off; }} }} }}\n",
-            dir = dir.display()
+             application live {{ live on; {directives} }} }} }}\n",
+            dir = dir.display(),
+            directives = if directives.is_empty() {
+                "record off;"
+            } else {
+                directives
+            },
         );
         let config_path = dir.join("nginx.conf");
         std::fs::write(&config_path, config).expect("nginx config");
+        let child = Self::spawn(&dir, port);
+        Some(Self { child, port, dir })
+    }
+
+    /// Kills nginx at once (no graceful shutdown), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again with the same configuration and port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Self::spawn(&self.dir, self.port);
+    }
+
+    /// Runs nginx on the configuration in `dir`; returns once it listens.
+    fn spawn(dir: &Path, port: u16) -> Child {
+        let config_path = dir.join("nginx.conf");
         let child = Command::new("nginx")
             .arg("-p")
-            .arg(&dir)
+            .arg(dir)
             .arg("-c")
             .arg(&config_path)
             .arg("-e")
@@ -244,7 +279,7 @@ impl Nginx {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(Self { child, port, dir })
+        child
     }
 
     /// `rtmp://127.0.0.1:PORT/live/<stream>`.
