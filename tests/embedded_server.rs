@@ -16,11 +16,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use liveroom::rtmp::server::ServerStats;
-use liveroom::rtmp::{MediaKind, RtmpServer, ServerConfig};
+use liveroom::rtmp::{sign_url, MediaKind, RtmpServer, ServerConfig};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
@@ -1009,4 +1009,110 @@ fn a_stalled_player_skips_to_a_key_frame_and_never_blocks_the_publisher() {
             assert_eq!(kind, MediaKind::KeyFrame, "after a gap: {pair:?}");
         }
     }
+}
+
+/// One complete RTMP message as a single type 0 chunk on chunk stream
+/// `csid` (the payload must fit the peer's chunk size, 128 at first).
+fn message_chunk(csid: u8, type_id: u8, payload: &[u8]) -> Vec<u8> {
+    let length = (payload.len() as u32).to_be_bytes();
+    let mut chunk = vec![csid, 0, 0, 0, length[1], length[2], length[3], type_id];
+    chunk.extend([0, 0, 0, 0]);
+    chunk.extend(payload);
+    chunk
+}
+
+#[test]
+fn oversized_chunks_and_messages_drop_the_peer() {
+    let server = RtmpServer::start(ServerConfig::default()).expect("start the server");
+    let addr = server.local_addr();
+
+    // Set Chunk Size to 16 MiB (the default limit is 1 MiB).
+    let (mut socket, _) = handshaken(addr);
+    socket
+        .write_all(&message_chunk(2, 1, &(16u32 << 20).to_be_bytes()))
+        .expect("send");
+    assert!(closed_within(&mut socket, Duration::from_secs(3)));
+
+    // A video message declared 16 MiB long (the default limit is 4 MiB):
+    // dropped at its header, before any of the 16 MiB is sent or held.
+    let (mut socket, _) = handshaken(addr);
+    socket
+        .write_all(&[0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0])
+        .expect("send");
+    assert!(closed_within(&mut socket, Duration::from_secs(3)));
+
+    // Chunk size 0.
+    let (mut socket, _) = handshaken(addr);
+    socket
+        .write_all(&message_chunk(2, 1, &0u32.to_be_bytes()))
+        .expect("send");
+    assert!(closed_within(&mut socket, Duration::from_secs(3)));
+
+    // A chunk size inside the limit is fine: the peer stays.
+    let (mut socket, _) = handshaken(addr);
+    socket
+        .write_all(&message_chunk(2, 1, &65_536u32.to_be_bytes()))
+        .expect("send");
+    assert!(!closed_within(&mut socket, Duration::from_millis(500)));
+    drop(socket);
+    wait_for_stats(
+        &server,
+        "the peers to be gone",
+        Duration::from_secs(5),
+        |stats| stats.connections == 0,
+    );
+}
+
+#[test]
+fn anti_leech_signatures_guard_publish_and_play() {
+    require_tools();
+    let dir = scratch("anti-leech");
+    let key = "s3cret";
+    let server = RtmpServer::start(ServerConfig {
+        anti_leech_key: Some(key.into()),
+        ..ServerConfig::default()
+    })
+    .expect("start the server");
+    let plain = server.url("live", "guarded");
+    let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+    let signed = sign_url(&plain, key, in_a_minute).expect("sign");
+    let forged = sign_url(&plain, "guess", in_a_minute).expect("sign");
+    let expired = sign_url(&plain, key, SystemTime::now() - Duration::from_secs(5)).expect("sign");
+    let other_stream = sign_url(&server.url("live", "other"), key, in_a_minute).expect("sign");
+    // The signature of another stream, pasted onto this one.
+    let (_, other_query) = other_stream.split_once('?').expect("query");
+    let pasted = format!("{plain}?{other_query}");
+
+    // Publishing without a valid signature fails at once; nothing is
+    // published.
+    for (name, url) in [
+        ("unsigned", &plain),
+        ("forged", &forged),
+        ("expired", &expired),
+        ("pasted", &pasted),
+    ] {
+        let (status, stderr) = publisher(name, url, 2, &dir).finish(PROCESS_LIMIT);
+        assert!(!status.success(), "{name} publish accepted:\n{stderr}");
+        assert_eq!(server.stats().publishers(), 0, "{name}");
+    }
+
+    // Signed: published and played; unsigned players are refused.
+    let out = dir.join("played.flv");
+    let signed_player = player("signed-player", &signed, 2, &out, &dir);
+    thread::sleep(Duration::from_millis(300));
+    let feed = publisher("signed", &signed, 5, &dir);
+    wait_for_stats(&server, "the signed publisher", PROCESS_LIMIT, |stats| {
+        stats.publishers() == 1
+    });
+    let unsigned_out = dir.join("unsigned.flv");
+    let (status, stderr) =
+        player("unsigned-player", &plain, 2, &unsigned_out, &dir).finish(PROCESS_LIMIT);
+    assert!(!status.success(), "unsigned play accepted:\n{stderr}");
+    signed_player.succeed(PROCESS_LIMIT);
+    assert!(
+        decoded_frames(&out) >= 25,
+        "the signed player got the stream"
+    );
+    feed.succeed(PROCESS_LIMIT);
+    let _ = fs::remove_dir_all(&dir);
 }

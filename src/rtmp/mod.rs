@@ -8,6 +8,7 @@
 //! which can be dropped under back-pressure.
 
 mod client;
+pub mod guard;
 pub mod play;
 pub mod publisher;
 pub mod server;
@@ -21,6 +22,7 @@ use thiserror::Error;
 /// calls it [`PublishError`], the playing client [`play::PlayError`].
 pub use client::ClientError;
 pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
+pub use guard::{ChunkGuard, GuardError, InboundLimits};
 pub use server::{RtmpServer, ServerConfig, ServerError, ServerStats};
 pub use sign::{sign_url, SignError, Signature, SignatureError};
 

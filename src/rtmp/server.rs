@@ -34,6 +34,10 @@
 //! stream's); otherwise it is refused with the reason, and the connection
 //! closed.
 //!
+//! A peer's chunk stream is checked against [`ServerConfig::inbound`]
+//! before `rml_rtmp` parses it ([`super::guard`]): a chunk size or message
+//! length past the limits drops the peer.
+//!
 //! A peer whose input `rml_rtmp` cannot parse (including input that makes
 //! it panic) is dropped with a warning; it never takes the server down.
 //! Connections past [`ServerConfig::max_connections`] are closed as soon as
@@ -63,6 +67,7 @@ use rml_rtmp::sessions::{
 use rml_rtmp::time::RtmpTimestamp;
 use thiserror::Error;
 
+use super::guard::{ChunkGuard, GuardError, InboundLimits};
 use super::sign::check_signature;
 use super::MediaKind;
 
@@ -104,6 +109,9 @@ pub struct ServerConfig {
     /// [`super::sign`]); without one, anyone who can connect may publish
     /// and play.
     pub anti_leech_key: Option<String>,
+    /// Largest chunk size and message a peer may send; a peer past them is
+    /// dropped before its bytes are parsed.
+    pub inbound: InboundLimits,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +123,7 @@ impl Default for ServerConfig {
             chunk_size: 4096,
             idle_timeout: Duration::from_secs(30),
             anti_leech_key: None,
+            inbound: InboundLimits::default(),
         }
     }
 }
@@ -134,6 +143,13 @@ impl ServerConfig {
             return Err(ServerError::Config(format!(
                 "chunk_size {} is outside {low}..={high}",
                 self.chunk_size
+            )));
+        }
+        let (max_chunk, max_message) = (self.inbound.max_chunk_size, self.inbound.max_message_bytes);
+        if !(128..=0x7FFF_FFFF).contains(&max_chunk) || !(1024..=0xFF_FFFF).contains(&max_message) {
+            return Err(ServerError::Config(format!(
+                "inbound limits: chunk size {max_chunk} (128 to 2^31-1) and message size \
+                 {max_message} (1024 to 16777215)"
             )));
         }
         if self.anti_leech_key.as_deref() == Some("") {
@@ -934,6 +950,8 @@ enum ConnError {
     Overflow,
     #[error("an RTMP request arrived before the handshake finished")]
     NoSession,
+    #[error("over the inbound limits: {0}")]
+    Limit(#[from] GuardError),
 }
 
 /// A player's side of a connection.
@@ -953,6 +971,7 @@ struct Connection {
     waker: SyncSender<ConnEvent>,
     handshake: Handshake,
     session: Option<ServerSession>,
+    guard: ChunkGuard,
     out: Vec<u8>,
     app: Option<String>,
     publishing: Option<String>,
@@ -983,6 +1002,7 @@ fn run_connection(shared: Arc<Shared>, id: u64, socket: TcpStream, peer: SocketA
         waker: sender,
         handshake: Handshake::new(PeerType::Server),
         session: None,
+        guard: ChunkGuard::new(shared.config.inbound),
         out: Vec::new(),
         app: None,
         publishing: None,
@@ -1124,6 +1144,7 @@ impl Connection {
 
     /// Passes bytes after the handshake to the session.
     fn feed(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
+        self.guard.check(bytes)?;
         let session = self.session()?;
         // rml_rtmp 0.8 can panic on malformed or interleaved chunks
         // (arithmetic overflow): that drops this peer, nothing more.
