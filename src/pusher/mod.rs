@@ -363,6 +363,11 @@ pub struct PushSummary {
     pub audio_seconds: f64,
     /// Audio packets dropped while the connection was down.
     pub audio_dropped: u64,
+    /// Largest send backlog seen at a `netStatus` interval: bytes handed
+    /// to the connection and not yet acknowledged by the server (queued, or
+    /// in the kernel's send buffer). The queued part is bounded by
+    /// `PublisherConfig::max_backlog_bytes`, past which video is dropped.
+    pub peak_backlog_bytes: u64,
 }
 
 enum Command {
@@ -788,6 +793,7 @@ impl PushLoop {
         summary.audio_packets = totals.audio_packets;
         summary.audio_bytes = totals.audio_bytes;
         summary.audio_dropped = totals.audio_dropped;
+        summary.peak_backlog_bytes = totals.peak_backlog_bytes as u64;
         summary.audio_seconds = self.audio.as_ref().map_or(0.0, AudioFeed::seconds);
         summary.seconds = started.elapsed().as_secs_f64();
         summary.fps = summary.frames_processed as f64 / summary.seconds.max(1e-9);

@@ -53,6 +53,8 @@ pub(super) struct OutputTotals {
     pub(super) audio_packets: u64,
     pub(super) audio_bytes: u64,
     pub(super) audio_dropped: u64,
+    /// Largest send backlog seen at a `netStatus` interval, bytes.
+    pub(super) peak_backlog_bytes: usize,
 }
 
 /// Sliding counters for `netStatus`.
@@ -459,6 +461,7 @@ impl OutputStage {
         }
         let seconds = elapsed.as_secs_f64();
         let link = self.uplink.as_ref().map(Uplink::stats).unwrap_or_default();
+        self.totals.peak_backlog_bytes = self.totals.peak_backlog_bytes.max(link.backlog_bytes);
         let sent = link
             .bytes_sent
             .saturating_sub(self.meter.bytes_sent_at_start);

@@ -112,6 +112,26 @@ impl ClientError {
 /// `connect_timeout`, and sets the socket up for the blocking set-up phase:
 /// no Nagle delay, `io_timeout` on reads and writes. Returns the socket and
 /// the `host:port` it was opened for.
+/// Bytes written to `socket` that the peer has not acknowledged yet: what
+/// waits in the kernel's send buffer (Linux's `SIOCOUTQ`; 0 elsewhere). On
+/// a slow link this is where a backlog hides first, up to megabytes, before
+/// the application's own queue grows.
+pub(crate) fn unacknowledged_bytes(socket: &TcpStream) -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let mut value: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) on a valid socket descriptor writes
+        // one c_int through the pointer, which outlives the call.
+        let result = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut value) };
+        if result == 0 {
+            return usize::try_from(value).unwrap_or(0);
+        }
+    }
+    let _ = socket;
+    0
+}
+
 pub(crate) fn open_socket(
     url: &RtmpUrl,
     connect_timeout: Duration,

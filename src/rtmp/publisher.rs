@@ -13,7 +13,9 @@
 //! bounded: past [`PublisherConfig::max_backlog_bytes`] video frames are
 //! dropped on purpose, and counted, until a key frame can be sent again;
 //! sequence headers, metadata and audio are never dropped. RTC mode reads
-//! the backlog to adapt its bitrate.
+//! the backlog to adapt its bitrate; for that, [`PublisherStats`] counts
+//! the bytes still in the kernel's send buffer too, where a slow link's
+//! backlog shows first.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -30,7 +32,10 @@ use rml_rtmp::sessions::{
 };
 use rml_rtmp::time::RtmpTimestamp;
 
-use super::client::{handshake, open_socket, protocol_error, refusal, session_input, ClientError};
+use super::client::{
+    handshake, open_socket, protocol_error, refusal, session_input, unacknowledged_bytes,
+    ClientError,
+};
 use super::{MediaKind, RtmpUrl};
 use crate::events::{PushCode, PushEvent};
 
@@ -69,7 +74,8 @@ impl Default for PublisherConfig {
 pub struct PublisherStats {
     /// Bytes written to the socket.
     pub bytes_sent: u64,
-    /// Bytes handed over but not yet written.
+    /// Bytes handed over but not yet delivered: queued, not yet written,
+    /// or written but not yet acknowledged by the server.
     pub backlog_bytes: usize,
     /// Video frames dropped because the backlog was full.
     pub frames_dropped: u64,
@@ -99,6 +105,8 @@ struct Shared {
     bytes_sent: AtomicU64,
     queued_bytes: AtomicUsize,
     unsent_bytes: AtomicUsize,
+    /// Written to the socket, not yet acknowledged by the peer.
+    in_kernel_bytes: AtomicUsize,
     frames_dropped: AtomicU64,
     frames_sent: AtomicU64,
     jitter_micros: AtomicU64,
@@ -271,7 +279,8 @@ impl Publisher {
         PublisherStats {
             bytes_sent: shared.bytes_sent.load(Ordering::Relaxed),
             backlog_bytes: shared.queued_bytes.load(Ordering::Relaxed)
-                + shared.unsent_bytes.load(Ordering::Relaxed),
+                + shared.unsent_bytes.load(Ordering::Relaxed)
+                + shared.in_kernel_bytes.load(Ordering::Relaxed),
             frames_dropped: shared.frames_dropped.load(Ordering::Relaxed),
             frames_sent: shared.frames_sent.load(Ordering::Relaxed),
             jitter_ms: shared.jitter_micros.load(Ordering::Relaxed) as f64 / 1000.0,
@@ -564,6 +573,9 @@ impl Connection {
         self.shared
             .unsent_bytes
             .store(self.unsent.len() - self.written, Ordering::Relaxed);
+        self.shared
+            .in_kernel_bytes
+            .store(unacknowledged_bytes(&self.socket), Ordering::Relaxed);
         Ok(wrote)
     }
 
