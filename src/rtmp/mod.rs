@@ -21,8 +21,8 @@ use thiserror::Error;
 /// Why an RTMP client could not start or stopped; the publishing client
 /// calls it [`PublishError`], the playing client [`play::PlayError`].
 pub use client::ClientError;
-pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
 pub use guard::{ChunkGuard, GuardError, InboundLimits};
+pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
 pub use server::{RtmpServer, ServerConfig, ServerError, ServerStats};
 pub use sign::{sign_url, SignError, Signature, SignatureError};
 

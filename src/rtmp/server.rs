@@ -145,7 +145,8 @@ impl ServerConfig {
                 self.chunk_size
             )));
         }
-        let (max_chunk, max_message) = (self.inbound.max_chunk_size, self.inbound.max_message_bytes);
+        let (max_chunk, max_message) =
+            (self.inbound.max_chunk_size, self.inbound.max_message_bytes);
         if !(128..=0x7FFF_FFFF).contains(&max_chunk) || !(1024..=0xFF_FFFF).contains(&max_message) {
             return Err(ServerError::Config(format!(
                 "inbound limits: chunk size {max_chunk} (128 to 2^31-1) and message size \
