@@ -263,6 +263,9 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
     let dir = scratch_dir("bad-values");
     let lying = dir.join("lying.y4m");
     std::fs::write(&lying, b"YUV4MPEG2 W1280 H720 F30:1 C444\nFRAME\n").expect("write");
+    // A header that claims a picture larger than any frame we take.
+    let huge = dir.join("huge.y4m");
+    std::fs::write(&huge, b"YUV4MPEG2 W100000 H100000 F30:1 C420jpeg\nFRAME\n").expect("write");
     let truncated = dir.join("truncated.y4m");
     std::fs::write(&truncated, b"YUV4MPEG2 W64 H64 F30:1 C420jpeg\nFRAME\nabc").expect("write");
     let not_png = dir.join("photo.png");
@@ -301,6 +304,23 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
         (
             vec!["--landmarks", bad_landmarks.to_str().expect("utf-8")],
             ":2:",
+        ),
+        (
+            vec!["--min-bitrate", "1500", "--max-bitrate", "900"],
+            "above",
+        ),
+        (vec!["--max-bitrate", "0"], "bitrate"),
+        (vec!["--url", "http://example.com/live/x"], "rtmp://"),
+        (vec!["--url", "rtmp://example.com/live"], "malformed"),
+        (vec!["--url", "rtmp://host:99999/live/x"], "port"),
+        (vec!["--key", ""], "key"),
+        (vec!["--expire", "0"], "--expire"),
+        (vec!["--reconnect-attempts", "1000"], "--reconnect-attempts"),
+        (vec!["--audio-quality", "cd"], "audio-quality"),
+        (vec!["--bgm-volume", "2"], "bgm-volume"),
+        (
+            vec!["--input", huge.to_str().expect("utf-8")],
+            "picture side",
         ),
         (vec!["--input", "/no/such/clip.y4m"], "cannot read"),
         (vec!["--input", "clip.avi"], "unknown input"),
