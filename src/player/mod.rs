@@ -58,6 +58,9 @@ pub enum PlayerError {
         /// Why.
         reason: String,
     },
+    /// The reference clip (`--reference`) could not be read.
+    #[error("reference clip: {0}")]
+    Reference(String),
     /// The server refused the stream (3004, not retried).
     #[error("{0}")]
     Rejected(String),
@@ -199,10 +202,7 @@ impl PlayerConfig {
             view.validate()?;
         }
         if let Some(path) = &self.reference {
-            ReferenceClip::open(path).map_err(|e| PlayerError::Input {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            ReferenceClip::open(path).map_err(|e| PlayerError::Reference(e.to_string()))?;
         }
         Ok(())
     }
@@ -559,10 +559,9 @@ impl PlayLoop {
     fn run(mut self) -> Result<PlaySummary, PlayerError> {
         let started = Instant::now();
         if let Some(path) = &self.config.reference {
-            self.reference = Some(ReferenceClip::open(path).map_err(|e| PlayerError::Input {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?);
+            let clip =
+                ReferenceClip::open(path).map_err(|e| PlayerError::Reference(e.to_string()))?;
+            self.reference = Some(clip);
         }
         if let Some(path) = &self.config.audio_output {
             // Fail now, not when the first sound arrives.
