@@ -1,6 +1,7 @@
 //! Geometry + conversion path: 1280×720 I420 in → 720×1280 I420 out (FHD,
-//! 9:16, mirrored), upload and readback included, once as the pipeline runs
-//! without colour effects and once with every pixel through the RGB stage.
+//! 9:16, mirrored), upload and readback included: as the pipeline runs
+//! without effects (on a software adapter that is the CPU's plain path),
+//! through the geometry shader, and with every pixel through the RGB stage.
 //! Prints the adapter it ran on.
 //!
 //! `cargo bench --bench geometry`
@@ -30,7 +31,12 @@ fn geometry_720p_to_vertical_fhd(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("geometry");
     group.throughput(Throughput::Elements(1));
+    // The default: on a software adapter, the plain geometry on the CPU.
     group.bench_function("1280x720_to_720x1280_mirror", |b| {
+        b.iter(|| pipeline.process(&frame, &params).expect("process"))
+    });
+    pipeline.set_plain_on_cpu(false);
+    group.bench_function("1280x720_to_720x1280_mirror_shader", |b| {
         b.iter(|| pipeline.process(&frame, &params).expect("process"))
     });
     pipeline.set_always_convert(true);

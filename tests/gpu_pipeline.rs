@@ -26,13 +26,23 @@ fn assert_matches_reference(
     seed: u32,
 ) {
     let frame = textured_frame(input.0, input.1, seed);
+    // The shader, then the CPU's plain path where it applies (the default
+    // on a software adapter).
+    pipeline.set_plain_on_cpu(false);
     let gpu_out = pipeline.process(&frame, &params).expect("GPU processing");
+    pipeline.set_plain_on_cpu(true);
+    let fast_out = pipeline.process(&frame, &params).expect("CPU plain path");
     let cpu_out =
         reference::process(&frame, pipeline.output_size(), &params).expect("CPU reference");
     let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
     assert!(
         worst <= TOLERANCE,
         "input {input:?} {params:?}: GPU differs from reference by {worst} at {plane:?} ({x}, {y})"
+    );
+    let (worst, plane, x, y) = max_difference(&fast_out, &gpu_out);
+    assert!(
+        worst <= 1,
+        "input {input:?} {params:?}: the plain path differs from the shader by {worst} at {plane:?} ({x}, {y})"
     );
 }
 
@@ -67,14 +77,20 @@ fn identity_geometry_returns_the_input() {
     let size = OutputSize::new(48, 32).expect("valid output");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let frame = textured_frame(48, 32, 7);
-    let out = pipeline
-        .process(&frame, &params(1.0, false))
-        .expect("GPU processing");
-    for y in 0..32 {
-        assert_eq!(out.row(Plane::Y, y), frame.row(Plane::Y, y), "luma row {y}");
+    for on_cpu in [false, true] {
+        pipeline.set_plain_on_cpu(on_cpu);
+        let out = pipeline
+            .process(&frame, &params(1.0, false))
+            .expect("GPU processing");
+        for y in 0..32 {
+            assert_eq!(out.row(Plane::Y, y), frame.row(Plane::Y, y), "luma row {y}");
+        }
+        let (worst, ..) = max_difference(&out, &frame);
+        assert!(
+            worst <= 1,
+            "chroma moved by {worst} (plain on the CPU: {on_cpu})"
+        );
     }
-    let (worst, ..) = max_difference(&out, &frame);
-    assert!(worst <= 1, "chroma moved by {worst}");
 }
 
 #[test]
@@ -83,15 +99,22 @@ fn mirror_flips_left_and_right() {
     let size = OutputSize::new(32, 16).expect("valid output");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let frame = textured_frame(32, 16, 3);
-    let plain = pipeline
-        .process(&frame, &params(1.0, false))
-        .expect("plain");
-    let mirrored = pipeline
-        .process(&frame, &params(1.0, true))
-        .expect("mirrored");
-    for y in 0..16 {
-        let reversed: Vec<u8> = plain.row(Plane::Y, y).iter().rev().copied().collect();
-        assert_eq!(mirrored.row(Plane::Y, y), &reversed[..], "row {y}");
+    for on_cpu in [false, true] {
+        pipeline.set_plain_on_cpu(on_cpu);
+        let plain = pipeline
+            .process(&frame, &params(1.0, false))
+            .expect("plain");
+        let mirrored = pipeline
+            .process(&frame, &params(1.0, true))
+            .expect("mirrored");
+        for y in 0..16 {
+            let reversed: Vec<u8> = plain.row(Plane::Y, y).iter().rev().copied().collect();
+            assert_eq!(
+                mirrored.row(Plane::Y, y),
+                &reversed[..],
+                "row {y} (CPU: {on_cpu})"
+            );
+        }
     }
 }
 
@@ -127,6 +150,8 @@ fn two_frames_in_flight_come_back_in_order_and_equal_to_one_at_a_time() {
     let Some(gpu) = gpu() else { return };
     let size = OutputSize::new(24, 40).expect("size");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    // The shader's readbacks are what overlap.
+    pipeline.set_plain_on_cpu(false);
     let frames: Vec<_> = (0..3u32)
         .map(|seed| {
             let mut frame = textured_frame(64, 36, 20 + seed);

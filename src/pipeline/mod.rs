@@ -16,6 +16,7 @@
 //!
 //! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
 
+mod plain;
 pub mod reference;
 pub mod smoothing;
 pub mod uniforms;
@@ -32,6 +33,7 @@ use crate::gpu::{
     buffer_layout_entry, checked, sampler_layout_entry, texture_layout_entry, GpuContext, GpuError,
 };
 use crate::landmarks::FaceLandmarks;
+use plain::PlainScaler;
 use smoothing::Smoother;
 use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms, OutputLayout};
 
@@ -203,6 +205,9 @@ pub struct FramePipeline {
     effect_uniforms: wgpu::Buffer,
     sampler: wgpu::Sampler,
     always_convert: bool,
+    /// Frames that need nothing but geometry are scaled on the CPU (on a
+    /// software adapter, where that is several times cheaper).
+    plain_on_cpu: bool,
     input: Option<InputTextures>,
     /// U and V interleaved for upload, kept to avoid an allocation per frame.
     interleaved: Vec<u8>,
@@ -299,6 +304,7 @@ impl FramePipeline {
             effect_uniforms,
             sampler,
             always_convert: false,
+            plain_on_cpu: gpu.is_software(),
             input: None,
             interleaved: Vec::new(),
             smoother: None,
@@ -479,8 +485,10 @@ impl FramePipeline {
     /// Collects the oldest frame [`FramePipeline::submit`] started, waiting
     /// for the GPU to finish it; `None` when nothing is in flight.
     pub fn collect(&mut self) -> Result<Option<I420Frame>, PipelineError> {
-        let Some(flight) = self.in_flight.pop_front() else {
-            return Ok(None);
+        let flight = match self.in_flight.pop_front() {
+            None => return Ok(None),
+            Some(InFlight::Ready(frame)) => return Ok(Some(frame)),
+            Some(InFlight::Gpu(flight)) => flight,
         };
         let readback = &self.output.readbacks[flight.slot];
         Ok(Some(read_back(
@@ -516,6 +524,14 @@ impl FramePipeline {
             whitening: effects.has_whitening(),
         };
         let smoothing = effects.has_smoothing();
+        let plain = !(key.color_stage || key.warps || key.whitening || smoothing);
+        if plain && self.plain_on_cpu {
+            if let Some(scaler) = PlainScaler::new(&plan, &self.output.layout) {
+                let done = scaler.render(frame)?;
+                self.in_flight.push_back(InFlight::Ready(done));
+                return Ok(());
+            }
+        }
         if smoothing && self.smoother.is_none() {
             self.smoother = Some(Smoother::new(
                 device,
@@ -619,22 +635,38 @@ impl FramePipeline {
                 // The receiver lives until the frame is collected.
                 let _ = sender.send(result);
             });
-            InFlight {
+            GpuFrame {
                 slot,
                 submission,
                 mapped,
                 timestamp: frame.timestamp,
             }
         })?;
-        self.in_flight.push_back(flight);
+        self.in_flight.push_back(InFlight::Gpu(flight));
         self.next_slot = (slot + 1) % MAX_IN_FLIGHT;
         Ok(())
     }
+
+    /// Whether frames that need nothing but geometry (no effect, no RGB
+    /// stage) are scaled on the CPU instead of by the geometry shader; by
+    /// default on a software adapter (lavapipe), where the shader's texture
+    /// sampling costs several times what `pipeline::plain` does. Frames the
+    /// CPU path cannot do (scaling down by more than 1×) still go to the
+    /// GPU. Both paths agree within one level.
+    pub fn set_plain_on_cpu(&mut self, on: bool) {
+        self.plain_on_cpu = on;
+    }
+}
+
+/// A submitted frame: on the GPU, or already done on the CPU.
+enum InFlight {
+    Gpu(GpuFrame),
+    Ready(I420Frame),
 }
 
 /// A frame on the GPU: its readback slot, submission, the mapping's
 /// outcome to wait for, and the input's timestamp.
-struct InFlight {
+struct GpuFrame {
     slot: usize,
     submission: wgpu::SubmissionIndex,
     mapped: std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
@@ -693,7 +725,7 @@ fn read_back(
     gpu: &GpuContext,
     readback: &wgpu::Buffer,
     layout: &OutputLayout,
-    flight: InFlight,
+    flight: GpuFrame,
 ) -> Result<I420Frame, PipelineError> {
     gpu.device()
         .poll(wgpu::PollType::Wait {
