@@ -11,7 +11,7 @@ use common::{gpu, max_difference};
 use liveroom::color::rgb_image_to_i420;
 use liveroom::effects::EffectParams;
 use liveroom::frame::{I420Frame, Plane};
-use liveroom::geometry::{GeometryParams, OutputSize};
+use liveroom::geometry::{GeometryParams, GeometryPlan, OutputSize};
 use liveroom::landmarks::FaceLandmarks;
 use liveroom::pipeline::reference;
 use liveroom::{FrameParams, FramePipeline};
@@ -391,4 +391,44 @@ fn gpu_whitening_and_smoothing_match_the_reference_within_two_levels_without_res
         worst <= 2,
         "GPU differs from reference by {worst} at {plane:?} ({x}, {y})"
     );
+}
+
+#[test]
+fn effects_laid_over_the_cpu_plain_frame_match_the_all_gpu_frame() {
+    let Some(gpu) = gpu() else { return };
+    let frame = portrait();
+    let size = OutputSize::new(288, 384).expect("size");
+    let params = FrameParams {
+        geometry: GeometryParams::new(1.4, true).expect("geometry"),
+        effects: effect(1.0, 1.0, 1.0, 1.0),
+        faces: vec![portrait_face()],
+    };
+    let plan =
+        GeometryPlan::new(frame.width(), frame.height(), size, params.geometry).expect("plan");
+    assert_eq!(
+        (plan.taps_x, plan.taps_y),
+        (1, 1),
+        "a case the CPU path takes"
+    );
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    pipeline.set_plain_on_cpu(false);
+    let all_gpu = pipeline.process(&frame, &params).expect("GPU");
+    pipeline.set_plain_on_cpu(true);
+    let laid_over = pipeline.process(&frame, &params).expect("CPU + GPU");
+    let (worst, plane, x, y) = max_difference(&laid_over, &all_gpu);
+    assert!(
+        worst <= 2,
+        "the composed frame differs by {worst} at {plane:?} ({x}, {y})"
+    );
+    // And the effects are there: the face changed, as on the GPU alone.
+    let plain = pipeline
+        .process(
+            &frame,
+            &FrameParams {
+                effects: EffectParams::default(),
+                ..params.clone()
+            },
+        )
+        .expect("plain");
+    assert!(mean_abs_difference(&laid_over, &plain, (100, 100, 200, 250)) > 1.0);
 }

@@ -524,23 +524,6 @@ impl FramePipeline {
             whitening: effects.has_whitening(),
         };
         let smoothing = effects.has_smoothing();
-        let plain = !(key.color_stage || key.warps || key.whitening || smoothing);
-        if plain && self.plain_on_cpu {
-            if let Some(scaler) = PlainScaler::new(&plan, &self.output.layout) {
-                let done = scaler.render(frame)?;
-                self.in_flight.push_back(InFlight::Ready(done));
-                return Ok(());
-            }
-        }
-        if smoothing && self.smoother.is_none() {
-            self.smoother = Some(Smoother::new(
-                device,
-                self.output.layout,
-                &self.output.storage,
-                &self.effect_uniforms,
-                &self.output.face_field,
-            )?);
-        }
         // Effects act only near the faces: the plain variant covers the
         // frame, then the effects' variant redoes the blocks around the
         // faces (a software driver pays for every pixel a shader could
@@ -553,25 +536,56 @@ impl FramePipeline {
             .into_iter()
             .flatten(),
         );
-        let whole = BlockRegion::all(&self.output.layout);
-        let region = BlockRegion::covering(effect_rect, &self.output.layout);
+        let layout = self.output.layout;
+        let whole = BlockRegion::all(&layout);
+        let region = BlockRegion::covering(effect_rect, &layout);
         let plain_key = VariantKey {
             warps: false,
             whitening: false,
             ..key
         };
-        // (variant, region) per dispatch: the effects' variant over the
-        // region, the plain one over the bands around it.
+        // On a software adapter the CPU does the plain part: the GPU only
+        // the blocks the effects change and those the smoothing reads, laid
+        // over the CPU's frame when it is collected; with no such block the
+        // frame is done here.
+        let cpu_plain = match (self.plain_on_cpu, key.color_stage) {
+            (true, false) => PlainScaler::new(&plan, &layout),
+            _ => None,
+        };
+        let mut base = None;
         let mut dispatches = Vec::with_capacity(MAX_DISPATCHES);
-        match region {
-            Some(region) => {
-                let plain = self.geometry.prepare(device, plain_key)?;
-                for band in whole.around(region) {
-                    dispatches.push((plain, band));
+        if let Some(scaler) = cpu_plain {
+            let smoothing_rect = smoothing.then(|| grow(effects.mask_bounds(), SMOOTHING_REACH));
+            let gpu_rect = union_of([effect_rect].into_iter().chain(smoothing_rect));
+            let Some(gpu_region) = BlockRegion::covering(gpu_rect, &layout) else {
+                self.in_flight
+                    .push_back(InFlight::Ready(scaler.render(frame)?));
+                return Ok(());
+            };
+            base = Some((scaler.render(frame)?, gpu_region));
+            dispatches.push((self.geometry.prepare(device, key)?, gpu_region));
+        } else {
+            // (variant, region) per dispatch: the effects' variant over the
+            // region, the plain one over the bands around it.
+            match region {
+                Some(region) => {
+                    let plain = self.geometry.prepare(device, plain_key)?;
+                    for band in whole.around(region) {
+                        dispatches.push((plain, band));
+                    }
+                    dispatches.push((self.geometry.prepare(device, key)?, region));
                 }
-                dispatches.push((self.geometry.prepare(device, key)?, region));
+                None => dispatches.push((self.geometry.prepare(device, plain_key)?, whole)),
             }
-            None => dispatches.push((self.geometry.prepare(device, plain_key)?, whole)),
+        }
+        if smoothing && self.smoother.is_none() {
+            self.smoother = Some(Smoother::new(
+                device,
+                self.output.layout,
+                &self.output.storage,
+                &self.effect_uniforms,
+                &self.output.face_field,
+            )?);
         }
         let output = &self.output;
         let input = self
@@ -640,6 +654,7 @@ impl FramePipeline {
                 submission,
                 mapped,
                 timestamp: frame.timestamp,
+                base,
             }
         })?;
         self.in_flight.push_back(InFlight::Gpu(flight));
@@ -671,6 +686,18 @@ struct GpuFrame {
     submission: wgpu::SubmissionIndex,
     mapped: std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
     timestamp: std::time::Duration,
+    /// The CPU's plain frame and the blocks the GPU computed, to be laid
+    /// over it; `None` when the GPU computed the whole frame.
+    base: Option<(I420Frame, BlockRegion)>,
+}
+
+/// Output pixels around the skin mask that the smoothing passes read (the
+/// low-res cells of the bilinear and the two box means), with a margin.
+const SMOOTHING_REACH: f32 = ((1 + 2 * smoothing::RADIUS + 1) * smoothing::BLOCK) as f32;
+
+/// `rect` grown by `by` on every side (an empty one stays empty).
+fn grow(rect: [f32; 4], by: f32) -> [f32; 4] {
+    [rect[0] - by, rect[1] - by, rect[2] + by, rect[3] + by]
 }
 
 /// Binding 9 of the passes that read the face field: a read-only storage
@@ -721,6 +748,42 @@ fn upload(queue: &wgpu::Queue, input: &InputTextures, frame: &I420Frame, scratch
 }
 
 /// Waits for a frame in flight and turns its readback buffer into a frame.
+/// Copies the blocks of `region` from the packed GPU output `packed` into
+/// `frame` (laid out as `layout`).
+fn lay_over(frame: &mut I420Frame, packed: &[u8], layout: &OutputLayout, region: BlockRegion) {
+    // A block is 8×2 luma pixels and 4×1 samples of each chroma plane.
+    let luma_columns =
+        region.x0 as usize * 8..(region.x1 as usize * 8).min(layout.luma_stride as usize);
+    let chroma_columns =
+        region.x0 as usize * 4..(region.x1 as usize * 4).min(layout.chroma_stride as usize);
+    let planes = [
+        (Plane::Y, 0, layout.luma_stride, 2, &luma_columns),
+        (
+            Plane::U,
+            layout.u_offset,
+            layout.chroma_stride,
+            1,
+            &chroma_columns,
+        ),
+        (
+            Plane::V,
+            layout.v_offset,
+            layout.chroma_stride,
+            1,
+            &chroma_columns,
+        ),
+    ];
+    for (plane, offset, stride, rows_per_block, columns) in planes {
+        for y in region.y0 * rows_per_block..region.y1 * rows_per_block {
+            let start = offset as usize + y as usize * stride as usize;
+            let source = &packed[start + columns.start..start + columns.end];
+            let stride = frame.stride(plane);
+            let row = &mut frame.plane_mut(plane)[y as usize * stride..];
+            row[columns.clone()].copy_from_slice(source);
+        }
+    }
+}
+
 fn read_back(
     gpu: &GpuContext,
     readback: &wgpu::Buffer,
@@ -738,17 +801,22 @@ fn read_back(
         .recv()
         .map_err(|_| GpuError::Operation("readback was never mapped".into()))?
         .map_err(|e| GpuError::Operation(format!("mapping the readback buffer: {e}")))?;
-    let planes = {
-        let view = readback
-            .get_mapped_range(..)
-            .map_err(|e| GpuError::Operation(format!("reading the readback buffer: {e}")))?;
-        let (u, v) = (layout.u_offset as usize, layout.v_offset as usize);
-        [
-            view[..u].to_vec(),
-            view[u..v].to_vec(),
-            view[v..layout.len as usize].to_vec(),
-        ]
-    };
+    let view = readback
+        .get_mapped_range(..)
+        .map_err(|e| GpuError::Operation(format!("reading the readback buffer: {e}")))?;
+    let (u, v) = (layout.u_offset as usize, layout.v_offset as usize);
+    if let Some((mut base, region)) = flight.base {
+        lay_over(&mut base, &view, layout, region);
+        drop(view);
+        readback.unmap();
+        return Ok(base);
+    }
+    let planes = [
+        view[..u].to_vec(),
+        view[u..v].to_vec(),
+        view[v..layout.len as usize].to_vec(),
+    ];
+    drop(view);
     readback.unmap();
     let luma = layout.luma_stride as usize;
     let chroma = layout.chroma_stride as usize;
