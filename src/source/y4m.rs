@@ -21,6 +21,9 @@ pub struct Y4mReader<R = BufReader<File>> {
     path: PathBuf,
     info: SourceInfo,
     index: u64,
+    /// Bytes of one picture, as the header's size says.
+    frame_len: usize,
+    /// The picture being read; it grows only as its bytes arrive.
     frame_bytes: Vec<u8>,
 }
 
@@ -91,7 +94,8 @@ impl<R: BufRead + Send> Y4mReader<R> {
                 frame_rate,
             },
             index: 0,
-            frame_bytes: vec![0; frame_len],
+            frame_len,
+            frame_bytes: Vec::new(),
         })
     }
 }
@@ -169,22 +173,18 @@ impl<R: BufRead + Send> FrameSource for Y4mReader<R> {
         if !marker.starts_with(b"FRAME") {
             return Err(frame_error(self.index, "missing FRAME marker".into()));
         }
-        let mut filled = 0;
-        while filled < self.frame_bytes.len() {
-            match self.reader.read(&mut self.frame_bytes[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_error(e)),
-            }
-        }
-        if filled < self.frame_bytes.len() {
+        // A header may claim a picture far larger than the stream: reserve
+        // memory only for bytes that arrive (the buffer is kept for the
+        // next frame).
+        self.frame_bytes.clear();
+        let filled = (&mut self.reader)
+            .take(self.frame_len as u64)
+            .read_to_end(&mut self.frame_bytes)
+            .map_err(io_error)?;
+        if filled < self.frame_len {
             return Err(frame_error(
                 self.index,
-                format!(
-                    "{filled} of {} picture bytes present",
-                    self.frame_bytes.len()
-                ),
+                format!("{filled} of {} picture bytes present", self.frame_len),
             ));
         }
         let timestamp = self.info.frame_rate.timestamp(self.index);
