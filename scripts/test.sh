@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the machine and runs liveroom's checks and tests: formatting,
 # clippy, a short pusher run (which names the GPU adapter in the log), then
-# the whole test suite, GPU tiers included.
+# the whole test suite, GPU tiers included, and the fuzz targets' build.
 #
 #   bash scripts/test.sh
 #
@@ -24,3 +24,6 @@ cargo build --quiet --examples
 # bench run once as a test; then the doc examples.
 cargo test --all-targets
 cargo test --doc
+# The fuzz targets (fuzz/, cargo-fuzz, stable toolchain, no sanitizer):
+# they must build; fuzzing itself is `bash scripts/fuzz.sh run [SECONDS]`.
+bash scripts/fuzz.sh build

@@ -926,7 +926,9 @@ impl<'a> AmfReader<'a> {
                 if count > self.remaining() {
                     return Err(self.err("strict array count exceeds the data"));
                 }
-                let mut items = Vec::with_capacity(count);
+                // Reserve for what a small array needs; a large one grows
+                // as its values actually parse.
+                let mut items = Vec::with_capacity(count.min(256));
                 for _ in 0..count {
                     items.push(self.value(depth + 1)?);
                 }

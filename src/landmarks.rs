@@ -15,7 +15,7 @@
 //! have no face.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -192,12 +192,24 @@ impl LandmarkTrack {
             line,
             reason,
         };
-        for (index, line) in reader.split(b'\n').enumerate() {
-            let number = index + 1;
-            let line = line.map_err(|source| LandmarksError::Io {
-                path: name.to_path_buf(),
-                source,
-            })?;
+        let mut reader = reader;
+        let mut line = Vec::new();
+        for number in 1.. {
+            line.clear();
+            // Read at most one byte past the limit: a file without line
+            // breaks is refused without being held in memory whole.
+            let read = Read::take(&mut reader, MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(|source| LandmarksError::Io {
+                    path: name.to_path_buf(),
+                    source,
+                })?;
+            if read == 0 {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
             if line.len() > MAX_LINE {
                 return Err(error(number, format!("line longer than {MAX_LINE} bytes")));
             }
@@ -293,6 +305,21 @@ mod tests {
             let err = LandmarkTrack::read(bad, Path::new("t.jsonl")).unwrap_err();
             assert!(err.to_string().contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_without_reading_it_all() {
+        // 8 MiB of JSON-ish bytes and no line break; only the first MiB and
+        // a byte are read.
+        let endless = std::io::repeat(b' ').take(8 << 20);
+        let mut counted = std::io::BufReader::new(endless);
+        let result = LandmarkTrack::read(&mut counted, Path::new("endless.jsonl"));
+        assert!(
+            matches!(&result, Err(LandmarksError::Parse { line: 1, reason, .. }) if reason.contains("longer")),
+            "{result:?}"
+        );
+        let left = counted.bytes().count();
+        assert!(left >= (7 << 20) - 1, "{left} bytes left unread");
     }
 
     #[test]

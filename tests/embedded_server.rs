@@ -1116,3 +1116,36 @@ fn anti_leech_signatures_guard_publish_and_play() {
     feed.succeed(PROCESS_LIMIT);
     let _ = fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn inputs_the_fuzzer_found_drop_only_their_peer() {
+    // fuzz/regressions/rtmp_server: the first byte says how the rest was
+    // sent (0 mod 4: raw, else after a valid handshake), as in the target.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/rtmp_server");
+    let server = RtmpServer::start(ServerConfig::default()).expect("start the server");
+    let addr = server.local_addr();
+    let mut replayed = 0;
+    for entry in fs::read_dir(&dir).expect("regressions") {
+        let input = fs::read(entry.expect("entry").path()).expect("input");
+        let Some((&mode, bytes)) = input.split_first() else {
+            continue;
+        };
+        let mut socket = if mode % 4 == 0 {
+            TcpStream::connect(addr).expect("connect")
+        } else {
+            handshaken(addr).0
+        };
+        let _ = socket.write_all(bytes);
+        let _ = socket.shutdown(std::net::Shutdown::Write);
+        assert!(closed_within(&mut socket, Duration::from_secs(3)));
+        replayed += 1;
+    }
+    assert!(replayed > 0, "no regression inputs in {}", dir.display());
+    wait_for_stats(
+        &server,
+        "the fuzzed peers to be gone",
+        Duration::from_secs(5),
+        |stats| stats.connections == 0,
+    );
+    let (_socket, _) = handshaken(addr);
+}

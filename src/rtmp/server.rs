@@ -943,7 +943,7 @@ enum ConnError {
     Handshake(#[from] HandshakeError),
     #[error("RTMP error: {0}")]
     Session(#[from] ServerSessionError),
-    #[error("the RTMP parser panicked on the peer's input")]
+    #[error("rml_rtmp panicked on the peer's input")]
     ParserPanic,
     #[error("no data from the peer for {0:?}")]
     Idle(Duration),
@@ -981,7 +981,27 @@ struct Connection {
     refused: bool,
 }
 
+/// A connection's place in the server's books: released when dropped, so
+/// that even a panic on the connection's thread frees its slot.
+struct ConnectionSlot {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let Some(socket) = lock(&self.shared.sockets).remove(&self.id) {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+        self.shared.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn run_connection(shared: Arc<Shared>, id: u64, socket: TcpStream, peer: SocketAddr) {
+    let _slot = ConnectionSlot {
+        shared: Arc::clone(&shared),
+        id,
+    };
     let idle = shared.config.idle_timeout;
     let (sender, receiver) = mpsc::sync_channel(INPUT_QUEUE);
     let reader = socket
@@ -1012,7 +1032,13 @@ fn run_connection(shared: Arc<Shared>, id: u64, socket: TcpStream, peer: SocketA
         refused: false,
     };
     let (reader, outcome) = match reader {
-        Ok(reader) => (Some(reader), connection.serve(&receiver)),
+        // rml_rtmp can panic outside the parser too (answering a request,
+        // serialising): that ends this connection, nothing more.
+        Ok(reader) => (
+            Some(reader),
+            panic::catch_unwind(AssertUnwindSafe(|| connection.serve(&receiver)))
+                .unwrap_or(Err(ConnError::ParserPanic)),
+        ),
         Err(error) => (None, Err(ConnError::Io(error))),
     };
     match outcome {
@@ -1027,8 +1053,6 @@ fn run_connection(shared: Arc<Shared>, id: u64, socket: TcpStream, peer: SocketA
     if let Some(reader) = reader {
         let _ = reader.join();
     }
-    lock(&shared.sockets).remove(&id);
-    shared.open.fetch_sub(1, Ordering::SeqCst);
 }
 
 fn read_loop(mut socket: TcpStream, sender: &SyncSender<ConnEvent>) {
