@@ -127,18 +127,17 @@ fn a_server_that_answers_garbage_ends_push_and_play_cleanly() {
     let noisy = garbage_server(noise);
     for port in [http, noisy] {
         let url = format!("rtmp://127.0.0.1:{port}/live/x");
+        // The same flags suit both programs.
+        let args = [
+            "--url",
+            &url,
+            "--events",
+            "json",
+            "--reconnect-attempts",
+            "1",
+        ];
         let started = Instant::now();
-        let output = run_pusher(
-            &[
-                "--url",
-                &url,
-                "--events",
-                "json",
-                "--reconnect-attempts",
-                "1",
-            ],
-            Duration::from_secs(30),
-        );
+        let output = run_pusher(&args, Duration::from_secs(30));
         let stdout = String::from_utf8_lossy(&output.stdout);
         let line = one_clear_line("pusher", &output);
         assert!(
@@ -148,17 +147,7 @@ fn a_server_that_answers_garbage_ends_push_and_play_cleanly() {
         assert!(stdout.contains(r#""code":-1307"#), "{line}\n{stdout}");
         assert!(started.elapsed() < Duration::from_secs(20));
 
-        let output = run_player(
-            &[
-                "--url",
-                &url,
-                "--events",
-                "json",
-                "--reconnect-attempts",
-                "1",
-            ],
-            Duration::from_secs(30),
-        );
+        let output = run_player(&args, Duration::from_secs(30));
         let stdout = String::from_utf8_lossy(&output.stdout);
         one_clear_line("player", &output);
         assert!(stdout.contains(r#""code":-2301"#), "{stdout}");
