@@ -557,12 +557,12 @@ impl FramePipeline {
         if let Some(scaler) = cpu_plain {
             let smoothing_rect = smoothing.then(|| grow(effects.mask_bounds(), SMOOTHING_REACH));
             let gpu_rect = union_of([effect_rect].into_iter().chain(smoothing_rect));
+            let plain_frame = scaler.render(frame)?;
             let Some(gpu_region) = BlockRegion::covering(gpu_rect, &layout) else {
-                self.in_flight
-                    .push_back(InFlight::Ready(scaler.render(frame)?));
+                self.in_flight.push_back(InFlight::Ready(plain_frame));
                 return Ok(());
             };
-            base = Some((scaler.render(frame)?, gpu_region));
+            base = Some((plain_frame, gpu_region));
             dispatches.push((self.geometry.prepare(device, key)?, gpu_region));
         } else {
             // (variant, region) per dispatch: the effects' variant over the
