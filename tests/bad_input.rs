@@ -7,21 +7,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{player_binary, run_pusher, scratch_dir, wait_with_timeout};
+use common::{player_binary, run_program, run_pusher, scratch_dir};
 
 fn run_player(args: &[&str], limit: Duration) -> Output {
-    let child = Command::new(player_binary())
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("player runs");
-    let (output, killed) = wait_with_timeout(child, limit);
-    assert!(!killed, "player {args:?} did not end within {limit:?}");
-    output
+    run_program(&player_binary(), args, limit)
 }
 
 /// Stderr of a failed run, after checking it is one line without a panic.

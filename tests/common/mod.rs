@@ -374,14 +374,24 @@ pub fn summary_of(stdout: &str) -> serde_json::Value {
 /// Runs the pusher; a run that has not ended within `limit` is killed and
 /// fails the test (a hang must not stall CI).
 pub fn run_pusher(args: &[&str], limit: Duration) -> Output {
-    let child = Command::new(pusher_binary())
+    run_program(&pusher_binary(), args, limit)
+}
+
+/// Runs `program` with `args`, capturing its output; one that has not
+/// ended within `limit` is killed and fails the test.
+pub fn run_program(program: &Path, args: &[&str], limit: Duration) -> Output {
+    let child = Command::new(program)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("pusher runs");
+        .unwrap_or_else(|e| panic!("{} runs: {e}", program.display()));
     let (output, killed) = wait_with_timeout(child, limit);
-    assert!(!killed, "pusher {args:?} did not end within {limit:?}");
+    assert!(
+        !killed,
+        "{} {args:?} did not end within {limit:?}",
+        program.display()
+    );
     output
 }
 
