@@ -738,13 +738,7 @@ impl PlayLoop {
                         return Err(PlayerError::Rejected(error.to_string()));
                     }
                     attempt += 1;
-                    let outage = since.elapsed();
-                    if !policy.allows(attempt, outage) {
-                        let message = format!(
-                            "disconnected from {url}: gave up after {} attempts in {:.1} s",
-                            attempt - 1,
-                            outage.as_secs_f64()
-                        );
+                    if let Some(message) = policy.give_up(&url, attempt, since.elapsed()) {
                         self.emit(PlayCode::Disconnected, message.clone());
                         return Err(PlayerError::Disconnected(message));
                     }

@@ -54,6 +54,22 @@ impl ReconnectPolicy {
         attempt <= self.attempts && outage + self.backoff(attempt) <= self.give_up_after
     }
 
+    /// `None` while attempt number `attempt` may be made, an `outage`
+    /// after the failure; else why the client gives up (-1307 / -2301).
+    pub fn give_up(&self, url: &RtmpUrl, attempt: u32, outage: Duration) -> Option<String> {
+        if self.allows(attempt, outage) {
+            return None;
+        }
+        let attempts = match attempt.saturating_sub(1) {
+            1 => "1 attempt".to_string(),
+            n => format!("{n} attempts"),
+        };
+        Some(format!(
+            "disconnected from {url}: gave up after {attempts} in {:.1} s",
+            outage.as_secs_f64()
+        ))
+    }
+
     /// The wait before attempt number `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
@@ -439,15 +455,7 @@ fn retry_or_give_up(
         emit(PusherEvent::Error(error.to_string()));
         return Err(PushError::Rejected(error.to_string()));
     }
-    if !policy.allows(attempt, outage) {
-        let attempts = match attempt - 1 {
-            1 => "1 attempt".to_string(),
-            n => format!("{n} attempts"),
-        };
-        let message = format!(
-            "disconnected from {url}: gave up after {attempts} in {:.1} s",
-            outage.as_secs_f64()
-        );
+    if let Some(message) = policy.give_up(url, attempt, outage) {
         emit(PusherEvent::Push(PushEvent::new(
             PushCode::Disconnected,
             message.clone(),
