@@ -12,8 +12,9 @@
 //! `--min-cache S` `--max-cache S` `--output FILE.y4m` (the frames shown)
 //! `--reference FILE.y4m` `--stamps` `--events json`
 //! `--reconnect-attempts N` `--key KEY` `--expire S` (sign the play URL
-//! with the anti-leech key, valid for S seconds, default 3600); `--view WxH` draws the frames into a view of
-//! that size on the GPU, with `--object-fit contain|fillCrop` and
+//! with the anti-leech key, valid for S seconds, default 3600); `--view
+//! WxH` draws the frames into a view of that size on the GPU, with
+//! `--object-fit contain|fillCrop` and
 //! `--orientation vertical|horizontal`; `--snapshot FILE.png` saves the last
 //! frame shown; `--audio-output FILE.wav` writes the sound received (16-bit
 //! PCM) and `--muted` plays (and writes) silence instead. The summary's
