@@ -3,12 +3,12 @@
 //! plain variant (one tap per pixel), in fixed point.
 //!
 //! On a software Vulkan driver (lavapipe) the shader's texture sampling
-//! costs about 7 ms of CPU per 720×1280 frame; this costs about 1.5 ms, as
-//! FFmpeg's own scaler would. [`super::FramePipeline`] takes this path when
-//! the adapter is a CPU and a frame needs nothing but geometry; a real GPU
-//! keeps the shader. The weights are tenths of a thousandth
-//! (1/1024), so results stay within one level of the shader and of the
-//! reference.
+//! costs about 7 ms of CPU per 720×1280 frame; this costs about 1.7 ms on
+//! one core. When the adapter is a CPU, [`super::FramePipeline`] uses it for
+//! a frame that needs nothing but geometry, and as the base under the
+//! blocks the GPU computes for the effects; a real GPU keeps the shader.
+//! The weights are in 1/1024ths, so results stay within one level of the
+//! shader and of the reference.
 //!
 //! The map from output to input is separable (no rotation), so each output
 //! column and row has one pair of input taps and a weight, computed once
@@ -22,7 +22,8 @@ use super::uniforms::{crop_bounds, OutputLayout};
 
 /// Fixed-point weight of 1.0.
 const ONE: u32 = 1024;
-/// Rounding of a sum of two 1024-weighted, 1024-weighted products.
+/// Half of 1 << 20: rounding of a row blend of two column blends, each
+/// weighted in 1/1024ths.
 const HALF: u32 = 1 << 19;
 
 /// Two neighbouring input samples and the weight of the second.
