@@ -590,10 +590,20 @@ pub(crate) fn union_of(rects: impl Iterator<Item = [f32; 4]>) -> [f32; 4] {
 /// 40 % of the way out to its edge, times a fade-in of luma from 30 to 80
 /// (deep shadows and dark hair are not skin).
 pub fn skin_colour_weight(yuv: [f32; 3]) -> f32 {
-    let cb = (yuv[1] * 255.0 - 102.0) / 28.0;
-    let cr = (yuv[2] * 255.0 - 152.0) / 24.0;
-    let chroma = 1.0 - smoothstep(0.4, 1.0, (cb * cb + cr * cr).sqrt());
-    chroma * smoothstep(30.0, 80.0, yuv[0] * 255.0)
+    skin_chroma_weight(yuv[1], yuv[2]) * skin_luma_weight(yuv[0])
+}
+
+/// The chroma term of [`skin_colour_weight`] (`u`, `v` normalised): pixels
+/// that share their chroma compute it once.
+pub fn skin_chroma_weight(u: f32, v: f32) -> f32 {
+    let cb = (u * 255.0 - 102.0) / 28.0;
+    let cr = (v * 255.0 - 152.0) / 24.0;
+    1.0 - smoothstep(0.4, 1.0, (cb * cb + cr * cr).sqrt())
+}
+
+/// The luma term of [`skin_colour_weight`] (`y` normalised).
+pub fn skin_luma_weight(y: f32) -> f32 {
+    smoothstep(30.0, 80.0, y * 255.0)
 }
 
 /// How strongly whitening lifts mid-tones: the curve is

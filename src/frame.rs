@@ -212,6 +212,12 @@ impl I420Frame {
         &mut self.planes[plane as usize]
     }
 
+    /// The raw bytes of the Y, U and V planes at once, for writing.
+    pub fn planes_mut(&mut self) -> (&mut [u8], &mut [u8], &mut [u8]) {
+        let [y, u, v] = &mut self.planes;
+        (y, u, v)
+    }
+
     /// One row of a plane, exactly the plane's width long.
     pub fn row(&self, plane: Plane, y: u32) -> &[u8] {
         let (w, _) = self.plane_size(plane);

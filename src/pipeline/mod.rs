@@ -16,6 +16,7 @@
 //!
 //! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
 
+mod cpu_effects;
 mod plain;
 pub mod reference;
 pub mod smoothing;
@@ -33,6 +34,7 @@ use crate::gpu::{
     buffer_layout_entry, checked, sampler_layout_entry, texture_layout_entry, GpuContext, GpuError,
 };
 use crate::landmarks::FaceLandmarks;
+use cpu_effects::CpuEffects;
 use plain::PlainScaler;
 use smoothing::Smoother;
 use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms, OutputLayout};
@@ -208,6 +210,12 @@ pub struct FramePipeline {
     /// Frames that need nothing but geometry are scaled on the CPU (on a
     /// software adapter, where that is several times cheaper).
     plain_on_cpu: bool,
+    /// Frames with effects are finished on the CPU too (on a software
+    /// adapter, where the shaders cost several times the same maths on
+    /// the CPU); needs `plain_on_cpu`.
+    effects_on_cpu: bool,
+    /// The CPU path's reusable buffers.
+    cpu_effects: CpuEffects,
     input: Option<InputTextures>,
     /// U and V interleaved for upload, kept to avoid an allocation per frame.
     interleaved: Vec<u8>,
@@ -305,6 +313,8 @@ impl FramePipeline {
             sampler,
             always_convert: false,
             plain_on_cpu: gpu.is_software(),
+            effects_on_cpu: gpu.is_software(),
+            cpu_effects: CpuEffects::default(),
             input: None,
             interleaved: Vec::new(),
             smoother: None,
@@ -555,9 +565,18 @@ impl FramePipeline {
         let mut base = None;
         let mut dispatches = Vec::with_capacity(MAX_DISPATCHES);
         if let Some(scaler) = cpu_plain {
+            let mut plain_frame = scaler.render(frame)?;
+            if self.effects_on_cpu {
+                let size = self.output_size;
+                if let Some(field) = effects.face_field(size.width(), size.height()) {
+                    self.cpu_effects
+                        .apply(frame, &plan, &effects, &field, &mut plain_frame);
+                }
+                self.in_flight.push_back(InFlight::Ready(plain_frame));
+                return Ok(());
+            }
             let smoothing_rect = smoothing.then(|| grow(effects.mask_bounds(), SMOOTHING_REACH));
             let gpu_rect = union_of([effect_rect].into_iter().chain(smoothing_rect));
-            let plain_frame = scaler.render(frame)?;
             let Some(gpu_region) = BlockRegion::covering(gpu_rect, &layout) else {
                 self.in_flight.push_back(InFlight::Ready(plain_frame));
                 return Ok(());
@@ -670,6 +689,17 @@ impl FramePipeline {
     /// GPU. Both paths agree within one level.
     pub fn set_plain_on_cpu(&mut self, on: bool) {
         self.plain_on_cpu = on;
+    }
+
+    /// Whether frames with effects are finished on the CPU as well (the
+    /// warps, whitening and smoothing of `pipeline::cpu_effects` over the
+    /// CPU's plain frame), where they would otherwise go to the shaders;
+    /// by default on a software adapter, where the same maths costs the
+    /// shaders several times as much. Takes effect only where the plain
+    /// geometry is on the CPU ([`FramePipeline::set_plain_on_cpu`]). Both
+    /// paths agree with the reference within its tolerance.
+    pub fn set_effects_on_cpu(&mut self, on: bool) {
+        self.effects_on_cpu = on;
     }
 }
 
