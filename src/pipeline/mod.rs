@@ -16,7 +16,7 @@
 //!
 //! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
 
-mod cpu_effects;
+mod cpu_smoothing;
 mod plain;
 pub mod reference;
 pub mod smoothing;
@@ -34,7 +34,7 @@ use crate::gpu::{
     buffer_layout_entry, checked, sampler_layout_entry, texture_layout_entry, GpuContext, GpuError,
 };
 use crate::landmarks::FaceLandmarks;
-use cpu_effects::CpuEffects;
+use cpu_smoothing::CpuSmoother;
 use plain::PlainScaler;
 use smoothing::Smoother;
 use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms, OutputLayout};
@@ -210,12 +210,11 @@ pub struct FramePipeline {
     /// Frames that need nothing but geometry are scaled on the CPU (on a
     /// software adapter, where that is several times cheaper).
     plain_on_cpu: bool,
-    /// Frames with effects are finished on the CPU too (on a software
-    /// adapter, where the shaders cost several times the same maths on
-    /// the CPU); needs `plain_on_cpu`.
-    effects_on_cpu: bool,
-    /// The CPU path's reusable buffers.
-    cpu_effects: CpuEffects,
+    /// Skin smoothing is done on the CPU, after the GPU's blocks are laid
+    /// over the CPU's plain frame (needs `plain_on_cpu`).
+    smoothing_on_cpu: bool,
+    /// The CPU smoothing's reusable buffers.
+    cpu_smoother: CpuSmoother,
     input: Option<InputTextures>,
     /// U and V interleaved for upload, kept to avoid an allocation per frame.
     interleaved: Vec<u8>,
@@ -313,8 +312,8 @@ impl FramePipeline {
             sampler,
             always_convert: false,
             plain_on_cpu: gpu.is_software(),
-            effects_on_cpu: gpu.is_software(),
-            cpu_effects: CpuEffects::default(),
+            smoothing_on_cpu: gpu.is_software(),
+            cpu_smoother: CpuSmoother::default(),
             input: None,
             interleaved: Vec::new(),
             smoother: None,
@@ -495,18 +494,18 @@ impl FramePipeline {
     /// Collects the oldest frame [`FramePipeline::submit`] started, waiting
     /// for the GPU to finish it; `None` when nothing is in flight.
     pub fn collect(&mut self) -> Result<Option<I420Frame>, PipelineError> {
-        let flight = match self.in_flight.pop_front() {
+        let mut flight = match self.in_flight.pop_front() {
             None => return Ok(None),
             Some(InFlight::Ready(frame)) => return Ok(Some(frame)),
             Some(InFlight::Gpu(flight)) => flight,
         };
         let readback = &self.output.readbacks[flight.slot];
-        Ok(Some(read_back(
-            &self.gpu,
-            readback,
-            &self.output.layout,
-            flight,
-        )?))
+        let smoothing = flight.cpu_smoothing.take();
+        let mut frame = read_back(&self.gpu, readback, &self.output.layout, flight)?;
+        if let Some((field, mask, strength)) = smoothing {
+            self.cpu_smoother.smooth(&mut frame, &field, mask, strength);
+        }
+        Ok(Some(frame))
     }
 
     /// Starts processing one frame and returns at once; the result comes
@@ -527,6 +526,7 @@ impl FramePipeline {
         self.prepare_input(frame.width(), frame.height())?;
         let device = self.gpu.device();
         let effects = params.effect_plan(&plan);
+        let field = effects.face_field(self.output_size.width(), self.output_size.height());
         let key = VariantKey {
             taps: (plan.taps_x, plan.taps_y),
             color_stage: self.always_convert,
@@ -563,21 +563,21 @@ impl FramePipeline {
             _ => None,
         };
         let mut base = None;
+        let mut cpu_smoothing = None;
         let mut dispatches = Vec::with_capacity(MAX_DISPATCHES);
         if let Some(scaler) = cpu_plain {
             let mut plain_frame = scaler.render(frame)?;
-            if self.effects_on_cpu {
-                let size = self.output_size;
-                if let Some(field) = effects.face_field(size.width(), size.height()) {
-                    self.cpu_effects
-                        .apply(frame, &plan, &effects, &field, &mut plain_frame);
-                }
-                self.in_flight.push_back(InFlight::Ready(plain_frame));
-                return Ok(());
+            if self.smoothing_on_cpu && smoothing {
+                cpu_smoothing = Some((effects.mask_bounds(), effects.smoothness));
             }
-            let smoothing_rect = smoothing.then(|| grow(effects.mask_bounds(), SMOOTHING_REACH));
+            let smoothing_rect = (smoothing && cpu_smoothing.is_none())
+                .then(|| grow(effects.mask_bounds(), SMOOTHING_REACH));
             let gpu_rect = union_of([effect_rect].into_iter().chain(smoothing_rect));
             let Some(gpu_region) = BlockRegion::covering(gpu_rect, &layout) else {
+                if let (Some((mask, strength)), Some(field)) = (cpu_smoothing, &field) {
+                    self.cpu_smoother
+                        .smooth(&mut plain_frame, field, mask, strength);
+                }
                 self.in_flight.push_back(InFlight::Ready(plain_frame));
                 return Ok(());
             };
@@ -597,6 +597,7 @@ impl FramePipeline {
                 None => dispatches.push((self.geometry.prepare(device, plain_key)?, whole)),
             }
         }
+        let smoothing = smoothing && cpu_smoothing.is_none();
         if smoothing && self.smoother.is_none() {
             self.smoother = Some(Smoother::new(
                 device,
@@ -613,16 +614,15 @@ impl FramePipeline {
             .ok_or_else(|| GpuError::Operation("no input textures were allocated".into()))?;
         let uniforms = GeometryUniforms::new(&plan, &output.layout);
         let queue = self.gpu.queue();
-        let flight = checked(device, || {
+        let mut flight = checked(device, || {
             for (dispatch, (_, region)) in dispatches.iter().enumerate() {
                 let uniforms = uniforms.with_region(*region);
                 let offset = dispatch as u64 * UNIFORM_SLOT;
                 queue.write_buffer(&self.uniforms, offset, bytemuck::bytes_of(&uniforms));
             }
-            let size = self.output_size;
-            if let Some(field) = effects.face_field(size.width(), size.height()) {
+            if let Some(field) = &field {
                 queue.write_buffer(&output.face_field, 0, bytemuck::cast_slice(&field.points));
-                let effect_uniforms = EffectUniforms::new(&effects, &field);
+                let effect_uniforms = EffectUniforms::new(&effects, field);
                 queue.write_buffer(
                     &self.effect_uniforms,
                     0,
@@ -674,8 +674,12 @@ impl FramePipeline {
                 mapped,
                 timestamp: frame.timestamp,
                 base,
+                cpu_smoothing: None,
             }
         })?;
+        if let (Some((mask, strength)), Some(field)) = (cpu_smoothing, field) {
+            flight.cpu_smoothing = Some((field, mask, strength));
+        }
         self.in_flight.push_back(InFlight::Gpu(flight));
         self.next_slot = (slot + 1) % MAX_IN_FLIGHT;
         Ok(())
@@ -691,15 +695,15 @@ impl FramePipeline {
         self.plain_on_cpu = on;
     }
 
-    /// Whether frames with effects are finished on the CPU as well (the
-    /// warps, whitening and smoothing of `pipeline::cpu_effects` over the
-    /// CPU's plain frame), where they would otherwise go to the shaders;
-    /// by default on a software adapter, where the same maths costs the
-    /// shaders several times as much. Takes effect only where the plain
-    /// geometry is on the CPU ([`FramePipeline::set_plain_on_cpu`]). Both
-    /// paths agree with the reference within its tolerance.
-    pub fn set_effects_on_cpu(&mut self, on: bool) {
-        self.effects_on_cpu = on;
+    /// Whether skin smoothing is done on the CPU (`pipeline::cpu_smoothing`)
+    /// instead of by the smoothing passes, after the GPU's warped and
+    /// whitened blocks are laid over the CPU's plain frame; by default on a
+    /// software adapter, where the passes cost about twice the CPU time.
+    /// Takes effect only where the plain geometry is on the CPU
+    /// ([`FramePipeline::set_plain_on_cpu`]). Both agree with the reference
+    /// within its tolerance.
+    pub fn set_smoothing_on_cpu(&mut self, on: bool) {
+        self.smoothing_on_cpu = on;
     }
 }
 
@@ -719,6 +723,8 @@ struct GpuFrame {
     /// The CPU's plain frame and the blocks the GPU computed, to be laid
     /// over it; `None` when the GPU computed the whole frame.
     base: Option<(I420Frame, BlockRegion)>,
+    /// The smoothing, when the CPU does it after the GPU's part.
+    cpu_smoothing: Option<(FaceField, [f32; 4], f32)>,
 }
 
 /// Output pixels around the skin mask that the smoothing passes read (the

@@ -1,0 +1,357 @@
+//! The skin smoothing on the CPU: the maths of the smoothing passes
+//! (`shaders/smoothing.wgsl`: a fast guided filter on luma at a quarter of
+//! the resolution, blended by the skin mask and the strength), in `f32` as
+//! in the shaders, one output row at a time, on two threads.
+//!
+//! On a software Vulkan driver (lavapipe) every invocation of the apply
+//! pass pays for every pixel of the mask's bounds and every branch it
+//! could have skipped; here the face field's region weight is interpolated
+//! down once per row and a pixel outside the skin region costs a compare.
+//! [`super::FramePipeline`] smooths here when the adapter is a CPU (after
+//! laying the GPU's warped and whitened blocks over the CPU's plain frame);
+//! a real GPU keeps the shaders. Both agree with the reference within its
+//! tolerance (`tests/gpu_pipeline.rs`).
+
+use super::smoothing::{low_res_size, BLOCK, EPS, RADIUS};
+use crate::effects::{
+    is_empty_rect, skin_chroma_weight, skin_luma_weight, FaceField, FACE_FIELD_SPACING,
+};
+use crate::frame::{I420Frame, Plane};
+
+/// The smoothing's low-res fields, kept from frame to frame.
+#[derive(Debug, Default)]
+pub(crate) struct CpuSmoother {
+    /// Block means of I and I² (I = luma / 255).
+    stats: Vec<[f32; 2]>,
+    /// The guided filter's coefficients (a, b).
+    coefficients: Vec<[f32; 2]>,
+    /// Their box means.
+    means: Vec<[f32; 2]>,
+}
+
+impl CpuSmoother {
+    /// Smooths the skin of `frame` inside the mask's bounds `mask` (output
+    /// pixels) with `strength`: block statistics, coefficients and their
+    /// means on the low-res grid around the bounds, then the blend where
+    /// the skin weight (`field`'s region weight × the skin colour) is not
+    /// zero.
+    pub(crate) fn smooth(
+        &mut self,
+        frame: &mut I420Frame,
+        field: &FaceField,
+        mask: [f32; 4],
+        strength: f32,
+    ) {
+        let (w, h) = (frame.width(), frame.height());
+        let Some(span) = pixel_span(mask, w, h) else {
+            return;
+        };
+        let (lw, lh) = low_res_size(w, h);
+        // The low-res position of an output pixel's centre, clamped to the
+        // grid (`coefficients_at` in the reference).
+        let low_res =
+            |v: u32, last: u32| ((v as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, last as f32);
+        // The cells the blend's bilinear reads, then those the two box
+        // means read around them.
+        let blend_cells = [
+            low_res(span[0], lw - 1) as u32,
+            low_res(span[1], lh - 1) as u32,
+            (low_res(span[2] - 1, lw - 1) as u32 + 2).min(lw),
+            (low_res(span[3] - 1, lh - 1) as u32 + 2).min(lh),
+        ];
+        let grown = |by: u32| {
+            [
+                blend_cells[0].saturating_sub(by),
+                blend_cells[1].saturating_sub(by),
+                (blend_cells[2] + by).min(lw),
+                (blend_cells[3] + by).min(lh),
+            ]
+        };
+        let cells = (lw * lh) as usize;
+        for field in [&mut self.stats, &mut self.coefficients, &mut self.means] {
+            field.resize(cells, [0.0; 2]);
+        }
+        block_statistics(
+            frame.plane(Plane::Y),
+            frame.stride(Plane::Y),
+            (w, h),
+            lw,
+            grown(2 * RADIUS),
+            &mut self.stats,
+        );
+        let [x0, y0, x1, y1] = grown(RADIUS);
+        for ly in y0..y1 {
+            for lx in x0..x1 {
+                let m = box_mean(&self.stats, (lw, lh), lx, ly);
+                let variance = (m[1] - m[0] * m[0]).max(0.0);
+                let a = variance / (variance + EPS);
+                self.coefficients[(ly * lw + lx) as usize] = [a, m[0] * (1.0 - a)];
+            }
+        }
+        let [x0, y0, x1, y1] = blend_cells;
+        for ly in y0..y1 {
+            for lx in x0..x1 {
+                self.means[(ly * lw + lx) as usize] =
+                    box_mean(&self.coefficients, (lw, lh), lx, ly);
+            }
+        }
+        let grid = Grid::new(field);
+        let columns = grid.cell_column(span[0])..grid.cell_column(span[2] - 1) + 2;
+        let means = &self.means;
+        let rows = (span[1] & !1)..((span[3] + 1).min(h) & !1);
+        in_two_halves(frame, rows, |rows, range| {
+            let mut weights = Vec::with_capacity(columns.len());
+            let mut means_row = Vec::with_capacity(lw as usize);
+            for y in range {
+                let v = y as f32 + 0.5;
+                // Pixels whose centres lie in the mask's bounds on this row.
+                if v < mask[1] || v > mask[3] {
+                    continue;
+                }
+                let first = (mask[0] - 0.5).ceil().max(span[0] as f32) as u32;
+                let end = ((mask[2] - 0.5).floor() + 1.0).min(span[2] as f32);
+                if end <= first as f32 {
+                    continue;
+                }
+                let end = end as u32;
+                // The region weight and the coefficients, interpolated down.
+                grid.region_row(grid.cell_row(y), v, columns.clone(), &mut weights);
+                let py = low_res(y, lh - 1);
+                let ly0 = py as u32;
+                let (ly1, ty) = ((ly0 + 1).min(lh - 1), py - ly0 as f32);
+                means_row.clear();
+                means_row.extend((0..lw).map(|lx| {
+                    let (a, b) = (
+                        means[(ly0 * lw + lx) as usize],
+                        means[(ly1 * lw + lx) as usize],
+                    );
+                    [a[0] + (b[0] - a[0]) * ty, a[1] + (b[1] - a[1]) * ty]
+                }));
+                for x in first..end {
+                    let i = grid.cell_column(x);
+                    let (a, b) = (weights[i - columns.start], weights[i + 1 - columns.start]);
+                    let weight = a + (b - a) * grid.across_in(x as f32 + 0.5, i);
+                    if weight <= 0.0 {
+                        continue;
+                    }
+                    let at = rows.luma_at(x, y);
+                    let value = f32::from(rows.luma[at]) / 255.0;
+                    let chroma_at = rows.chroma_at(x, y);
+                    let chroma = skin_chroma_weight(
+                        f32::from(rows.u[chroma_at]) / 255.0,
+                        f32::from(rows.v[chroma_at]) / 255.0,
+                    );
+                    let amount = weight * chroma * skin_luma_weight(value) * strength;
+                    if amount > 0.0 {
+                        let px = low_res(x, lw - 1);
+                        let lx0 = px as u32;
+                        let lx1 = (lx0 + 1).min(lw - 1);
+                        let (left, right) = (means_row[lx0 as usize], means_row[lx1 as usize]);
+                        let t = px - lx0 as f32;
+                        let q = (left[0] + (right[0] - left[0]) * t) * value
+                            + (left[1] + (right[1] - left[1]) * t);
+                        rows.luma[at] = to_byte(value + (q - value) * amount);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Normalised `value` (0..1) to a byte, rounded.
+fn to_byte(value: f32) -> u8 {
+    // Saturating: NaN goes to 0.
+    (value * 255.0 + 0.5).clamp(0.0, 255.0) as u8
+}
+
+/// The output pixels `[x0, y0, x1, y1]` (ends exclusive) whose centres may
+/// lie in `rect`, with one pixel of margin; `None` when there are none.
+fn pixel_span(rect: [f32; 4], width: u32, height: u32) -> Option<[u32; 4]> {
+    if is_empty_rect(rect) {
+        return None;
+    }
+    let clamp = |v: f32, max: u32| (v.max(0.0) as u32).min(max);
+    let span = [
+        clamp(rect[0].floor() - 1.0, width),
+        clamp(rect[1].floor() - 1.0, height),
+        clamp(rect[2].ceil() + 1.0, width),
+        clamp(rect[3].ceil() + 1.0, height),
+    ];
+    (span[2] > span[0] && span[3] > span[1]).then_some(span)
+}
+
+/// The face field's grid and how output pixels fall into its cells
+/// (`face_grid`, `face_cell` and `face_in` in the shaders).
+struct Grid<'a> {
+    field: &'a FaceField,
+    /// The last grid column and row.
+    last: [u32; 2],
+}
+
+impl<'a> Grid<'a> {
+    fn new(field: &'a FaceField) -> Self {
+        Self {
+            field,
+            last: [field.columns - 1, field.rows - 1],
+        }
+    }
+
+    /// The cell column of output column `x`: the pixels of a luma word
+    /// share it, its centre decides it.
+    fn cell_column(&self, x: u32) -> usize {
+        ((x | 1) / FACE_FIELD_SPACING).min(self.last[0].saturating_sub(1)) as usize
+    }
+
+    /// The cell row of output row `y`.
+    fn cell_row(&self, y: u32) -> u32 {
+        (y / FACE_FIELD_SPACING).min(self.last[1].saturating_sub(1))
+    }
+
+    /// Where `u` lies across cell column `i`, 0..1 (clamped as `face_in`
+    /// clamps).
+    fn across_in(&self, u: f32, i: usize) -> f32 {
+        ((u / SPACING).min(self.last[0] as f32) - i as f32).clamp(0.0, 1.0)
+    }
+
+    /// The region weight interpolated down cell row `j` to the row at `v`,
+    /// for the grid columns `columns`.
+    fn region_row(&self, j: u32, v: f32, columns: std::ops::Range<usize>, out: &mut Vec<f32>) {
+        let columns = columns.start..columns.end.min(self.field.columns as usize);
+        let next = (j + 1).min(self.last[1]);
+        let above = &self.field.points[(j * self.field.columns) as usize..][columns.clone()];
+        let below = &self.field.points[(next * self.field.columns) as usize..][columns];
+        let t = ((v / SPACING).min(self.last[1] as f32) - j as f32).clamp(0.0, 1.0);
+        out.clear();
+        out.extend(
+            above
+                .iter()
+                .zip(below)
+                .map(|(a, b)| a[2] + (b[2] - a[2]) * t),
+        );
+    }
+}
+
+/// Output pixels between face-field points.
+const SPACING: f32 = FACE_FIELD_SPACING as f32;
+
+/// Rows of an output frame's planes for writing: the luma rows from
+/// `first` (even) and their chroma rows.
+struct Rows<'a> {
+    first: u32,
+    luma: &'a mut [u8],
+    u: &'a mut [u8],
+    v: &'a mut [u8],
+    luma_stride: usize,
+    chroma_stride: usize,
+}
+
+impl Rows<'_> {
+    /// Index of luma pixel (x, y) (y from `first` on).
+    fn luma_at(&self, x: u32, y: u32) -> usize {
+        (y - self.first) as usize * self.luma_stride + x as usize
+    }
+
+    /// Index of the chroma sample of luma pixel (x, y).
+    fn chroma_at(&self, x: u32, y: u32) -> usize {
+        ((y - self.first) / 2) as usize * self.chroma_stride + (x / 2) as usize
+    }
+}
+
+/// Runs `work` over the output rows `range` (even ends) in two halves, one
+/// on this thread and one on another (both here if no thread can be
+/// started), each with its rows of the planes.
+fn in_two_halves(
+    out: &mut I420Frame,
+    range: std::ops::Range<u32>,
+    work: impl Fn(Rows<'_>, std::ops::Range<u32>) + Sync,
+) {
+    if range.is_empty() {
+        return;
+    }
+    let middle = (range.start + (range.end - range.start) / 2) & !1;
+    let (luma_stride, chroma_stride) = (out.stride(Plane::Y), out.stride(Plane::U));
+    let (luma, u, v) = out.planes_mut();
+    let (luma_top, luma_bottom) = luma.split_at_mut(middle as usize * luma_stride);
+    let chroma_split = (middle / 2) as usize * chroma_stride;
+    let (u_top, u_bottom) = u.split_at_mut(chroma_split);
+    let (v_top, v_bottom) = v.split_at_mut(chroma_split);
+    let rows = |first, luma, u, v| Rows {
+        first,
+        luma,
+        u,
+        v,
+        luma_stride,
+        chroma_stride,
+    };
+    let top = rows(0, luma_top, u_top, v_top);
+    let bottom = rows(middle, luma_bottom, u_bottom, v_bottom);
+    // The bottom half goes to the other thread through a slot, so that it
+    // is still here to do if that thread cannot start.
+    let bottom = std::sync::Mutex::new(Some((bottom, middle..range.end)));
+    let take = || bottom.lock().ok().and_then(|mut slot| slot.take());
+    let work = &work;
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("liveroom-smooth".into())
+            .spawn_scoped(scope, || {
+                if let Some((rows, range)) = take() {
+                    work(rows, range);
+                }
+            });
+        work(top, range.start..middle);
+        if spawned.is_err() {
+            if let Some((rows, range)) = take() {
+                work(rows, range);
+            }
+        }
+    });
+}
+
+/// Means of I and I² over each `BLOCK`² block of the low-res cells
+/// `[x0, y0, x1, y1]`; rows and columns past the picture repeat its last
+/// (`smooth_stats` in the shader).
+fn block_statistics(
+    luma: &[u8],
+    stride: usize,
+    (w, h): (u32, u32),
+    lw: u32,
+    [x0, y0, x1, y1]: [u32; 4],
+    stats: &mut [[f32; 2]],
+) {
+    let n = (BLOCK * BLOCK) as f32;
+    for ly in y0..y1 {
+        for lx in x0..x1 {
+            let (mut sum, mut squares) = (0u32, 0u32);
+            for j in 0..BLOCK {
+                let row = &luma[(ly * BLOCK + j).min(h - 1) as usize * stride..];
+                for i in 0..BLOCK {
+                    let v = u32::from(row[(lx * BLOCK + i).min(w - 1) as usize]);
+                    sum += v;
+                    squares += v * v;
+                }
+            }
+            stats[(ly * lw + lx) as usize] = [
+                sum as f32 / (255.0 * n),
+                squares as f32 / (255.0 * 255.0 * n),
+            ];
+        }
+    }
+}
+
+/// Box mean over `(2 RADIUS + 1)²` low-res pixels around (x, y), clamped at
+/// the edges (`box_mean` in the shader).
+fn box_mean(field: &[[f32; 2]], (lw, lh): (u32, u32), x: u32, y: u32) -> [f32; 2] {
+    let r = RADIUS as i32;
+    let mut sum = [0.0f32; 2];
+    for dy in -r..=r {
+        let cy = (y as i32 + dy).clamp(0, lh as i32 - 1) as u32;
+        for dx in -r..=r {
+            let cx = (x as i32 + dx).clamp(0, lw as i32 - 1) as u32;
+            let v = field[(cy * lw + cx) as usize];
+            sum[0] += v[0];
+            sum[1] += v[1];
+        }
+    }
+    let n = ((2 * r + 1) * (2 * r + 1)) as f32;
+    [sum[0] / n, sum[1] / n]
+}
