@@ -97,6 +97,26 @@ impl CpuSmoother {
         }
         let grid = Grid::new(field);
         let columns = grid.cell_column(span[0])..grid.cell_column(span[2] - 1) + 2;
+        // What depends on the column only, once: the face-field cell and
+        // where the pixel lies across it; the low-res column and weight of
+        // the coefficients' bilinear.
+        let across: Vec<Across> = (0..span[2])
+            .map(|x| {
+                let cell = grid.cell_column(x);
+                let px = low_res(x, lw - 1);
+                let low = px as u32;
+                Across {
+                    cell: cell - columns.start.min(cell),
+                    t: grid.across_in(x as f32 + 0.5, cell),
+                    low: low as usize,
+                    next: (low + 1).min(lw - 1) as usize,
+                    low_t: px - low as f32,
+                }
+            })
+            .collect();
+        // The skin colour's luma term of each byte value.
+        let luma_weights: [f32; 256] =
+            std::array::from_fn(|v| skin_luma_weight(v as f32 / 255.0) * strength);
         let means = &self.means;
         let rows = (span[1] & !1)..((span[3] + 1).min(h) & !1);
         in_two_halves(frame, rows, |rows, range| {
@@ -127,27 +147,32 @@ impl CpuSmoother {
                     );
                     [a[0] + (b[0] - a[0]) * ty, a[1] + (b[1] - a[1]) * ty]
                 }));
+                // The chroma term of the last chroma sample computed.
+                let mut chroma = (usize::MAX, 0.0);
                 for x in first..end {
-                    let i = grid.cell_column(x);
-                    let (a, b) = (weights[i - columns.start], weights[i + 1 - columns.start]);
-                    let weight = a + (b - a) * grid.across_in(x as f32 + 0.5, i);
+                    let column = &across[x as usize];
+                    let (a, b) = (weights[column.cell], weights[column.cell + 1]);
+                    let weight = a + (b - a) * column.t;
                     if weight <= 0.0 {
                         continue;
                     }
-                    let at = rows.luma_at(x, y);
-                    let value = f32::from(rows.luma[at]) / 255.0;
                     let chroma_at = rows.chroma_at(x, y);
-                    let chroma = skin_chroma_weight(
-                        f32::from(rows.u[chroma_at]) / 255.0,
-                        f32::from(rows.v[chroma_at]) / 255.0,
-                    );
-                    let amount = weight * chroma * skin_luma_weight(value) * strength;
+                    if chroma.0 != chroma_at {
+                        chroma = (
+                            chroma_at,
+                            skin_chroma_weight(
+                                f32::from(rows.u[chroma_at]) / 255.0,
+                                f32::from(rows.v[chroma_at]) / 255.0,
+                            ),
+                        );
+                    }
+                    let at = rows.luma_at(x, y);
+                    let byte = rows.luma[at];
+                    let amount = weight * chroma.1 * luma_weights[usize::from(byte)];
                     if amount > 0.0 {
-                        let px = low_res(x, lw - 1);
-                        let lx0 = px as u32;
-                        let lx1 = (lx0 + 1).min(lw - 1);
-                        let (left, right) = (means_row[lx0 as usize], means_row[lx1 as usize]);
-                        let t = px - lx0 as f32;
+                        let value = f32::from(byte) / 255.0;
+                        let (left, right) = (means_row[column.low], means_row[column.next]);
+                        let t = column.low_t;
                         let q = (left[0] + (right[0] - left[0]) * t) * value
                             + (left[1] + (right[1] - left[1]) * t);
                         rows.luma[at] = to_byte(value + (q - value) * amount);
@@ -156,6 +181,17 @@ impl CpuSmoother {
             }
         });
     }
+}
+
+/// What the blend needs of an output column: its face-field cell (from
+/// the first column of the row's weights), where it lies across it, and
+/// the low-res columns and weight of the coefficients' bilinear.
+struct Across {
+    cell: usize,
+    t: f32,
+    low: usize,
+    next: usize,
+    low_t: f32,
 }
 
 /// Normalised `value` (0..1) to a byte, rounded.
