@@ -229,13 +229,19 @@ fn effects_without_a_face_change_nothing() {
     assert_eq!(out, plain);
 }
 
-/// The portrait through the GPU and the reference with `effects`, zoomed
-/// 1.4×, mirrored and cropped to 288×384.
-fn cropped_and_mirrored(effects: EffectParams) -> Option<(I420Frame, I420Frame)> {
+/// The portrait through the pipeline and the reference with `effects`,
+/// zoomed 1.4×, mirrored and cropped to 288×384; the pipeline smooths on
+/// the CPU when `smoothing_on_cpu` (where the plain geometry is on the CPU:
+/// by default on a software adapter), else with the shaders.
+fn cropped_and_mirrored(
+    effects: EffectParams,
+    smoothing_on_cpu: bool,
+) -> Option<(I420Frame, I420Frame)> {
     let gpu = gpu()?;
     let frame = portrait();
     let size = OutputSize::new(288, 384).expect("size");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    pipeline.set_smoothing_on_cpu(smoothing_on_cpu);
     let params = FrameParams {
         geometry: GeometryParams::new(1.4, true).expect("geometry"),
         effects,
@@ -248,7 +254,7 @@ fn cropped_and_mirrored(effects: EffectParams) -> Option<(I420Frame, I420Frame)>
 
 #[test]
 fn gpu_warps_match_the_reference_within_two_levels() {
-    let Some((gpu_out, cpu_out)) = cropped_and_mirrored(effect(0.0, 0.0, 1.0, 1.0)) else {
+    let Some((gpu_out, cpu_out)) = cropped_and_mirrored(effect(0.0, 0.0, 1.0, 1.0), false) else {
         return;
     };
     let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
@@ -344,9 +350,22 @@ fn eye_bigness_magnifies_the_eyes() {
 
 #[test]
 fn gpu_effects_match_the_reference_through_crop_and_mirror() {
-    let Some((gpu_out, cpu_out)) = cropped_and_mirrored(effect(1.0, 1.0, 1.0, 1.0)) else {
-        return;
-    };
+    for smoothing_on_cpu in [false, true] {
+        let Some((gpu_out, cpu_out)) =
+            cropped_and_mirrored(effect(1.0, 1.0, 1.0, 1.0), smoothing_on_cpu)
+        else {
+            return;
+        };
+        assert_mostly_within_two_levels(&gpu_out, &cpu_out, smoothing_on_cpu);
+    }
+}
+
+/// The tolerance of [`gpu_effects_match_the_reference_through_crop_and_mirror`].
+fn assert_mostly_within_two_levels(
+    gpu_out: &I420Frame,
+    cpu_out: &I420Frame,
+    smoothing_on_cpu: bool,
+) {
     // The texture unit's bilinear filter rounds a little differently from the
     // reference's exact one (±1 on a fraction of pixels with geometry alone);
     // where the skin mask's colour term is steep, whitening and smoothing
@@ -366,14 +385,14 @@ fn gpu_effects_match_the_reference_through_crop_and_mirror() {
             }
         }
     }
-    let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
+    let (worst, plane, x, y) = max_difference(gpu_out, cpu_out);
     assert!(
         worst <= 8,
-        "GPU differs from reference by {worst} at {plane:?} ({x}, {y})"
+        "GPU differs from reference by {worst} at {plane:?} ({x}, {y}) (smoothing on the CPU: {smoothing_on_cpu})"
     );
     assert!(
         within as f64 >= 0.999 * total as f64,
-        "only {within} of {total} samples within ±2"
+        "only {within} of {total} samples within ±2 (smoothing on the CPU: {smoothing_on_cpu})"
     );
 }
 
@@ -384,13 +403,18 @@ fn gpu_whitening_and_smoothing_match_the_reference_within_two_levels_without_res
     let size = OutputSize::new(frame.width(), frame.height()).expect("size");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let params = params(effect(1.0, 1.0, 0.0, 0.0));
-    let gpu_out = pipeline.process(&frame, &params).expect("GPU");
     let cpu_out = reference::process(&frame, size, &params).expect("reference");
-    let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
-    assert!(
-        worst <= 2,
-        "GPU differs from reference by {worst} at {plane:?} ({x}, {y})"
-    );
+    // The smoothing passes, then the CPU's smoothing (the default on a
+    // software adapter).
+    for smoothing_on_cpu in [false, true] {
+        pipeline.set_smoothing_on_cpu(smoothing_on_cpu);
+        let gpu_out = pipeline.process(&frame, &params).expect("GPU");
+        let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
+        assert!(
+            worst <= 2,
+            "differs from reference by {worst} at {plane:?} ({x}, {y}) (smoothing on the CPU: {smoothing_on_cpu})"
+        );
+    }
 }
 
 #[test]

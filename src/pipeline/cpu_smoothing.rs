@@ -391,3 +391,70 @@ fn box_mean(field: &[[f32; 2]], (lw, lh): (u32, u32), x: u32, y: u32) -> [f32; 2
     let n = ((2 * r + 1) * (2 * r + 1)) as f32;
     [sum[0] / n, sum[1] / n]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::effects::{EffectParams, EffectPlan};
+    use crate::landmarks::FaceLandmarks;
+
+    /// A frame of skin-coloured noise: texture for the filter to remove.
+    fn skin_noise(width: u32, height: u32) -> I420Frame {
+        let mut frame = I420Frame::black(width, height).expect("frame");
+        for y in 0..height {
+            for (x, v) in frame.row_mut(Plane::Y, y).iter_mut().enumerate() {
+                *v = 120 + ((x as u32 * 37 + y * 91) % 23) as u8;
+            }
+        }
+        for (plane, value) in [(Plane::U, 110), (Plane::V, 150)] {
+            frame.plane_mut(plane).fill(value);
+        }
+        frame
+    }
+
+    fn face_at(x: f32, y: f32, size: f32) -> FaceLandmarks {
+        FaceLandmarks {
+            bbox: [x, y, size, size],
+            left_eye: [x + 0.3 * size, y + 0.35 * size],
+            right_eye: [x + 0.7 * size, y + 0.35 * size],
+            contour: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn faces_over_the_edges_are_smoothed_inside_the_frame_and_nothing_else_moves() {
+        let (width, height) = (96, 64);
+        let params = EffectParams::new(0.0, 1.0, 0.0, 0.0).expect("strengths");
+        for face in [
+            face_at(60.0, 30.0, 60.0),
+            face_at(-30.0, -40.0, 70.0),
+            face_at(500.0, 500.0, 40.0),
+        ] {
+            let plan = EffectPlan::new(&params, std::slice::from_ref(&face));
+            let field = plan.face_field(width, height).expect("a face field");
+            let before = skin_noise(width, height);
+            let mut after = before.clone();
+            CpuSmoother::default().smooth(&mut after, &field, plan.mask_bounds(), 1.0);
+            for y in 0..height {
+                for x in 0..width {
+                    let p = [x as f32 + 0.5, y as f32 + 0.5];
+                    if plan.region_weight(p) == 0.0 && field.at(p)[2] == 0.0 {
+                        assert_eq!(
+                            after.sample(Plane::Y, x, y),
+                            before.sample(Plane::Y, x, y),
+                            "{face:?}: ({x}, {y}) is outside the skin region"
+                        );
+                    }
+                }
+            }
+            assert_eq!(after.plane(Plane::U), before.plane(Plane::U));
+            assert_eq!(after.plane(Plane::V), before.plane(Plane::V));
+            let changed = (0..height)
+                .flat_map(|y| (0..width).map(move |x| (x, y)))
+                .filter(|&(x, y)| after.sample(Plane::Y, x, y) != before.sample(Plane::Y, x, y))
+                .count();
+            let inside = face.bbox[0] < width as f32 && face.bbox[1] < height as f32;
+            assert_eq!(changed > 0, inside, "{face:?}: {changed} pixels changed");
+        }
+    }
+}
