@@ -54,6 +54,12 @@ override COLOR_STAGE: bool = true;
 override WARPS: bool = false;
 override WHITENING: bool = false;
 
+// Whether the dispatch covers a list of tiles of the region, one
+// workgroup per tile (8×8 blocks, origins in `tiles`), instead of the whole
+// region: on a software adapter, only the tiles where the face field is
+// not zero (the rest is the CPU's plain frame).
+override TILED: bool = false;
+
 // The colour matrices (src/color.rs, BT.601 video range), fixed per compiled
 // pipeline so that the conversions fold into constant arithmetic. Row r,
 // column c of YUV → RGB is YUV_TO_RGB_rc; YUV_OFFSET_k is subtracted from
@@ -74,6 +80,8 @@ override YUV_OFFSET_0: f32; override YUV_OFFSET_1: f32; override YUV_OFFSET_2: f
 // Linear filtering: the texture unit does the bilinear interpolation.
 @group(0) @binding(3) var bilinear: sampler;
 @group(0) @binding(4) var<storage, read_write> dst: array<u32>;
+// The tiles of a tiled dispatch: each one's first block (column, row).
+@group(0) @binding(10) var<storage, read> tiles: array<vec2<u32>>;
 
 
 // Bilinear luma (0..1) at a pixel-centre position, clamped to the crop.
@@ -178,10 +186,17 @@ fn to_byte(v: f32) -> u32 {
 }
 
 @compute @workgroup_size(8, 8, 1)
-fn geometry_to_i420(@builtin(global_invocation_id) id: vec3<u32>) {
+fn geometry_to_i420(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(local_invocation_id) local: vec3<u32>,
+) {
     let width = u.output_layout.x;
     let height = u.output_layout.y;
-    let block = id.xy + u.region.xy;
+    var block = id.xy + u.region.xy;
+    if (TILED) {
+        block = tiles[group.x] + local.xy;
+    }
     if (block.x >= u.region.z || block.y >= u.region.w
         || block.x >= u.output_offsets.z || block.y * 2u >= height) {
         return;

@@ -119,6 +119,8 @@ struct VariantKey {
     warps: bool,
     /// Whether the frame whitens skin (`WHITENING`).
     whitening: bool,
+    /// Whether the dispatch covers a list of tiles (`TILED`).
+    tiled: bool,
 }
 
 /// Compiled variants of the geometry pass (see [`VariantKey`]), made on
@@ -147,6 +149,7 @@ impl GeometryVariants {
                 constants.push(("COLOR_STAGE", key.color_stage as u8 as f64));
                 constants.push(("WARPS", key.warps as u8 as f64));
                 constants.push(("WHITENING", key.whitening as u8 as f64));
+                constants.push(("TILED", key.tiled as u8 as f64));
                 let pipeline = checked(device, || {
                     device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                         label: Some("geometry_to_i420"),
@@ -192,6 +195,8 @@ struct OutputBuffers {
     /// The face field ([`FaceField`]): four floats per grid point, row by
     /// row, in a storage buffer.
     face_field: wgpu::Buffer,
+    /// The first blocks of a tiled dispatch's tiles (two `u32` each).
+    tiles: wgpu::Buffer,
 }
 
 /// The GPU frame pipeline. Create once, call [`FramePipeline::process`] per
@@ -260,6 +265,10 @@ impl FramePipeline {
                             ),
                             buffer_layout_entry(5, wgpu::BufferBindingType::Uniform),
                             face_field_layout_entry(),
+                            buffer_layout_entry(
+                                10,
+                                wgpu::BufferBindingType::Storage { read_only: true },
+                            ),
                         ],
                     });
                 let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -377,6 +386,12 @@ impl FramePipeline {
                     })
                 }),
                 face_field,
+                tiles: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("effect tiles"),
+                    size: effect_tile_capacity(&layout) as u64 * 8,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
             }
         })
     }
@@ -455,6 +470,10 @@ impl FramePipeline {
                             binding: 9,
                             resource: self.output.face_field.as_entire_binding(),
                         },
+                        wgpu::BindGroupEntry {
+                            binding: 10,
+                            resource: self.output.tiles.as_entire_binding(),
+                        },
                     ],
                 })
             };
@@ -532,6 +551,7 @@ impl FramePipeline {
             color_stage: self.always_convert,
             warps: effects.has_warp(),
             whitening: effects.has_whitening(),
+            tiled: false,
         };
         let smoothing = effects.has_smoothing();
         // Effects act only near the faces: the plain variant covers the
@@ -564,6 +584,7 @@ impl FramePipeline {
         };
         let mut base = None;
         let mut cpu_smoothing = None;
+        let mut tile_origins = None;
         let mut dispatches = Vec::with_capacity(MAX_DISPATCHES);
         if let Some(scaler) = cpu_plain {
             let mut plain_frame = scaler.render(frame)?;
@@ -573,16 +594,37 @@ impl FramePipeline {
             let smoothing_rect = (smoothing && cpu_smoothing.is_none())
                 .then(|| grow(effects.mask_bounds(), SMOOTHING_REACH));
             let gpu_rect = union_of([effect_rect].into_iter().chain(smoothing_rect));
-            let Some(gpu_region) = BlockRegion::covering(gpu_rect, &layout) else {
+            // Without the smoothing passes (which read every block around
+            // the skin), only the tiles where the face field is not zero.
+            let tiles = match (BlockRegion::covering(gpu_rect, &layout), &field) {
+                (Some(region), Some(field)) if smoothing_rect.is_none() => {
+                    effect_tiles(field, region)
+                }
+                (Some(region), _) => vec![region],
+                (None, _) => Vec::new(),
+            };
+            if tiles.is_empty() {
                 if let (Some((mask, strength)), Some(field)) = (cpu_smoothing, &field) {
                     self.cpu_smoother
                         .smooth(&mut plain_frame, field, mask, strength);
                 }
                 self.in_flight.push_back(InFlight::Ready(plain_frame));
                 return Ok(());
-            };
-            base = Some((plain_frame, gpu_region));
-            dispatches.push((self.geometry.prepare(device, key)?, gpu_region));
+            }
+            let tiled = smoothing_rect.is_none();
+            let variant = self.geometry.prepare(device, VariantKey { tiled, ..key })?;
+            if tiled {
+                let region = tiles
+                    .iter()
+                    .copied()
+                    .reduce(BlockRegion::union)
+                    .unwrap_or(whole);
+                dispatches.push(Dispatch::tiles(variant, region, tiles.len()));
+                tile_origins = Some(tiles.iter().map(|t| [t.x0, t.y0]).collect::<Vec<_>>());
+            } else {
+                dispatches.push(Dispatch::region(variant, tiles[0]));
+            }
+            base = Some((plain_frame, tiles));
         } else {
             // (variant, region) per dispatch: the effects' variant over the
             // region, the plain one over the bands around it.
@@ -590,11 +632,17 @@ impl FramePipeline {
                 Some(region) => {
                     let plain = self.geometry.prepare(device, plain_key)?;
                     for band in whole.around(region) {
-                        dispatches.push((plain, band));
+                        dispatches.push(Dispatch::region(plain, band));
                     }
-                    dispatches.push((self.geometry.prepare(device, key)?, region));
+                    dispatches.push(Dispatch::region(
+                        self.geometry.prepare(device, key)?,
+                        region,
+                    ));
                 }
-                None => dispatches.push((self.geometry.prepare(device, plain_key)?, whole)),
+                None => dispatches.push(Dispatch::region(
+                    self.geometry.prepare(device, plain_key)?,
+                    whole,
+                )),
             }
         }
         let smoothing = smoothing && cpu_smoothing.is_none();
@@ -615,10 +663,13 @@ impl FramePipeline {
         let uniforms = GeometryUniforms::new(&plan, &output.layout);
         let queue = self.gpu.queue();
         let mut flight = checked(device, || {
-            for (dispatch, (_, region)) in dispatches.iter().enumerate() {
-                let uniforms = uniforms.with_region(*region);
-                let offset = dispatch as u64 * UNIFORM_SLOT;
+            for (index, dispatch) in dispatches.iter().enumerate() {
+                let uniforms = uniforms.with_region(dispatch.region);
+                let offset = index as u64 * UNIFORM_SLOT;
                 queue.write_buffer(&self.uniforms, offset, bytemuck::bytes_of(&uniforms));
+            }
+            if let Some(origins) = &tile_origins {
+                queue.write_buffer(&output.tiles, 0, bytemuck::cast_slice(origins));
             }
             if let Some(field) = &field {
                 queue.write_buffer(&output.face_field, 0, bytemuck::cast_slice(&field.points));
@@ -638,11 +689,14 @@ impl FramePipeline {
                     label: Some("geometry"),
                     timestamp_writes: None,
                 });
-                for (dispatch, (variant, region)) in dispatches.iter().enumerate() {
-                    pass.set_pipeline(self.geometry.pipeline(*variant));
-                    let offset = dispatch as u32 * UNIFORM_SLOT as u32;
+                for (index, dispatch) in dispatches.iter().enumerate() {
+                    pass.set_pipeline(self.geometry.pipeline(dispatch.variant));
+                    let offset = index as u32 * UNIFORM_SLOT as u32;
                     pass.set_bind_group(0, &input.bind_group, &[offset]);
-                    let (x, y) = region.workgroups(WORKGROUP_SIDE);
+                    let (x, y) = match dispatch.tiles {
+                        Some(count) => (count as u32, 1),
+                        None => dispatch.region.workgroups(WORKGROUP_SIDE),
+                    };
                     pass.dispatch_workgroups(x, y, 1);
                 }
             }
@@ -722,9 +776,79 @@ struct GpuFrame {
     timestamp: std::time::Duration,
     /// The CPU's plain frame and the blocks the GPU computed, to be laid
     /// over it; `None` when the GPU computed the whole frame.
-    base: Option<(I420Frame, BlockRegion)>,
+    base: Option<(I420Frame, Vec<BlockRegion>)>,
     /// The smoothing, when the CPU does it after the GPU's part.
     cpu_smoothing: Option<(FaceField, [f32; 4], f32)>,
+}
+
+/// One dispatch of the geometry pass: its compiled variant, the blocks its
+/// uniforms name, and for a tiled one the number of tiles (workgroups).
+struct Dispatch {
+    variant: usize,
+    region: BlockRegion,
+    tiles: Option<usize>,
+}
+
+impl Dispatch {
+    /// A dispatch over every block of `region`.
+    fn region(variant: usize, region: BlockRegion) -> Self {
+        Self {
+            variant,
+            region,
+            tiles: None,
+        }
+    }
+
+    /// A dispatch over `count` tiles within `region`.
+    fn tiles(variant: usize, region: BlockRegion, count: usize) -> Self {
+        Self {
+            variant,
+            region,
+            tiles: Some(count),
+        }
+    }
+}
+
+/// Blocks per side of a tile of a tiled dispatch (one workgroup).
+const TILE: u32 = WORKGROUP_SIDE;
+
+/// The most tiles an output can have.
+fn effect_tile_capacity(layout: &OutputLayout) -> u32 {
+    let (x, y) = layout.blocks();
+    x.div_ceil(TILE) * y.div_ceil(TILE)
+}
+
+/// The tiles of `region` (`TILE`² blocks from its first block, clipped to
+/// it) in which the face field is not all zero: the only blocks the
+/// effects change, since the field is what moves and whitens pixels.
+fn effect_tiles(field: &FaceField, region: BlockRegion) -> Vec<BlockRegion> {
+    let spacing = crate::effects::FACE_FIELD_SPACING;
+    let last = [field.columns - 1, field.rows - 1];
+    // The grid points the blocks' cells use: a block's cell holds its
+    // centre (see `face_cell` in the shader) and reaches one point on.
+    let points = |first_pixel: u32, end_pixel: u32, last: u32| {
+        let cell = |p: u32| (p / spacing).min(last.saturating_sub(1));
+        cell(first_pixel + 1)..=(cell(end_pixel - 1) + 1).min(last)
+    };
+    let mut tiles = Vec::new();
+    for y0 in (region.y0..region.y1).step_by(TILE as usize) {
+        let y1 = (y0 + TILE).min(region.y1);
+        let rows = points(2 * y0, 2 * y1, last[1]);
+        for x0 in (region.x0..region.x1).step_by(TILE as usize) {
+            let x1 = (x0 + TILE).min(region.x1);
+            let columns = points(8 * x0, 8 * x1, last[0]);
+            let touched = rows.clone().any(|j| {
+                let row = &field.points[(j * field.columns) as usize..];
+                columns
+                    .clone()
+                    .any(|i| row[i as usize][..3].iter().any(|&v| v != 0.0))
+            });
+            if touched {
+                tiles.push(BlockRegion { x0, y0, x1, y1 });
+            }
+        }
+    }
+    tiles
 }
 
 /// Output pixels around the skin mask that the smoothing passes read (the
@@ -841,8 +965,10 @@ fn read_back(
         .get_mapped_range(..)
         .map_err(|e| GpuError::Operation(format!("reading the readback buffer: {e}")))?;
     let (u, v) = (layout.u_offset as usize, layout.v_offset as usize);
-    if let Some((mut base, region)) = flight.base {
-        lay_over(&mut base, &view, layout, region);
+    if let Some((mut base, regions)) = flight.base {
+        for region in regions {
+            lay_over(&mut base, &view, layout, region);
+        }
         drop(view);
         readback.unmap();
         return Ok(base);

@@ -180,6 +180,16 @@ impl BlockRegion {
         (x1 > x0 && y1 > y0).then_some(Self { x0, y0, x1, y1 })
     }
 
+    /// The smallest region holding both.
+    pub fn union(self, other: Self) -> Self {
+        Self {
+            x0: self.x0.min(other.x0),
+            y0: self.y0.min(other.y0),
+            x1: self.x1.max(other.x1),
+            y1: self.y1.max(other.y1),
+        }
+    }
+
     /// The whole output.
     pub fn all(output: &OutputLayout) -> Self {
         let (x1, y1) = output.blocks();
