@@ -230,18 +230,18 @@ fn effects_without_a_face_change_nothing() {
 }
 
 /// The portrait through the pipeline and the reference with `effects`,
-/// zoomed 1.4×, mirrored and cropped to 288×384; the pipeline smooths on
-/// the CPU when `smoothing_on_cpu` (where the plain geometry is on the CPU:
-/// by default on a software adapter), else with the shaders.
+/// zoomed 1.4×, mirrored and cropped to 288×384; the pipeline whitens and
+/// smooths on the CPU when `skin_on_cpu` (where the plain geometry is on
+/// the CPU: by default on a software adapter), else with the shaders.
 fn cropped_and_mirrored(
     effects: EffectParams,
-    smoothing_on_cpu: bool,
+    skin_on_cpu: bool,
 ) -> Option<(I420Frame, I420Frame)> {
     let gpu = gpu()?;
     let frame = portrait();
     let size = OutputSize::new(288, 384).expect("size");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
-    pipeline.set_smoothing_on_cpu(smoothing_on_cpu);
+    pipeline.set_skin_on_cpu(skin_on_cpu);
     let params = FrameParams {
         geometry: GeometryParams::new(1.4, true).expect("geometry"),
         effects,
@@ -350,22 +350,18 @@ fn eye_bigness_magnifies_the_eyes() {
 
 #[test]
 fn gpu_effects_match_the_reference_through_crop_and_mirror() {
-    for smoothing_on_cpu in [false, true] {
+    for skin_on_cpu in [false, true] {
         let Some((gpu_out, cpu_out)) =
-            cropped_and_mirrored(effect(1.0, 1.0, 1.0, 1.0), smoothing_on_cpu)
+            cropped_and_mirrored(effect(1.0, 1.0, 1.0, 1.0), skin_on_cpu)
         else {
             return;
         };
-        assert_mostly_within_two_levels(&gpu_out, &cpu_out, smoothing_on_cpu);
+        assert_mostly_within_two_levels(&gpu_out, &cpu_out, skin_on_cpu);
     }
 }
 
 /// The tolerance of [`gpu_effects_match_the_reference_through_crop_and_mirror`].
-fn assert_mostly_within_two_levels(
-    gpu_out: &I420Frame,
-    cpu_out: &I420Frame,
-    smoothing_on_cpu: bool,
-) {
+fn assert_mostly_within_two_levels(gpu_out: &I420Frame, cpu_out: &I420Frame, skin_on_cpu: bool) {
     // The texture unit's bilinear filter rounds a little differently from the
     // reference's exact one (±1 on a fraction of pixels with geometry alone);
     // where the skin mask's colour term is steep, whitening and smoothing
@@ -388,11 +384,11 @@ fn assert_mostly_within_two_levels(
     let (worst, plane, x, y) = max_difference(gpu_out, cpu_out);
     assert!(
         worst <= 8,
-        "GPU differs from reference by {worst} at {plane:?} ({x}, {y}) (smoothing on the CPU: {smoothing_on_cpu})"
+        "GPU differs from reference by {worst} at {plane:?} ({x}, {y}) (skin effects on the CPU: {skin_on_cpu})"
     );
     assert!(
         within as f64 >= 0.999 * total as f64,
-        "only {within} of {total} samples within ±2 (smoothing on the CPU: {smoothing_on_cpu})"
+        "only {within} of {total} samples within ±2 (skin effects on the CPU: {skin_on_cpu})"
     );
 }
 
@@ -404,15 +400,15 @@ fn gpu_whitening_and_smoothing_match_the_reference_within_two_levels_without_res
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let params = params(effect(1.0, 1.0, 0.0, 0.0));
     let cpu_out = reference::process(&frame, size, &params).expect("reference");
-    // The smoothing passes, then the CPU's smoothing (the default on a
+    // The shaders, then the CPU's whitening and smoothing (the default on a
     // software adapter).
-    for smoothing_on_cpu in [false, true] {
-        pipeline.set_smoothing_on_cpu(smoothing_on_cpu);
+    for skin_on_cpu in [false, true] {
+        pipeline.set_skin_on_cpu(skin_on_cpu);
         let gpu_out = pipeline.process(&frame, &params).expect("GPU");
         let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
         assert!(
             worst <= 2,
-            "differs from reference by {worst} at {plane:?} ({x}, {y}) (smoothing on the CPU: {smoothing_on_cpu})"
+            "differs from reference by {worst} at {plane:?} ({x}, {y}) (skin effects on the CPU: {skin_on_cpu})"
         );
     }
 }

@@ -16,7 +16,7 @@
 //!
 //! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
 
-mod cpu_smoothing;
+mod cpu_skin;
 mod plain;
 pub mod reference;
 pub mod smoothing;
@@ -34,7 +34,7 @@ use crate::gpu::{
     buffer_layout_entry, checked, sampler_layout_entry, texture_layout_entry, GpuContext, GpuError,
 };
 use crate::landmarks::FaceLandmarks;
-use cpu_smoothing::CpuSmoother;
+use cpu_skin::{CpuSkin, SkinWork};
 use plain::PlainScaler;
 use smoothing::Smoother;
 use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms, OutputLayout};
@@ -215,11 +215,12 @@ pub struct FramePipeline {
     /// Frames that need nothing but geometry are scaled on the CPU (on a
     /// software adapter, where that is several times cheaper).
     plain_on_cpu: bool,
-    /// Skin smoothing is done on the CPU, after the GPU's blocks are laid
-    /// over the CPU's plain frame (needs `plain_on_cpu`).
-    smoothing_on_cpu: bool,
-    /// The CPU smoothing's reusable buffers.
-    cpu_smoother: CpuSmoother,
+    /// Skin whitening and smoothing are done on the CPU, after the GPU's
+    /// warped blocks are laid over the CPU's plain frame (needs
+    /// `plain_on_cpu`).
+    skin_on_cpu: bool,
+    /// The CPU skin effects' reusable buffers.
+    cpu_skin: CpuSkin,
     input: Option<InputTextures>,
     /// U and V interleaved for upload, kept to avoid an allocation per frame.
     interleaved: Vec<u8>,
@@ -321,8 +322,8 @@ impl FramePipeline {
             sampler,
             always_convert: false,
             plain_on_cpu: gpu.is_software(),
-            smoothing_on_cpu: gpu.is_software(),
-            cpu_smoother: CpuSmoother::default(),
+            skin_on_cpu: gpu.is_software(),
+            cpu_skin: CpuSkin::default(),
             input: None,
             interleaved: Vec::new(),
             smoother: None,
@@ -519,10 +520,10 @@ impl FramePipeline {
             Some(InFlight::Gpu(flight)) => flight,
         };
         let readback = &self.output.readbacks[flight.slot];
-        let smoothing = flight.cpu_smoothing.take();
+        let skin = flight.skin.take();
         let mut frame = read_back(&self.gpu, readback, &self.output.layout, flight)?;
-        if let Some((field, mask, strength)) = smoothing {
-            self.cpu_smoother.smooth(&mut frame, &field, mask, strength);
+        if let Some((work, field)) = skin {
+            self.cpu_skin.apply(&mut frame, &field, &work);
         }
         Ok(Some(frame))
     }
@@ -546,14 +547,28 @@ impl FramePipeline {
         let device = self.gpu.device();
         let effects = params.effect_plan(&plan);
         let field = effects.face_field(self.output_size.width(), self.output_size.height());
+        let layout = self.output.layout;
+        // On a software adapter the CPU does the plain part, and the skin
+        // effects (whitening, smoothing): the GPU only the blocks the warps
+        // change (or, with the skin effects on the GPU, those and the ones
+        // the smoothing reads), laid over the CPU's frame when it is
+        // collected; with no such block the frame is done here.
+        let cpu_plain = match (self.plain_on_cpu, self.always_convert) {
+            (true, false) => PlainScaler::new(&plan, &layout),
+            _ => None,
+        };
+        let skin = match (&cpu_plain, self.skin_on_cpu) {
+            (Some(_), true) => SkinWork::for_plan(&effects),
+            _ => None,
+        };
         let key = VariantKey {
             taps: (plan.taps_x, plan.taps_y),
             color_stage: self.always_convert,
             warps: effects.has_warp(),
-            whitening: effects.has_whitening(),
+            whitening: effects.has_whitening() && skin.is_none(),
             tiled: false,
         };
-        let smoothing = effects.has_smoothing();
+        let smoothing = effects.has_smoothing() && skin.is_none();
         // Effects act only near the faces: the plain variant covers the
         // frame, then the effects' variant redoes the blocks around the
         // faces (a software driver pays for every pixel a shader could
@@ -566,7 +581,6 @@ impl FramePipeline {
             .into_iter()
             .flatten(),
         );
-        let layout = self.output.layout;
         let whole = BlockRegion::all(&layout);
         let region = BlockRegion::covering(effect_rect, &layout);
         let plain_key = VariantKey {
@@ -574,44 +588,31 @@ impl FramePipeline {
             whitening: false,
             ..key
         };
-        // On a software adapter the CPU does the plain part: the GPU only
-        // the blocks the effects change and those the smoothing reads, laid
-        // over the CPU's frame when it is collected; with no such block the
-        // frame is done here.
-        let cpu_plain = match (self.plain_on_cpu, key.color_stage) {
-            (true, false) => PlainScaler::new(&plan, &layout),
-            _ => None,
-        };
         let mut base = None;
-        let mut cpu_smoothing = None;
         let mut tile_origins = None;
         let mut dispatches = Vec::with_capacity(MAX_DISPATCHES);
         if let Some(scaler) = cpu_plain {
             let mut plain_frame = scaler.render(frame)?;
-            if self.smoothing_on_cpu && smoothing {
-                cpu_smoothing = Some((effects.mask_bounds(), effects.smoothness));
-            }
-            let smoothing_rect = (smoothing && cpu_smoothing.is_none())
-                .then(|| grow(effects.mask_bounds(), SMOOTHING_REACH));
+            let smoothing_rect = smoothing.then(|| grow(effects.mask_bounds(), SMOOTHING_REACH));
             let gpu_rect = union_of([effect_rect].into_iter().chain(smoothing_rect));
             // Without the smoothing passes (which read every block around
-            // the skin), only the tiles where the face field is not zero.
+            // the skin), only the tiles where the face field changes
+            // something the GPU does.
             let tiles = match (BlockRegion::covering(gpu_rect, &layout), &field) {
-                (Some(region), Some(field)) if smoothing_rect.is_none() => {
-                    effect_tiles(field, region)
+                (Some(region), Some(field)) if !smoothing => {
+                    effect_tiles(field, region, key.whitening)
                 }
                 (Some(region), _) => vec![region],
                 (None, _) => Vec::new(),
             };
             if tiles.is_empty() {
-                if let (Some((mask, strength)), Some(field)) = (cpu_smoothing, &field) {
-                    self.cpu_smoother
-                        .smooth(&mut plain_frame, field, mask, strength);
+                if let (Some(work), Some(field)) = (&skin, &field) {
+                    self.cpu_skin.apply(&mut plain_frame, field, work);
                 }
                 self.in_flight.push_back(InFlight::Ready(plain_frame));
                 return Ok(());
             }
-            let tiled = smoothing_rect.is_none();
+            let tiled = !smoothing;
             let variant = self.geometry.prepare(device, VariantKey { tiled, ..key })?;
             if tiled {
                 let region = tiles
@@ -645,7 +646,6 @@ impl FramePipeline {
                 )),
             }
         }
-        let smoothing = smoothing && cpu_smoothing.is_none();
         if smoothing && self.smoother.is_none() {
             self.smoother = Some(Smoother::new(
                 device,
@@ -728,11 +728,11 @@ impl FramePipeline {
                 mapped,
                 timestamp: frame.timestamp,
                 base,
-                cpu_smoothing: None,
+                skin: None,
             }
         })?;
-        if let (Some((mask, strength)), Some(field)) = (cpu_smoothing, field) {
-            flight.cpu_smoothing = Some((field, mask, strength));
+        if let (Some(work), Some(field)) = (skin, field) {
+            flight.skin = Some((work, field));
         }
         self.in_flight.push_back(InFlight::Gpu(flight));
         self.next_slot = (slot + 1) % MAX_IN_FLIGHT;
@@ -749,15 +749,15 @@ impl FramePipeline {
         self.plain_on_cpu = on;
     }
 
-    /// Whether skin smoothing is done on the CPU (`pipeline::cpu_smoothing`)
-    /// instead of by the smoothing passes, after the GPU's warped and
-    /// whitened blocks are laid over the CPU's plain frame; by default on a
-    /// software adapter, where the passes cost about twice the CPU time.
+    /// Whether skin whitening and smoothing are done on the CPU
+    /// (`pipeline::cpu_skin`) instead of by the shaders, after the GPU's
+    /// warped blocks are laid over the CPU's plain frame; by default on a
+    /// software adapter, where the shaders cost about twice the CPU time.
     /// Takes effect only where the plain geometry is on the CPU
     /// ([`FramePipeline::set_plain_on_cpu`]). Both agree with the reference
     /// within its tolerance.
-    pub fn set_smoothing_on_cpu(&mut self, on: bool) {
-        self.smoothing_on_cpu = on;
+    pub fn set_skin_on_cpu(&mut self, on: bool) {
+        self.skin_on_cpu = on;
     }
 }
 
@@ -777,8 +777,8 @@ struct GpuFrame {
     /// The CPU's plain frame and the blocks the GPU computed, to be laid
     /// over it; `None` when the GPU computed the whole frame.
     base: Option<(I420Frame, Vec<BlockRegion>)>,
-    /// The smoothing, when the CPU does it after the GPU's part.
-    cpu_smoothing: Option<(FaceField, [f32; 4], f32)>,
+    /// The skin effects, when the CPU does them after the GPU's part.
+    skin: Option<(SkinWork, FaceField)>,
 }
 
 /// One dispatch of the geometry pass: its compiled variant, the blocks its
@@ -819,9 +819,12 @@ fn effect_tile_capacity(layout: &OutputLayout) -> u32 {
 }
 
 /// The tiles of `region` (`TILE`² blocks from its first block, clipped to
-/// it) in which the face field is not all zero: the only blocks the
-/// effects change, since the field is what moves and whitens pixels.
-fn effect_tiles(field: &FaceField, region: BlockRegion) -> Vec<BlockRegion> {
+/// it) in which the face field is not all zero (its offsets; and its
+/// region weight when `whitening`): the only blocks the effects change,
+/// since the field is what moves and whitens pixels.
+fn effect_tiles(field: &FaceField, region: BlockRegion, whitening: bool) -> Vec<BlockRegion> {
+    // The warp's offsets, and the region weight where the GPU whitens.
+    let components = if whitening { 3 } else { 2 };
     let spacing = crate::effects::FACE_FIELD_SPACING;
     let last = [field.columns - 1, field.rows - 1];
     // The grid points the blocks' cells use: a block's cell holds its
@@ -841,7 +844,7 @@ fn effect_tiles(field: &FaceField, region: BlockRegion) -> Vec<BlockRegion> {
                 let row = &field.points[(j * field.columns) as usize..];
                 columns
                     .clone()
-                    .any(|i| row[i as usize][..3].iter().any(|&v| v != 0.0))
+                    .any(|i| row[i as usize][..components].iter().any(|&v| v != 0.0))
             });
             if touched {
                 tiles.push(BlockRegion { x0, y0, x1, y1 });

@@ -1,26 +1,56 @@
-//! The skin smoothing on the CPU: the maths of the smoothing passes
-//! (`shaders/smoothing.wgsl`: a fast guided filter on luma at a quarter of
+//! The skin effects on the CPU: whitening (the geometry shader's, on the
+//! frame as it stands) and smoothing (the smoothing passes of
+//! `shaders/smoothing.wgsl`: a fast guided filter on luma at a quarter of
 //! the resolution, blended by the skin mask and the strength), in `f32` as
 //! in the shaders, one output row at a time, on two threads.
 //!
-//! On a software Vulkan driver (lavapipe) every invocation of the apply
-//! pass pays for every pixel of the mask's bounds and every branch it
+//! On a software Vulkan driver (lavapipe) every invocation of a dispatched
+//! region pays for every pixel of the mask's bounds and every branch it
 //! could have skipped; here the face field's region weight is interpolated
 //! down once per row and a pixel outside the skin region costs a compare.
-//! [`super::FramePipeline`] smooths here when the adapter is a CPU (after
-//! laying the GPU's warped and whitened blocks over the CPU's plain frame);
-//! a real GPU keeps the shaders. Both agree with the reference within its
-//! tolerance (`tests/gpu_pipeline.rs`).
+//! [`super::FramePipeline`] does the skin effects here when the adapter is
+//! a CPU, after laying the GPU's warped blocks over the CPU's plain frame;
+//! a real GPU keeps the shaders. Whitening a frame's bytes instead of the
+//! shader's unrounded samples moves a pixel by at most one more level.
+//! Both agree with the reference within its tolerance
+//! (`tests/effects_quality.rs`).
 
 use super::smoothing::{low_res_size, BLOCK, EPS, RADIUS};
 use crate::effects::{
-    is_empty_rect, skin_chroma_weight, skin_luma_weight, FaceField, FACE_FIELD_SPACING,
+    is_empty_rect, skin_chroma_weight, skin_luma_weight, EffectPlan, FaceField, FACE_FIELD_SPACING,
+    WHITEN_LIFT,
 };
 use crate::frame::{I420Frame, Plane};
 
+/// What the CPU does to a frame's skin: from an [`EffectPlan`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SkinWork {
+    /// Whitening strength, if it whitens.
+    whitening: Option<f32>,
+    /// Smoothing strength, if it smooths.
+    smoothing: Option<f32>,
+    /// The rectangles outside which the face field reads as zero: the
+    /// warps' and the skin mask's (`face_in` in the shaders).
+    warp_bounds: [f32; 4],
+    mask_bounds: [f32; 4],
+}
+
+impl SkinWork {
+    /// The skin effects of `plan`; `None` when it has none.
+    pub(crate) fn for_plan(plan: &EffectPlan) -> Option<Self> {
+        let work = Self {
+            whitening: plan.has_whitening().then_some(plan.whiteness),
+            smoothing: plan.has_smoothing().then_some(plan.smoothness),
+            warp_bounds: plan.warp_bounds(),
+            mask_bounds: plan.mask_bounds(),
+        };
+        (work.whitening.is_some() || work.smoothing.is_some()).then_some(work)
+    }
+}
+
 /// The smoothing's low-res fields, kept from frame to frame.
 #[derive(Debug, Default)]
-pub(crate) struct CpuSmoother {
+pub(crate) struct CpuSkin {
     /// Block means of I and I² (I = luma / 255).
     stats: Vec<[f32; 2]>,
     /// The guided filter's coefficients (a, b).
@@ -29,19 +59,24 @@ pub(crate) struct CpuSmoother {
     means: Vec<[f32; 2]>,
 }
 
-impl CpuSmoother {
+impl CpuSkin {
+    /// Whitens, then smooths, the skin of `frame` as `work` says, with the
+    /// frame's face field `field`.
+    pub(crate) fn apply(&mut self, frame: &mut I420Frame, field: &FaceField, work: &SkinWork) {
+        if let Some(strength) = work.whitening {
+            whiten(frame, field, work, strength);
+        }
+        if let Some(strength) = work.smoothing {
+            self.smooth(frame, field, work.mask_bounds, strength);
+        }
+    }
+
     /// Smooths the skin of `frame` inside the mask's bounds `mask` (output
     /// pixels) with `strength`: block statistics, coefficients and their
     /// means on the low-res grid around the bounds, then the blend where
     /// the skin weight (`field`'s region weight × the skin colour) is not
     /// zero.
-    pub(crate) fn smooth(
-        &mut self,
-        frame: &mut I420Frame,
-        field: &FaceField,
-        mask: [f32; 4],
-        strength: f32,
-    ) {
+    fn smooth(&mut self, frame: &mut I420Frame, field: &FaceField, mask: [f32; 4], strength: f32) {
         let (w, h) = (frame.width(), frame.height());
         let Some(span) = pixel_span(mask, w, h) else {
             return;
@@ -192,6 +227,114 @@ struct Across {
     low: usize,
     next: usize,
     low_t: f32,
+}
+
+/// Whitening (`whiten` in the geometry shader) over the 2×2 blocks of the
+/// skin mask's bounds: per pixel, the skin weight (the face field's region
+/// weight × the block's chroma term × the pixel's luma term) × `strength`
+/// lifts luma along the whitening curve; the block's chroma moves toward
+/// grey by its pixels' mean.
+fn whiten(frame: &mut I420Frame, field: &FaceField, work: &SkinWork, strength: f32) {
+    let (w, h) = (frame.width(), frame.height());
+    let Some(span) = pixel_span(work.mask_bounds, w, h) else {
+        return;
+    };
+    let (x0, x1) = (span[0] & !1, (span[2] + 1).min(w) & !1);
+    let grid = Grid::new(field);
+    let columns = grid.cell_column(x0)..grid.cell_column(x1.max(x0 + 1) - 1) + 2;
+    // Per luma byte: its skin term × strength, and the whitening's lift
+    // of it at full amount (normalised).
+    let luma_weights: [f32; 256] =
+        std::array::from_fn(|v| skin_luma_weight(v as f32 / 255.0) * strength);
+    let lifts: [f32; 256] = std::array::from_fn(|v| {
+        let x = ((v as f32 - 16.0) / 219.0).clamp(0.0, 1.0);
+        let curved = x * (1.0 + WHITEN_LIFT) / (1.0 + WHITEN_LIFT * x);
+        219.0 * (curved - x) / 255.0
+    });
+    let grey = 128.0 / 255.0;
+    // Per output column: its cell (from the first column of the row's
+    // weights) and where it lies across it.
+    let across: Vec<(usize, f32)> = (0..x1)
+        .map(|x| {
+            let cell = grid.cell_column(x);
+            (
+                cell.saturating_sub(columns.start),
+                grid.across_in(x as f32 + 0.5, cell),
+            )
+        })
+        .collect();
+    let rows = (span[1] & !1)..((span[3] + 1).min(h) & !1);
+    in_two_halves(frame, rows, |rows, range| {
+        let mut weights = [Vec::new(), Vec::new()];
+        for y in range.step_by(2) {
+            let down = [y as f32 + 0.5, y as f32 + 1.5];
+            let spans = down.map(|v| {
+                (
+                    span_across(work.warp_bounds, v),
+                    span_across(work.mask_bounds, v),
+                )
+            });
+            if spans.iter().all(|(_, mask)| mask.0 > mask.1) {
+                continue;
+            }
+            // The block row's cell row (its centre's), the region weight
+            // down at its two pixel rows.
+            let j = grid.cell_row(y | 1);
+            for (row, v) in weights.iter_mut().zip(down) {
+                grid.region_row(j, v, columns.clone(), row);
+            }
+            for x in (x0..x1).step_by(2) {
+                let c0 = across[x as usize].0;
+                let c1 = c0 + 1;
+                if weights.iter().all(|row| row[c0] <= 0.0 && row[c1] <= 0.0) {
+                    continue;
+                }
+                let chroma_at = rows.chroma_at(x, y);
+                let uv = [rows.u[chroma_at], rows.v[chroma_at]].map(|c| f32::from(c) / 255.0);
+                let chroma = skin_chroma_weight(uv[0], uv[1]);
+                if chroma <= 0.0 {
+                    continue;
+                }
+                let mut amounts = 0.0;
+                for (r, row) in weights.iter().enumerate() {
+                    let (warp, mask) = spans[r];
+                    for k in 0..2 {
+                        let u = (x + k) as f32 + 0.5;
+                        let inside = (u >= warp.0 && u <= warp.1) || (u >= mask.0 && u <= mask.1);
+                        if !inside {
+                            continue;
+                        }
+                        let region = row[c0] + (row[c1] - row[c0]) * across[(x + k) as usize].1;
+                        if region <= 0.0 {
+                            continue;
+                        }
+                        let at = rows.luma_at(x + k, y + r as u32);
+                        let byte = rows.luma[at];
+                        let amount = region * chroma * luma_weights[usize::from(byte)];
+                        if amount > 0.0 {
+                            let value = f32::from(byte) / 255.0 + lifts[usize::from(byte)] * amount;
+                            rows.luma[at] = to_byte(value);
+                            amounts += amount;
+                        }
+                    }
+                }
+                // Chroma toward grey by 8 % of the mean amount.
+                let keep = 0.08 * amounts * 0.25;
+                rows.u[chroma_at] = to_byte(uv[0] + (grey - uv[0]) * keep);
+                rows.v[chroma_at] = to_byte(uv[1] + (grey - uv[1]) * keep);
+            }
+        }
+    });
+}
+
+/// The span `(from, to)` of `rect` across the row at `v`; `(∞, −∞)` when
+/// the row misses it.
+fn span_across(rect: [f32; 4], v: f32) -> (f32, f32) {
+    if v >= rect[1] && v <= rect[3] {
+        (rect[0], rect[2])
+    } else {
+        (f32::INFINITY, f32::NEG_INFINITY)
+    }
 }
 
 /// Normalised `value` (0..1) to a byte, rounded.
@@ -434,7 +577,7 @@ mod tests {
             let field = plan.face_field(width, height).expect("a face field");
             let before = skin_noise(width, height);
             let mut after = before.clone();
-            CpuSmoother::default().smooth(&mut after, &field, plan.mask_bounds(), 1.0);
+            CpuSkin::default().smooth(&mut after, &field, plan.mask_bounds(), 1.0);
             for y in 0..height {
                 for x in 0..width {
                     let p = [x as f32 + 0.5, y as f32 + 0.5];
