@@ -14,6 +14,11 @@
 //! first use, and kept. Without a colour effect, pixels skip the YUV → RGB →
 //! YUV round trip, which is the identity.
 //!
+//! On a software adapter (lavapipe) the CPU does what it does cheaper than
+//! the emulated GPU: the plain geometry (`plain`), then, after the GPU's
+//! warped tiles are laid over that frame, skin whitening and smoothing
+//! (`cpu_skin`).
+//!
 //! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
 
 mod cpu_skin;
