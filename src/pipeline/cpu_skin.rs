@@ -277,9 +277,9 @@ fn whiten(frame: &mut I420Frame, field: &FaceField, work: &SkinWork, strength: f
             if spans.iter().all(|(_, mask)| mask.0 > mask.1) {
                 continue;
             }
-            // The block row's cell row (its centre's), the region weight
-            // down at its two pixel rows.
-            let j = grid.cell_row(y | 1);
+            // The block row's cell row, the region weight down at its two
+            // pixel rows.
+            let j = grid.cell_row(y);
             for (row, v) in weights.iter_mut().zip(down) {
                 grid.region_row(j, v, columns.clone(), row);
             }
@@ -375,13 +375,14 @@ impl<'a> Grid<'a> {
         }
     }
 
-    /// The cell column of output column `x`: the pixels of a luma word
-    /// share it, its centre decides it.
+    /// The cell column of output column `x` (that of the 2×2 block's or
+    /// the luma word's centre, as in the shaders: the same, since cells
+    /// are 4 pixels wide and blocks and words start on even columns).
     fn cell_column(&self, x: u32) -> usize {
-        ((x | 1) / FACE_FIELD_SPACING).min(self.last[0].saturating_sub(1)) as usize
+        (x / FACE_FIELD_SPACING).min(self.last[0].saturating_sub(1)) as usize
     }
 
-    /// The cell row of output row `y`.
+    /// The cell row of output row `y` (likewise).
     fn cell_row(&self, y: u32) -> u32 {
         (y / FACE_FIELD_SPACING).min(self.last[1].saturating_sub(1))
     }
