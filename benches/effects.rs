@@ -89,9 +89,18 @@ fn effects_720p_to_vertical_fhd(c: &mut Criterion) {
                 "small_face" => format!("1280x720_to_720x1280_{name}"),
                 _ => format!("1280x720_to_720x1280_{framing}_{name}"),
             };
-            group.bench_function(id, |b| {
+            group.bench_function(id.clone(), |b| {
                 b.iter(|| pipeline.process(&frame, &params).expect("process"))
             });
+            if gpu.is_software() && params.effects.has_warp() {
+                // The warps in the geometry shader's tiles instead of on the
+                // CPU, for comparison.
+                pipeline.set_warps_on_cpu(false);
+                group.bench_function(format!("{id}_gpu_warps"), |b| {
+                    b.iter(|| pipeline.process(&frame, &params).expect("process"))
+                });
+                pipeline.set_warps_on_cpu(true);
+            }
         }
     }
     group.finish();

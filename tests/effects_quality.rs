@@ -229,19 +229,44 @@ fn effects_without_a_face_change_nothing() {
     assert_eq!(out, plain);
 }
 
+/// Which parts the pipeline does on the CPU (where the plain geometry is on
+/// the CPU: by default on a software adapter, which also does these two
+/// there by default).
+#[derive(Debug, Clone, Copy)]
+struct OnCpu {
+    /// Whitening and smoothing (`FramePipeline::set_skin_on_cpu`).
+    skin: bool,
+    /// The warps (`FramePipeline::set_warps_on_cpu`).
+    warps: bool,
+}
+
+/// All on the GPU; the skin effects on the CPU and the warps in the GPU's
+/// tiles; everything on the CPU.
+const PLACEMENTS: [OnCpu; 3] = [
+    OnCpu {
+        skin: false,
+        warps: false,
+    },
+    OnCpu {
+        skin: true,
+        warps: false,
+    },
+    OnCpu {
+        skin: true,
+        warps: true,
+    },
+];
+
 /// The portrait through the pipeline and the reference with `effects`,
-/// zoomed 1.4×, mirrored and cropped to 288×384; the pipeline whitens and
-/// smooths on the CPU when `skin_on_cpu` (where the plain geometry is on
-/// the CPU: by default on a software adapter), else with the shaders.
-fn cropped_and_mirrored(
-    effects: EffectParams,
-    skin_on_cpu: bool,
-) -> Option<(I420Frame, I420Frame)> {
+/// zoomed 1.4×, mirrored and cropped to 288×384, with the parts `on_cpu`
+/// says on the CPU.
+fn cropped_and_mirrored(effects: EffectParams, on_cpu: OnCpu) -> Option<(I420Frame, I420Frame)> {
     let gpu = gpu()?;
     let frame = portrait();
     let size = OutputSize::new(288, 384).expect("size");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
-    pipeline.set_skin_on_cpu(skin_on_cpu);
+    pipeline.set_skin_on_cpu(on_cpu.skin);
+    pipeline.set_warps_on_cpu(on_cpu.warps);
     let params = FrameParams {
         geometry: GeometryParams::new(1.4, true).expect("geometry"),
         effects,
@@ -253,15 +278,18 @@ fn cropped_and_mirrored(
 }
 
 #[test]
-fn gpu_warps_match_the_reference_within_two_levels() {
-    let Some((gpu_out, cpu_out)) = cropped_and_mirrored(effect(0.0, 0.0, 1.0, 1.0), false) else {
-        return;
-    };
-    let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
-    assert!(
-        worst <= 2,
-        "GPU differs from reference by {worst} at {plane:?} ({x}, {y})"
-    );
+fn warps_match_the_reference_within_two_levels() {
+    for warps in [false, true] {
+        let on_cpu = OnCpu { skin: true, warps };
+        let Some((out, cpu_out)) = cropped_and_mirrored(effect(0.0, 0.0, 1.0, 1.0), on_cpu) else {
+            return;
+        };
+        let (worst, plane, x, y) = max_difference(&out, &cpu_out);
+        assert!(
+            worst <= 2,
+            "differs from reference by {worst} at {plane:?} ({x}, {y}) ({on_cpu:?})"
+        );
+    }
 }
 
 #[test]
@@ -349,19 +377,22 @@ fn eye_bigness_magnifies_the_eyes() {
 }
 
 #[test]
-fn gpu_effects_match_the_reference_through_crop_and_mirror() {
-    for skin_on_cpu in [false, true] {
-        let Some((gpu_out, cpu_out)) =
-            cropped_and_mirrored(effect(1.0, 1.0, 1.0, 1.0), skin_on_cpu)
+fn effects_match_the_reference_through_crop_and_mirror() {
+    for on_cpu in PLACEMENTS {
+        let Some((gpu_out, cpu_out)) = cropped_and_mirrored(effect(1.0, 1.0, 1.0, 1.0), on_cpu)
         else {
             return;
         };
-        assert_mostly_within_two_levels(&gpu_out, &cpu_out, skin_on_cpu);
+        assert_mostly_within_two_levels(&gpu_out, &cpu_out, on_cpu);
     }
 }
 
-/// The tolerance of [`gpu_effects_match_the_reference_through_crop_and_mirror`].
-fn assert_mostly_within_two_levels(gpu_out: &I420Frame, cpu_out: &I420Frame, skin_on_cpu: bool) {
+/// The tolerance of [`effects_match_the_reference_through_crop_and_mirror`].
+fn assert_mostly_within_two_levels(
+    gpu_out: &I420Frame,
+    cpu_out: &I420Frame,
+    case: impl std::fmt::Debug,
+) {
     // The texture unit's bilinear filter rounds a little differently from the
     // reference's exact one (±1 on a fraction of pixels with geometry alone);
     // where the skin mask's colour term is steep, whitening and smoothing
@@ -384,11 +415,11 @@ fn assert_mostly_within_two_levels(gpu_out: &I420Frame, cpu_out: &I420Frame, ski
     let (worst, plane, x, y) = max_difference(gpu_out, cpu_out);
     assert!(
         worst <= 8,
-        "GPU differs from reference by {worst} at {plane:?} ({x}, {y}) (skin effects on the CPU: {skin_on_cpu})"
+        "differs by {worst} at {plane:?} ({x}, {y}) ({case:?})"
     );
     assert!(
         within as f64 >= 0.999 * total as f64,
-        "only {within} of {total} samples within ±2 (skin effects on the CPU: {skin_on_cpu})"
+        "only {within} of {total} samples within ±2 ({case:?})"
     );
 }
 
@@ -434,12 +465,21 @@ fn effects_laid_over_the_cpu_plain_frame_match_the_all_gpu_frame() {
     pipeline.set_plain_on_cpu(false);
     let all_gpu = pipeline.process(&frame, &params).expect("GPU");
     pipeline.set_plain_on_cpu(true);
+    // The warps in the GPU's tiles, laid over the CPU's frame: the same
+    // samples as the GPU's own.
+    pipeline.set_warps_on_cpu(false);
     let laid_over = pipeline.process(&frame, &params).expect("CPU + GPU");
     let (worst, plane, x, y) = max_difference(&laid_over, &all_gpu);
     assert!(
         worst <= 2,
         "the composed frame differs by {worst} at {plane:?} ({x}, {y})"
     );
+    // The warps on the CPU: within a level of the GPU's before the skin
+    // effects, which amplify that where the skin mask is steep, as they do
+    // the GPU's own rounding (against the reference, the same tolerance).
+    pipeline.set_warps_on_cpu(true);
+    let all_cpu = pipeline.process(&frame, &params).expect("CPU");
+    assert_mostly_within_two_levels(&all_cpu, &all_gpu, "all on the CPU against all on the GPU");
     // And the effects are there: the face changed, as on the GPU alone.
     let plain = pipeline
         .process(

@@ -416,23 +416,23 @@ const SPACING: f32 = FACE_FIELD_SPACING as f32;
 
 /// Rows of an output frame's planes for writing: the luma rows from
 /// `first` (even) and their chroma rows.
-struct Rows<'a> {
+pub(super) struct Rows<'a> {
     first: u32,
-    luma: &'a mut [u8],
-    u: &'a mut [u8],
-    v: &'a mut [u8],
+    pub(super) luma: &'a mut [u8],
+    pub(super) u: &'a mut [u8],
+    pub(super) v: &'a mut [u8],
     luma_stride: usize,
     chroma_stride: usize,
 }
 
 impl Rows<'_> {
     /// Index of luma pixel (x, y) (y from `first` on).
-    fn luma_at(&self, x: u32, y: u32) -> usize {
+    pub(super) fn luma_at(&self, x: u32, y: u32) -> usize {
         (y - self.first) as usize * self.luma_stride + x as usize
     }
 
     /// Index of the chroma sample of luma pixel (x, y).
-    fn chroma_at(&self, x: u32, y: u32) -> usize {
+    pub(super) fn chroma_at(&self, x: u32, y: u32) -> usize {
         ((y - self.first) / 2) as usize * self.chroma_stride + (x / 2) as usize
     }
 }
@@ -440,7 +440,7 @@ impl Rows<'_> {
 /// Runs `work` over the output rows `range` (even ends) in two halves, one
 /// on this thread and one on another (both here if no thread can be
 /// started), each with its rows of the planes.
-fn in_two_halves(
+pub(super) fn in_two_halves(
     out: &mut I420Frame,
     range: std::ops::Range<u32>,
     work: impl Fn(Rows<'_>, std::ops::Range<u32>) + Sync,

@@ -22,6 +22,7 @@
 //! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
 
 mod cpu_skin;
+mod cpu_warp;
 mod plain;
 pub mod reference;
 pub mod smoothing;
@@ -40,6 +41,7 @@ use crate::gpu::{
 };
 use crate::landmarks::FaceLandmarks;
 use cpu_skin::{CpuSkin, SkinWork};
+use cpu_warp::CpuWarp;
 use plain::PlainScaler;
 use smoothing::Smoother;
 use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms, OutputLayout};
@@ -224,6 +226,10 @@ pub struct FramePipeline {
     /// warped blocks are laid over the CPU's plain frame (needs
     /// `plain_on_cpu`).
     skin_on_cpu: bool,
+    /// The face warps are done on the CPU too, into the CPU's plain frame,
+    /// when the GPU would otherwise run them alone (the plain geometry on
+    /// the CPU, and the skin effects there or off).
+    warps_on_cpu: bool,
     /// The CPU skin effects' reusable buffers.
     cpu_skin: CpuSkin,
     input: Option<InputTextures>,
@@ -328,6 +334,7 @@ impl FramePipeline {
             always_convert: false,
             plain_on_cpu: gpu.is_software(),
             skin_on_cpu: gpu.is_software(),
+            warps_on_cpu: gpu.is_software(),
             cpu_skin: CpuSkin::default(),
             input: None,
             interleaved: Vec::new(),
@@ -610,14 +617,21 @@ impl FramePipeline {
                 (Some(region), _) => vec![region],
                 (None, _) => Vec::new(),
             };
-            if tiles.is_empty() {
+            let tiled = !smoothing;
+            // The warps alone on the GPU's tiles: on the CPU instead.
+            let cpu_warp = (self.warps_on_cpu && tiled && !key.whitening)
+                .then(|| CpuWarp::new(&plan, &effects, &layout))
+                .flatten();
+            if let (Some(warp), Some(field), false) = (&cpu_warp, &field, tiles.is_empty()) {
+                warp.render(frame, field, &tiles, &mut plain_frame);
+            }
+            if tiles.is_empty() || cpu_warp.is_some() {
                 if let (Some(work), Some(field)) = (&skin, &field) {
                     self.cpu_skin.apply(&mut plain_frame, field, work);
                 }
                 self.in_flight.push_back(InFlight::Ready(plain_frame));
                 return Ok(());
             }
-            let tiled = !smoothing;
             let variant = self.geometry.prepare(device, VariantKey { tiled, ..key })?;
             if tiled {
                 let region = tiles
@@ -763,6 +777,17 @@ impl FramePipeline {
     /// within its tolerance.
     pub fn set_skin_on_cpu(&mut self, on: bool) {
         self.skin_on_cpu = on;
+    }
+
+    /// Whether the face warps (thinning, eyes) are done on the CPU
+    /// (`pipeline::cpu_warp`) instead of by the geometry shader's tiles;
+    /// by default on a software adapter, where a warped pixel costs the
+    /// shader several times what it costs there. Takes effect only where
+    /// the plain geometry and the skin effects are on the CPU and the plan
+    /// samples one tap per pixel; the frame then needs no GPU pass at all.
+    /// Both agree with the reference within its tolerance.
+    pub fn set_warps_on_cpu(&mut self, on: bool) {
+        self.warps_on_cpu = on;
     }
 }
 

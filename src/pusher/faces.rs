@@ -38,10 +38,12 @@ impl std::fmt::Debug for FaceInput {
     }
 }
 
-/// Reads frames and finds their faces; with a landmarker, the next frame's
+/// Reads frames and finds their faces; with a landmarker, the next frames'
 /// faces are being found while the current one is on the GPU.
 pub(super) enum FaceFeed {
-    Worker(LandmarkWorker),
+    /// A landmarker on its thread, with this many frames handed to it ahead
+    /// of the one the push loop works on.
+    Worker(LandmarkWorker, usize),
     Track(LandmarkTrack),
     Plain,
 }
@@ -49,7 +51,17 @@ pub(super) enum FaceFeed {
 impl FaceFeed {
     /// Resolves [`FaceInput::Auto`]: the built-in landmarker is loaded only
     /// when a face effect needs it (missing models are an error then).
-    pub(super) fn new(input: FaceInput, needs_faces: bool) -> Result<Self, PushError> {
+    ///
+    /// `lookahead` frames (at least one) are handed to the landmarker ahead
+    /// of the push loop. Two let a frame that runs the mesh overlap the
+    /// next one that only extrapolates, for throughput; each one more
+    /// holds a real-time source's frames a frame interval longer.
+    pub(super) fn new(
+        input: FaceInput,
+        needs_faces: bool,
+        lookahead: usize,
+    ) -> Result<Self, PushError> {
+        let lookahead = lookahead.max(1);
         let wanted = match input {
             FaceInput::Auto if needs_faces => FaceInput::Builtin,
             FaceInput::Auto => FaceInput::None,
@@ -60,24 +72,27 @@ impl FaceFeed {
                 let landmarker =
                     BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::for_live())
                         .map_err(|e| PushError::Faces(e.to_string()))?;
-                FaceFeed::Worker(LandmarkWorker::spawn(Box::new(landmarker)))
+                FaceFeed::Worker(LandmarkWorker::spawn(Box::new(landmarker)), lookahead)
             }
             FaceInput::Auto | FaceInput::None => FaceFeed::Plain,
             FaceInput::Track(track) => FaceFeed::Track(track),
             FaceInput::Landmarker(landmarker) => {
-                FaceFeed::Worker(LandmarkWorker::spawn(landmarker))
+                FaceFeed::Worker(LandmarkWorker::spawn(landmarker), lookahead)
             }
         })
     }
 
-    /// Primes the worker with the first frame.
+    /// Primes the worker with the first `lookahead` frames.
     pub(super) fn prime(
         &mut self,
         source: &mut dyn FrameSource,
         limit: &mut FrameBudget,
     ) -> Result<(), PushError> {
-        if let FaceFeed::Worker(worker) = self {
-            if let Some(frame) = limit.next(source)? {
+        if let FaceFeed::Worker(worker, lookahead) = self {
+            for _ in 0..*lookahead {
+                let Some(frame) = limit.next(source)? else {
+                    break;
+                };
                 worker
                     .submit(frame)
                     .map_err(|e| PushError::Faces(e.to_string()))?;
@@ -93,7 +108,7 @@ impl FaceFeed {
         limit: &mut FrameBudget,
     ) -> Result<Option<(I420Frame, Vec<FaceLandmarks>)>, PushError> {
         match self {
-            FaceFeed::Worker(worker) => {
+            FaceFeed::Worker(worker, _) => {
                 if let Some(ahead) = limit.next(source)? {
                     worker
                         .submit(ahead)

@@ -407,9 +407,14 @@ impl LivePusher {
         config.validate()?;
         let size = config.output_size();
         let waiting = load_waiting_image(config.waiting_image.as_deref(), size)?;
+        // Unpaced pushes (files, benchmarks) run as fast as they can: the
+        // landmarker works two frames ahead. Paced ones keep one, so a
+        // real-time source's frame waits for one more frame only.
+        let lookahead = if pace_of(&config) { 1 } else { 2 };
         let feed = FaceFeed::new(
             faces,
             config.effects.has_warp() || config.effects.has_color_effect(),
+            lookahead,
         )?;
         let audio = AudioFeed::open(&config)?;
         let pipeline =

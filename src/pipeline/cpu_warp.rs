@@ -1,0 +1,738 @@
+//! The face warps on the CPU: the geometry shader's warps-only variant
+//! (`WARPS`, no colour stage, one tap) over the tiles where the face field
+//! moves something, written straight into the CPU's plain frame.
+//!
+//! On a software Vulkan driver (lavapipe) a warped pixel costs a filtered
+//! texture fetch through the JIT, the largest share of the effects' CPU
+//! time once the skin effects run on the CPU. Here:
+//!
+//! * the face field is interpolated down once per output row; along the
+//!   row it is linear within each cell of its grid, and so is the input
+//!   position a pixel samples (the geometry is affine), so a cell's first
+//!   position and step are worked out once and its pixels step through the
+//!   input in fixed point;
+//! * a pixel blends four input bytes with 8-bit weights, as a texture unit
+//!   does, eight pixels at a time with AVX2 where the CPU has it;
+//! * a 2×2 block's chroma sample sits where the block's four pixels sample
+//!   on average (the field is bilinear and the geometry affine, so the
+//!   mean of the four is the centre's position the shader computes).
+//!
+//! [`super::FramePipeline`] does the warps here when the adapter is a CPU
+//! and the plain geometry and the skin effects are on the CPU too; a real
+//! GPU keeps the shader. The tests check this path against the reference
+//! pipeline (`pipeline::reference`).
+
+use super::cpu_skin::in_two_halves;
+use super::uniforms::{crop_bounds, BlockRegion, OutputLayout};
+use crate::effects::{EffectPlan, FaceField, FACE_FIELD_SPACING};
+use crate::frame::{I420Frame, Plane};
+use crate::geometry::GeometryPlan;
+
+/// Output pixels between face-field points.
+const SPACING: f32 = FACE_FIELD_SPACING as f32;
+/// Fraction bits of an input position in fixed point.
+const FRACTION_BITS: u32 = 8;
+/// 1.0 in fixed point.
+const ONE: i32 = 1 << FRACTION_BITS;
+
+/// The warps of one frame's plan, ready to render over tiles.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CpuWarp {
+    /// Output point → input luma position, in fixed point:
+    /// `map_x[0] x + map_x[1] y + map_x[2]`.
+    map_x: [f32; 3],
+    map_y: [f32; 3],
+    /// Sampling bounds (inclusive, pixel centres), as the shader clamps to
+    /// the crop: luma, then chroma, `[x0, y0, x1, y1]`.
+    luma_bounds: [u32; 4],
+    chroma_bounds: [u32; 4],
+    /// The rectangles outside which the face field reads as zero
+    /// (`face_in` in the shader).
+    warp_bounds: [f32; 4],
+    mask_bounds: [f32; 4],
+    layout: OutputLayout,
+}
+
+impl CpuWarp {
+    /// The warps of `effects` through `plan` into `layout`; `None` when
+    /// the plan samples several taps per pixel (scaling down), which this
+    /// path does not do.
+    pub(crate) fn new(
+        plan: &GeometryPlan,
+        effects: &EffectPlan,
+        layout: &OutputLayout,
+    ) -> Option<Self> {
+        if plan.taps_x != 1 || plan.taps_y != 1 {
+            return None;
+        }
+        let (luma_bounds, chroma_bounds) = crop_bounds(plan);
+        let fixed = |m: [f32; 3]| m.map(|v| v * ONE as f32);
+        Some(Self {
+            map_x: fixed(plan.map_x),
+            map_y: fixed(plan.map_y),
+            luma_bounds,
+            chroma_bounds,
+            warp_bounds: effects.warp_bounds(),
+            mask_bounds: effects.mask_bounds(),
+            layout: *layout,
+        })
+    }
+
+    /// Renders the warped pixels of `tiles` (8×2-pixel blocks) from `input`
+    /// into `out`, a frame of the layout's size and strides; the rest of
+    /// `out` is left as it is. The rows are shared between two threads.
+    pub(crate) fn render(
+        &self,
+        input: &I420Frame,
+        field: &FaceField,
+        tiles: &[BlockRegion],
+        out: &mut I420Frame,
+    ) {
+        let width = self.layout.width;
+        let bands = Band::of(tiles, width);
+        let (Some(first), Some(last)) = (bands.first(), bands.last()) else {
+            return;
+        };
+        let luma = Source::new(input, Plane::Y, self.luma_bounds);
+        let chroma =
+            [Plane::U, Plane::V].map(|plane| Source::new(input, plane, self.chroma_bounds));
+        in_two_halves(out, first.rows.start..last.rows.end, |rows, range| {
+            let mut lines = [FieldLine::default(), FieldLine::default()];
+            let mut traces = [Trace::default(), Trace::default(), Trace::default()];
+            let mut bands = bands.iter().peekable();
+            // Bands and halves start on even rows: a pair of rows at a
+            // time, the rows of one line of 2×2 blocks.
+            for y in range.step_by(2) {
+                while bands.next_if(|band| band.rows.end <= y).is_some() {}
+                let Some(band) = bands.peek().filter(|band| band.rows.contains(&y)) else {
+                    continue;
+                };
+                // Pixels sample the field in the cells of their blocks'
+                // centres (row y + 1): both rows share a cell row.
+                for (line, row) in lines.iter_mut().zip([y, y + 1]) {
+                    line.load(field, y + 1, row as f32 + 0.5, band.extent());
+                }
+                for span in &band.spans {
+                    let [top, bottom, centres] = &mut traces;
+                    for (trace, (line, row)) in [&mut *top, &mut *bottom]
+                        .into_iter()
+                        .zip(lines.iter().zip([y, y + 1]))
+                    {
+                        self.trace_pixels(line, row, span.clone(), trace);
+                        let start = rows.luma_at(span.start, row);
+                        let luma_out = &mut rows.luma[start..start + span.len()];
+                        luma.sample(trace, luma_out);
+                        if span.end > width {
+                            // Padding columns repeat the last pixel.
+                            let last = luma_out[(width - 1 - span.start) as usize];
+                            luma_out[(width - span.start) as usize..].fill(last);
+                        }
+                    }
+                    centres.block_centres(top, bottom);
+                    let start = rows.chroma_at(span.start, y);
+                    let count = centres.xs.len();
+                    chroma[0].sample(centres, &mut rows.u[start..start + count]);
+                    chroma[1].sample(centres, &mut rows.v[start..start + count]);
+                }
+            }
+        });
+    }
+
+    /// The input luma positions (fixed point) of the pixel centres
+    /// `columns` (a multiple of four from a multiple of four) of output
+    /// row `y`, each moved by the face field where it reads as non-zero
+    /// (`source_of` in the shader), into `trace`.
+    ///
+    /// Every step is a plain loop over the row, which the compiler
+    /// vectorises: the field's offsets across each cell of its grid (a
+    /// pixel's weights within its cell are the same in every cell), zero
+    /// outside the bounds, then the geometry's map to fixed point.
+    fn trace_pixels(
+        &self,
+        line: &FieldLine,
+        y: u32,
+        columns: std::ops::Range<u32>,
+        trace: &mut Trace,
+    ) {
+        /// A pixel's weight of its cell's second grid column: its centre's
+        /// place in the cell.
+        const ACROSS: [f32; 4] = [0.125, 0.375, 0.625, 0.875];
+        let py = y as f32 + 0.5;
+        trace.resize(columns.len());
+        let first_cell = (columns.start / FACE_FIELD_SPACING) as usize;
+        let cells = trace
+            .dx
+            .chunks_exact_mut(4)
+            .zip(trace.dy.chunks_exact_mut(4));
+        for (cell, (dx, dy)) in (first_cell..).zip(cells) {
+            let (a, b) = line.pair(cell);
+            for (k, weight) in ACROSS.iter().enumerate() {
+                dx[k] = a[0] + (b[0] - a[0]) * weight;
+                dy[k] = a[1] + (b[1] - a[1]) * weight;
+            }
+        }
+        // Past the last whole cell (never, for spans of whole blocks).
+        let whole = columns.len() / 4 * 4;
+        for (k, x) in (columns.start..columns.end).enumerate().skip(whole) {
+            [trace.dx[k], trace.dy[k]] = line.at(x as f32 + 0.5);
+        }
+        let row = RowMap {
+            first: columns.start as f32 + 0.5,
+            y: py,
+            inside: self.inside_along(py),
+            map_x: self.map_x,
+            map_y: self.map_y,
+        };
+        let done = row.positions_simd(trace);
+        for k in done..trace.xs.len() {
+            [trace.xs[k], trace.ys[k]] = row.position(k, trace.dx[k], trace.dy[k]);
+        }
+    }
+
+    /// Where the face field reads as non-zero along output row `y`: the
+    /// column spans of the warps' and the mask's bounds there (`face_in`),
+    /// an empty span for a rectangle the row misses.
+    fn inside_along(&self, y: f32) -> [[f32; 2]; 2] {
+        [self.warp_bounds, self.mask_bounds].map(|r| {
+            if y >= r[1] && y <= r[3] {
+                [r[0], r[2]]
+            } else {
+                [f32::INFINITY, f32::NEG_INFINITY]
+            }
+        })
+    }
+}
+
+/// The map of one output row's pixels (from column `first`, a pixel
+/// centre) into the input, in fixed point.
+struct RowMap {
+    first: f32,
+    y: f32,
+    /// Where the face field's offsets apply.
+    inside: [[f32; 2]; 2],
+    map_x: [f32; 3],
+    map_y: [f32; 3],
+}
+
+impl RowMap {
+    /// The input position of pixel `k` moved by the field's offset
+    /// (`dx`, `dy`), which applies only inside the bounds.
+    fn position(&self, k: usize, dx: f32, dy: f32) -> [i32; 2] {
+        let px = self.first + k as f32;
+        let inside = self.inside.iter().any(|[lo, hi]| px >= *lo && px <= *hi);
+        let (dx, dy) = if inside { (dx, dy) } else { (0.0, 0.0) };
+        let (qx, qy) = (px + dx, self.y + dy);
+        [self.map_x, self.map_y].map(|m| round(m[0] * qx + m[1] * qy + m[2]))
+    }
+
+    /// [`RowMap::position`] for as many of `trace`'s pixels as it can do
+    /// eight at a time with AVX2; returns how many of the first it did.
+    fn positions_simd(&self, trace: &mut Trace) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2::positions(self, trace) };
+        }
+        let _ = trace;
+        0
+    }
+}
+
+/// To the nearest integer (halves away from zero), without a libm call.
+fn round(v: f32) -> i32 {
+    // Positions lie within a few input sizes of the picture, far inside
+    // i32's range (the cast saturates anyway).
+    (v + 0.5f32.copysign(v)) as i32
+}
+
+/// Fixed-point positions along a row, one per output sample.
+#[derive(Debug, Default)]
+struct Trace {
+    xs: Vec<i32>,
+    ys: Vec<i32>,
+    /// The face field's offsets per sample (output pixels).
+    dx: Vec<f32>,
+    dy: Vec<f32>,
+}
+
+impl Trace {
+    fn resize(&mut self, len: usize) {
+        self.xs.resize(len, 0);
+        self.ys.resize(len, 0);
+        self.dx.resize(len, 0.0);
+        self.dy.resize(len, 0.0);
+    }
+
+    /// The chroma positions of the 2×2 blocks whose rows of luma positions
+    /// are `top` and `bottom`: the mean of the block's four, in the
+    /// centre-sited chroma plane ((p + 0.5) / 2 - 0.5, `sample_uv` in the
+    /// shader).
+    fn block_centres(&mut self, top: &Trace, bottom: &Trace) {
+        let blocks = |out: &mut Vec<i32>, v: &[i32], w: &[i32]| {
+            out.clear();
+            out.extend(v.chunks_exact(2).zip(w.chunks_exact(2)).map(|(a, b)| {
+                // The sum of four is eight times the chroma position plus
+                // two: rounded to the nearest with + 4.
+                let sum = a[0] + a[1] + b[0] + b[1];
+                ((sum + 4) >> 3) - ONE / 4
+            }));
+        };
+        blocks(&mut self.xs, &top.xs, &bottom.xs);
+        blocks(&mut self.ys, &top.ys, &bottom.ys);
+    }
+}
+
+/// One input plane to sample, with its bounds.
+struct Source<'a> {
+    bytes: &'a [u8],
+    stride: usize,
+    /// The bounds in fixed point.
+    lo: [i32; 2],
+    hi: [i32; 2],
+    /// The last column and row, as indices.
+    last: [usize; 2],
+}
+
+impl<'a> Source<'a> {
+    fn new(frame: &'a I420Frame, plane: Plane, bounds: [u32; 4]) -> Self {
+        // Bounds are pixel indices of a frame: they fit in i32 with room
+        // for the fraction.
+        let fixed = |v: u32| (v as i32) << FRACTION_BITS;
+        Self {
+            bytes: frame.plane(plane),
+            stride: frame.stride(plane),
+            lo: [fixed(bounds[0]), fixed(bounds[1])],
+            hi: [fixed(bounds[2]), fixed(bounds[3])],
+            last: [bounds[2] as usize, bounds[3] as usize],
+        }
+    }
+
+    /// Bilinear samples at the positions of `trace` (clamped to the
+    /// bounds), rounded, into `out`.
+    fn sample(&self, trace: &Trace, out: &mut [u8]) {
+        let count = out.len().min(trace.xs.len()).min(trace.ys.len());
+        let done = self.sample_simd(&trace.xs[..count], &trace.ys[..count], &mut out[..count]);
+        for (k, byte) in out.iter_mut().enumerate().take(count).skip(done) {
+            *byte = self.sample_one(trace.xs[k], trace.ys[k]);
+        }
+    }
+
+    /// One bilinear sample.
+    fn sample_one(&self, x: i32, y: i32) -> u8 {
+        let x = x.clamp(self.lo[0], self.hi[0]);
+        let y = y.clamp(self.lo[1], self.hi[1]);
+        // Clamped to non-negative bounds: the shifts give indices.
+        let (x0, y0) = ((x >> FRACTION_BITS) as usize, (y >> FRACTION_BITS) as usize);
+        let (tx, ty) = ((x & (ONE - 1)) as u32, (y & (ONE - 1)) as u32);
+        let x1 = (x0 + 1).min(self.last[0]);
+        let y1 = (y0 + 1).min(self.last[1]);
+        let at = |x: usize, y: usize| {
+            u32::from(self.bytes.get(y * self.stride + x).copied().unwrap_or(0))
+        };
+        let one = ONE as u32;
+        let upper = at(x0, y0) * (one - tx) + at(x1, y0) * tx;
+        let lower = at(x0, y1) * (one - tx) + at(x1, y1) * tx;
+        let blend = upper * (one - ty) + lower * ty;
+        ((blend + (1 << (2 * FRACTION_BITS - 1))) >> (2 * FRACTION_BITS)) as u8
+    }
+
+    /// Samples as many of the positions as it can eight at a time with
+    /// AVX2 (all but a tail of fewer than eight, and any eight that would
+    /// read past the plane's end); returns how many of the first it did.
+    fn sample_simd(&self, xs: &[i32], ys: &[i32], out: &mut [u8]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2::sample(self, xs, ys, out) };
+        }
+        let _ = (xs, ys, out);
+        0
+    }
+}
+
+/// A band of tiles: the output pixel rows of one row of tiles, and the
+/// pixel columns they cover there, adjacent tiles merged.
+#[derive(Debug, Clone, PartialEq)]
+struct Band {
+    rows: std::ops::Range<u32>,
+    spans: Vec<std::ops::Range<u32>>,
+}
+
+impl Band {
+    /// The bands of `tiles` (blocks of 8×2 pixels; tiles of one band share
+    /// their rows), top to bottom; a span reaches past `width` only as far
+    /// as the block holding the last column.
+    fn of(tiles: &[BlockRegion], width: u32) -> Vec<Self> {
+        let mut tiles = tiles.to_vec();
+        tiles.sort_by_key(|t| (t.y0, t.x0));
+        let mut bands: Vec<Band> = Vec::new();
+        for tile in tiles {
+            let rows = 2 * tile.y0..2 * tile.y1;
+            let columns = 8 * tile.x0..(8 * tile.x1).min(width.next_multiple_of(8));
+            if columns.is_empty() || rows.is_empty() {
+                continue;
+            }
+            match bands.last_mut() {
+                Some(band) if band.rows == rows => match band.spans.last_mut() {
+                    Some(span) if span.end == columns.start => span.end = columns.end,
+                    _ => band.spans.push(columns),
+                },
+                _ => bands.push(Band {
+                    rows,
+                    spans: vec![columns],
+                }),
+            }
+        }
+        bands
+    }
+
+    /// The first and the end pixel column of the band's spans.
+    fn extent(&self) -> [u32; 2] {
+        let start = self.spans.first().map_or(0, |s| s.start);
+        let end = self.spans.last().map_or(start, |s| s.end);
+        [start, end]
+    }
+}
+
+/// One output row's face field: the warp offsets of each grid column,
+/// interpolated down between the grid rows of a cell row (as `face_cell`
+/// and `face_in` do in the shader).
+#[derive(Debug, Default)]
+struct FieldLine {
+    /// First grid column held.
+    first: usize,
+    /// `[offset x, offset y]` per grid column from `first`.
+    offsets: Vec<[f32; 2]>,
+    /// The grid's last column.
+    last_column: usize,
+}
+
+impl FieldLine {
+    /// The field along output row `y`, in the cell row holding output row
+    /// `cell_y` (a block centre's), over pixel columns `span`.
+    fn load(&mut self, field: &FaceField, cell_y: u32, y: f32, span: [u32; 2]) {
+        let last_row = field.rows.saturating_sub(1);
+        let grid = |p: f32| (p / SPACING).clamp(0.0, last_row as f32);
+        // The cell's first row, kept one short of the last (`face_cell`).
+        let j0 = (cell_y / FACE_FIELD_SPACING).min(last_row.saturating_sub(1));
+        let j1 = (j0 + 1).min(last_row);
+        let ty = (grid(y) - j0 as f32).clamp(0.0, 1.0);
+        self.last_column = field.columns.saturating_sub(1) as usize;
+        self.first = (span[0] / FACE_FIELD_SPACING) as usize;
+        let end = ((span[1] / FACE_FIELD_SPACING) as usize + 2).min(self.last_column + 1);
+        let columns = field.columns as usize;
+        let (above, below) = (j0 as usize * columns, j1 as usize * columns);
+        self.offsets.clear();
+        self.offsets
+            .extend((self.first..end.max(self.first)).map(|i| {
+                match (field.points.get(above + i), field.points.get(below + i)) {
+                    (Some(a), Some(b)) => [a[0] + (b[0] - a[0]) * ty, a[1] + (b[1] - a[1]) * ty],
+                    _ => [0.0; 2],
+                }
+            }));
+    }
+
+    /// The offsets at point column `x`, the grid clamped at its edges.
+    fn at(&self, x: f32) -> [f32; 2] {
+        let last = self.last_column as f32;
+        let g = (x / SPACING).clamp(0.0, last);
+        let cell = (g as usize).min(self.last_column.saturating_sub(1));
+        let (a, b) = self.pair(cell);
+        let t = (g - cell as f32).clamp(0.0, 1.0);
+        [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t]
+    }
+
+    /// The offsets at grid columns `cell` and `cell + 1`; past the grid's
+    /// last cell both are its last column's (the shader clamps the cell and
+    /// the weight); zero where not loaded.
+    fn pair(&self, cell: usize) -> ([f32; 2], [f32; 2]) {
+        let at = |column: usize| {
+            let slot = column.wrapping_sub(self.first);
+            self.offsets.get(slot).copied().unwrap_or_default()
+        };
+        if cell + 1 > self.last_column {
+            let last = at(self.last_column);
+            return (last, last);
+        }
+        (at(cell), at(cell + 1))
+    }
+}
+
+/// The AVX2 versions of the hot loops: eight samples at a time.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{RowMap, Source, Trace, FRACTION_BITS, ONE};
+    use std::arch::x86_64::*;
+
+    /// [`RowMap::positions_simd`]: eight pixels at a time, rounded to the
+    /// nearest (halves to even: a 1/512-pixel difference at most).
+    #[target_feature(enable = "avx2")]
+    pub(super) fn positions(row: &RowMap, trace: &mut Trace) -> usize {
+        let count = trace
+            .xs
+            .len()
+            .min(trace.ys.len())
+            .min(trace.dx.len())
+            .min(trace.dy.len());
+        let splat = _mm256_set1_ps;
+        let (y, lo0, hi0, lo1, hi1) = (
+            splat(row.y),
+            splat(row.inside[0][0]),
+            splat(row.inside[0][1]),
+            splat(row.inside[1][0]),
+            splat(row.inside[1][1]),
+        );
+        let [mx0, mx1, mx2] = row.map_x.map(|v| splat(v));
+        let [my0, my1, my2] = row.map_y.map(|v| splat(v));
+        let lanes = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+        let mut done = 0;
+        while done + 8 <= count {
+            let px = _mm256_add_ps(splat(row.first + done as f32), lanes);
+            let within = |lo, hi| {
+                _mm256_and_ps(
+                    _mm256_cmp_ps::<_CMP_GE_OQ>(px, lo),
+                    _mm256_cmp_ps::<_CMP_LE_OQ>(px, hi),
+                )
+            };
+            let inside = _mm256_or_ps(within(lo0, hi0), within(lo1, hi1));
+            let (dx, dy) = (&trace.dx[done..done + 8], &trace.dy[done..done + 8]);
+            // SAFETY: each slice holds eight f32s, the 32 bytes read.
+            let (dx, dy) = unsafe { (_mm256_loadu_ps(dx.as_ptr()), _mm256_loadu_ps(dy.as_ptr())) };
+            let qx = _mm256_add_ps(px, _mm256_and_ps(dx, inside));
+            let qy = _mm256_add_ps(y, _mm256_and_ps(dy, inside));
+            let map = |m0, m1, m2| {
+                let v = _mm256_add_ps(
+                    _mm256_add_ps(_mm256_mul_ps(m0, qx), _mm256_mul_ps(m1, qy)),
+                    m2,
+                );
+                _mm256_cvtps_epi32(v)
+            };
+            let (xs, ys) = (map(mx0, mx1, mx2), map(my0, my1, my2));
+            let (x_out, y_out) = (&mut trace.xs[done..done + 8], &mut trace.ys[done..done + 8]);
+            // SAFETY: each slice holds eight i32s, the 32 bytes written.
+            unsafe {
+                _mm256_storeu_si256(x_out.as_mut_ptr().cast(), xs);
+                _mm256_storeu_si256(y_out.as_mut_ptr().cast(), ys);
+            }
+            done += 8;
+        }
+        done
+    }
+
+    #[target_feature(enable = "avx2")]
+    /// [`Source::sample_simd`]: bilinear samples eight at a time, two
+    /// gathers of four bytes (a pixel and its right-hand neighbour, in two
+    /// rows) per eight.
+    pub(super) fn sample(source: &Source<'_>, xs: &[i32], ys: &[i32], out: &mut [u8]) -> usize {
+        // A gather reads the four bytes from each index: the indices go up
+        // to the plane's length less four, so i32 must hold that.
+        let Some(max_index) = source
+            .bytes
+            .len()
+            .checked_sub(4)
+            .and_then(|m| i32::try_from(m).ok())
+        else {
+            return 0;
+        };
+        let (Ok(stride), Ok(last_y)) =
+            (i32::try_from(source.stride), i32::try_from(source.last[1]))
+        else {
+            return 0;
+        };
+        let splat = _mm256_set1_epi32;
+        let (lo_x, lo_y, hi_x, hi_y) = (
+            splat(source.lo[0]),
+            splat(source.lo[1]),
+            splat(source.hi[0]),
+            splat(source.hi[1]),
+        );
+        let (stride, last_y, max_index) = (splat(stride), splat(last_y), splat(max_index));
+        let (fraction, one, byte) = (splat(ONE - 1), splat(1), splat(0xff));
+        let half = splat(1 << (2 * FRACTION_BITS - 1));
+        let count = out.len().min(xs.len()).min(ys.len());
+        let mut done = 0;
+        while done + 8 <= count {
+            let (x8, y8) = (&xs[done..done + 8], &ys[done..done + 8]);
+            // SAFETY: each slice holds eight i32s, the 32 bytes read.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_si256(x8.as_ptr().cast()),
+                    _mm256_loadu_si256(y8.as_ptr().cast()),
+                )
+            };
+            let x = _mm256_min_epi32(_mm256_max_epi32(x, lo_x), hi_x);
+            let y = _mm256_min_epi32(_mm256_max_epi32(y, lo_y), hi_y);
+            let (x0, tx) = (
+                _mm256_srai_epi32::<{ FRACTION_BITS as i32 }>(x),
+                _mm256_and_si256(x, fraction),
+            );
+            let (y0, ty) = (
+                _mm256_srai_epi32::<{ FRACTION_BITS as i32 }>(y),
+                _mm256_and_si256(y, fraction),
+            );
+            let y1 = _mm256_min_epi32(_mm256_add_epi32(y0, one), last_y);
+            let upper_at = _mm256_add_epi32(_mm256_mullo_epi32(y0, stride), x0);
+            let lower_at = _mm256_add_epi32(_mm256_mullo_epi32(y1, stride), x0);
+            let beyond = _mm256_or_si256(
+                _mm256_cmpgt_epi32(upper_at, max_index),
+                _mm256_cmpgt_epi32(lower_at, max_index),
+            );
+            if _mm256_movemask_epi8(beyond) != 0 {
+                // Near the plane's very end: the rest one at a time.
+                break;
+            }
+            // SAFETY: every index is at most the plane's length less four
+            // (checked just above; none is negative, the positions being
+            // clamped to the bounds), so each four-byte read lies within
+            // `bytes`.
+            let (upper, lower) = unsafe {
+                let base = source.bytes.as_ptr().cast::<i32>();
+                (
+                    _mm256_i32gather_epi32::<1>(base, upper_at),
+                    _mm256_i32gather_epi32::<1>(base, lower_at),
+                )
+            };
+            // The first two bytes of each: the pixel and its right-hand
+            // neighbour (whose weight is zero where x is at its bound).
+            let blend_across = |pair: __m256i| {
+                let left = _mm256_and_si256(pair, byte);
+                let right = _mm256_and_si256(_mm256_srli_epi32::<8>(pair), byte);
+                let difference = _mm256_sub_epi32(right, left);
+                _mm256_add_epi32(
+                    _mm256_slli_epi32::<{ FRACTION_BITS as i32 }>(left),
+                    _mm256_mullo_epi32(difference, tx),
+                )
+            };
+            let (upper, lower) = (blend_across(upper), blend_across(lower));
+            let blend = _mm256_add_epi32(
+                _mm256_slli_epi32::<{ FRACTION_BITS as i32 }>(upper),
+                _mm256_mullo_epi32(_mm256_sub_epi32(lower, upper), ty),
+            );
+            let value =
+                _mm256_srli_epi32::<{ 2 * FRACTION_BITS as i32 }>(_mm256_add_epi32(blend, half));
+            // Eight values of 0..=255 to bytes: each 128-bit lane packs its
+            // four into its first four bytes.
+            let words = _mm256_packus_epi32(value, value);
+            let bytes = _mm256_packus_epi16(words, words);
+            let low = _mm256_extract_epi32::<0>(bytes) as u32;
+            let high = _mm256_extract_epi32::<4>(bytes) as u32;
+            out[done..done + 4].copy_from_slice(&low.to_le_bytes());
+            out[done + 4..done + 8].copy_from_slice(&high.to_le_bytes());
+            done += 8;
+        }
+        done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::effects::EffectParams;
+    use crate::geometry::{GeometryParams, OutputSize};
+    use crate::landmarks::FaceLandmarks;
+    use crate::pipeline::plain::PlainScaler;
+    use crate::pipeline::{effect_tiles, reference, FrameParams};
+
+    /// A 1280×720 frame with detail at every scale: gradients and a
+    /// pattern that changes from pixel to pixel, in all three planes.
+    fn textured(width: u32, height: u32) -> I420Frame {
+        let mut frame = I420Frame::black(width, height).expect("frame");
+        for y in 0..height {
+            for (x, v) in frame.row_mut(Plane::Y, y).iter_mut().enumerate() {
+                let x = x as u32;
+                *v = (40 + x * 150 / width + (x * 37 + y * 91) % 41) as u8;
+            }
+        }
+        for (plane, base) in [(Plane::U, 90), (Plane::V, 140)] {
+            for y in 0..height / 2 {
+                for (x, v) in frame.row_mut(plane, y).iter_mut().enumerate() {
+                    *v = (base + (x as u32 * 13 + y * 7) % 29) as u8;
+                }
+            }
+        }
+        frame
+    }
+
+    /// The warps of `faces` through a mirrored vertical crop of a 1280×720
+    /// input into `output`, on the CPU over the plain frame, against the
+    /// reference pipeline: (worst difference, share of samples off by
+    /// more than one level).
+    fn against_reference(output: OutputSize, faces: Vec<FaceLandmarks>, zoom: f32) -> (u8, f64) {
+        let input = textured(1280, 720);
+        let params = FrameParams {
+            geometry: GeometryParams::new(zoom, true).expect("geometry"),
+            effects: EffectParams::new(0.0, 0.0, 1.0, 1.0).expect("strengths"),
+            faces,
+        };
+        let plan = GeometryPlan::new(1280, 720, output, params.geometry).expect("plan");
+        let layout = OutputLayout::new(output);
+        let effects = params.effect_plan(&plan);
+        let field = effects
+            .face_field(output.width(), output.height())
+            .expect("a face field");
+        let region = BlockRegion::covering(effects.warp_bounds(), &layout).expect("a region");
+        let tiles = effect_tiles(&field, region, false);
+        assert!(!tiles.is_empty(), "the warps move something");
+        let mut ours = PlainScaler::new(&plan, &layout)
+            .expect("a plain scaler")
+            .render(&input)
+            .expect("plain frame");
+        CpuWarp::new(&plan, &effects, &layout)
+            .expect("one tap")
+            .render(&input, &field, &tiles, &mut ours);
+        let expected = reference::process(&input, output, &params).expect("reference");
+        let (mut worst, mut off, mut total) = (0u8, 0usize, 0usize);
+        for plane in [Plane::Y, Plane::U, Plane::V] {
+            let rows = if plane == Plane::Y {
+                output.height()
+            } else {
+                output.height() / 2
+            };
+            for y in 0..rows {
+                let a = ours.row(plane, y);
+                let b = expected.row(plane, y);
+                for (a, b) in a.iter().zip(b) {
+                    let d = a.abs_diff(*b);
+                    worst = worst.max(d);
+                    off += usize::from(d > 1);
+                    total += 1;
+                }
+            }
+        }
+        (worst, off as f64 / total as f64)
+    }
+
+    fn face(x: f32, y: f32, size: f32) -> FaceLandmarks {
+        FaceLandmarks {
+            bbox: [x, y, size, size],
+            left_eye: [x + 0.3 * size, y + 0.38 * size],
+            right_eye: [x + 0.7 * size, y + 0.38 * size],
+            contour: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn warps_match_the_reference_within_a_level() {
+        let output = OutputSize::new(720, 1280).expect("size");
+        // A close-up, a small face, and one over the crop's edge.
+        for faces in [
+            vec![face(520.0, 150.0, 260.0)],
+            vec![face(600.0, 300.0, 80.0)],
+            vec![face(400.0, 200.0, 200.0)],
+        ] {
+            let (worst, off) = against_reference(output, faces.clone(), 1.0);
+            assert!(
+                worst <= 2 && off < 0.001,
+                "{faces:?}: worst {worst}, {off} off by >1"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_sizes_and_zoom_stay_in_bounds_and_match() {
+        // A width that is not a multiple of 8 (padding columns), zoomed in.
+        let output = OutputSize::new(362, 642).expect("size");
+        let (worst, off) = against_reference(output, vec![face(560.0, 200.0, 200.0)], 1.5);
+        assert!(worst <= 2 && off < 0.001, "worst {worst}, {off} off by >1");
+    }
+}
