@@ -51,6 +51,29 @@ pub(crate) struct CpuWarp {
     warp_bounds: [f32; 4],
     mask_bounds: [f32; 4],
     layout: OutputLayout,
+    /// The instructions the hot loops use.
+    simd: Simd,
+}
+
+/// The vector instructions the hot loops may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    /// AVX2: only ever set by [`Simd::detect`] on a CPU that has it.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// Plain scalar code.
+    Scalar,
+}
+
+impl Simd {
+    /// The best this CPU has.
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Simd::Avx2;
+        }
+        Simd::Scalar
+    }
 }
 
 impl CpuWarp {
@@ -75,6 +98,7 @@ impl CpuWarp {
             warp_bounds: effects.warp_bounds(),
             mask_bounds: effects.mask_bounds(),
             layout: *layout,
+            simd: Simd::detect(),
         })
     }
 
@@ -93,9 +117,9 @@ impl CpuWarp {
         let (Some(first), Some(last)) = (bands.first(), bands.last()) else {
             return;
         };
-        let luma = Source::new(input, Plane::Y, self.luma_bounds);
-        let chroma =
-            [Plane::U, Plane::V].map(|plane| Source::new(input, plane, self.chroma_bounds));
+        let luma = Source::new(input, Plane::Y, self.luma_bounds, self.simd);
+        let chroma = [Plane::U, Plane::V]
+            .map(|plane| Source::new(input, plane, self.chroma_bounds, self.simd));
         in_two_halves(out, first.rows.start..last.rows.end, |rows, range| {
             let mut lines = [FieldLine::default(), FieldLine::default()];
             let mut traces = [Trace::default(), Trace::default(), Trace::default()];
@@ -182,6 +206,7 @@ impl CpuWarp {
             inside: self.inside_along(py),
             map_x: self.map_x,
             map_y: self.map_y,
+            simd: self.simd,
         };
         let done = row.positions_simd(trace);
         for k in done..trace.xs.len() {
@@ -212,6 +237,7 @@ struct RowMap {
     inside: [[f32; 2]; 2],
     map_x: [f32; 3],
     map_y: [f32; 3],
+    simd: Simd,
 }
 
 impl RowMap {
@@ -228,13 +254,12 @@ impl RowMap {
     /// [`RowMap::position`] for as many of `trace`'s pixels as it can do
     /// eight at a time with AVX2; returns how many of the first it did.
     fn positions_simd(&self, trace: &mut Trace) -> usize {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { avx2::positions(self, trace) };
+        match self.simd {
+            // SAFETY: `Simd::Avx2` means the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { avx2::positions(self, trace) },
+            Simd::Scalar => 0,
         }
-        let _ = trace;
-        0
     }
 }
 
@@ -291,10 +316,11 @@ struct Source<'a> {
     hi: [i32; 2],
     /// The last column and row, as indices.
     last: [usize; 2],
+    simd: Simd,
 }
 
 impl<'a> Source<'a> {
-    fn new(frame: &'a I420Frame, plane: Plane, bounds: [u32; 4]) -> Self {
+    fn new(frame: &'a I420Frame, plane: Plane, bounds: [u32; 4], simd: Simd) -> Self {
         // Bounds are pixel indices of a frame: they fit in i32 with room
         // for the fraction.
         let fixed = |v: u32| (v as i32) << FRACTION_BITS;
@@ -304,6 +330,7 @@ impl<'a> Source<'a> {
             lo: [fixed(bounds[0]), fixed(bounds[1])],
             hi: [fixed(bounds[2]), fixed(bounds[3])],
             last: [bounds[2] as usize, bounds[3] as usize],
+            simd,
         }
     }
 
@@ -340,13 +367,15 @@ impl<'a> Source<'a> {
     /// AVX2 (all but a tail of fewer than eight, and any eight that would
     /// read past the plane's end); returns how many of the first it did.
     fn sample_simd(&self, xs: &[i32], ys: &[i32], out: &mut [u8]) -> usize {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { avx2::sample(self, xs, ys, out) };
+        match self.simd {
+            // SAFETY: `Simd::Avx2` means the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { avx2::sample(self, xs, ys, out) },
+            Simd::Scalar => {
+                let _ = (xs, ys, out);
+                0
+            }
         }
-        let _ = (xs, ys, out);
-        0
     }
 }
 
@@ -654,10 +683,16 @@ mod tests {
     }
 
     /// The warps of `faces` through a mirrored vertical crop of a 1280×720
-    /// input into `output`, on the CPU over the plain frame, against the
-    /// reference pipeline: (worst difference, share of samples off by
-    /// more than one level).
-    fn against_reference(output: OutputSize, faces: Vec<FaceLandmarks>, zoom: f32) -> (u8, f64) {
+    /// input into `output`, on the CPU (with `simd`, or scalar code) over
+    /// the plain frame, against the reference pipeline: (worst difference,
+    /// share of samples off by more than one level). Checks first that the
+    /// warps move something the plain frame does not show.
+    fn against_reference(
+        output: OutputSize,
+        faces: Vec<FaceLandmarks>,
+        zoom: f32,
+        simd: Simd,
+    ) -> (u8, f64) {
         let input = textured(1280, 720);
         let params = FrameParams {
             geometry: GeometryParams::new(zoom, true).expect("geometry"),
@@ -673,14 +708,23 @@ mod tests {
         let region = BlockRegion::covering(effects.warp_bounds(), &layout).expect("a region");
         let tiles = effect_tiles(&field, region, false);
         assert!(!tiles.is_empty(), "the warps move something");
-        let mut ours = PlainScaler::new(&plan, &layout)
+        let plain = PlainScaler::new(&plan, &layout)
             .expect("a plain scaler")
             .render(&input)
             .expect("plain frame");
-        CpuWarp::new(&plan, &effects, &layout)
-            .expect("one tap")
-            .render(&input, &field, &tiles, &mut ours);
+        let mut ours = plain.clone();
+        let mut warp = CpuWarp::new(&plan, &effects, &layout).expect("one tap");
+        // Only ever from the detected instructions down to scalar code.
+        if simd == Simd::Scalar {
+            warp.simd = simd;
+        }
+        warp.render(&input, &field, &tiles, &mut ours);
         let expected = reference::process(&input, output, &params).expect("reference");
+        let moved = (0..output.height())
+            .flat_map(|y| plain.row(Plane::Y, y).iter().zip(expected.row(Plane::Y, y)))
+            .filter(|(a, b)| a.abs_diff(**b) > 8)
+            .count();
+        assert!(moved > 1000, "the warps moved only {moved} pixels");
         let (mut worst, mut off, mut total) = (0u8, 0usize, 0usize);
         for plane in [Plane::Y, Plane::U, Plane::V] {
             let rows = if plane == Plane::Y {
@@ -720,11 +764,13 @@ mod tests {
             vec![face(600.0, 300.0, 80.0)],
             vec![face(400.0, 200.0, 200.0)],
         ] {
-            let (worst, off) = against_reference(output, faces.clone(), 1.0);
-            assert!(
-                worst <= 2 && off < 0.001,
-                "{faces:?}: worst {worst}, {off} off by >1"
-            );
+            for simd in [Simd::detect(), Simd::Scalar] {
+                let (worst, off) = against_reference(output, faces.clone(), 1.0, simd);
+                assert!(
+                    worst <= 2 && off < 0.001,
+                    "{faces:?} ({simd:?}): worst {worst}, {off} off by >1"
+                );
+            }
         }
     }
 
@@ -732,7 +778,13 @@ mod tests {
     fn odd_sizes_and_zoom_stay_in_bounds_and_match() {
         // A width that is not a multiple of 8 (padding columns), zoomed in.
         let output = OutputSize::new(362, 642).expect("size");
-        let (worst, off) = against_reference(output, vec![face(560.0, 200.0, 200.0)], 1.5);
-        assert!(worst <= 2 && off < 0.001, "worst {worst}, {off} off by >1");
+        for simd in [Simd::detect(), Simd::Scalar] {
+            let faces = vec![face(560.0, 200.0, 200.0)];
+            let (worst, off) = against_reference(output, faces, 1.5, simd);
+            assert!(
+                worst <= 2 && off < 0.001,
+                "{simd:?}: worst {worst}, {off} off by >1"
+            );
+        }
     }
 }
