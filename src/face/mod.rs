@@ -120,31 +120,57 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// RGB (0..1) of `frame` at a continuous position (pixel (0, 0) spans
-/// 0..1), bilinear in luma, nearest in chroma; black outside the picture.
-fn rgb_at(frame: &I420Frame, matrix: &crate::color::ColorMatrix, x: f32, y: f32) -> [f32; 3] {
-    use crate::frame::Plane;
-    let (w, h) = (frame.width() as f32, frame.height() as f32);
-    if !(0.0..w).contains(&x) || !(0.0..h).contains(&y) {
-        return [0.0; 3];
+/// A frame's planes, for RGB at continuous positions.
+struct RgbSampler<'a> {
+    planes: [&'a [u8]; 3],
+    strides: [usize; 3],
+    /// The last column and row of the luma plane.
+    last: [usize; 2],
+    /// The picture's size.
+    size: [f32; 2],
+    matrix: crate::color::ColorMatrix,
+}
+
+impl<'a> RgbSampler<'a> {
+    fn new(frame: &'a I420Frame) -> Self {
+        use crate::frame::Plane;
+        Self {
+            planes: Plane::ALL.map(|plane| frame.plane(plane)),
+            strides: Plane::ALL.map(|plane| frame.stride(plane)),
+            last: [frame.width(), frame.height()].map(|v| (v as usize).saturating_sub(1)),
+            size: [frame.width() as f32, frame.height() as f32],
+            matrix: crate::color::ColorMatrix::bt601_video_range(),
+        }
     }
-    let (px, py) = ((x - 0.5).clamp(0.0, w - 1.0), (y - 0.5).clamp(0.0, h - 1.0));
-    let (x0, y0) = (px.floor() as u32, py.floor() as u32);
-    let (tx, ty) = (px - x0 as f32, py - y0 as f32);
-    let (x1, y1) = (
-        (x0 + 1).min(frame.width() - 1),
-        (y0 + 1).min(frame.height() - 1),
-    );
-    let luma = |x, y| frame.sample(Plane::Y, x, y) as f32;
-    let top = luma(x0, y0) * (1.0 - tx) + luma(x1, y0) * tx;
-    let bottom = luma(x0, y1) * (1.0 - tx) + luma(x1, y1) * tx;
-    let (cx, cy) = ((x as u32 / 2), (y as u32 / 2));
-    let yuv = [
-        (top * (1.0 - ty) + bottom * ty) / 255.0,
-        frame.sample(Plane::U, cx, cy) as f32 / 255.0,
-        frame.sample(Plane::V, cx, cy) as f32 / 255.0,
-    ];
-    matrix.yuv_to_rgb(yuv).map(|c| c.clamp(0.0, 1.0))
+
+    /// RGB (0..1) at a continuous position (pixel (0, 0) spans 0..1),
+    /// bilinear in luma, nearest in chroma; black outside the picture.
+    fn at(&self, x: f32, y: f32) -> [f32; 3] {
+        // Written so that NaN lands outside too.
+        let inside = x >= 0.0 && x < self.size[0] && y >= 0.0 && y < self.size[1];
+        if !inside {
+            return [0.0; 3];
+        }
+        let px = (x - 0.5).clamp(0.0, self.last[0] as f32);
+        let py = (y - 0.5).clamp(0.0, self.last[1] as f32);
+        // Both are non-negative: the casts floor.
+        let (x0, y0) = (px as usize, py as usize);
+        let (tx, ty) = (px - x0 as f32, py - y0 as f32);
+        let (x1, y1) = ((x0 + 1).min(self.last[0]), (y0 + 1).min(self.last[1]));
+        let sample = |plane: usize, x: usize, y: usize| {
+            let at = y * self.strides[plane] + x;
+            f32::from(self.planes[plane].get(at).copied().unwrap_or(0))
+        };
+        let top = sample(0, x0, y0) + (sample(0, x1, y0) - sample(0, x0, y0)) * tx;
+        let bottom = sample(0, x0, y1) + (sample(0, x1, y1) - sample(0, x0, y1)) * tx;
+        let (cx, cy) = (x as usize / 2, y as usize / 2);
+        let yuv = [
+            (top + (bottom - top) * ty) / 255.0,
+            sample(1, cx, cy) / 255.0,
+            sample(2, cx, cy) / 255.0,
+        ];
+        self.matrix.yuv_to_rgb(yuv).map(|c| c.clamp(0.0, 1.0))
+    }
 }
 
 /// A `1 × 3 × size × size` tensor sampled from `frame`: tensor pixel
@@ -156,13 +182,13 @@ fn crop_tensor(
     (low, high): (f32, f32),
     map: impl Fn(f32, f32) -> (f32, f32),
 ) -> Result<tract_onnx::prelude::Tensor, FaceError> {
-    let matrix = crate::color::ColorMatrix::bt601_video_range();
+    let sampler = RgbSampler::new(frame);
     let plane = size * size;
     let mut data = vec![0.0f32; 3 * plane];
     for v in 0..size {
         for u in 0..size {
             let (x, y) = map(u as f32 + 0.5, v as f32 + 0.5);
-            let rgb = rgb_at(frame, &matrix, x, y);
+            let rgb = sampler.at(x, y);
             for (c, value) in rgb.iter().enumerate() {
                 data[c * plane + v * size + u] = low + value * (high - low);
             }
