@@ -15,9 +15,11 @@
 //! YUV round trip, which is the identity.
 //!
 //! On a software adapter (lavapipe) the CPU does what it does cheaper than
-//! the emulated GPU: the plain geometry (`plain`), then, after the GPU's
-//! warped tiles are laid over that frame, skin whitening and smoothing
-//! (`cpu_skin`).
+//! the emulated GPU: the plain geometry (`plain`), the face warps over the
+//! tiles they move (`cpu_warp`), then skin whitening and smoothing
+//! (`cpu_skin`); the frame then needs no GPU pass at all. With the warps
+//! kept on the GPU (`FramePipeline::set_warps_on_cpu`), lavapipe computes
+//! their tiles and they are laid over the CPU's frame.
 //!
 //! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
 
