@@ -1,8 +1,11 @@
 //! The effect chain: a 1280×720 frame holding the test portrait (scaled to
 //! 720×720 and centred, and a close-up where the face fills half the
-//! output) → FHD vertical 9:16 (720×1280), mirrored, with the effects at
-//! full strength on the portrait's face; upload, geometry
-//! with warps and whitening, the smoothing passes and readback included.
+//! output), and the close-up from a 1920×1080 frame → FHD vertical 9:16
+//! (720×1280), mirrored, with the effects at full strength on the
+//! portrait's face; upload, geometry with warps and whitening, the
+//! smoothing passes and readback included (on a software adapter the CPU
+//! does most of it, and each warp case runs again with the warps on the
+//! GPU: `_gpu_warps`).
 //! Needs `assets/photos/astronaut.png` (scripts/setup.sh); skipped without it.
 //! Prints the adapter it ran on.
 //!
@@ -57,11 +60,27 @@ fn effects_720p_to_vertical_fhd(c: &mut Criterion) {
         let canvas = image::imageops::crop_imm(&big, 0, 150, 1280, 720).to_image();
         (canvas, 1440.0 / 512.0, [0.0, -150.0])
     };
+    // The close-up from a 1920×1080 input: the portrait at 2160×2160.
+    let close_up_1080p = {
+        let big = image::imageops::resize(
+            &photo.to_rgb8(),
+            2160,
+            2160,
+            image::imageops::FilterType::Triangle,
+        );
+        let canvas = image::imageops::crop_imm(&big, 0, 225, 1920, 1080).to_image();
+        (canvas, 2160.0 / 512.0, [0.0, -225.0])
+    };
     let size = OutputSize::for_preset(Mode::Fhd, Orientation::Vertical, Aspect::NineBySixteen);
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let mut group = c.benchmark_group("effects");
     group.throughput(Throughput::Elements(1));
-    for (framing, (canvas, k, [dx, dy])) in [("small_face", small), ("close_up", close_up)] {
+    let framings = [
+        ("small_face", small),
+        ("close_up", close_up),
+        ("close_up_1080p", close_up_1080p),
+    ];
+    for (framing, (canvas, k, [dx, dy])) in framings {
         let frame = rgb_image_to_i420(&canvas).expect("frame");
         // The portrait's landmarks (tests/effects_quality.rs), scaled and moved.
         let at = |x: f32, y: f32| [dx + x * k, dy + y * k];
@@ -80,6 +99,9 @@ fn effects_720p_to_vertical_fhd(c: &mut Criterion) {
             ("white", EffectParams::new(1.0, 0.0, 0.0, 0.0)),
             ("smooth", EffectParams::new(0.0, 1.0, 0.0, 0.0)),
         ] {
+            if framing == "close_up_1080p" && name != "all_four" {
+                continue;
+            }
             let params = FrameParams {
                 geometry: GeometryParams::new(1.0, true).expect("geometry"),
                 effects: effects.expect("strengths"),
@@ -87,6 +109,7 @@ fn effects_720p_to_vertical_fhd(c: &mut Criterion) {
             };
             let id = match framing {
                 "small_face" => format!("1280x720_to_720x1280_{name}"),
+                "close_up_1080p" => format!("1920x1080_to_720x1280_close_up_{name}"),
                 _ => format!("1280x720_to_720x1280_{framing}_{name}"),
             };
             group.bench_function(id.clone(), |b| {

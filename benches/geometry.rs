@@ -1,8 +1,8 @@
-//! Geometry + conversion path: 1280×720 I420 in → 720×1280 I420 out (FHD,
-//! 9:16, mirrored), upload and readback included: as the pipeline runs
-//! without effects (on a software adapter that is the CPU's plain path),
-//! through the geometry shader, and with every pixel through the RGB stage.
-//! Prints the adapter it ran on.
+//! Geometry + conversion path: 1280×720 and 1920×1080 I420 in → 720×1280
+//! I420 out (FHD, 9:16, mirrored), upload and readback included: as the
+//! pipeline runs without effects (on a software adapter that is the CPU's
+//! plain path), through the geometry shader, and with every pixel through
+//! the RGB stage. Prints the adapter it ran on.
 //!
 //! `cargo bench --bench geometry`
 
@@ -22,27 +22,32 @@ fn geometry_720p_to_vertical_fhd(c: &mut Criterion) {
     eprintln!("adapter: {}", gpu.adapter_summary());
     let size = OutputSize::for_preset(Mode::Fhd, Orientation::Vertical, Aspect::NineBySixteen);
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
-    let mut source =
-        TestSource::new(1280, 720, FrameRate { num: 30, den: 1 }).expect("test source");
-    let frame = source.next_frame().expect("frame").expect("endless source");
     let params = FrameParams {
         geometry: GeometryParams::new(1.0, true).expect("geometry"),
         ..Default::default()
     };
     let mut group = c.benchmark_group("geometry");
     group.throughput(Throughput::Elements(1));
-    // The default: on a software adapter, the plain geometry on the CPU.
-    group.bench_function("1280x720_to_720x1280_mirror", |b| {
-        b.iter(|| pipeline.process(&frame, &params).expect("process"))
-    });
-    pipeline.set_plain_on_cpu(false);
-    group.bench_function("1280x720_to_720x1280_mirror_shader", |b| {
-        b.iter(|| pipeline.process(&frame, &params).expect("process"))
-    });
-    pipeline.set_always_convert(true);
-    group.bench_function("1280x720_to_720x1280_mirror_rgb_stage", |b| {
-        b.iter(|| pipeline.process(&frame, &params).expect("process"))
-    });
+    for (width, height) in [(1280, 720), (1920, 1080)] {
+        let mut source =
+            TestSource::new(width, height, FrameRate { num: 30, den: 1 }).expect("test source");
+        let frame = source.next_frame().expect("frame").expect("endless source");
+        let id = |variant: &str| format!("{width}x{height}_to_720x1280_mirror{variant}");
+        // The default: on a software adapter, the plain geometry on the CPU.
+        pipeline.set_plain_on_cpu(gpu.is_software());
+        pipeline.set_always_convert(false);
+        group.bench_function(id(""), |b| {
+            b.iter(|| pipeline.process(&frame, &params).expect("process"))
+        });
+        pipeline.set_plain_on_cpu(false);
+        group.bench_function(id("_shader"), |b| {
+            b.iter(|| pipeline.process(&frame, &params).expect("process"))
+        });
+        pipeline.set_always_convert(true);
+        group.bench_function(id("_rgb_stage"), |b| {
+            b.iter(|| pipeline.process(&frame, &params).expect("process"))
+        });
+    }
     group.finish();
 }
 
