@@ -1,6 +1,8 @@
 //! The built-in landmarker on one core's worth of work: the test portrait
-//! (one face, 512×512) tracked frame after frame (mesh only), and found from
-//! scratch (detector + mesh). Needs `assets/models/` and
+//! (one face, 512×512), and close-ups of it in 1280×720 and 1920×1080
+//! frames (the face about half the frame's height, as in the chain bench),
+//! tracked frame after frame (mesh only), and found from scratch (the
+//! detector, then the mesh). Needs `assets/models/` and
 //! `assets/photos/astronaut.png` (scripts/setup.sh); skipped without them.
 //!
 //! `cargo bench --bench landmarks`
@@ -26,25 +28,39 @@ fn landmarks(c: &mut Criterion) {
             return;
         }
     };
-    let mut frame = rgb_image_to_i420(&photo.to_rgb8()).expect("frame");
+    let photo = photo.to_rgb8();
+    let close_up = |side: u32, (width, height): (u32, u32), top: u32| {
+        let big =
+            image::imageops::resize(&photo, side, side, image::imageops::FilterType::Triangle);
+        image::imageops::crop_imm(&big, 0, top, width, height).to_image()
+    };
+    let pictures = [
+        ("512", photo.clone()),
+        ("1280x720", close_up(1440, (1280, 720), 150)),
+        ("1920x1080", close_up(2160, (1920, 1080), 225)),
+    ];
     let rate = FrameRate { num: 30, den: 1 };
     let mut index = 0u64;
     let mut group = c.benchmark_group("landmarks");
-    group.bench_function("track_one_face_512", |b| {
-        b.iter(|| {
-            index += 1;
-            frame.timestamp = rate.timestamp(index);
-            landmarker.landmarks(&frame).expect("inference")
-        })
-    });
-    group.bench_function("detect_from_scratch_512", |b| {
-        b.iter(|| {
-            landmarker.reset();
-            index += 1;
-            frame.timestamp = rate.timestamp(index);
-            landmarker.landmarks(&frame).expect("inference")
-        })
-    });
+    for (name, picture) in pictures {
+        let mut frame = rgb_image_to_i420(&picture).expect("frame");
+        landmarker.reset();
+        group.bench_function(format!("track_one_face_{name}"), |b| {
+            b.iter(|| {
+                index += 1;
+                frame.timestamp = rate.timestamp(index);
+                landmarker.landmarks(&frame).expect("inference")
+            })
+        });
+        group.bench_function(format!("detect_from_scratch_{name}"), |b| {
+            b.iter(|| {
+                landmarker.reset();
+                index += 1;
+                frame.timestamp = rate.timestamp(index);
+                landmarker.landmarks(&frame).expect("inference")
+            })
+        });
+    }
     group.finish();
 }
 
