@@ -144,19 +144,27 @@ impl CpuWarp {
                     {
                         self.trace_pixels(line, row, span.clone(), trace);
                         let start = rows.luma_at(span.start, row);
-                        let luma_out = &mut rows.luma[start..start + span.len()];
+                        // (The spans lie within the layout's strides; a
+                        // frame of other strides is left as it is.)
+                        let Some(luma_out) = rows.luma.get_mut(start..start + span.len()) else {
+                            continue;
+                        };
                         luma.sample(trace, luma_out);
-                        if span.end > width {
-                            // Padding columns repeat the last pixel.
-                            let last = luma_out[(width - 1 - span.start) as usize];
-                            luma_out[(width - span.start) as usize..].fill(last);
+                        // Padding columns past the width repeat the last
+                        // pixel.
+                        let padding = (width.saturating_sub(span.start) as usize).max(1);
+                        if let Some(&last) = luma_out.get(padding - 1) {
+                            luma_out[padding..].fill(last);
                         }
                     }
                     centres.block_centres(top, bottom);
                     let start = rows.chroma_at(span.start, y);
                     let count = centres.xs.len();
-                    chroma[0].sample(centres, &mut rows.u[start..start + count]);
-                    chroma[1].sample(centres, &mut rows.v[start..start + count]);
+                    for (source, plane) in chroma.iter().zip([&mut *rows.u, &mut *rows.v]) {
+                        if let Some(out) = plane.get_mut(start..start + count) {
+                            source.sample(centres, out);
+                        }
+                    }
                 }
             }
         });

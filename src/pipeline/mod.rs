@@ -785,8 +785,9 @@ impl FramePipeline {
     /// (`pipeline::cpu_warp`) instead of by the geometry shader's tiles;
     /// by default on a software adapter, where a warped pixel costs the
     /// shader several times what it costs there. Takes effect only where
-    /// the plain geometry and the skin effects are on the CPU and the plan
-    /// samples one tap per pixel; the frame then needs no GPU pass at all.
+    /// the plain geometry is on the CPU, the skin effects are too (or
+    /// off), and the plan samples one tap per pixel; the frame then needs
+    /// no GPU pass at all.
     /// Both agree with the reference within its tolerance.
     pub fn set_warps_on_cpu(&mut self, on: bool) {
         self.warps_on_cpu = on;
