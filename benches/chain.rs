@@ -58,7 +58,8 @@ impl FrameSource for Clip {
 }
 
 /// The portrait scaled to `side`², a `width × height` window moving right
-/// `step` pixels a frame from row `top`.
+/// `step` pixels a frame from row `top`, as `scripts/bench_chain.sh` makes
+/// its clip.
 fn panning_clip(
     photo: &image::RgbImage,
     side: u32,

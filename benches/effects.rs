@@ -11,6 +11,8 @@
 //!
 //! `cargo bench --bench effects`
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use liveroom::color::rgb_image_to_i420;
 use liveroom::effects::EffectParams;
@@ -39,38 +41,24 @@ fn effects_720p_to_vertical_fhd(c: &mut Criterion) {
     // portrait at 720×720, centred: the face about 200 output pixels
     // wide), and a close-up as in scripts/bench_chain.sh (the portrait at
     // 1440×1440, a 1280×720 window: the face fills half the output).
+    let photo = photo.to_rgb8();
     let small = {
-        let face = image::imageops::resize(
-            &photo.to_rgb8(),
-            720,
-            720,
-            image::imageops::FilterType::Triangle,
-        );
+        let face = image::imageops::resize(&photo, 720, 720, image::imageops::FilterType::Triangle);
         let mut canvas = image::RgbImage::from_pixel(1280, 720, image::Rgb([200, 200, 205]));
         image::imageops::replace(&mut canvas, &face, 280, 0);
         (canvas, 720.0 / 512.0, [280.0, 0.0])
     };
-    let close_up = {
-        let big = image::imageops::resize(
-            &photo.to_rgb8(),
-            1440,
-            1440,
-            image::imageops::FilterType::Triangle,
-        );
-        let canvas = image::imageops::crop_imm(&big, 0, 150, 1280, 720).to_image();
-        (canvas, 1440.0 / 512.0, [0.0, -150.0])
-    };
+    let close_up = (
+        common::close_up(&photo, 1440, (1280, 720), (0, 150)),
+        1440.0 / 512.0,
+        [0.0, -150.0],
+    );
     // The close-up from a 1920×1080 input: the portrait at 2160×2160.
-    let close_up_1080p = {
-        let big = image::imageops::resize(
-            &photo.to_rgb8(),
-            2160,
-            2160,
-            image::imageops::FilterType::Triangle,
-        );
-        let canvas = image::imageops::crop_imm(&big, 0, 225, 1920, 1080).to_image();
-        (canvas, 2160.0 / 512.0, [0.0, -225.0])
-    };
+    let close_up_1080p = (
+        common::close_up(&photo, 2160, (1920, 1080), (0, 225)),
+        2160.0 / 512.0,
+        [0.0, -225.0],
+    );
     let size = OutputSize::for_preset(Mode::Fhd, Orientation::Vertical, Aspect::NineBySixteen);
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let mut group = c.benchmark_group("effects");

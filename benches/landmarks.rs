@@ -7,6 +7,8 @@
 //!
 //! `cargo bench --bench landmarks`
 
+mod common;
+
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -29,15 +31,16 @@ fn landmarks(c: &mut Criterion) {
         }
     };
     let photo = photo.to_rgb8();
-    let close_up = |side: u32, (width, height): (u32, u32), top: u32| {
-        let big =
-            image::imageops::resize(&photo, side, side, image::imageops::FilterType::Triangle);
-        image::imageops::crop_imm(&big, 0, top, width, height).to_image()
-    };
     let pictures = [
         ("512", photo.clone()),
-        ("1280x720", close_up(1440, (1280, 720), 150)),
-        ("1920x1080", close_up(2160, (1920, 1080), 225)),
+        (
+            "1280x720",
+            common::close_up(&photo, 1440, (1280, 720), (0, 150)),
+        ),
+        (
+            "1920x1080",
+            common::close_up(&photo, 2160, (1920, 1080), (0, 225)),
+        ),
     ];
     let rate = FrameRate { num: 30, den: 1 };
     let mut index = 0u64;
