@@ -3,9 +3,10 @@
 //! output), and the close-up from a 1920×1080 frame → FHD vertical 9:16
 //! (720×1280), mirrored, with the effects at full strength on the
 //! portrait's face; upload, geometry with warps and whitening, the
-//! smoothing passes and readback included (on a software adapter the CPU
-//! does most of it, and each warp case runs again with the warps on the
-//! GPU: `_gpu_warps`).
+//! smoothing passes and readback included. On a software adapter the CPU
+//! does most of it: each warp case runs again with the warps on the GPU
+//! (`_gpu_warps`), and each case with whitening or smoothing with every
+//! pass in the shaders (`_shaders`, as on a real GPU).
 //! Needs `assets/photos/astronaut.png` (scripts/setup.sh); skipped without it.
 //! Prints the adapter it ran on.
 //!
@@ -111,6 +112,16 @@ fn effects_720p_to_vertical_fhd(c: &mut Criterion) {
                     b.iter(|| pipeline.process(&frame, &params).expect("process"))
                 });
                 pipeline.set_warps_on_cpu(true);
+            }
+            if gpu.is_software() && params.effects.has_color_effect() {
+                // Every pass in the shaders, as on a real GPU.
+                pipeline.set_skin_on_cpu(false);
+                pipeline.set_plain_on_cpu(false);
+                group.bench_function(format!("{id}_shaders"), |b| {
+                    b.iter(|| pipeline.process(&frame, &params).expect("process"))
+                });
+                pipeline.set_skin_on_cpu(true);
+                pipeline.set_plain_on_cpu(true);
             }
         }
     }
