@@ -317,8 +317,9 @@ impl Trace {
         let blocks = |out: &mut Vec<i32>, v: &[i32], w: &[i32]| {
             out.clear();
             out.extend(v.chunks_exact(2).zip(w.chunks_exact(2)).map(|(a, b)| {
-                // The sum of four is eight times the chroma position plus
-                // two: rounded to the nearest with + 4.
+                // Four times the mean luma position; the chroma position
+                // is half that mean less a quarter pixel: sum / 8 - ONE / 4
+                // (rounded to the nearest by the + 4).
                 let sum = a[0] + a[1] + b[0] + b[1];
                 ((sum + 4) >> 3) - ONE / 4
             }));
