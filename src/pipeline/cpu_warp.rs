@@ -22,7 +22,7 @@
 //! GPU keeps the shader. The tests check this path against the reference
 //! pipeline (`pipeline::reference`).
 
-use super::cpu_skin::in_two_halves;
+use super::rows::in_two_halves;
 use super::uniforms::{crop_bounds, BlockRegion, OutputLayout};
 use crate::effects::{EffectPlan, FaceField, FACE_FIELD_SPACING};
 use crate::frame::{I420Frame, Plane};

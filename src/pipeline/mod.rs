@@ -27,6 +27,7 @@ mod cpu_skin;
 mod cpu_warp;
 mod plain;
 pub mod reference;
+mod rows;
 pub mod smoothing;
 pub mod uniforms;
 
