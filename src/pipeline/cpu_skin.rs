@@ -330,7 +330,7 @@ fn whiten(frame: &mut I420Frame, field: &FaceField, work: &SkinWork, strength: f
 
 /// The span `(from, to)` of `rect` across the row at `v`; `(∞, −∞)` when
 /// the row misses it.
-fn span_across(rect: [f32; 4], v: f32) -> (f32, f32) {
+pub(super) fn span_across(rect: [f32; 4], v: f32) -> (f32, f32) {
     if v >= rect[1] && v <= rect[3] {
         (rect[0], rect[2])
     } else {

@@ -22,6 +22,7 @@
 //! GPU keeps the shader. The tests check this path against the reference
 //! pipeline (`pipeline::reference`).
 
+use super::cpu_skin::span_across;
 use super::rows::in_two_halves;
 use super::uniforms::{crop_bounds, BlockRegion, OutputLayout};
 use crate::effects::{EffectPlan, FaceField, FACE_FIELD_SPACING};
@@ -238,14 +239,8 @@ impl CpuWarp {
     /// Where the face field reads as non-zero along output row `y`: the
     /// column spans of the warps' and the mask's bounds there (`face_in`),
     /// an empty span for a rectangle the row misses.
-    fn inside_along(&self, y: f32) -> [[f32; 2]; 2] {
-        [self.warp_bounds, self.mask_bounds].map(|r| {
-            if y >= r[1] && y <= r[3] {
-                [r[0], r[2]]
-            } else {
-                [f32::INFINITY, f32::NEG_INFINITY]
-            }
-        })
+    fn inside_along(&self, y: f32) -> [(f32, f32); 2] {
+        [self.warp_bounds, self.mask_bounds].map(|rect| span_across(rect, y))
     }
 }
 
@@ -255,7 +250,7 @@ struct RowMap {
     first: f32,
     y: f32,
     /// Where the face field's offsets apply.
-    inside: [[f32; 2]; 2],
+    inside: [(f32, f32); 2],
     map_x: [f32; 3],
     map_y: [f32; 3],
     simd: Simd,
@@ -266,7 +261,7 @@ impl RowMap {
     /// (`dx`, `dy`), which applies only inside the bounds.
     fn position(&self, k: usize, dx: f32, dy: f32) -> [i32; 2] {
         let px = self.first + k as f32;
-        let inside = self.inside.iter().any(|[lo, hi]| px >= *lo && px <= *hi);
+        let inside = self.inside.iter().any(|&(lo, hi)| px >= lo && px <= hi);
         let (dx, dy) = if inside { (dx, dy) } else { (0.0, 0.0) };
         let (qx, qy) = (px + dx, self.y + dy);
         [self.map_x, self.map_y].map(|m| round(m[0] * qx + m[1] * qy + m[2]))
@@ -528,10 +523,10 @@ mod avx2 {
         let splat = _mm256_set1_ps;
         let (y, lo0, hi0, lo1, hi1) = (
             splat(row.y),
-            splat(row.inside[0][0]),
-            splat(row.inside[0][1]),
-            splat(row.inside[1][0]),
-            splat(row.inside[1][1]),
+            splat(row.inside[0].0),
+            splat(row.inside[0].1),
+            splat(row.inside[1].0),
+            splat(row.inside[1].1),
         );
         let [mx0, mx1, mx2] = row.map_x.map(|v| splat(v));
         let [my0, my1, my2] = row.map_y.map(|v| splat(v));
