@@ -34,8 +34,8 @@ if [ ! -s "$CLIP" ]; then
         -vf "scale=1440:1440,crop=1280:720:x='min(t*60,160)':y=150,format=yuv420p" \
         -r 30 -frames:v "$FRAMES" "$CLIP"
 fi
-cargo build --quiet --release --example pusher
-PUSHER=target/release/examples/pusher
+cargo build --quiet --release --bin liveroom
+PUSHER="target/release/liveroom push"
 EFFECTS=(--skin-whiteness 1 --skin-smoothness 1 --face-thinness 1 --eye-bigness 1)
 X264=(-c:v libx264 -preset veryfast -tune zerolatency -b:v 1800k -maxrate 1800k
     -bufsize 1800k -g 60 -pix_fmt yuv420p -f flv)
@@ -43,7 +43,7 @@ X264=(-c:v libx264 -preset veryfast -tune zerolatency -b:v 1800k -maxrate 1800k
 GEOMETRY="crop=405:720:437:0,hflip,scale=720:1280:flags=bilinear"
 
 ours_effects() {
-    "$PUSHER" --input "$CLIP" --frames "$FRAMES" --mode fhd --mirror --zerolatency \
+    $PUSHER --input "$CLIP" --frames "$FRAMES" --mode fhd --mirror --zerolatency \
         --audio off "${EFFECTS[@]}" --output "$WORK/ours-effects.flv" >/dev/null 2>&1
 }
 ffmpeg_effects() {
@@ -52,7 +52,7 @@ ffmpeg_effects() {
         "${X264[@]}" "$WORK/ffmpeg-effects.flv"
 }
 ours_plain() {
-    "$PUSHER" --input "$CLIP" --frames "$FRAMES" --mode fhd --mirror --zerolatency \
+    $PUSHER --input "$CLIP" --frames "$FRAMES" --mode fhd --mirror --zerolatency \
         --audio off --output "$WORK/ours-plain.flv" >/dev/null 2>&1
 }
 ffmpeg_plain() {
@@ -71,7 +71,7 @@ fps_of() { # command → frames per second
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 echo "clip: $FRAMES frames 1280x720 panning over the portrait → 720x1280, $(nproc) cores, $(date -u +%Y-%m-%d)"
-"$PUSHER" --input "$CLIP" --frames 2 --mode fhd --audio off --output "$WORK/warm.flv" 2>&1 >/dev/null \
+$PUSHER --input "$CLIP" --frames 2 --mode fhd --audio off --output "$WORK/warm.flv" 2>&1 >/dev/null \
     | grep -m1 "GPU adapter" || true
 declare -A RESULTS
 CASES=(ours_effects ffmpeg_effects ours_plain ffmpeg_plain)

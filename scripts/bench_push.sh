@@ -24,12 +24,12 @@ if [ ! -s "$CLIP" ]; then
     ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate=30 \
         -frames:v "$FRAMES" -pix_fmt yuv420p "$CLIP"
 fi
-cargo build --quiet --release --example pusher
-PUSHER=target/release/examples/pusher
+cargo build --quiet --release --bin liveroom
+PUSHER="target/release/liveroom push"
 
 now() { date +%s.%N; }
 ours() {
-    "$PUSHER" --input "$CLIP" --frames "$FRAMES" --mode fhd --mirror \
+    $PUSHER --input "$CLIP" --frames "$FRAMES" --mode fhd --mirror \
         --audio off --output "$WORK/ours.flv" >/dev/null 2>&1
 }
 theirs() {
@@ -40,7 +40,7 @@ theirs() {
 }
 
 echo "clip: $FRAMES frames 1280x720 → 720x1280, $(nproc) cores, $(date -u +%Y-%m-%d)"
-"$PUSHER" --input "$CLIP" --frames 2 --mode fhd --output "$WORK/warm.flv" 2>&1 >/dev/null \
+$PUSHER --input "$CLIP" --frames 2 --mode fhd --output "$WORK/warm.flv" 2>&1 >/dev/null \
     | grep -m1 "GPU adapter" || true
 OURS=()
 THEIRS=()

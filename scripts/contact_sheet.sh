@@ -12,7 +12,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/liveroom-xdg}"
 cat > assets/astronaut-landmarks.jsonl <<'JSON'
 {"frame":0,"faces":[{"box":[183,85,81,93],"left_eye":[204,101],"right_eye":[246,102.5]}]}
 JSON
-cargo run --quiet --release --example effects -- \
+cargo run --quiet --release -- effects \
     --input assets/photos/astronaut.png \
     --landmarks assets/astronaut-landmarks.jsonl \
     --contact-sheet assets/contact-sheet.png

@@ -19,11 +19,11 @@ FPS=30
 WORK="${TMPDIR:-/tmp}/liveroom-soak"
 mkdir -p "$WORK"
 if [ -z "${PUSHER:-}" ]; then
-    cargo build --quiet --release --example pusher
-    PUSHER=target/release/examples/pusher
+    cargo build --quiet --release --bin liveroom
+    PUSHER="target/release/liveroom push"
 fi
 
-"$PUSHER" --mode fhd --fps "$FPS" --frames $((SECONDS_TOTAL * FPS)) \
+$PUSHER --mode fhd --fps "$FPS" --frames $((SECONDS_TOTAL * FPS)) \
     --skin-whiteness 0.5 --skin-smoothness 0.5 \
     >"$WORK/summary.json" 2>"$WORK/stderr.log" &
 PID=$!

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the machine and runs liveroom's checks and tests: formatting,
-# clippy, a short pusher run (which names the GPU adapter in the log), then
-# the whole test suite, GPU tiers included, and the fuzz targets' build.
+# clippy, a short main-job run (which names the GPU adapter in the log),
+# then the whole test suite, GPU tiers included, and the fuzz targets' build.
 #
 #   bash scripts/test.sh
 #
@@ -15,13 +15,10 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/liveroom-xdg}"
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo run --quiet --example pusher -- --frames 30 --mode fhd --mirror
-# The integration tests run the example binaries (pusher, player) as users
-# do; `cargo test --all-targets` builds examples only as test targets, so
-# build them as programs first.
-cargo build --quiet --examples
-# Every target: unit, integration and example builds, and each criterion
-# bench run once as a test; then the doc examples.
+cargo run --quiet -- push --frames 30 --mode fhd --mirror
+# Every target: unit, integration (they run the `liveroom` command, which
+# cargo builds for them) and example builds, and each criterion bench run
+# once as a test; then the doc examples.
 cargo test --all-targets
 cargo test --doc
 # The fuzz targets (fuzz/, cargo-fuzz, stable toolchain, no sanitizer):

@@ -339,6 +339,7 @@ impl Encoder {
         // SAFETY: a zeroed x264_picture_t is valid input to x264_picture_init,
         // which sets every field.
         let mut picture: x264::x264_picture_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `picture` is a live, writable picture struct.
         unsafe { x264::x264_picture_init(&mut picture) };
         picture.i_pts = pts;
         picture.i_type = if force_key_frame {
@@ -385,6 +386,7 @@ impl Encoder {
         }
         // SAFETY: a zeroed param block is filled by x264_encoder_parameters.
         let mut param: x264::x264_param_t = unsafe { std::mem::zeroed() };
+        // SAFETY: the handle is open; `param` is a live, writable block.
         unsafe { x264::x264_encoder_parameters(self.handle.as_ptr(), &mut param) };
         param.rc.i_bitrate = kbps as i32;
         param.rc.i_vbv_max_bitrate = kbps as i32;
@@ -407,8 +409,9 @@ impl Encoder {
     }
 
     fn reorder_delay_frames(&self) -> u64 {
-        // SAFETY: as in `set_bitrate`.
+        // SAFETY: a zeroed param block is filled by x264_encoder_parameters.
         let mut param: x264::x264_param_t = unsafe { std::mem::zeroed() };
+        // SAFETY: the handle is open; `param` is a live, writable block.
         unsafe { x264::x264_encoder_parameters(self.handle.as_ptr(), &mut param) };
         match (param.i_bframe, param.i_bframe_pyramid) {
             (0, _) => 0,
@@ -427,9 +430,13 @@ impl Encoder {
         if bytes < 0 || nals.is_null() {
             return Err(EncoderError::X264("cannot produce SPS/PPS".into()));
         }
+        // SAFETY: x264 returned `count` NAL entries at `nals` (checked not
+        // null above), valid until the next call on this encoder.
         let nals = unsafe { std::slice::from_raw_parts(nals, count.max(0) as usize) };
         let (mut sps, mut pps) = (None, None);
         for nal in nals {
+            // SAFETY: each entry comes from x264 with its payload pointer
+            // and length.
             let payload = unsafe { nal_payload(nal) };
             let unit = strip_start_code(payload);
             match nal.i_type {
@@ -473,6 +480,8 @@ impl Encoder {
         if bytes == 0 || nals.is_null() {
             return Ok(None);
         }
+        // SAFETY: x264 returned `count` NAL entries at `nals` (checked not
+        // null above), valid until the next call on this encoder.
         let nals = unsafe { std::slice::from_raw_parts(nals, count.max(0) as usize) };
         let mut data = Vec::with_capacity(bytes as usize);
         for nal in nals {
@@ -480,6 +489,8 @@ impl Encoder {
             if matches!(nal.i_type, 7 | 8) {
                 continue;
             }
+            // SAFETY: each entry comes from x264 with its payload pointer
+            // and length.
             data.extend_from_slice(unsafe { nal_payload(nal) });
         }
         let shift = self.shift_ms as i64;
@@ -516,6 +527,8 @@ unsafe fn nal_payload(nal: &x264::x264_nal_t) -> &[u8] {
     if nal.p_payload.is_null() || nal.i_payload <= 0 {
         return &[];
     }
+    // SAFETY: x264 points `p_payload` at `i_payload` bytes (checked not
+    // null and positive above) that live until its next call.
     unsafe { std::slice::from_raw_parts(nal.p_payload, nal.i_payload as usize) }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! A [`PushEvent`] is a state change or warning with a [`PushCode`] (the
 //! number users of the plugin already handle) and a message. [`NetStatus`]
-//! is the periodic statistics record. [`EventLine`] is what the examples
-//! print with `--events json`, one object per line:
+//! is the periodic statistics record. [`EventLine`] is what the `liveroom`
+//! command prints with `--events json`, one object per line
+//! ([`EventPrinter`] decides what goes where):
 //!
 //! ```
 //! use liveroom::events::{EventLine, PushCode, PushEvent};
@@ -17,6 +18,9 @@
 use serde::Serialize;
 
 use crate::audio::BgmEvent;
+
+mod printer;
+pub use printer::{EventPrinter, Printed};
 
 /// The pusher's event codes (`pushEvent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,9 +100,24 @@ impl PushCode {
         }
     }
 
-    /// Errors end the push; warnings (1101–3005) and states do not.
+    /// Errors end the push; warnings and states do not.
     pub fn is_error(self) -> bool {
         self.code() < 0
+    }
+
+    /// Warnings: something went wrong and the pusher carries on (a slow
+    /// uplink, a dropped connection it is reconnecting, a network failure).
+    pub fn is_warning(self) -> bool {
+        matches!(
+            self,
+            PushCode::UplinkSlow
+                | PushCode::Reconnecting
+                | PushCode::DnsFailure
+                | PushCode::ConnectFailure
+                | PushCode::HandshakeFailure
+                | PushCode::ServerClosed
+                | PushCode::ReadWriteFailure
+        )
     }
 }
 
@@ -194,6 +213,30 @@ impl PlayCode {
             PlayCode::ReadWriteFailure => 3005,
             PlayCode::Disconnected => -2301,
         }
+    }
+
+    /// Errors end the playback; warnings and states do not.
+    pub fn is_error(self) -> bool {
+        self.code() < 0
+    }
+
+    /// Warnings: something went wrong and the player carries on (a frame
+    /// it could not decode, a reconnect, a stutter, a network failure).
+    pub fn is_warning(self) -> bool {
+        matches!(
+            self,
+            PlayCode::VideoDecodeFailed
+                | PlayCode::AudioDecodeFailed
+                | PlayCode::Reconnecting
+                | PlayCode::DataUnstable
+                | PlayCode::Stutter
+                | PlayCode::Discontinuity
+                | PlayCode::DnsFailure
+                | PlayCode::ConnectFailure
+                | PlayCode::HandshakeFailure
+                | PlayCode::ServerClosed
+                | PlayCode::ReadWriteFailure
+        )
     }
 }
 

@@ -232,6 +232,23 @@ impl I420Frame {
         &mut self.plane_mut(plane)[start..start + w as usize]
     }
 
+    /// The frame without a last odd row or column, so that both sides are
+    /// even (as 4:2:0 output sizes are); a copy of it when they already
+    /// are. The chroma of the pixels kept is unchanged.
+    pub fn cropped_to_even(&self) -> Result<I420Frame, FrameError> {
+        let (width, height) = (self.width() & !1, self.height() & !1);
+        let mut even = I420Frame::black(width, height)?;
+        for plane in Plane::ALL {
+            let (columns, rows) = even.plane_size(plane);
+            for y in 0..rows {
+                even.row_mut(plane, y)
+                    .copy_from_slice(&self.row(plane, y)[..columns as usize]);
+            }
+        }
+        even.timestamp = self.timestamp;
+        Ok(even)
+    }
+
     /// The sample at (x, y) of a plane.
     pub fn sample(&self, plane: Plane, x: u32, y: u32) -> u8 {
         self.plane(plane)[y as usize * self.stride(plane) + x as usize]
@@ -291,6 +308,27 @@ impl I420Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cropping_to_even_drops_the_odd_row_and_column_only() {
+        let mut odd = I420Frame::black(5, 3).expect("frame");
+        for y in 0..3 {
+            for (x, sample) in odd.row_mut(Plane::Y, y).iter_mut().enumerate() {
+                *sample = (10 * y + x as u32) as u8;
+            }
+        }
+        odd.row_mut(Plane::U, 1)[1] = 99;
+        let even = odd.cropped_to_even().expect("cropped");
+        assert_eq!((even.width(), even.height()), (4, 2));
+        assert_eq!(even.row(Plane::Y, 1), &[10, 11, 12, 13]);
+        assert_eq!(even.plane_size(Plane::U), (2, 1));
+        assert_eq!(even.row(Plane::U, 1), &odd.row(Plane::U, 1)[..2]);
+        let one = I420Frame::black(1, 1).expect("frame");
+        assert!(
+            one.cropped_to_even().is_err(),
+            "nothing is left of a 1x1 frame"
+        );
+    }
 
     #[test]
     fn odd_sizes_round_chroma_up() {

@@ -26,7 +26,18 @@
 //!   container;
 //! * [`rtmp`] — publishing, playing, and the embedded server;
 //! * [`pusher`] and [`player`] — the two components, with their events
-//!   ([`events`]); [`decoder`] is the player's H.264 decoder.
+//!   ([`events`], and the [`events::EventPrinter`] that shows them);
+//!   [`decoder`] is the player's H.264 decoder;
+//! * [`sinks`] — Y4M, snapshot and landmark files fed by either component;
+//! * [`urls`] — the push and play URLs of a stream, signed with the
+//!   anti-leech key;
+//! * [`verify`] — the main job's check: a push played back from the
+//!   embedded server and compared frame by frame, with its verdict and
+//!   summaries.
+//!
+//! The `liveroom` command (`src/bin/liveroom`, the default `cli` feature)
+//! is built on these; a library user can leave the feature out and compile
+//! none of its argument parsing.
 //!
 //! ```no_run
 //! use liveroom::{FrameParams, FramePipeline, GpuContext};
@@ -65,7 +76,10 @@ pub mod pipeline;
 pub mod player;
 pub mod pusher;
 pub mod rtmp;
+pub mod sinks;
 pub mod source;
+pub mod urls;
+pub mod verify;
 
 pub use frame::I420Frame;
 pub use gpu::{GpuContext, GpuError};

@@ -9,7 +9,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{player_binary, push_ok, run_pusher, summary_of, wait_with_timeout};
+use common::{liveroom, push_ok, run_pusher, summary_of, wait_with_timeout};
 use liveroom::rtmp::{sign_url, RtmpServer, ServerConfig};
 
 const KEY: &str = "anti-leech-test-key";
@@ -47,7 +47,7 @@ fn signed_push_and_play_get_through_a_keyed_server() {
     }
     let server = keyed_server();
     let url = server.url("live", "signed");
-    let player = Command::new(player_binary())
+    let player = liveroom("play")
         .args([
             "--url",
             &url,
@@ -103,7 +103,7 @@ fn missing_wrong_and_expired_signatures_are_refused_at_once() {
     }
 
     // A player with the wrong key.
-    let output = Command::new(player_binary())
+    let output = liveroom("play")
         .args([
             "--url",
             &url,

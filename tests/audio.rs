@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ffmpeg, player_binary, push_ok, run_pusher, scratch_dir, summary_of};
+use common::{ffmpeg, liveroom, push_ok, run_pusher, scratch_dir, summary_of};
 use liveroom::audio::{
     beep_onsets, decode_file, dominant_frequency, peak_level, rms_dbfs, to_mono, DecodedAudio,
 };
@@ -312,7 +312,7 @@ fn sound_and_picture_stay_together_over_60_seconds() {
     assert!(drift.abs() <= 0.040, "drift {drift} s over a minute");
 
     // Our player, from decoded content: beeps against frame stamps.
-    let output = Command::new(player_binary())
+    let output = liveroom("play")
         .args(["--url", path_str(&flv), "--stamps"])
         .output()
         .expect("player runs");
@@ -455,10 +455,7 @@ fn muted_pusher_and_muted_player_send_and_play_silence() {
         if muted {
             args.push("--muted");
         }
-        let output = Command::new(player_binary())
-            .args(&args)
-            .output()
-            .expect("player runs");
+        let output = liveroom("play").args(&args).output().expect("player runs");
         assert!(
             output.status.success(),
             "{}",

@@ -10,10 +10,10 @@ use std::net::TcpListener;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{player_binary, run_program, run_pusher, scratch_dir};
+use common::{liveroom, run_liveroom, run_pusher, scratch_dir};
 
 fn run_player(args: &[&str], limit: Duration) -> Output {
-    run_program(&player_binary(), args, limit)
+    run_liveroom("play", args, limit)
 }
 
 /// Stderr of a failed run, after checking it is one line without a panic.

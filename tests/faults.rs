@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{example_binary, free_port, player_binary, pusher_binary, scratch_dir, Nginx};
+use common::{free_port, liveroom, scratch_dir, Nginx};
 use liveroom::flv::{parse_video_body, FlvReader, TagKind, VideoBody};
 
 /// A child whose stdout lines are collected as they arrive, each with the
@@ -32,9 +32,9 @@ struct Watched {
 }
 
 impl Watched {
-    fn spawn(name: &str, program: &Path, args: &[&str], dir: &Path) -> Self {
+    fn spawn(name: &str, subcommand: &str, args: &[&str], dir: &Path) -> Self {
         let stderr = dir.join(format!("{name}.stderr"));
-        let mut child = Command::new(program)
+        let mut child = liveroom(subcommand)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(File::create(&stderr).expect("stderr file"))
@@ -119,7 +119,7 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(port: u16) -> Self {
-        let mut child = Command::new(example_binary("server"))
+        let mut child = liveroom("serve")
             .args(["--port", &port.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -130,7 +130,7 @@ impl ServerProcess {
         BufReader::new(stdout)
             .read_line(&mut first)
             .expect("server output");
-        assert!(first.starts_with("listening on"), "server: {first:?}");
+        assert!(first.starts_with("rtmp listening on"), "server: {first:?}");
         Self { child, port }
     }
 
@@ -168,7 +168,7 @@ fn push_and_play_through_a_restart(
     let dir = scratch_dir(&format!("faults-{name}"));
     let mut pusher = Watched::spawn(
         "pusher",
-        &pusher_binary(),
+        "push",
         &[
             "--url", url, "--frames", "450", "--mode", "sd", "--events", "json",
         ],
@@ -177,7 +177,7 @@ fn push_and_play_through_a_restart(
     std::thread::sleep(Duration::from_millis(1500));
     let mut player = Watched::spawn(
         "player",
-        &player_binary(),
+        "play",
         &[
             "--url",
             url,
@@ -333,7 +333,7 @@ fn a_server_that_never_returns_ends_push_and_play() {
     let url = format!("rtmp://127.0.0.1:{}/live/gone", server.port);
     let mut pusher = Watched::spawn(
         "pusher",
-        &pusher_binary(),
+        "push",
         &[
             "--url",
             &url,
@@ -353,7 +353,7 @@ fn a_server_that_never_returns_ends_push_and_play() {
     std::thread::sleep(Duration::from_millis(1500));
     let mut player = Watched::spawn(
         "player",
-        &player_binary(),
+        "play",
         &[
             "--url",
             &url,

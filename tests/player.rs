@@ -15,8 +15,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{
-    ffmpeg, ffmpeg_decode, player_binary, push_ok, scratch_dir, summary_of, wait_with_timeout,
-    Nginx,
+    ffmpeg, ffmpeg_decode, liveroom, push_ok, scratch_dir, summary_of, wait_with_timeout, Nginx,
 };
 use liveroom::rtmp::{RtmpServer, ServerConfig};
 
@@ -58,7 +57,7 @@ fn foreign_stream() -> &'static (PathBuf, PathBuf) {
 /// player, started first, plays it against FFmpeg's decode.
 fn play_foreign_stream(url: &str) {
     let (flv, decoded) = foreign_stream();
-    let player = Command::new(player_binary())
+    let player = liveroom("play")
         .args(["--url", url, "--frames", "100", "--timeout", "30"])
         .args([
             "--mode",
@@ -120,7 +119,7 @@ fn ffmpeg_stream_through_nginx_decodes_like_ffmpeg() {
 fn an_flv_file_plays_offline_and_a_corrupt_one_is_survived() {
     let (flv, decoded) = foreign_stream();
     let run = |path: &Path| {
-        let output = Command::new(player_binary())
+        let output = liveroom("play")
             .args(["--url", path.to_str().expect("utf-8"), "--events", "json"])
             .args(["--reference", decoded.to_str().expect("utf-8")])
             .output()
@@ -213,7 +212,7 @@ fn frames_are_drawn_into_the_view_letterboxed_or_cropped() {
     let dir = scratch_dir("player-view");
     let snapshot = |fit: &str| {
         let path = dir.join(format!("{fit}.png"));
-        let output = Command::new(player_binary())
+        let output = liveroom("play")
             .args(["--url", flv.to_str().expect("utf-8"), "--view", "1280x720"])
             .args(["--orientation", "vertical", "--object-fit", fit])
             .args(["--snapshot", path.to_str().expect("utf-8")])

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{
-    ffmpeg, ffmpeg_decode, ffprobe, luma_psnr, push_ok, pusher_binary, scratch_dir, summary_of,
+    ffmpeg, ffmpeg_decode, ffprobe, liveroom, luma_psnr, push_ok, scratch_dir, summary_of,
     wait_with_timeout, Nginx,
 };
 use liveroom::avc::{parse_sps, AvcDecoderConfig};
@@ -274,7 +274,7 @@ fn a_closed_port_ends_with_3002_and_1307_in_bounded_time() {
     let port = common::free_port();
     let url = format!("rtmp://127.0.0.1:{port}/live/nobody");
     let started = Instant::now();
-    let child = Command::new(pusher_binary())
+    let child = liveroom("push")
         .args(["--url", &url, "--frames", "30", "--events", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -308,7 +308,7 @@ fn assert_name_in_use_refused(url: &str) {
         .expect("ffmpeg publishes");
     std::thread::sleep(Duration::from_millis(1500));
     let started = Instant::now();
-    let child = Command::new(pusher_binary())
+    let child = liveroom("push")
         .args(["--url", url, "--frames", "30", "--events", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{ffmpeg, luma_psnr, pusher_binary, scratch_dir};
+use common::{ffmpeg, liveroom, luma_psnr, scratch_dir};
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::source::{FrameSource, Y4mReader};
 
@@ -215,7 +215,7 @@ fn the_built_in_landmarker_finds_the_face_and_dumps_what_it_used() {
     let photo = root.join("assets/photos/astronaut.png");
     let dir = scratch_dir("dump-landmarks");
     let dump = dir.join("used.jsonl");
-    let output = Command::new(pusher_binary())
+    let output = liveroom("push")
         .env("LIVEROOM_MODELS", root.join("assets/models"))
         .args([
             "--input",
@@ -246,7 +246,7 @@ fn the_built_in_landmarker_finds_the_face_and_dumps_what_it_used() {
         assert!((faces[0].left_eye[0] - 204.5).abs() < 4.2, "{:?}", faces[0]);
     }
     // Without models, a face effect fails with one line saying what to do.
-    let output = Command::new(pusher_binary())
+    let output = liveroom("push")
         .env("LIVEROOM_MODELS", dir.join("no-models"))
         .args(["--frames", "1", "--skin-whiteness", "0.5"])
         .output()
@@ -284,7 +284,7 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
         (vec!["--zoom", "0"], "zoom"),
         (vec!["--zoom", "NaN"], "zoom"),
         (vec!["--zoom", "many"], "zoom"),
-        (vec!["--zoom"], "needs a value"),
+        (vec!["--zoom"], "value is required"),
         (vec!["--fps", "0"], "fps"),
         (vec!["--frames", "-3"], "frames"),
         (vec!["--frames", "0"], "frames"),
@@ -342,8 +342,9 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
     for (args, expected) in cases {
         let output = run_pusher(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{args:?} succeeded");
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        // Found before anything runs: status 2, as the README's table says.
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(
             stderr.to_lowercase().contains(expected),

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{player_binary, pusher_binary, summary_of, wait_with_timeout};
+use common::{liveroom, summary_of, wait_with_timeout};
 use liveroom::rtmp::{RtmpServer, ServerConfig};
 
 /// Bytes per second the proxy passes upstream; 0: no limit.
@@ -116,7 +116,7 @@ fn rtc_bitrate_follows_a_slow_link_down_and_back_up() {
     let push_url = format!("rtmp://{proxy}/live/slow");
     let play_url = server.url("live", "slow");
 
-    let player = Command::new(player_binary())
+    let player = liveroom("play")
         .args([
             "--url", &play_url, "--mode", "rtc", "--stamps", "--events", "json",
         ])
@@ -126,7 +126,7 @@ fn rtc_bitrate_follows_a_slow_link_down_and_back_up() {
         .spawn()
         .expect("player runs");
     // 28 s of RTC video (200 to 1000 kbps) with the 128 kbps tone.
-    let pusher = Command::new(pusher_binary())
+    let pusher = liveroom("push")
         .args(["--url", &push_url, "--mode", "rtc", "--frames", "840"])
         .args(["--events", "json"])
         .stdout(Stdio::piped())

@@ -9,6 +9,7 @@
 
 mod client;
 pub mod guard;
+mod local;
 pub mod play;
 pub mod publisher;
 pub mod server;
@@ -22,6 +23,7 @@ use thiserror::Error;
 /// calls it [`PublishError`], the playing client [`play::PlayError`].
 pub use client::ClientError;
 pub use guard::{ChunkGuard, GuardError, InboundLimits};
+pub use local::LocalServer;
 pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
 pub use server::{RtmpServer, ServerConfig, ServerError, ServerStats};
 pub use sign::{sign_url, SignError, Signature, SignatureError};

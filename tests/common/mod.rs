@@ -20,10 +20,21 @@ pub fn gpu() -> Option<GpuContext> {
             panic!("REQUIRE_GPU=1 but no GPU context: {error}")
         }
         Err(error) => {
-            eprintln!("skipping GPU test: {error}");
+            declare_skip(&format!(
+                "no GPU adapter ({error}); REQUIRE_GPU=1 makes this a failure"
+            ));
             None
         }
     }
+}
+
+/// Says on stderr which test skips and why, as wgpu's suite declares its
+/// skips (`cargo test -- --nocapture` shows them; CI requires every tier,
+/// so there they fail instead).
+pub fn declare_skip(why: &str) {
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("a test");
+    eprintln!("SKIPPED {test}: {why}");
 }
 
 /// A deterministic picture with texture, edges and colour, for comparisons.
@@ -94,37 +105,12 @@ pub fn luma_psnr(a: &I420Frame, b: &I420Frame) -> f64 {
     }
 }
 
-/// The `pusher` example built next to this test binary.
-pub fn pusher_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/pusher_cli-… → target/<profile>/examples/pusher
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let binary = profile_dir.join("examples").join("pusher");
-    assert!(
-        binary.exists(),
-        "{} is missing: run the tests with `cargo test`, which builds the examples",
-        binary.display()
-    );
-    binary
-}
-
-/// The `player` example built next to the pusher.
-pub fn player_binary() -> PathBuf {
-    example_binary("player")
-}
-
-/// The example program `name` built next to the pusher.
-pub fn example_binary(name: &str) -> PathBuf {
-    let binary = pusher_binary().with_file_name(name);
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --examples`",
-        binary.display()
-    );
-    binary
+/// The `liveroom` command (built by cargo for the integration tests) with
+/// its subcommand: `push`, `play`, `serve`, `effects` or `url`.
+pub fn liveroom(subcommand: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_liveroom"));
+    command.arg(subcommand);
+    command
 }
 
 pub fn scratch_dir(name: &str) -> PathBuf {
@@ -221,7 +207,7 @@ impl Nginx {
             if std::env::var("REQUIRE_NGINX").is_ok_and(|v| v == "1") {
                 panic!("REQUIRE_NGINX=1 but nginx with the RTMP module is missing: run scripts/setup.sh");
             }
-            eprintln!("skipping nginx interop: nginx or libnginx-mod-rtmp is not installed");
+            declare_skip("nginx or libnginx-mod-rtmp is not installed (scripts/setup.sh installs them); REQUIRE_NGINX=1 makes this a failure");
             return None;
         };
         let dir = scratch_dir(&format!("nginx-{name}"));
@@ -374,23 +360,22 @@ pub fn summary_of(stdout: &str) -> serde_json::Value {
 /// Runs the pusher; a run that has not ended within `limit` is killed and
 /// fails the test (a hang must not stall CI).
 pub fn run_pusher(args: &[&str], limit: Duration) -> Output {
-    run_program(&pusher_binary(), args, limit)
+    run_liveroom("push", args, limit)
 }
 
-/// Runs `program` with `args`, capturing its output; one that has not
-/// ended within `limit` is killed and fails the test.
-pub fn run_program(program: &Path, args: &[&str], limit: Duration) -> Output {
-    let child = Command::new(program)
+/// Runs `liveroom SUBCOMMAND ARGS…`, capturing its output; one that has
+/// not ended within `limit` is killed and fails the test.
+pub fn run_liveroom(subcommand: &str, args: &[&str], limit: Duration) -> Output {
+    let child = liveroom(subcommand)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("{} runs: {e}", program.display()));
+        .unwrap_or_else(|e| panic!("liveroom {subcommand} runs: {e}"));
     let (output, killed) = wait_with_timeout(child, limit);
     assert!(
         !killed,
-        "{} {args:?} did not end within {limit:?}",
-        program.display()
+        "liveroom {subcommand} {args:?} did not end within {limit:?}"
     );
     output
 }

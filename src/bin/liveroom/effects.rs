@@ -1,0 +1,146 @@
+//! `liveroom effects`: a picture in, the beauty effects applied on the GPU,
+//! a PNG out. With `--contact-sheet` it writes a before/after sheet
+//! instead: original, then each effect alone at full strength, then all
+//! four together (left to right, top to bottom).
+//!
+//! Faces come from `--landmarks` (frame 0 of a JSON-lines file) or, without
+//! it, from the built-in landmarker.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use liveroom::color::i420_to_rgb_image;
+use liveroom::effects::EffectParams;
+use liveroom::face::{BuiltinLandmarker, FaceLandmarker, LandmarkerConfig, ModelPaths};
+use liveroom::frame::I420Frame;
+use liveroom::geometry::OutputSize;
+use liveroom::landmarks::{FaceLandmarks, LandmarkTrack};
+use liveroom::source::{FrameRate, FrameSource, StillImage};
+use liveroom::{FrameParams, FramePipeline, GpuContext};
+
+use crate::args;
+use crate::Failure;
+
+/// `liveroom effects` flags.
+#[derive(Args, Debug)]
+pub struct EffectsArgs {
+    /// The picture: a PNG or JPEG file.
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// Where to write the picture with the effects (PNG).
+    #[arg(long, value_name = "FILE.png", value_parser = args::png)]
+    output: Option<PathBuf>,
+    /// Write a before/after sheet: original, each effect alone at full
+    /// strength, all four together.
+    #[arg(long, value_name = "FILE.png", value_parser = args::png)]
+    contact_sheet: Option<PathBuf>,
+    /// The faces (frame 0 of a JSON-lines file) instead of the built-in
+    /// landmarker.
+    #[arg(long, value_name = "FILE.jsonl")]
+    landmarks: Option<PathBuf>,
+    /// Skin whitening, 0 (off) to 1.
+    #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
+    skin_whiteness: f32,
+    /// Skin smoothing, 0 (off) to 1.
+    #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
+    skin_smoothness: f32,
+    /// Face thinning, 0 (off) to 1.
+    #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
+    face_thinness: f32,
+    /// Eye enlarging, 0 (off) to 1.
+    #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
+    eye_bigness: f32,
+}
+
+/// The sheet's tiles: (whiteness, smoothness, thinness, eyes), with their
+/// names for the caption.
+const SHEET: [([f32; 4], &str); 6] = [
+    ([0.0, 0.0, 0.0, 0.0], "original"),
+    ([1.0, 0.0, 0.0, 0.0], "whiteness"),
+    ([0.0, 1.0, 0.0, 0.0], "smoothness"),
+    ([0.0, 0.0, 1.0, 0.0], "thinness"),
+    ([0.0, 0.0, 0.0, 1.0], "eyes"),
+    ([1.0, 1.0, 1.0, 1.0], "all four"),
+];
+
+/// Runs `liveroom effects`.
+pub fn run(args: EffectsArgs) -> Result<(), Failure> {
+    if args.output.is_none() && args.contact_sheet.is_none() {
+        return Err(Failure::Usage(
+            "give --output FILE.png or --contact-sheet FILE.png".into(),
+        ));
+    }
+    let chosen = EffectParams::new(
+        args.skin_whiteness,
+        args.skin_smoothness,
+        args.face_thinness,
+        args.eye_bigness,
+    )
+    .map_err(Failure::usage)?;
+    let frame = even_sided(&args.input)?;
+    let faces = faces_in(&frame, args.landmarks.as_deref())?;
+    let size = OutputSize::new(frame.width(), frame.height()).map_err(Failure::usage)?;
+    let gpu = GpuContext::from_env().map_err(Failure::run)?;
+    eprintln!("GPU adapter: {}", gpu.adapter_summary());
+    let mut pipeline = FramePipeline::new(&gpu, size).map_err(Failure::run)?;
+    let mut apply = |effects: EffectParams| -> Result<image::RgbImage, Failure> {
+        let params = FrameParams {
+            effects,
+            faces: faces.clone(),
+            ..Default::default()
+        };
+        let processed = pipeline.process(&frame, &params).map_err(Failure::run)?;
+        Ok(i420_to_rgb_image(&processed))
+    };
+    if let Some(path) = &args.output {
+        save(&apply(chosen)?, path)?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.contact_sheet {
+        let (width, height) = (frame.width(), frame.height());
+        let mut sheet = image::RgbImage::new(width * 3, height * 2);
+        for (index, ([w, s, t, e], _)) in SHEET.into_iter().enumerate() {
+            let effects = EffectParams::new(w, s, t, e).map_err(Failure::run)?;
+            let (x, y) = ((index as u32 % 3) * width, (index as u32 / 3) * height);
+            image::imageops::replace(&mut sheet, &apply(effects)?, x as i64, y as i64);
+        }
+        save(&sheet, path)?;
+        let names: Vec<&str> = SHEET.iter().map(|(_, name)| *name).collect();
+        println!("wrote {}: {}", path.display(), names.join(", "));
+    }
+    Ok(())
+}
+
+/// The picture as an I420 frame with even sides (4:2:0 output sizes are
+/// even): a last odd row or column is dropped.
+fn even_sided(path: &Path) -> Result<I420Frame, Failure> {
+    let mut still = StillImage::open(path, FrameRate { num: 1, den: 1 }).map_err(Failure::usage)?;
+    let frame = still
+        .next_frame()
+        .map_err(Failure::usage)?
+        .ok_or_else(|| Failure::Usage(format!("{}: no picture", path.display())))?;
+    frame.cropped_to_even().map_err(Failure::usage)
+}
+
+/// The faces in `frame`: from the landmarks file, or found by the built-in
+/// landmarker.
+fn faces_in(frame: &I420Frame, landmarks: Option<&Path>) -> Result<Vec<FaceLandmarks>, Failure> {
+    match landmarks {
+        Some(path) => Ok(LandmarkTrack::open(path)
+            .map_err(Failure::usage)?
+            .faces(0)
+            .to_vec()),
+        None => {
+            let mut landmarker =
+                BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::default())
+                    .map_err(Failure::usage)?;
+            landmarker.landmarks(frame).map_err(Failure::run)
+        }
+    }
+}
+
+fn save(picture: &image::RgbImage, path: &Path) -> Result<(), Failure> {
+    picture
+        .save(path)
+        .map_err(|e| Failure::Run(format!("cannot write {}: {e}", path.display())))
+}

@@ -1,0 +1,269 @@
+//! `liveroom play`: pull a stream (RTMP, or an FLV file), buffer and
+//! decode it, and report what arrived: with `--stamps` the frame stamps
+//! the pusher's `testsrc` carries (lost, repeated, out of order), with
+//! `--reference` the PSNR against a clip, and the sound.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+use liveroom::events::{EventPrinter, PlayCode};
+use liveroom::geometry::Orientation;
+use liveroom::player::{
+    FrameSink, LivePlayer, ObjectFit, PlayMode, PlayerConfig, PlayerError, PlayerEvent, ViewConfig,
+};
+use liveroom::rtmp::sign_url;
+use liveroom::sinks::{SnapshotSink, Y4mSink};
+use liveroom::source::FrameRate;
+use liveroom::verify::describe_playback;
+use liveroom::GpuContext;
+
+use crate::args;
+use crate::progress::Progress;
+use crate::Failure;
+
+/// `liveroom play` flags: the plugin's player settings.
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+pub struct PlayArgs {
+    /// What to play: rtmp://HOST[:PORT]/APP/STREAM or an FLV file.
+    #[arg(long, value_name = "URL|FILE.flv")]
+    url: Option<String>,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N", value_parser = args::count_above_zero)]
+    frames: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "S", value_parser = args::seconds)]
+    timeout: Option<Duration>,
+    /// live (a larger cache) or rtc (low latency).
+    #[arg(long, value_name = "MODE", default_value = "live", value_parser = args::from_str::<PlayMode>)]
+    mode: PlayMode,
+    /// Seconds buffered before playback starts (the plugin's minCache).
+    #[arg(long, value_name = "S", value_parser = args::seconds)]
+    min_cache: Option<Duration>,
+    /// Most seconds buffered before the player skips ahead (maxCache).
+    #[arg(long, value_name = "S", value_parser = args::seconds)]
+    max_cache: Option<Duration>,
+    /// Reconnect attempts after the connection drops (0 to 100).
+    #[arg(long, value_name = "N", value_parser = args::attempts)]
+    reconnect_attempts: Option<u32>,
+    /// Sign the play URL with this anti-leech key (txSecret/txTime).
+    #[arg(long, value_name = "KEY", value_parser = args::key)]
+    key: Option<String>,
+    /// How long the signature stays valid, in seconds.
+    #[arg(long, value_name = "S", default_value = "3600", value_parser = args::expire)]
+    expire: Duration,
+
+    /// Read the frame stamps of liveroom's testsrc and count lost, repeated
+    /// and out-of-order frames (and, with its test tone, how far sound and
+    /// picture are apart).
+    #[arg(long, help_heading = "Verification")]
+    stamps: bool,
+    /// Measure PSNR against this clip, frame by frame.
+    #[arg(long, value_name = "FILE.y4m", help_heading = "Verification")]
+    reference: Option<PathBuf>,
+
+    /// Write the frames shown to a Y4M file.
+    #[arg(long, value_name = "FILE.y4m", help_heading = "Output", value_parser = args::y4m)]
+    output: Option<PathBuf>,
+    /// Save the last frame shown as a PNG.
+    #[arg(long, value_name = "FILE.png", help_heading = "Output", value_parser = args::png)]
+    snapshot: Option<PathBuf>,
+    /// Write the sound received as 16-bit PCM WAV.
+    #[arg(long, value_name = "FILE.wav", help_heading = "Output", value_parser = |t: &str| args::path_with(t, &["wav"]))]
+    audio_output: Option<PathBuf>,
+    /// Play (and write) silence instead of the sound.
+    #[arg(long, help_heading = "Output")]
+    muted: bool,
+    /// Draw the frames into a view of this size on the GPU.
+    #[arg(long, value_name = "WxH", help_heading = "Output", value_parser = view_size)]
+    view: Option<(u32, u32)>,
+    /// How the picture fills the view: contain or fillCrop.
+    #[arg(long, value_name = "FIT", default_value = "contain", help_heading = "Output", value_parser = args::from_str::<ObjectFit>)]
+    object_fit: ObjectFit,
+    /// The view's orientation: vertical or horizontal.
+    #[arg(long, value_name = "O", default_value = "vertical", help_heading = "Output", value_parser = args::from_str::<Orientation>)]
+    orientation: Orientation,
+    /// Print every event as one JSON line on stdout, and the summary as JSON.
+    #[arg(long, value_name = "FORMAT", help_heading = "Output", value_parser = ["json"])]
+    events: Option<String>,
+}
+
+fn view_size(text: &str) -> Result<(u32, u32), String> {
+    text.split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .ok_or_else(|| "expected WIDTHxHEIGHT such as 720x1280".to_string())
+}
+
+/// Runs `liveroom play`.
+pub fn run(args: PlayArgs) -> Result<(), Failure> {
+    let Some(url) = args.url.clone() else {
+        return Err(Failure::Usage(
+            "--url is required (rtmp://HOST[:PORT]/APP/STREAM or FILE.flv)".into(),
+        ));
+    };
+    let play_url = match &args.key {
+        Some(key) => sign_url(&url, key, SystemTime::now() + args.expire)
+            .map_err(|e| Failure::Usage(format!("--key: {e}")))?,
+        None => url,
+    };
+    let mut config = PlayerConfig {
+        play_url,
+        max_frames: args.frames,
+        timeout: args.timeout,
+        mode: args.mode,
+        min_cache: args.min_cache,
+        max_cache: args.max_cache,
+        reference: args.reference.clone(),
+        verify_stamps: args.stamps,
+        muted: args.muted,
+        audio_output: args.audio_output.clone(),
+        view: args.view.map(|(width, height)| ViewConfig {
+            width,
+            height,
+            object_fit: args.object_fit,
+            orientation: args.orientation,
+        }),
+        ..PlayerConfig::default()
+    };
+    if let Some(attempts) = args.reconnect_attempts {
+        config.reconnect.attempts = attempts;
+    }
+    config.validate().map_err(Failure::usage)?;
+    // The frames' rate is not known up front: the Y4M header says 30.
+    let output = args
+        .output
+        .as_deref()
+        .map(|path| Y4mSink::create(path, FrameRate { num: 30, den: 1 }))
+        .transpose()
+        .map_err(Failure::usage)?;
+    let snapshot = args
+        .snapshot
+        .as_deref()
+        .map(SnapshotSink::new)
+        .transpose()
+        .map_err(Failure::usage)?;
+    let printer = EventPrinter::new("player", args.events.is_some());
+    let progress = Progress::new(!printer.is_json(), args.frames);
+    let gpu = match config.view {
+        Some(_) => {
+            let gpu = GpuContext::from_env().map_err(Failure::run)?;
+            progress.println(&format!("GPU adapter: {}", gpu.adapter_summary()));
+            Some(gpu)
+        }
+        None => None,
+    };
+    let sinks = Arc::new(Mutex::new((output, snapshot, 0u64)));
+    let sink = frame_sink(Arc::clone(&sinks), progress.clone());
+    progress.state("connecting");
+    let mut player = LivePlayer::start(config, gpu, Some(sink)).map_err(failure)?;
+    let events = player.events();
+    let shown = progress.clone();
+    let event_thread = std::thread::spawn(move || {
+        for event in events.into_iter().flatten() {
+            match &event {
+                PlayerEvent::Play(play) => {
+                    if let Some(state) = state_of(play.code) {
+                        shown.state(state);
+                    }
+                }
+                PlayerEvent::NetStatus(status) => shown.net_status(status),
+                PlayerEvent::Error(_) => {}
+            }
+            let printed = printer.player_event(&event);
+            if let Some(line) = printed.stdout {
+                println!("{line}");
+            }
+            if let Some(line) = printed.stderr {
+                shown.println(&line);
+            }
+        }
+    });
+    let result = player.wait();
+    let _ = event_thread.join();
+    progress.finish();
+    let summary = result.map_err(failure)?;
+    let (output, snapshot, _) = {
+        let mut sinks = sinks
+            .lock()
+            .map_err(|_| Failure::Run("frame sink poisoned".into()))?;
+        (sinks.0.take(), sinks.1.take(), sinks.2)
+    };
+    if let Some(output) = output {
+        output.finish().map_err(Failure::run)?;
+    }
+    if let Some(snapshot) = snapshot {
+        snapshot
+            .save()
+            .map_err(|e| Failure::Run(format!("--snapshot: {e}")))?;
+    }
+    let mut line = serde_json::to_value(&summary).map_err(Failure::run)?;
+    if let Some(object) = line.as_object_mut() {
+        object.insert("tag".into(), "summary".into());
+    }
+    print_summary(printer.is_json(), &line, &describe_playback(&summary));
+    if summary.frames_displayed == 0 {
+        return Err(Failure::Run("no frame was played".into()));
+    }
+    Ok(())
+}
+
+/// Status 2 for what was given and cannot be used (settings, an input
+/// file that is not FLV, a reference clip, an output that cannot be
+/// written: all found as the player starts), 1 for the rest.
+fn failure(error: PlayerError) -> Failure {
+    match error {
+        PlayerError::Config(_)
+        | PlayerError::Input { .. }
+        | PlayerError::Reference(_)
+        | PlayerError::Output { .. } => Failure::usage(error),
+        _ => Failure::run(error),
+    }
+}
+
+/// The progress line's state for a player event, where it changes it.
+fn state_of(code: PlayCode) -> Option<&'static str> {
+    Some(match code {
+        PlayCode::Connected => "connected",
+        PlayCode::StreamBegins | PlayCode::Loading => "buffering",
+        PlayCode::PlaybackBegins => "playing",
+        PlayCode::Reconnecting => "reconnecting",
+        PlayCode::StreamEnded => "ended",
+        _ => return None,
+    })
+}
+
+/// The player's frame sink: the Y4M file, the snapshot, the progress.
+fn frame_sink(
+    sinks: Arc<Mutex<(Option<Y4mSink>, Option<SnapshotSink>, u64)>>,
+    progress: Progress,
+) -> FrameSink {
+    Box::new(move |frame, _| {
+        let mut sinks = sinks
+            .lock()
+            .map_err(|_| "frame sink poisoned".to_string())?;
+        let (output, snapshot, shown) = &mut *sinks;
+        *shown += 1;
+        progress.frames(*shown);
+        if let Some(output) = output {
+            output.write(frame).map_err(|e| e.to_string())?;
+        }
+        if let Some(snapshot) = snapshot {
+            snapshot.keep(frame);
+        }
+        Ok(())
+    })
+}
+
+/// The run's summary on stdout: for programs (with `--events json`, or
+/// when stdout is not a terminal) the JSON line, last; for people on a
+/// terminal, in words.
+pub fn print_summary(json: bool, line: &serde_json::Value, words: &str) {
+    if json || !std::io::stdout().is_terminal() {
+        println!("{line}");
+    } else {
+        println!("{words}");
+    }
+}
