@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{liveroom, run_liveroom, run_pusher, scratch_dir};
+use common::{run_liveroom, run_pusher, scratch_dir};
 
 fn run_player(args: &[&str], limit: Duration) -> Output {
     run_liveroom("play", args, limit)

@@ -116,6 +116,12 @@ fn parse_failure(error: clap::Error) -> ExitCode {
     };
     let line = match (error.kind(), context(ContextKind::InvalidArg)) {
         (ErrorKind::UnknownArgument, Some(flag)) => format!("unknown flag {flag:?} (try --help)"),
+        (ErrorKind::MissingRequiredArgument, _) => match error.get(ContextKind::InvalidArg) {
+            Some(ContextValue::Strings(flags)) => {
+                format!("{} is required (try --help)", flags.join(", "))
+            }
+            _ => "a required flag is missing (try --help)".to_string(),
+        },
         _ => {
             let rendered = error.render().to_string();
             let first = rendered.lines().next().unwrap_or_default();

@@ -155,7 +155,11 @@ pub fn run(args: PlayArgs) -> Result<(), Failure> {
         }
         None => None,
     };
-    let sinks = Arc::new(Mutex::new((output, snapshot, 0u64)));
+    let sinks = Arc::new(Mutex::new(Shown {
+        output,
+        snapshot,
+        count: 0,
+    }));
     let sink = frame_sink(Arc::clone(&sinks), progress.clone());
     progress.state("connecting");
     let mut player = LivePlayer::start(config, gpu, Some(sink)).map_err(failure)?;
@@ -185,11 +189,11 @@ pub fn run(args: PlayArgs) -> Result<(), Failure> {
     let _ = event_thread.join();
     progress.finish();
     let summary = result.map_err(failure)?;
-    let (output, snapshot, _) = {
-        let mut sinks = sinks
+    let (output, snapshot) = {
+        let mut shown = sinks
             .lock()
             .map_err(|_| Failure::Run("frame sink poisoned".into()))?;
-        (sinks.0.take(), sinks.1.take(), sinks.2)
+        (shown.output.take(), shown.snapshot.take())
     };
     if let Some(output) = output {
         output.finish().map_err(Failure::run)?;
@@ -235,22 +239,25 @@ fn state_of(code: PlayCode) -> Option<&'static str> {
     })
 }
 
+/// What the frame sink keeps of the frames shown.
+struct Shown {
+    output: Option<Y4mSink>,
+    snapshot: Option<SnapshotSink>,
+    count: u64,
+}
+
 /// The player's frame sink: the Y4M file, the snapshot, the progress.
-fn frame_sink(
-    sinks: Arc<Mutex<(Option<Y4mSink>, Option<SnapshotSink>, u64)>>,
-    progress: Progress,
-) -> FrameSink {
+fn frame_sink(shown: Arc<Mutex<Shown>>, progress: Progress) -> FrameSink {
     Box::new(move |frame, _| {
-        let mut sinks = sinks
+        let mut shown = shown
             .lock()
             .map_err(|_| "frame sink poisoned".to_string())?;
-        let (output, snapshot, shown) = &mut *sinks;
-        *shown += 1;
-        progress.frames(*shown);
-        if let Some(output) = output {
+        shown.count += 1;
+        progress.frames(shown.count);
+        if let Some(output) = shown.output.as_mut() {
             output.write(frame).map_err(|e| e.to_string())?;
         }
-        if let Some(snapshot) = snapshot {
+        if let Some(snapshot) = shown.snapshot.as_mut() {
             snapshot.keep(frame);
         }
         Ok(())
