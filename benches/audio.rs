@@ -42,12 +42,12 @@ fn audio(c: &mut Criterion) {
 
     let cd = AudioFormat::new(44_100, 2).expect("format");
     let cd_second = one_second(cd);
-    let mut resampler = Resampler::new(44_100, 48_000, 2);
+    let mut resampler = Resampler::new(44_100, 48_000, 2).expect("resampler");
     let mut out = Vec::with_capacity(second.len() + 1024);
     group.bench_function("resample_1s_44k1_to_48k_stereo", |b| {
         b.iter(|| {
             out.clear();
-            resampler.push(&cd_second, &mut out);
+            resampler.push(&cd_second, &mut out).expect("resample");
         })
     });
 

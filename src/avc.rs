@@ -10,6 +10,19 @@
 //!
 //! Everything here works on untrusted bytes: malformed input gives an
 //! [`AvcError`], never a panic.
+//!
+//! This stays hand-written rather than using `h264-reader` (0.9), measured:
+//! both give the same picture size for x264's SPS, but `h264-reader` refuses
+//! a real camera's SPS (the in-band one of a Reolink camera,
+//! `67640033ac1514a0a03da1000004f6000063380404`, `RemainingData`) that
+//! [`parse_sps`] reads as 640×480, and refuses 75 % of 100 000 bit-flipped
+//! x264 SPS that parse here (it reads the VUI and checks the trailing bits,
+//! which the size does not depend on; where both parse, the sizes agree).
+//! It has no AVCC writer and no configuration record builder, and its
+//! Annex-B reader is a push parser with callbacks. Its Annex-B splitting is
+//! faster (0.29 ms against 0.73 ms for a 1 MiB access unit), but at
+//! 1.4 GB/s this one spends about 12 µs on a 17 kB frame; SPS parsing takes
+//! 0.14 µs here and 0.68 µs there.
 
 use thiserror::Error;
 

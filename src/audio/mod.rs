@@ -26,7 +26,7 @@ use thiserror::Error;
 pub use aac::{AacDecoder, AacEncoder, AacPacket, AudioSpecificConfig, AAC_FRAME_LEN};
 pub use analysis::{beep_onsets, dominant_frequency, peak_level, rms_dbfs, to_mono, BeepFinder};
 pub use mixer::{AudioMixer, BgmEvent, BgmState};
-pub use resample::Resampler;
+pub use resample::{ResampleError, Resampler};
 pub use source::{
     decode_file, AudioSource, DecodedAudio, FileSource, SilenceSource, ToneSource,
     TONE_BEEP_FREQUENCY, TONE_BEEP_LENGTH,
@@ -73,6 +73,15 @@ pub enum AudioError {
         path: PathBuf,
         /// Why.
         reason: String,
+    },
+    /// An audio file's samples could not be converted to the stream's rate.
+    #[error("audio file {path}: sample-rate conversion failed")]
+    Resample {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: ResampleError,
     },
     /// A setting out of range.
     #[error("{0}")]

@@ -15,7 +15,7 @@ use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
-use super::resample::Resampler;
+use super::resample::{ResampleError, Resampler};
 use super::{AudioError, AudioFormat};
 
 /// Frequency of the test tone's beeps, Hz.
@@ -215,7 +215,12 @@ impl FileSource {
             decoder,
             track_id,
             source_channels,
-            resampler: Resampler::new(source_rate, format.sample_rate, format.channels),
+            resampler: Resampler::new(source_rate, format.sample_rate, format.channels).map_err(
+                |source| AudioError::Resample {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            )?,
             duration,
             ready: VecDeque::new(),
             scratch: Vec::new(),
@@ -258,7 +263,9 @@ impl FileSource {
                         &mut self.converted,
                     );
                     let mut out = Vec::with_capacity(self.converted.len() * 2);
-                    self.resampler.push(&self.converted, &mut out);
+                    if let Err(source) = self.resampler.push(&self.converted, &mut out) {
+                        return Err(self.resample_failed(source));
+                    }
                     self.ready.extend(out);
                     return Ok(true);
                 }
@@ -276,9 +283,18 @@ impl FileSource {
     fn end(&mut self) -> Result<bool, AudioError> {
         self.ended = true;
         let mut tail = Vec::new();
-        self.resampler.finish(&mut tail);
+        if let Err(source) = self.resampler.finish(&mut tail) {
+            return Err(self.resample_failed(source));
+        }
         self.ready.extend(tail);
         Ok(!self.ready.is_empty())
+    }
+
+    fn resample_failed(&self, source: ResampleError) -> AudioError {
+        AudioError::Resample {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn fail(&self, reason: String) -> AudioError {

@@ -13,8 +13,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use rml_amf0::Amf0Value;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionError, ClientSessionEvent, ClientSessionResult,
 };

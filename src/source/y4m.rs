@@ -1,4 +1,14 @@
 //! YUV4MPEG2 (`.y4m`) reading and writing, 8-bit 4:2:0 only.
+//!
+//! This stays hand-written rather than using the `y4m` crate (0.8, the one
+//! rav1e uses), measured on the same inputs: both read 300 frames of
+//! 1280×720 from memory equally fast (69.2 ms here, 70.5 ms with the crate,
+//! planes copied out), but the crate ends the stream quietly on a last frame
+//! cut short (its `read_exact` error becomes the clean end-of-stream
+//! `Error::EOF`), where this reader names the frame and the bytes missing;
+//! it accepts `F0:1`, `F30:0` and `W99999999`; and its errors carry no
+//! reason (a header without `H` is "General parsing error"). The colour
+//! spaces it reads beyond 8-bit 4:2:0 are ones the pipeline refuses anyway.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
