@@ -84,3 +84,10 @@ pub mod verify;
 pub use frame::I420Frame;
 pub use gpu::{GpuContext, GpuError};
 pub use pipeline::{FrameParams, FramePipeline, PipelineError};
+
+/// The error an application callback (the pusher's [`pusher::FrameTap`],
+/// the player's [`player::FrameSink`] and [`player::AudioSink`]) returns to
+/// end the push or the playback. Any error converts into it with `?` or
+/// `.into()`, a `String` or `&str` message included; the pusher's or
+/// player's error keeps it as its source.
+pub type CallbackError = Box<dyn std::error::Error + Send + Sync>;

@@ -127,8 +127,12 @@ fn bad_player_settings_are_refused() {
     ];
     for config in cases {
         match LivePlayer::start(config.clone(), None, None) {
-            Err(PlayerError::Config(_) | PlayerError::Input { .. } | PlayerError::Reference(_)) => {
-            }
+            Err(
+                PlayerError::Config(_)
+                | PlayerError::Url(_)
+                | PlayerError::Input { .. }
+                | PlayerError::Reference(_),
+            ) => {}
             other => panic!("{config:?} gave {other:?}"),
         }
     }

@@ -169,7 +169,13 @@ fn bad_settings_are_refused_before_anything_starts() {
             None,
         );
         match result {
-            Err(PushError::Config(message)) => assert!(!message.is_empty()),
+            Err(
+                error @ (PushError::Config(_)
+                | PushError::Bitrate(_)
+                | PushError::Url(_)
+                | PushError::Geometry(_)
+                | PushError::WaitingImage { .. }),
+            ) => assert!(!error.to_string().is_empty()),
             other => panic!("{config:?} gave {other:?}"),
         }
     }

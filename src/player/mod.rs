@@ -28,55 +28,110 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use thiserror::Error;
 
+pub use crate::CallbackError;
 pub use buffer::{BufferState, EncodedVideo, JitterBuffer, ReleaseReport};
 pub use sound::{AudioSink, AudioSummary};
 pub use verify::{ReferenceClip, Spread, StampTally};
 pub use view::{ObjectFit, ViewConfig, ViewRenderer};
 
+use crate::audio::AudioError;
 use crate::avc::{parse_sps, AvcDecoderConfig};
 use crate::color::i420_to_rgb_image;
 use crate::decoder::VideoDecoder;
 use crate::events::{NetStatus, PlayCode, PlayEvent};
-use crate::flv::{self, AudioBody, FlvReader, TagKind, VideoBody};
+use crate::flv::{self, AudioBody, FlvError, FlvReader, TagKind, VideoBody};
 use crate::frame::I420Frame;
+use crate::geometry::GeometryError;
+use crate::pipeline::PipelineError;
 use crate::pusher::ReconnectPolicy;
 use crate::rtmp::play::{PlayClient, PlayConfig, PlayError, PlayMessage};
-use crate::rtmp::RtmpUrl;
+use crate::rtmp::{RtmpUrl, UrlError};
+use crate::source::SourceError;
 use crate::GpuContext;
 
-/// Why playing could not start or ended early.
-#[derive(Debug, Error, Clone, PartialEq)]
+/// Why playing could not start or ended early. Where another module's
+/// error is the cause, the variant keeps it as its
+/// [`source`](std::error::Error::source).
+#[derive(Debug, Error)]
 pub enum PlayerError {
     /// A setting is out of range or inconsistent.
     #[error("{0}")]
     Config(String),
+    /// `playUrl` is neither an FLV file nor a usable RTMP URL.
+    #[error("{0}")]
+    Url(#[from] UrlError),
+    /// The view's size is not one the GPU pipeline can draw.
+    #[error("view: {0}")]
+    View(#[source] GeometryError),
+    /// A thread of the player could not be started.
+    #[error("cannot start the {name} thread: {source}")]
+    Thread {
+        /// Which thread.
+        name: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The FLV file could not be opened.
-    #[error("cannot read {path}: {reason}")]
+    #[error("cannot read {path}: {source}")]
     Input {
         /// The file.
         path: PathBuf,
         /// Why.
-        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The FLV file's header could not be read.
+    #[error("cannot read {path}: {source}")]
+    Flv {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: FlvError,
     },
     /// The reference clip (`--reference`) could not be read.
     #[error("reference clip: {0}")]
-    Reference(String),
+    Reference(#[source] SourceError),
     /// The server refused the stream (3004, not retried).
     #[error("{0}")]
-    Rejected(String),
+    Rejected(#[source] PlayError),
     /// The reconnect attempts ran out (-2301).
     #[error("{0}")]
     Disconnected(String),
-    /// The application's frame or audio sink failed.
+    /// Drawing a frame into the view failed.
+    #[error("sink: drawing into the view: {0}")]
+    Render(#[source] PipelineError),
+    /// The application's [`FrameSink`] or [`AudioSink`] failed; its error
+    /// is the source.
     #[error("sink: {0}")]
-    Sink(String),
-    /// An output file (the WAV) could not be written.
-    #[error("cannot write {path}: {reason}")]
+    Sink(#[source] CallbackError),
+    /// An output file (the WAV) could not be created.
+    #[error("cannot write {path}: {source}")]
     Output {
         /// The file.
         path: PathBuf,
         /// Why.
-        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The WAV file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Wav {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: AudioError,
+    },
+    /// A snapshot could not be saved.
+    #[error("cannot write {path}: {source}")]
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: image::ImageError,
     },
     /// The player thread is gone.
     #[error("the player thread stopped unexpectedly")]
@@ -192,17 +247,17 @@ impl PlayerConfig {
             if !Path::new(&self.play_url).is_file() {
                 return Err(PlayerError::Input {
                     path: PathBuf::from(&self.play_url),
-                    reason: "no such file".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
                 });
             }
         } else {
-            RtmpUrl::parse(&self.play_url).map_err(|e| PlayerError::Config(e.to_string()))?;
+            RtmpUrl::parse(&self.play_url)?;
         }
         if let Some(view) = &self.view {
             view.validate()?;
         }
         if let Some(path) = &self.reference {
-            ReferenceClip::open(path).map_err(|e| PlayerError::Reference(e.to_string()))?;
+            ReferenceClip::open(path).map_err(PlayerError::Reference)?;
         }
         Ok(())
     }
@@ -238,8 +293,10 @@ pub struct Displayed {
     pub stamp: Option<u32>,
 }
 
-/// Called with every displayed frame.
-pub type FrameSink = Box<dyn FnMut(&I420Frame, Displayed) -> Result<(), String> + Send>;
+/// Called with every displayed frame. An error ends the playback with
+/// [`PlayerError::Sink`], which keeps it as its source; a `String` message
+/// converts with `?` or `.into()`.
+pub type FrameSink = Box<dyn FnMut(&I420Frame, Displayed) -> Result<(), CallbackError> + Send>;
 
 /// Totals of a finished playback.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -348,7 +405,10 @@ impl LivePlayer {
         let thread = std::thread::Builder::new()
             .name("liveroom-play".into())
             .spawn(move || PlayLoop::new(config, renderer, sink, audio, inbox, outbox).run())
-            .map_err(|e| PlayerError::Config(format!("cannot start the player thread: {e}")))?;
+            .map_err(|source| PlayerError::Thread {
+                name: "player",
+                source,
+            })?;
         Ok(Self {
             commands,
             events: Some(events),
@@ -559,15 +619,14 @@ impl PlayLoop {
     fn run(mut self) -> Result<PlaySummary, PlayerError> {
         let started = Instant::now();
         if let Some(path) = &self.config.reference {
-            let clip =
-                ReferenceClip::open(path).map_err(|e| PlayerError::Reference(e.to_string()))?;
+            let clip = ReferenceClip::open(path).map_err(PlayerError::Reference)?;
             self.reference = Some(clip);
         }
         if let Some(path) = &self.config.audio_output {
             // Fail now, not when the first sound arrives.
-            File::create(path).map_err(|e| PlayerError::Output {
+            File::create(path).map_err(|source| PlayerError::Output {
                 path: path.clone(),
-                reason: e.to_string(),
+                source,
             })?;
         }
         let mut input = self.open_input()?;
@@ -594,10 +653,10 @@ impl PlayLoop {
                     }
                     Command::Snapshot(path, reply) => {
                         let result = match &self.shown {
-                            Some(frame) => i420_to_rgb_image(frame).save(&path).map_err(|e| {
-                                PlayerError::Input {
+                            Some(frame) => i420_to_rgb_image(frame).save(&path).map_err(|source| {
+                                PlayerError::Snapshot {
                                     path: path.clone(),
-                                    reason: e.to_string(),
+                                    source,
                                 }
                             }),
                             None => Err(PlayerError::Config("no frame has been shown yet".into())),
@@ -631,7 +690,7 @@ impl PlayLoop {
                     self.emit(error.play_code(), error.to_string());
                     if !error.is_retryable() {
                         let _ = self.events.send(PlayerEvent::Error(error.to_string()));
-                        return Err(PlayerError::Rejected(error.to_string()));
+                        return Err(PlayerError::Rejected(error));
                     }
                     input = self.reconnect()?;
                     continue;
@@ -699,14 +758,15 @@ impl PlayLoop {
     fn open_input(&mut self) -> Result<Input, PlayerError> {
         if self.config.is_file() {
             let path = PathBuf::from(&self.config.play_url);
-            let file = File::open(&path).map_err(|e| PlayerError::Input {
+            let file = File::open(&path).map_err(|source| PlayerError::Input {
                 path: path.clone(),
-                reason: e.to_string(),
+                source,
             })?;
-            let reader = FlvReader::new(BufReader::new(file)).map_err(|e| PlayerError::Input {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            let reader =
+                FlvReader::new(BufReader::new(file)).map_err(|source| PlayerError::Flv {
+                    path: path.clone(),
+                    source,
+                })?;
             self.emit(PlayCode::Connected, format!("reading {}", path.display()));
             self.emit(PlayCode::StreamBegins, "stream begins");
             return Ok(Input::File {
@@ -719,8 +779,7 @@ impl PlayLoop {
 
     /// Connects, retrying per the policy from attempt `first_attempt`.
     fn connect(&mut self, first_attempt: u32) -> Result<Input, PlayerError> {
-        let url = RtmpUrl::parse(&self.config.play_url)
-            .map_err(|e| PlayerError::Config(e.to_string()))?;
+        let url = RtmpUrl::parse(&self.config.play_url)?;
         let policy = self.config.reconnect.clone();
         let mut attempt = first_attempt;
         let since = Instant::now();
@@ -735,7 +794,7 @@ impl PlayLoop {
                     self.emit(error.play_code(), error.to_string());
                     if !error.is_retryable() {
                         let _ = self.events.send(PlayerEvent::Error(error.to_string()));
-                        return Err(PlayerError::Rejected(error.to_string()));
+                        return Err(PlayerError::Rejected(error));
                     }
                     attempt += 1;
                     if let Some(message) = policy.give_up(&url, attempt, since.elapsed()) {
@@ -988,9 +1047,7 @@ impl PlayLoop {
         let shown = match &mut self.renderer {
             Some(renderer) => match renderer.render(&picture) {
                 Ok(view) => view,
-                Err(error) => {
-                    return Err(PlayerError::Sink(format!("drawing into the view: {error}")));
-                }
+                Err(error) => return Err(PlayerError::Render(error)),
             },
             None => picture,
         };
@@ -1077,4 +1134,138 @@ fn frame_interval(stamps: &[(u32, u64)]) -> Option<f64> {
     let (first, last) = (stamps.first()?, stamps.last()?);
     let frames = f64::from(last.0) - f64::from(first.0);
     (frames > 0.0).then(|| (last.1 as f64 - first.1 as f64) / frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::audio::AudioFormat;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "liveroom-player-errors-{name}-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    fn not_flv(name: &str) -> PathBuf {
+        let path = scratch(name).join("not.flv");
+        std::fs::write(&path, b"this is not an FLV stream at all").expect("write");
+        path
+    }
+
+    /// The player error is `Send + Sync + 'static`, so it can be boxed or
+    /// sent across threads like any other error.
+    #[test]
+    fn errors_can_be_boxed_and_sent() {
+        fn boxable<E: std::error::Error + Send + Sync + 'static>() {}
+        boxable::<PlayerError>();
+    }
+
+    #[test]
+    fn a_missing_reference_keeps_the_source_error() {
+        let config = PlayerConfig {
+            play_url: "rtmp://127.0.0.1/live/x".into(),
+            reference: Some(scratch("reference").join("no-such-reference.y4m")),
+            ..Default::default()
+        };
+        let error = config.validate().expect_err("a missing reference");
+        assert!(error.to_string().starts_with("reference clip: cannot read"));
+        assert!(matches!(
+            error.source().and_then(|s| s.downcast_ref::<SourceError>()),
+            Some(SourceError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn a_missing_flv_file_is_an_input_error_with_an_io_source() {
+        let path = scratch("missing").join("no-such-stream.flv");
+        let config = PlayerConfig {
+            play_url: path.to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        let error = config.validate().expect_err("a missing file");
+        assert!(error.to_string().starts_with("cannot read"), "{error}");
+        let io = error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_file_that_is_not_flv_keeps_the_flv_error() {
+        let config = PlayerConfig {
+            play_url: not_flv("not-flv").to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        let player = LivePlayer::start(config, None, None).expect("the settings are fine");
+        let error = player.wait().expect_err("not an FLV file");
+        assert!(error.to_string().starts_with("cannot read"), "{error}");
+        assert!(
+            matches!(
+                error.source().and_then(|s| s.downcast_ref::<FlvError>()),
+                Some(FlvError::NotFlv { .. })
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_wav_file_that_cannot_be_created_keeps_the_io_error() {
+        let wav = scratch("wav").join("no/such/dir/sound.wav");
+        let config = PlayerConfig {
+            play_url: not_flv("wav-input").to_string_lossy().into_owned(),
+            audio_output: Some(wav.clone()),
+            ..Default::default()
+        };
+        let player = LivePlayer::start(config, None, None).expect("the settings are fine");
+        let error = player.wait().expect_err("the WAV cannot be created");
+        assert!(matches!(&error, PlayerError::Output { path, .. } if *path == wav));
+        assert!(error.to_string().starts_with("cannot write"), "{error}");
+        let io = error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn failing_sinks_are_the_source() {
+        let frame = I420Frame::black(16, 16).expect("frame");
+        let shown = Displayed {
+            index: 3,
+            at: Instant::now(),
+            stamp: None,
+        };
+        let mut sink: FrameSink = Box::new(|_, shown| {
+            if shown.index > 2 {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "the preview went away",
+                ))?;
+            }
+            Ok(())
+        });
+        let error = PlayerError::Sink(sink(&frame, shown).expect_err("fails"));
+        assert_eq!(error.to_string(), "sink: the preview went away");
+        let io = error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error");
+        assert_eq!(io.kind(), std::io::ErrorKind::BrokenPipe);
+
+        let format = AudioFormat::new(48_000, 2).expect("format");
+        let mut audio: AudioSink = Box::new(|_, _, ms| Err(format!("no room at {ms} ms").into()));
+        let error = PlayerError::Sink(audio(&[0.0; 4], format, 40).expect_err("fails"));
+        assert_eq!(error.to_string(), "sink: no room at 40 ms");
+        assert_eq!(
+            error.source().map(ToString::to_string).as_deref(),
+            Some("no room at 40 ms")
+        );
+    }
 }

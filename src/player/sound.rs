@@ -13,11 +13,14 @@ use serde::Serialize;
 
 use super::verify::Spread;
 use super::PlayerError;
-use crate::audio::{AacDecoder, AudioFormat, BeepFinder, WavWriter, AAC_FRAME_LEN};
+use crate::audio::{AacDecoder, AudioError, AudioFormat, BeepFinder, WavWriter, AAC_FRAME_LEN};
+use crate::CallbackError;
 
 /// Called with every decoded block: interleaved samples (silence while
 /// muted), their format, and the presentation time of the first, in ms.
-pub type AudioSink = Box<dyn FnMut(&[f32], AudioFormat, u64) -> Result<(), String> + Send>;
+/// An error ends the playback with [`PlayerError::Sink`], which keeps it
+/// as its source.
+pub type AudioSink = Box<dyn FnMut(&[f32], AudioFormat, u64) -> Result<(), CallbackError> + Send>;
 
 /// A beep starts when the level rises past this...
 const BEEP_LOUD: f32 = 0.1;
@@ -341,10 +344,10 @@ impl SoundTrack {
     }
 }
 
-fn output_error(path: &Path, error: impl std::fmt::Display) -> PlayerError {
-    PlayerError::Output {
+fn output_error(path: &Path, source: AudioError) -> PlayerError {
+    PlayerError::Wav {
         path: path.to_path_buf(),
-        reason: error.to_string(),
+        source,
     }
 }
 

@@ -90,7 +90,7 @@ impl ViewConfig {
     pub fn validate(&self) -> Result<(), PlayerError> {
         OutputSize::new(self.width, self.height)
             .map(|_| ())
-            .map_err(|e| PlayerError::Config(format!("view: {e}")))
+            .map_err(PlayerError::View)
     }
 }
 

@@ -42,9 +42,9 @@ impl AudioFeed {
             AudioInput::Off => return Ok(None),
             AudioInput::Silence => Box::new(SilenceSource::new(format)),
             AudioInput::Tone => Box::new(ToneSource::sync_beeps(format)),
-            AudioInput::File(path) => Box::new(
-                FileSource::open(path, format).map_err(|e| PushError::Microphone(e.to_string()))?,
-            ),
+            AudioInput::File(path) => {
+                Box::new(FileSource::open(path, format).map_err(PushError::Microphone)?)
+            }
         };
         let mut mixer = AudioMixer::new(microphone);
         mixer.set_muted(config.muted);
@@ -75,7 +75,7 @@ impl AudioFeed {
         if frames > 0 {
             self.mixer
                 .render(frames, background && self.background_mute, &mut samples)
-                .map_err(|e| PushError::Microphone(e.to_string()))?;
+                .map_err(PushError::Microphone)?;
             self.rendered = target;
         }
         Ok(samples)
@@ -85,10 +85,7 @@ impl AudioFeed {
     pub(super) fn bgm(&mut self, command: BgmCommand) {
         match command {
             BgmCommand::Play(path, reply) => {
-                let result = self
-                    .mixer
-                    .play_bgm(&path)
-                    .map_err(|e| PushError::Bgm(e.to_string()));
+                let result = self.mixer.play_bgm(&path).map_err(PushError::Bgm);
                 let _ = reply.send(result);
             }
             BgmCommand::Stop => self.mixer.stop_bgm(),

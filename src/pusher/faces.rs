@@ -70,8 +70,7 @@ impl FaceFeed {
         Ok(match wanted {
             FaceInput::Builtin => {
                 let landmarker =
-                    BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::for_live())
-                        .map_err(|e| PushError::Faces(e.to_string()))?;
+                    BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::for_live())?;
                 FaceFeed::Worker(LandmarkWorker::spawn(Box::new(landmarker)), lookahead)
             }
             FaceInput::Auto | FaceInput::None => FaceFeed::Plain,
@@ -93,9 +92,7 @@ impl FaceFeed {
                 let Some(frame) = limit.next(source)? else {
                     break;
                 };
-                worker
-                    .submit(frame)
-                    .map_err(|e| PushError::Faces(e.to_string()))?;
+                worker.submit(frame)?;
             }
         }
         Ok(())
@@ -110,15 +107,13 @@ impl FaceFeed {
         match self {
             FaceFeed::Worker(worker, _) => {
                 if let Some(ahead) = limit.next(source)? {
-                    worker
-                        .submit(ahead)
-                        .map_err(|e| PushError::Faces(e.to_string()))?;
+                    worker.submit(ahead)?;
                 }
                 let Some(result) = worker.receive() else {
                     return Ok(None);
                 };
-                let (frame, faces) = result.map_err(|e| PushError::Faces(e.to_string()))?;
-                let faces = faces.map_err(|e| PushError::Faces(e.to_string()))?;
+                let (frame, faces) = result?;
+                let faces = faces?;
                 Ok(Some((frame, faces)))
             }
             FaceFeed::Track(track) => {
@@ -143,9 +138,7 @@ impl FrameBudget {
         if self.limit.is_some_and(|limit| self.read >= limit) {
             return Ok(None);
         }
-        let frame = source
-            .next_frame()
-            .map_err(|e| PushError::Source(e.to_string()))?;
+        let frame = source.next_frame()?;
         if frame.is_some() {
             self.read += 1;
         }

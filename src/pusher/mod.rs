@@ -41,17 +41,22 @@ use thiserror::Error;
 pub use faces::FaceInput;
 pub use uplink::ReconnectPolicy;
 
-use crate::audio::{AudioFormat, AudioQuality, BgmEvent};
+pub use crate::CallbackError;
+
+use crate::audio::{AudioError, AudioFormat, AudioQuality, BgmEvent};
+use crate::avc::AvcError;
 use crate::color::rgb_image_to_i420;
 use crate::effects::EffectParams;
-use crate::encoder::BitrateRange;
+use crate::encoder::{BitrateRange, EncoderError};
 use crate::events::{NetStatus, PushCode, PushEvent};
-use crate::frame::I420Frame;
-use crate::geometry::{Aspect, GeometryParams, Mode, Orientation, OutputSize};
+use crate::face::FaceError;
+use crate::flv::FlvError;
+use crate::frame::{FrameError, I420Frame};
+use crate::geometry::{Aspect, GeometryError, GeometryParams, Mode, Orientation, OutputSize};
 use crate::landmarks::FaceLandmarks;
-use crate::pipeline::{FrameParams, FramePipeline};
-use crate::rtmp::{PublisherConfig, RtmpUrl};
-use crate::source::FrameSource;
+use crate::pipeline::{FrameParams, FramePipeline, PipelineError};
+use crate::rtmp::{PublishError, PublisherConfig, RtmpUrl, UrlError};
+use crate::source::{FrameSource, SourceError};
 use crate::GpuContext;
 use audio_feed::{AudioFeed, BgmCommand};
 use faces::{FaceFeed, FrameBudget};
@@ -63,47 +68,118 @@ const WAITING_FPS: f64 = 5.0;
 /// How much sound an audio-only push renders at a time.
 const AUDIO_ONLY_TICK: Duration = Duration::from_millis(20);
 
-/// Why a push could not start or ended early.
-#[derive(Debug, Error, Clone, PartialEq)]
+/// Why a push could not start or ended early. Where another module's
+/// error is the cause, the variant keeps it as its
+/// [`source`](std::error::Error::source).
+#[derive(Debug, Error)]
 pub enum PushError {
     /// A setting is out of range or inconsistent.
     #[error("{0}")]
     Config(String),
+    /// `minBitrate`/`maxBitrate` are out of range or inverted.
+    #[error("{0}")]
+    Bitrate(#[source] EncoderError),
+    /// `zoom` (or another geometry setting) is out of range.
+    #[error("{0}")]
+    Geometry(#[from] GeometryError),
+    /// `pushUrl` is not a usable RTMP URL.
+    #[error("{0}")]
+    Url(#[from] UrlError),
+    /// `waitingImage` could not be read or decoded.
+    #[error("waiting image {path}: {source}")]
+    WaitingImage {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: image::ImageError,
+    },
+    /// A picture (the waiting image, or black) could not be made a frame.
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    /// A thread of the push could not be started.
+    #[error("cannot start the {name} thread: {source}")]
+    Thread {
+        /// Which thread.
+        name: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The frame source failed (-1301).
     #[error("frame source failed: {0}")]
-    Source(String),
+    Source(#[from] SourceError),
     /// The landmarker could not start or failed.
     #[error("{0}")]
-    Faces(String),
+    Faces(#[from] FaceError),
     /// The GPU pipeline failed.
     #[error("GPU pipeline: {0}")]
-    Pipeline(String),
+    Pipeline(#[from] PipelineError),
+    /// A frame submitted to the GPU pipeline did not come back.
+    #[error("GPU pipeline: a submitted frame went missing")]
+    FrameMissing,
     /// The video encoder failed (-1303).
     #[error("video encoder: {0}")]
-    Encoder(String),
+    Encoder(#[from] EncoderError),
+    /// x264's parameter sets could not be made an AVC configuration
+    /// (-1303).
+    #[error("video encoder: bad parameter sets: {0}")]
+    ParameterSets(#[source] AvcError),
+    /// The AVC sequence header could not be built (-1303).
+    #[error("video encoder: bad parameter sets: {0}")]
+    SequenceHeader(#[source] FlvError),
+    /// An encoded frame could not be repackaged from Annex B to AVCC
+    /// (-1303).
+    #[error("video encoder: {0}")]
+    Packaging(#[source] AvcError),
     /// The microphone (an audio file) could not be read (-1302).
     #[error("microphone: {0}")]
-    Microphone(String),
+    Microphone(#[source] AudioError),
     /// The AAC encoder failed (-1304).
     #[error("audio encoder: {0}")]
-    AudioEncoder(String),
+    AudioEncoder(#[source] AudioError),
     /// A sample rate AAC cannot carry (-1306).
     #[error("{0}")]
-    UnsupportedSampleRate(String),
+    UnsupportedSampleRate(#[source] AudioError),
     /// Background music could not be played.
     #[error("background music: {0}")]
-    Bgm(String),
-    /// A file could not be written.
-    #[error("cannot write {path}: {reason}")]
+    Bgm(#[source] AudioError),
+    /// Background music was asked for on a stream without an audio track.
+    #[error("background music: the stream has no audio track (audio is off)")]
+    NoAudioTrack,
+    /// A file could not be created.
+    #[error("cannot write {path}: {source}")]
     Output {
         /// The file.
         path: PathBuf,
         /// Why.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
+    /// The FLV file could not be written.
+    #[error("cannot write {path}: {source}")]
+    FlvOutput {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: FlvError,
+    },
+    /// A snapshot could not be saved.
+    #[error("cannot write {path}: {source}")]
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: image::ImageError,
+    },
+    /// The application's [`FrameTap`] failed; its error is the source.
+    #[error("frame tap: {0}")]
+    FrameTap(#[source] CallbackError),
     /// The server refused the stream (3004, not retried).
     #[error("{0}")]
-    Rejected(String),
+    Rejected(#[source] PublishError),
     /// The reconnect attempts ran out (-1307).
     #[error("{0}")]
     Disconnected(String),
@@ -113,18 +189,14 @@ pub enum PushError {
 }
 
 impl PushError {
-    fn output(path: &Path, reason: impl std::fmt::Display) -> Self {
-        PushError::Output {
-            path: path.to_path_buf(),
-            reason: reason.to_string(),
-        }
-    }
-
     /// The plugin's event code for this error, where it has one.
     pub fn code(&self) -> Option<PushCode> {
         match self {
             PushError::Source(_) => Some(PushCode::SourceFailed),
-            PushError::Encoder(_) => Some(PushCode::VideoEncodeFailed),
+            PushError::Encoder(_)
+            | PushError::ParameterSets(_)
+            | PushError::SequenceHeader(_)
+            | PushError::Packaging(_) => Some(PushCode::VideoEncodeFailed),
             PushError::Microphone(_) => Some(PushCode::MicrophoneFailed),
             PushError::AudioEncoder(_) => Some(PushCode::AudioEncodeFailed),
             PushError::UnsupportedSampleRate(_) => Some(PushCode::UnsupportedSampleRate),
@@ -132,6 +204,24 @@ impl PushError {
             PushError::Disconnected(_) => Some(PushCode::Disconnected),
             _ => None,
         }
+    }
+
+    fn output(path: &Path, source: std::io::Error) -> Self {
+        PushError::Output {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn flv_output(path: &Path, source: FlvError) -> Self {
+        PushError::FlvOutput {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn thread(name: &'static str, source: std::io::Error) -> Self {
+        PushError::Thread { name, source }
     }
 }
 
@@ -264,7 +354,7 @@ impl PusherConfig {
     /// The bitrate range after the user's bounds.
     pub fn bitrate_range(&self) -> Result<BitrateRange, PushError> {
         BitrateRange::resolve(self.mode, self.min_bitrate_kbps, self.max_bitrate_kbps)
-            .map_err(|e| PushError::Config(e.to_string()))
+            .map_err(PushError::Bitrate)
     }
 
     /// The audio track's format; `None` for a video-only stream. A rate
@@ -277,7 +367,7 @@ impl PusherConfig {
         let rate = self.audio_sample_rate.unwrap_or(format.sample_rate);
         AudioFormat::new(rate, format.channels)
             .map(Some)
-            .map_err(|e| PushError::UnsupportedSampleRate(e.to_string()))
+            .map_err(PushError::UnsupportedSampleRate)
     }
 
     /// Checks every setting; `LivePusher::start` calls it first.
@@ -291,10 +381,9 @@ impl PusherConfig {
             return Err(PushError::Config("the duration must be positive".into()));
         }
         self.bitrate_range()?;
-        GeometryParams::new(self.zoom, self.mirror)
-            .map_err(|e| PushError::Config(e.to_string()))?;
+        GeometryParams::new(self.zoom, self.mirror)?;
         if let Some(url) = &self.push_url {
-            RtmpUrl::parse(url).map_err(|e| PushError::Config(e.to_string()))?;
+            RtmpUrl::parse(url)?;
         }
         if self.net_status_interval < Duration::from_millis(100) {
             return Err(PushError::Config(
@@ -307,8 +396,11 @@ impl PusherConfig {
 
 /// Called with every processed frame (its index, the picture as pushed,
 /// and the faces used, in input coordinates): for previews, recording or
-/// verification. An error ends the push.
-pub type FrameTap = Box<dyn FnMut(u64, &I420Frame, &[FaceLandmarks]) -> Result<(), String> + Send>;
+/// verification. An error ends the push with [`PushError::FrameTap`],
+/// which keeps it as its source; a `String` message converts with `?` or
+/// `.into()`.
+pub type FrameTap =
+    Box<dyn FnMut(u64, &I420Frame, &[FaceLandmarks]) -> Result<(), CallbackError> + Send>;
 
 /// What the pusher reports while it runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -417,8 +509,7 @@ impl LivePusher {
             lookahead,
         )?;
         let audio = AudioFeed::open(&config)?;
-        let pipeline =
-            FramePipeline::new(&gpu, size).map_err(|e| PushError::Pipeline(e.to_string()))?;
+        let pipeline = FramePipeline::new(&gpu, size)?;
         let (commands, inbox) = mpsc::channel();
         let (outbox, events) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -437,7 +528,7 @@ impl LivePusher {
                 };
                 push.run()
             })
-            .map_err(|e| PushError::Config(format!("cannot start the push thread: {e}")))?;
+            .map_err(|e| PushError::thread("push", e))?;
         Ok(Self {
             commands,
             events: Some(events),
@@ -550,14 +641,15 @@ impl Drop for LivePusher {
 
 fn load_waiting_image(path: Option<&Path>, size: OutputSize) -> Result<I420Frame, PushError> {
     let Some(path) = path else {
-        return I420Frame::black(size.width(), size.height())
-            .map_err(|e| PushError::Config(e.to_string()));
+        return Ok(I420Frame::black(size.width(), size.height())?);
     };
     let image = image::open(path)
-        .map_err(|e| PushError::Config(format!("waiting image {}: {e}", path.display())))?
+        .map_err(|source| PushError::WaitingImage {
+            path: path.to_path_buf(),
+            source,
+        })?
         .to_rgb8();
-    rgb_image_to_i420(&image)
-        .map_err(|e| PushError::Config(format!("waiting image {}: {e}", path.display())))
+    Ok(rgb_image_to_i420(&image)?)
 }
 
 /// The stream's clock: source time plus an offset that keeps it going
@@ -650,8 +742,7 @@ impl PushLoop {
         if !config.enable_camera {
             return self.push_sound_only(output, started, pace_of(&config));
         }
-        let geometry = GeometryParams::new(config.zoom, config.mirror)
-            .map_err(|e| PushError::Config(e.to_string()))?;
+        let geometry = GeometryParams::new(config.zoom, config.mirror)?;
         let mut params = FrameParams {
             geometry,
             effects: config.effects,
@@ -701,10 +792,7 @@ impl PushLoop {
                     effects: EffectParams::default(),
                     faces: Vec::new(),
                 };
-                let mut out = self
-                    .pipeline
-                    .process(&waiting, &plain)
-                    .map_err(|e| PushError::Pipeline(e.to_string()))?;
+                let mut out = self.pipeline.process(&waiting, &plain)?;
                 out.timestamp = waiting.timestamp;
                 output.send(out)?;
                 self.send_audio(&mut output, waiting.timestamp + waiting_interval, true)?;
@@ -725,9 +813,7 @@ impl PushLoop {
                 break;
             }
             params.faces = faces;
-            self.pipeline
-                .submit(&frame, &params)
-                .map_err(|e| PushError::Pipeline(e.to_string()))?;
+            self.pipeline.submit(&frame, &params)?;
             let current = InFlightFrame {
                 stream_time,
                 interval: timeline.frame_interval,
@@ -754,17 +840,10 @@ impl PushLoop {
         summary: &mut PushSummary,
         pacing: Option<Instant>,
     ) -> Result<(), PushError> {
-        let mut out = self
-            .pipeline
-            .collect()
-            .map_err(|e| PushError::Pipeline(e.to_string()))?
-            .ok_or_else(|| PushError::Pipeline("a submitted frame went missing".into()))?;
+        let mut out = self.pipeline.collect()?.ok_or(PushError::FrameMissing)?;
         out.timestamp = frame.stream_time;
         if let Some(tap) = &mut self.tap {
-            tap(summary.frames_processed, &out, &frame.faces).map_err(|e| PushError::Output {
-                path: PathBuf::from("(frame tap)"),
-                reason: e,
-            })?;
+            tap(summary.frames_processed, &out, &frame.faces).map_err(PushError::FrameTap)?;
         }
         output.send(out)?;
         self.send_audio(output, frame.stream_time + frame.interval, false)?;
@@ -931,9 +1010,7 @@ impl PushLoop {
             Command::Bgm(command) => match (&mut self.audio, command) {
                 (Some(audio), command) => audio.bgm(command),
                 (None, BgmCommand::Play(_, reply)) => {
-                    let _ = reply.send(Err(PushError::Bgm(
-                        "the stream has no audio track (audio is off)".into(),
-                    )));
+                    let _ = reply.send(Err(PushError::NoAudioTrack));
                 }
                 (None, _) => {}
             },
@@ -952,4 +1029,189 @@ impl PushLoop {
 /// unless the config says otherwise.
 fn pace_of(config: &PusherConfig) -> bool {
     config.pace.unwrap_or(config.push_url.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::faces::FrameBudget;
+    use super::uplink::FlvFile;
+    use super::*;
+    use crate::flv::FlvHeader;
+    use crate::source::open_source;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "liveroom-push-errors-{name}-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    /// The push error is `Send + Sync + 'static`, so it can be boxed or
+    /// sent across threads like any other error.
+    #[test]
+    fn errors_can_be_boxed_and_sent() {
+        fn boxable<E: std::error::Error + Send + Sync + 'static>() {}
+        boxable::<PushError>();
+    }
+
+    #[test]
+    fn a_missing_y4m_file_keeps_the_source_error() {
+        let missing = scratch("missing").join("no-such-clip.y4m");
+        let Err(cause) = open_source(missing.to_str().expect("utf-8"), 30.0) else {
+            panic!("a missing file opened");
+        };
+        let error = PushError::from(cause);
+        assert_eq!(error.code(), Some(PushCode::SourceFailed));
+        assert!(error
+            .to_string()
+            .starts_with("frame source failed: cannot read"));
+        let source = error.source().expect("a source");
+        assert!(
+            matches!(
+                source.downcast_ref::<SourceError>(),
+                Some(SourceError::Io { .. })
+            ),
+            "{source:?}"
+        );
+        // The chain goes on down to the operating system's error.
+        let io = source.source().expect("the io error");
+        assert_eq!(
+            io.downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_truncated_frame_read_while_pushing_keeps_the_source_error() {
+        let path = scratch("truncated").join("truncated.y4m");
+        std::fs::write(&path, b"YUV4MPEG2 W64 H64 F30:1 C420jpeg\nFRAME\nabc").expect("write");
+        let mut source = open_source(path.to_str().expect("utf-8"), 30.0).expect("header");
+        let mut budget = FrameBudget {
+            read: 0,
+            limit: None,
+        };
+        let mut feed = FaceFeed::new(FaceInput::None, false, 1).expect("no faces");
+        let Err(error) = feed.next(source.as_mut(), &mut budget) else {
+            panic!("a truncated frame was read");
+        };
+        assert!(
+            error.to_string().contains("frame 0 is truncated"),
+            "{error}"
+        );
+        assert!(
+            matches!(
+                error.source().and_then(|s| s.downcast_ref::<SourceError>()),
+                Some(SourceError::Y4mFrame { index: 0, .. })
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn an_flv_file_that_cannot_be_created_keeps_the_io_error() {
+        let path = scratch("output").join("no/such/dir/out.flv");
+        let header = FlvHeader {
+            has_audio: false,
+            has_video: true,
+        };
+        let Err(error) = FlvFile::create(&path, header) else {
+            panic!("a file in a missing folder was created");
+        };
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("cannot write {}", path.display())),
+            "{error}"
+        );
+        assert!(matches!(&error, PushError::Output { path: p, .. } if *p == path));
+        let io = error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_microphone_file_that_cannot_be_read_keeps_the_audio_error() {
+        let config = PusherConfig {
+            audio: AudioInput::File(scratch("microphone").join("no-such-sound.wav")),
+            ..Default::default()
+        };
+        let Err(error) = AudioFeed::open(&config) else {
+            panic!("a missing microphone file opened");
+        };
+        assert_eq!(error.code(), Some(PushCode::MicrophoneFailed));
+        assert!(error.to_string().starts_with("microphone: "), "{error}");
+        assert!(error
+            .source()
+            .is_some_and(|s| s.downcast_ref::<AudioError>().is_some()));
+    }
+
+    #[test]
+    fn settings_refused_by_other_modules_keep_their_errors() {
+        let bitrate = PusherConfig {
+            min_bitrate_kbps: Some(900),
+            max_bitrate_kbps: Some(300),
+            ..Default::default()
+        };
+        let error = bitrate.validate().expect_err("inverted bitrates");
+        assert!(matches!(
+            error,
+            PushError::Bitrate(EncoderError::BitrateRange { .. })
+        ));
+        assert_eq!(error.code(), None);
+        let url = PusherConfig {
+            push_url: Some("http://example.com/live/x".into()),
+            ..Default::default()
+        };
+        let error = url.validate().expect_err("not rtmp");
+        assert!(error.to_string().contains("rtmp://"), "{error}");
+        assert!(error
+            .source()
+            .is_some_and(|s| s.downcast_ref::<UrlError>().is_some()));
+        let rate = PusherConfig {
+            audio: AudioInput::Tone,
+            audio_sample_rate: Some(12_345),
+            ..Default::default()
+        };
+        let error = rate.audio_format().expect_err("not an AAC rate");
+        assert_eq!(error.code(), Some(PushCode::UnsupportedSampleRate));
+        assert!(matches!(
+            error,
+            PushError::UnsupportedSampleRate(AudioError::UnsupportedSampleRate(12_345))
+        ));
+    }
+
+    #[test]
+    fn a_failing_frame_tap_is_the_source() {
+        // A tap that fails with an io::Error, and one with a plain message.
+        let mut tap: FrameTap = Box::new(|_, _, _| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "disk full",
+            ))?
+        });
+        let frame = I420Frame::black(16, 16).expect("frame");
+        let error = PushError::FrameTap(tap(0, &frame, &[]).expect_err("fails"));
+        assert_eq!(error.to_string(), "frame tap: disk full");
+        let io = error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error");
+        assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
+
+        let mut tap: FrameTap =
+            Box::new(|index, _, _| Err(format!("frame {index} refused").into()));
+        let error = PushError::FrameTap(tap(7, &frame, &[]).expect_err("fails"));
+        assert_eq!(error.to_string(), "frame tap: frame 7 refused");
+        assert_eq!(
+            error.source().map(ToString::to_string).as_deref(),
+            Some("frame 7 refused")
+        );
+    }
 }

@@ -185,7 +185,7 @@ impl OutputStage {
             .transpose()?;
         let uplink = match &config.push_url {
             Some(url) => {
-                let url = RtmpUrl::parse(url).map_err(|e| PushError::Config(e.to_string()))?;
+                let url = RtmpUrl::parse(url)?;
                 let mut forward = |event| {
                     let _ = events.send(event);
                 };
@@ -238,7 +238,7 @@ impl OutputStage {
         let thread = std::thread::Builder::new()
             .name("liveroom-encode".into())
             .spawn(move || self.run(inbox))
-            .map_err(|e| PushError::Encoder(format!("cannot start the encoder thread: {e}")))?;
+            .map_err(|e| PushError::thread("encoder", e))?;
         Ok(OutputThread {
             sender: Some(sender),
             thread: Some(thread),
@@ -252,9 +252,12 @@ impl OutputStage {
                 StageMessage::Sound(samples) => self.deliver_sound(&samples)?,
                 StageMessage::Snapshot(path, reply) => {
                     let result = match &self.last_frame {
-                        Some(frame) => i420_to_rgb_image(frame)
-                            .save(&path)
-                            .map_err(|e| PushError::output(&path, e)),
+                        Some(frame) => i420_to_rgb_image(frame).save(&path).map_err(|source| {
+                            PushError::Snapshot {
+                                path: path.clone(),
+                                source,
+                            }
+                        }),
                         None => Err(PushError::Config("no frame has been processed yet".into())),
                     };
                     let _ = reply.send(result);
@@ -306,10 +309,7 @@ impl OutputStage {
             return Ok(());
         };
         let force = std::mem::take(&mut video.force_key);
-        let encoded = video
-            .encoder
-            .encode(&frame, force)
-            .map_err(|e| PushError::Encoder(e.to_string()))?;
+        let encoded = video.encoder.encode(&frame, force)?;
         if let Some(encoded) = encoded {
             self.send_encoded(&encoded)?;
         }
@@ -328,7 +328,7 @@ impl OutputStage {
         let packets = audio
             .encoder
             .encode(samples)
-            .map_err(|e| PushError::AudioEncoder(e.to_string()))?;
+            .map_err(PushError::AudioEncoder)?;
         self.queue_audio(packets);
         if self.video.is_none() {
             self.send_audio_until(u32::MAX)?;
@@ -407,19 +407,13 @@ impl OutputStage {
     /// Drains the encoders, ends the stream and closes the ways out.
     fn finish(mut self) -> Result<OutputTotals, PushError> {
         if let Some(video) = &mut self.video {
-            let rest = video
-                .encoder
-                .flush()
-                .map_err(|e| PushError::Encoder(e.to_string()))?;
+            let rest = video.encoder.flush()?;
             for encoded in rest {
                 self.send_encoded(&encoded)?;
             }
         }
         if let Some(audio) = &mut self.audio {
-            let rest = audio
-                .encoder
-                .flush()
-                .map_err(|e| PushError::AudioEncoder(e.to_string()))?;
+            let rest = audio.encoder.flush().map_err(PushError::AudioEncoder)?;
             self.queue_audio(rest);
         }
         self.send_audio_until(u32::MAX)?;
@@ -576,7 +570,7 @@ fn open_video(
         if matches!(error, EncoderError::UnsupportedResolution { .. }) {
             emit(PushCode::UnsupportedResolution, error.to_string());
         }
-        PushError::Encoder(error.to_string())
+        PushError::Encoder(error)
     })?;
     emit(
         PushCode::EncoderStarted,
@@ -611,8 +605,8 @@ fn open_audio(
     emit: &dyn Fn(PushCode, String),
 ) -> Result<AudioTrack, PushError> {
     let encoder = AacEncoder::new(format, quality.bitrate_kbps()).map_err(|error| match error {
-        AudioError::UnsupportedSampleRate(_) => PushError::UnsupportedSampleRate(error.to_string()),
-        other => PushError::AudioEncoder(other.to_string()),
+        AudioError::UnsupportedSampleRate(_) => PushError::UnsupportedSampleRate(error),
+        other => PushError::AudioEncoder(other),
     })?;
     emit(
         PushCode::EncoderStarted,

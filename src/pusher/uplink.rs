@@ -88,9 +88,8 @@ pub(super) struct AvcPackager {
 impl AvcPackager {
     pub(super) fn new(sets: &ParameterSets) -> Result<Self, PushError> {
         let config = AvcDecoderConfig::from_parameter_sets(&sets.sps, &sets.pps)
-            .map_err(|e| PushError::Encoder(format!("bad parameter sets: {e}")))?;
-        let body = flv::video_sequence_header_body(&config)
-            .map_err(|e| PushError::Encoder(format!("bad parameter sets: {e}")))?;
+            .map_err(PushError::ParameterSets)?;
+        let body = flv::video_sequence_header_body(&config).map_err(PushError::SequenceHeader)?;
         Ok(Self {
             sequence_header: Bytes::from(body),
             avcc: Vec::new(),
@@ -106,7 +105,7 @@ impl AvcPackager {
     pub(super) fn frame_body(&mut self, frame: &EncodedFrame) -> Result<Bytes, PushError> {
         self.avcc.clear();
         avc::annexb_to_avcc_without_parameter_sets(&frame.data, &mut self.avcc)
-            .map_err(|e| PushError::Encoder(e.to_string()))?;
+            .map_err(PushError::Packaging)?;
         Ok(Bytes::from(flv::video_nalu_body(
             frame.key_frame,
             frame.composition_offset_ms(),
@@ -124,8 +123,8 @@ pub(super) struct FlvFile {
 impl FlvFile {
     pub(super) fn create(path: &Path, header: FlvHeader) -> Result<Self, PushError> {
         let file = File::create(path).map_err(|e| PushError::output(path, e))?;
-        let writer =
-            FlvWriter::new(BufWriter::new(file), header).map_err(|e| PushError::output(path, e))?;
+        let writer = FlvWriter::new(BufWriter::new(file), header)
+            .map_err(|e| PushError::flv_output(path, e))?;
         Ok(Self {
             path: path.to_path_buf(),
             writer,
@@ -145,7 +144,7 @@ impl FlvFile {
         };
         self.writer
             .write_tag(&tag)
-            .map_err(|e| PushError::output(&self.path, e))
+            .map_err(|e| PushError::flv_output(&self.path, e))
     }
 
     pub(super) fn finish(self) -> Result<(), PushError> {
@@ -153,7 +152,7 @@ impl FlvFile {
         self.writer
             .finish()
             .map(|_| ())
-            .map_err(|e| PushError::output(&path, e))
+            .map_err(|e| PushError::flv_output(&path, e))
     }
 }
 
@@ -220,7 +219,7 @@ impl Uplink {
                 }
                 Err(error) => {
                     attempt += 1;
-                    retry_or_give_up(&url, &policy, &error, attempt, since.elapsed(), emit)?;
+                    retry_or_give_up(&url, &policy, error, attempt, since.elapsed(), emit)?;
                     std::thread::sleep(policy.backoff(attempt));
                 }
             }
@@ -337,7 +336,7 @@ impl Uplink {
                         retry_or_give_up(
                             &self.url,
                             &self.policy,
-                            &error,
+                            error,
                             attempt + 1,
                             outage,
                             emit,
@@ -366,9 +365,7 @@ impl Uplink {
                         let result = Publisher::connect(&url, &config, &mut |e| events.push(e));
                         (result, events)
                     })
-                    .map_err(|e| {
-                        PushError::Disconnected(format!("cannot start a reconnect: {e}"))
-                    })?;
+                    .map_err(|e| PushError::thread("rtmp-reconnect", e))?;
                 LinkState::Reconnecting {
                     since,
                     attempt,
@@ -442,7 +439,7 @@ impl Uplink {
 fn retry_or_give_up(
     url: &RtmpUrl,
     policy: &ReconnectPolicy,
-    error: &PublishError,
+    error: PublishError,
     attempt: u32,
     outage: Duration,
     emit: &mut dyn FnMut(PusherEvent),
@@ -453,7 +450,7 @@ fn retry_or_give_up(
     )));
     if !error.is_retryable() {
         emit(PusherEvent::Error(error.to_string()));
-        return Err(PushError::Rejected(error.to_string()));
+        return Err(PushError::Rejected(error));
     }
     if let Some(message) = policy.give_up(url, attempt, outage) {
         emit(PusherEvent::Push(PushEvent::new(
@@ -478,6 +475,30 @@ mod tests {
         let policy = ReconnectPolicy::default();
         let waits: Vec<u128> = (1..=5).map(|a| policy.backoff(a).as_millis()).collect();
         assert_eq!(waits, [500, 1000, 2000, 2000, 2000]);
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_client_error_and_is_reported() {
+        let url = RtmpUrl::parse("rtmp://127.0.0.1/live/x").expect("url");
+        let mut events = Vec::new();
+        let refusal = || PublishError::Rejected("bad signature".into());
+        let error = retry_or_give_up(
+            &url,
+            &ReconnectPolicy::default(),
+            refusal(),
+            1,
+            Duration::ZERO,
+            &mut |event| events.push(event),
+        )
+        .expect_err("a refusal is not retried");
+        assert_eq!(error.code(), Some(PushCode::ServerClosed));
+        assert_eq!(error.to_string(), refusal().to_string());
+        let source = std::error::Error::source(&error).expect("a source");
+        assert!(matches!(
+            source.downcast_ref::<PublishError>(),
+            Some(PublishError::Rejected(_))
+        ));
+        assert!(events.contains(&PusherEvent::Error(refusal().to_string())));
     }
 
     #[test]
