@@ -195,7 +195,10 @@ mod tests {
 
     #[test]
     fn a_start_error_with_a_code_is_an_event_in_json_only() {
-        let error = PushError::Microphone("cannot read song.mp3".into());
+        let error = PushError::Microphone(crate::audio::AudioError::File {
+            path: "song.mp3".into(),
+            reason: "no such file".into(),
+        });
         let json = EventPrinter::new("pusher", true).push_start_error(&error);
         let line = json.stdout.expect("a JSON line");
         assert!(line.contains(r#""code":-1302"#), "{line}");
