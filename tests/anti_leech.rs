@@ -6,10 +6,9 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{liveroom, push_ok, run_pusher, summary_of, wait_with_timeout};
+use common::{liveroom, push_ok, run_pusher, scratch_dir, summary_of, Watched};
 use liveroom::rtmp::{sign_url, RtmpServer, ServerConfig};
 
 const KEY: &str = "anti-leech-test-key";
@@ -47,8 +46,11 @@ fn signed_push_and_play_get_through_a_keyed_server() {
     }
     let server = keyed_server();
     let url = server.url("live", "signed");
-    let player = liveroom("play")
-        .args([
+    let dir = scratch_dir("anti-leech-signed");
+    let mut player = Watched::spawn(
+        "player",
+        "play",
+        &[
             "--url",
             &url,
             "--key",
@@ -57,22 +59,21 @@ fn signed_push_and_play_get_through_a_keyed_server() {
             "45",
             "--timeout",
             "30",
-        ])
-        .args(["--events", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("player runs");
-    std::thread::sleep(Duration::from_millis(500));
+            "--events",
+            "json",
+        ],
+        &dir,
+    );
+    // Its play request is accepted (2002) before the publisher comes.
+    player.wait_for(2002, Duration::from_secs(15));
     push_ok(
         &[
             "--url", &url, "--key", KEY, "--expire", "60", "--frames", "90", "--mode", "sd",
         ],
         Duration::from_secs(60),
     );
-    let (output, killed) = wait_with_timeout(player, Duration::from_secs(30));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(!killed && output.status.success(), "{stdout}");
+    let (status, stdout, _) = player.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stdout}");
     assert_eq!(summary_of(&stdout)["framesDisplayed"], 45, "{stdout}");
 }
 

@@ -13,105 +13,14 @@ mod common;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{free_port, liveroom, scratch_dir, Nginx};
+use common::{free_port, liveroom, scratch_dir, Nginx, Watched};
 use liveroom::flv::{parse_video_body, FlvReader, TagKind, VideoBody};
 
-/// A child whose stdout lines are collected as they arrive, each with the
-/// moment it arrived; stderr goes to a file.
-struct Watched {
-    name: String,
-    child: Child,
-    lines: Arc<Mutex<Vec<(Instant, String)>>>,
-    reader: Option<JoinHandle<()>>,
-    stderr: PathBuf,
-}
-
-impl Watched {
-    fn spawn(name: &str, subcommand: &str, args: &[&str], dir: &Path) -> Self {
-        let stderr = dir.join(format!("{name}.stderr"));
-        let mut child = liveroom(subcommand)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .expect("the example runs");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().expect("lines").push((Instant::now(), line));
-            }
-        });
-        Self {
-            name: name.to_string(),
-            child,
-            lines,
-            reader: Some(reader),
-            stderr,
-        }
-    }
-
-    /// When each event line with `code` arrived.
-    fn times_of(&self, code: i32) -> Vec<Instant> {
-        let needle = format!(r#""code":{code},"#);
-        self.lines
-            .lock()
-            .expect("lines")
-            .iter()
-            .filter(|(_, line)| line.contains(&needle))
-            .map(|(at, _)| *at)
-            .collect()
-    }
-
-    /// Waits for the end (killing it after `limit`); returns its status,
-    /// stdout and stderr.
-    fn finish(&mut self, limit: Duration) -> (ExitStatus, String, String) {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("child status") {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                panic!("{} did not end within {limit:?}", self.name);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        let stdout = self
-            .lines
-            .lock()
-            .expect("lines")
-            .iter()
-            .map(|(_, line)| format!("{line}\n"))
-            .collect();
-        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-        assert!(
-            !stderr.contains("panicked"),
-            "{} panicked:\n{stderr}",
-            self.name
-        );
-        (status, stdout, stderr)
-    }
-}
-
-impl Drop for Watched {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Our RTMP server as its own process (the `server` example).
+/// Our RTMP server as its own process (`liveroom serve`).
 struct ServerProcess {
     child: Child,
     port: u16,
@@ -174,7 +83,8 @@ fn push_and_play_through_a_restart(
         ],
         &dir,
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // The player joins a stream that is live.
+    pusher.wait_for(1002, Duration::from_secs(15));
     let mut player = Watched::spawn(
         "player",
         "play",
@@ -350,7 +260,8 @@ fn a_server_that_never_returns_ends_push_and_play() {
         ],
         &dir,
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // The player joins a stream that is live.
+    pusher.wait_for(1002, Duration::from_secs(15));
     let mut player = Watched::spawn(
         "player",
         "play",

@@ -1,8 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use liveroom::frame::{I420Frame, Plane};
@@ -111,6 +115,119 @@ pub fn liveroom(subcommand: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_liveroom"));
     command.arg(subcommand);
     command
+}
+
+/// A `liveroom` subcommand whose stdout lines are collected as they
+/// arrive, each with the moment it arrived; stderr goes to a file. Tests
+/// wait on its events ([`Watched::wait_for`]) instead of sleeping.
+pub struct Watched {
+    name: String,
+    child: Child,
+    lines: Arc<Mutex<Vec<(Instant, String)>>>,
+    reader: Option<JoinHandle<()>>,
+    stderr: PathBuf,
+}
+
+impl Watched {
+    pub fn spawn(name: &str, subcommand: &str, args: &[&str], dir: &Path) -> Self {
+        let stderr = dir.join(format!("{name}.stderr"));
+        let mut child = liveroom(subcommand)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("liveroom runs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().expect("lines").push((Instant::now(), line));
+            }
+        });
+        Self {
+            name: name.to_string(),
+            child,
+            lines,
+            reader: Some(reader),
+            stderr,
+        }
+    }
+
+    /// When each event line with `code` arrived.
+    pub fn times_of(&self, code: i32) -> Vec<Instant> {
+        let needle = format!(r#""code":{code},"#);
+        self.lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .filter(|(_, line)| line.contains(&needle))
+            .map(|(at, _)| *at)
+            .collect()
+    }
+
+    /// Polls until an event line with `code` has arrived (with `--events
+    /// json`), failing the test after `limit` or when the program ends
+    /// first.
+    pub fn wait_for(&mut self, code: i32, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.times_of(code).is_empty() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+                panic!(
+                    "{} ended ({status}) before event {code}:\n{stderr}",
+                    self.name
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no event {code} within {limit:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the end (killing it after `limit`); returns its status,
+    /// stdout and stderr.
+    pub fn finish(&mut self, limit: Duration) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("{} did not end within {limit:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let stdout = self
+            .lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .map(|(_, line)| format!("{line}\n"))
+            .collect();
+        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        assert!(
+            !stderr.contains("panicked"),
+            "{} panicked:\n{stderr}",
+            self.name
+        );
+        (status, stdout, stderr)
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn scratch_dir(name: &str) -> PathBuf {
