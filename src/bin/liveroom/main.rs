@@ -73,6 +73,15 @@ impl Failure {
     }
 }
 
+/// A sink for an optional output path, made before anything runs: a path
+/// that cannot be written is status 2.
+pub fn optional_sink<T>(
+    path: Option<&std::path::Path>,
+    open: impl FnOnce(&std::path::Path) -> Result<T, liveroom::sinks::SinkError>,
+) -> Result<Option<T>, Failure> {
+    path.map(open).transpose().map_err(Failure::usage)
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

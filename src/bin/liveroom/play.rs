@@ -3,7 +3,6 @@
 //! the pusher's `testsrc` carries (lost, repeated, out of order), with
 //! `--reference` the PSNR against a clip, and the sound.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -21,8 +20,8 @@ use liveroom::verify::describe_playback;
 use liveroom::GpuContext;
 
 use crate::args;
-use crate::progress::Progress;
-use crate::Failure;
+use crate::progress::{print_summary, Progress};
+use crate::{optional_sink, Failure};
 
 /// `liveroom play` flags: the plugin's player settings.
 #[derive(Args, Debug)]
@@ -133,18 +132,10 @@ pub fn run(args: PlayArgs) -> Result<(), Failure> {
     }
     config.validate().map_err(Failure::usage)?;
     // The frames' rate is not known up front: the Y4M header says 30.
-    let output = args
-        .output
-        .as_deref()
-        .map(|path| Y4mSink::create(path, FrameRate { num: 30, den: 1 }))
-        .transpose()
-        .map_err(Failure::usage)?;
-    let snapshot = args
-        .snapshot
-        .as_deref()
-        .map(SnapshotSink::new)
-        .transpose()
-        .map_err(Failure::usage)?;
+    let output = optional_sink(args.output.as_deref(), |path| {
+        Y4mSink::create(path, FrameRate { num: 30, den: 1 })
+    })?;
+    let snapshot = optional_sink(args.snapshot.as_deref(), SnapshotSink::new)?;
     let printer = EventPrinter::new("player", args.events.is_some());
     let progress = Progress::new(!printer.is_json(), args.frames);
     let gpu = match config.view {
@@ -163,27 +154,17 @@ pub fn run(args: PlayArgs) -> Result<(), Failure> {
     let sink = frame_sink(Arc::clone(&sinks), progress.clone());
     progress.state("connecting");
     let mut player = LivePlayer::start(config, gpu, Some(sink)).map_err(failure)?;
-    let events = player.events();
-    let shown = progress.clone();
-    let event_thread = std::thread::spawn(move || {
-        for event in events.into_iter().flatten() {
-            match &event {
-                PlayerEvent::Play(play) => {
-                    if let Some(state) = state_of(play.code) {
-                        shown.state(state);
-                    }
+    let event_thread = progress.follow(player.events(), move |shown, event| {
+        match event {
+            PlayerEvent::Play(play) => {
+                if let Some(state) = state_of(play.code) {
+                    shown.state(state);
                 }
-                PlayerEvent::NetStatus(status) => shown.net_status(status),
-                PlayerEvent::Error(_) => {}
             }
-            let printed = printer.player_event(&event);
-            if let Some(line) = printed.stdout {
-                println!("{line}");
-            }
-            if let Some(line) = printed.stderr {
-                shown.println(&line);
-            }
+            PlayerEvent::NetStatus(status) => shown.net_status(status),
+            PlayerEvent::Error(_) => {}
         }
+        shown.print(printer.player_event(event));
     });
     let result = player.wait();
     let _ = event_thread.join();
@@ -262,15 +243,4 @@ fn frame_sink(shown: Arc<Mutex<Shown>>, progress: Progress) -> FrameSink {
         }
         Ok(())
     })
-}
-
-/// The run's summary on stdout: for programs (with `--events json`, or
-/// when stdout is not a terminal) the JSON line, last; for people on a
-/// terminal, in words.
-pub fn print_summary(json: bool, line: &serde_json::Value, words: &str) {
-    if json || !std::io::stdout().is_terminal() {
-        println!("{line}");
-    } else {
-        println!("{words}");
-    }
 }

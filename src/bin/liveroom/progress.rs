@@ -4,11 +4,13 @@
 //! printed above it so that it never tears.
 
 use std::io::IsTerminal;
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use liveroom::events::NetStatus;
+use liveroom::events::{NetStatus, Printed};
 
 /// What the line shows.
 #[derive(Default)]
@@ -79,6 +81,32 @@ impl Progress {
         }
     }
 
+    /// An event's lines: the JSON line on stdout, the warning in words on
+    /// stderr above the progress line.
+    pub fn print(&self, printed: Printed) {
+        if let Some(line) = printed.stdout {
+            println!("{line}");
+        }
+        if let Some(line) = printed.stderr {
+            self.println(&line);
+        }
+    }
+
+    /// Shows a component's events as they come, on a thread of its own,
+    /// until the component closes its event stream.
+    pub fn follow<E: Send + 'static>(
+        &self,
+        events: Option<Receiver<E>>,
+        show: impl Fn(&Progress, &E) + Send + 'static,
+    ) -> JoinHandle<()> {
+        let progress = self.clone();
+        std::thread::spawn(move || {
+            for event in events.into_iter().flatten() {
+                show(&progress, &event);
+            }
+        })
+    }
+
     /// Takes the line away, leaving the terminal for the summary.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
@@ -111,6 +139,17 @@ fn describe(figures: &Figures) -> String {
         }
     }
     parts.join(" · ")
+}
+
+/// The run's summary on stdout: for programs (with `--events json`, or
+/// when stdout is not a terminal) the JSON line, last; for people on a
+/// terminal, in words.
+pub fn print_summary(json: bool, line: &serde_json::Value, words: &str) {
+    if json || !std::io::stdout().is_terminal() {
+        println!("{line}");
+    } else {
+        println!("{words}");
+    }
 }
 
 #[cfg(test)]

@@ -32,8 +32,8 @@ use liveroom::verify::{
 use liveroom::GpuContext;
 
 use crate::args;
-use crate::progress::Progress;
-use crate::Failure;
+use crate::progress::{print_summary, Progress};
+use crate::{optional_sink, Failure};
 
 /// Frames pushed from an endless source when `--frames` is not given.
 const DEFAULT_FRAMES: u64 = 300;
@@ -311,25 +311,10 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
     } else {
         None
     };
-    let y4m = args
-        .output
-        .as_ref()
-        .filter(|p| has_extension(p, "y4m"))
-        .map(|path| Y4mSink::create(path, info.frame_rate))
-        .transpose()
-        .map_err(Failure::usage)?;
-    let dump = args
-        .dump_landmarks
-        .as_deref()
-        .map(LandmarkDump::create)
-        .transpose()
-        .map_err(Failure::usage)?;
-    let snapshot = args
-        .snapshot
-        .as_deref()
-        .map(SnapshotSink::new)
-        .transpose()
-        .map_err(Failure::usage)?;
+    let y4m_path = args.output.as_deref().filter(|p| has_extension(p, "y4m"));
+    let y4m = optional_sink(y4m_path, |path| Y4mSink::create(path, info.frame_rate))?;
+    let dump = optional_sink(args.dump_landmarks.as_deref(), LandmarkDump::create)?;
+    let snapshot = optional_sink(args.snapshot.as_deref(), SnapshotSink::new)?;
     let tap = Tap {
         y4m,
         dump,
@@ -427,26 +412,17 @@ impl Prepared {
                 .and_then(|()| pusher.play_bgm(path))
                 .map_err(Failure::run)?;
         }
-        let shown = progress.clone();
-        let event_thread = std::thread::spawn(move || {
-            for event in events.into_iter().flatten() {
-                match &event {
-                    PusherEvent::Push(push) => {
-                        if let Some(state) = state_of(push.code) {
-                            shown.state(state);
-                        }
+        let event_thread = progress.follow(events, move |shown, event| {
+            match event {
+                PusherEvent::Push(push) => {
+                    if let Some(state) = state_of(push.code) {
+                        shown.state(state);
                     }
-                    PusherEvent::NetStatus(status) => shown.net_status(status),
-                    _ => {}
                 }
-                let printed = printer.pusher_event(&event);
-                if let Some(line) = printed.stdout {
-                    println!("{line}");
-                }
-                if let Some(line) = printed.stderr {
-                    shown.println(&line);
-                }
+                PusherEvent::NetStatus(status) => shown.net_status(status),
+                _ => {}
             }
+            shown.print(printer.pusher_event(event));
         });
         let result = pusher.wait();
         if playback.is_some() {
@@ -472,7 +448,7 @@ impl Prepared {
             stamps_read: stamped.then_some(tap.stamps_read),
             playback: played,
         };
-        crate::play::print_summary(printer.is_json(), &report.to_json(), &report.in_words());
+        print_summary(printer.is_json(), &report.to_json(), &report.in_words());
         let sound = match (&args.audio, args.muted) {
             (AudioInput::Off, _) => SoundCheck::None,
             (AudioInput::Tone, false) if stamped && !args.audio_only => SoundCheck::InSync,
