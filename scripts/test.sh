@@ -21,6 +21,7 @@ cargo run --quiet -- push --frames 30 --mode fhd --mirror
 # once as a test; then the doc examples.
 cargo test --all-targets
 cargo test --doc
-# The fuzz targets (fuzz/, cargo-fuzz, stable toolchain, no sanitizer):
-# they must build; fuzzing itself is `bash scripts/fuzz.sh run [SECONDS]`.
-bash scripts/fuzz.sh build
+# The fuzz targets (fuzz/, cargo-fuzz layout) must compile against the
+# library; building them instrumented is `bash scripts/fuzz.sh build`, and
+# fuzzing `bash scripts/fuzz.sh run [SECONDS]`.
+bash scripts/fuzz.sh check
