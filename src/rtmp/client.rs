@@ -20,6 +20,7 @@ use rml_rtmp::sessions::{
 };
 use thiserror::Error;
 
+use super::chunk::ChunkError;
 use super::RtmpUrl;
 use crate::events::{PlayCode, PushCode};
 
@@ -72,6 +73,11 @@ pub enum ClientError {
     /// the library refused an operation (3005).
     #[error("RTMP protocol error: {0}")]
     Protocol(String),
+    /// The server's chunk stream broke the inbound limits
+    /// ([`InboundLimits`](super::InboundLimits)) or interleaved messages
+    /// (3005): refused before the RTMP session library saw it.
+    #[error("the server's RTMP chunk stream is refused: {0}")]
+    Chunk(#[from] ChunkError),
 }
 
 impl ClientError {
@@ -82,9 +88,10 @@ impl ClientError {
             ClientError::Connect { .. } => PushCode::ConnectFailure,
             ClientError::Handshake { .. } | ClientError::Timeout(..) => PushCode::HandshakeFailure,
             ClientError::Rejected(_) | ClientError::Closed(_) => PushCode::ServerClosed,
-            ClientError::Io(_) | ClientError::Idle(_) | ClientError::Protocol(_) => {
-                PushCode::ReadWriteFailure
-            }
+            ClientError::Io(_)
+            | ClientError::Idle(_)
+            | ClientError::Protocol(_)
+            | ClientError::Chunk(_) => PushCode::ReadWriteFailure,
         }
     }
 
@@ -95,9 +102,10 @@ impl ClientError {
             ClientError::Connect { .. } => PlayCode::ConnectFailure,
             ClientError::Handshake { .. } | ClientError::Timeout(..) => PlayCode::HandshakeFailure,
             ClientError::Rejected(_) | ClientError::Closed(_) => PlayCode::ServerClosed,
-            ClientError::Io(_) | ClientError::Idle(_) | ClientError::Protocol(_) => {
-                PlayCode::ReadWriteFailure
-            }
+            ClientError::Io(_)
+            | ClientError::Idle(_)
+            | ClientError::Protocol(_)
+            | ClientError::Chunk(_) => PlayCode::ReadWriteFailure,
         }
     }
 
@@ -311,6 +319,7 @@ mod tests {
             (ClientError::Io("x".into()), 3005),
             (ClientError::Idle(Duration::from_secs(1)), 3005),
             (ClientError::Protocol("x".into()), 3005),
+            (ClientError::Chunk(ChunkError::LengthChanged), 3005),
         ];
         for (error, code) in cases {
             assert_eq!(error.play_code().code(), code, "{error}");

@@ -1,14 +1,15 @@
 //! RTMP: URLs, the publishing and playing clients (sharing one error type,
-//! [`ClientError`], and their socket set-up and handshake) and the embedded
-//! server.
+//! [`ClientError`], and their socket set-up and handshake), the embedded
+//! server, and the chunk-header reader ([`chunk`]) that holds every peer,
+//! server or client, to [`InboundLimits`].
 //!
 //! The protocol state machines (handshake, chunking, AMF0 commands) come from
 //! `rml_rtmp`, which is sans-IO; this module owns the sockets, the threads
 //! and the media rules: which messages are key frames or sequence headers,
 //! which can be dropped under back-pressure.
 
+pub mod chunk;
 mod client;
-pub mod guard;
 pub mod play;
 pub mod publisher;
 pub mod server;
@@ -18,10 +19,15 @@ use std::fmt;
 
 use thiserror::Error;
 
+pub use chunk::{ChunkError, ChunkReader, InboundLimits};
 /// Why an RTMP client could not start or stopped; the publishing client
 /// calls it [`PublishError`], the playing client [`play::PlayError`].
 pub use client::ClientError;
-pub use guard::{ChunkGuard, GuardError, InboundLimits};
+/// The chunk reader under its former name: the server's check of a peer's
+/// chunk stream ([`ChunkReader::check`]).
+pub type ChunkGuard = ChunkReader;
+/// The chunk reader's error under its former name.
+pub type GuardError = ChunkError;
 pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
 pub use server::{RtmpServer, ServerConfig, ServerError, ServerStats};
 pub use sign::{sign_url, SignError, Signature, SignatureError};

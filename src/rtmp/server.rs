@@ -35,8 +35,9 @@
 //! closed.
 //!
 //! A peer's chunk stream is checked against [`ServerConfig::inbound`]
-//! before `rml_rtmp` parses it ([`super::guard`]): a chunk size or message
-//! length past the limits drops the peer.
+//! before `rml_rtmp` parses it ([`super::chunk`]): a chunk size or message
+//! length past the limits, or chunks interleaving two messages (which
+//! `rml_rtmp` 0.8 cannot reassemble), drops the peer.
 //!
 //! A peer whose input `rml_rtmp` cannot parse (including input that makes
 //! it panic) is dropped with a warning; it never takes the server down.
@@ -67,7 +68,7 @@ use rml_rtmp::sessions::{
 use rml_rtmp::time::RtmpTimestamp;
 use thiserror::Error;
 
-use super::guard::{ChunkGuard, GuardError, InboundLimits};
+use super::chunk::{ChunkError, ChunkReader, InboundLimits};
 use super::sign::check_signature;
 use super::MediaKind;
 
@@ -952,7 +953,7 @@ enum ConnError {
     #[error("an RTMP request arrived before the handshake finished")]
     NoSession,
     #[error("over the inbound limits: {0}")]
-    Limit(#[from] GuardError),
+    Limit(#[from] ChunkError),
 }
 
 /// A player's side of a connection.
@@ -972,7 +973,7 @@ struct Connection {
     waker: SyncSender<ConnEvent>,
     handshake: Handshake,
     session: Option<ServerSession>,
-    guard: ChunkGuard,
+    guard: ChunkReader,
     out: Vec<u8>,
     app: Option<String>,
     publishing: Option<String>,
@@ -1023,7 +1024,7 @@ fn run_connection(shared: Arc<Shared>, id: u64, socket: TcpStream, peer: SocketA
         waker: sender,
         handshake: Handshake::new(PeerType::Server),
         session: None,
-        guard: ChunkGuard::new(shared.config.inbound),
+        guard: ChunkReader::new(shared.config.inbound),
         out: Vec::new(),
         app: None,
         publishing: None,
