@@ -39,9 +39,8 @@ use crate::decoder::VideoDecoder;
 use crate::events::{NetStatus, PlayCode, PlayEvent};
 use crate::flv::{self, AudioBody, FlvReader, TagKind, VideoBody};
 use crate::frame::I420Frame;
-use crate::pusher::ReconnectPolicy;
 use crate::rtmp::play::{PlayClient, PlayConfig, PlayError, PlayMessage};
-use crate::rtmp::RtmpUrl;
+use crate::rtmp::{ReconnectPolicy, RtmpUrl};
 use crate::GpuContext;
 
 /// Why playing could not start or ended early.

@@ -1,7 +1,8 @@
 //! RTMP: URLs, the publishing and playing clients (sharing one error type,
 //! [`ClientError`], and their socket set-up and handshake), the embedded
-//! server, and the chunk-header reader ([`chunk`]) that holds every peer,
-//! server or client, to [`InboundLimits`].
+//! server, the chunk-header reader ([`chunk`]) that holds every peer,
+//! server or client, to [`InboundLimits`], and the [`ReconnectPolicy`] both
+//! clients' owners (pusher and player) follow.
 //!
 //! The protocol state machines (handshake, chunking, AMF0 commands) come from
 //! `rml_rtmp`, which is sans-IO; this module owns the sockets, the threads
@@ -12,6 +13,7 @@ pub mod chunk;
 mod client;
 pub mod play;
 pub mod publisher;
+mod reconnect;
 pub mod server;
 pub mod sign;
 
@@ -29,6 +31,7 @@ pub type ChunkGuard = ChunkReader;
 /// The chunk reader's error under its former name.
 pub type GuardError = ChunkError;
 pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
+pub use reconnect::ReconnectPolicy;
 pub use server::{RtmpServer, ServerConfig, ServerError, ServerStats};
 pub use sign::{sign_url, SignError, Signature, SignatureError};
 
