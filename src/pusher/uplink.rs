@@ -260,7 +260,7 @@ impl Uplink {
             } if handle.is_finished() => {
                 let (result, events) = handle.join().unwrap_or_else(|_| {
                     (
-                        Err(PublishError::Io("connect thread panicked".into())),
+                        Err(PublishError::Stopped("the connect thread panicked")),
                         Vec::new(),
                     )
                 });

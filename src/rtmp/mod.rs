@@ -24,7 +24,7 @@ use thiserror::Error;
 pub use chunk::{ChunkError, ChunkReader, InboundLimits};
 /// Why an RTMP client could not start or stopped; the publishing client
 /// calls it [`PublishError`], the playing client [`play::PlayError`].
-pub use client::ClientError;
+pub use client::{ClientError, HandshakeFailure};
 /// The chunk reader under its former name: the server's check of a peer's
 /// chunk stream ([`ChunkReader::check`]).
 pub type ChunkGuard = ChunkReader;

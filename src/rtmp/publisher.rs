@@ -199,9 +199,7 @@ impl Publisher {
             format!("publishing {}/{}", url.app, url.stream),
         ));
 
-        socket
-            .set_nonblocking(true)
-            .map_err(|e| PublishError::Io(e.to_string()))?;
+        socket.set_nonblocking(true)?;
         let shared = Arc::new(Shared::default());
         let (sender, receiver) = mpsc::channel();
         let connection = Connection {
@@ -218,7 +216,7 @@ impl Publisher {
         let thread = std::thread::Builder::new()
             .name("rtmp-publish".into())
             .spawn(move || connection.run())
-            .map_err(|e| PublishError::Io(format!("cannot start the connection thread: {e}")))?;
+            .map_err(|e| PublishError::Spawn(Arc::new(e)))?;
         Ok(Self {
             url: url.clone(),
             sender,
@@ -270,7 +268,7 @@ impl Publisher {
             .lock()
             .ok()
             .and_then(|slot| slot.clone());
-        Err(failure.unwrap_or_else(|| PublishError::Io("connection closed".into())))
+        Err(failure.unwrap_or(PublishError::Stopped("its thread ended")))
     }
 
     /// Current counters.
@@ -299,7 +297,7 @@ impl Publisher {
         self.shared.queued_bytes.fetch_add(size, Ordering::Relaxed);
         self.sender
             .send(message)
-            .map_err(|_| PublishError::Io("connection thread stopped".into()))
+            .map_err(|_| PublishError::Stopped("its thread ended"))
     }
 
     fn shutdown(&mut self, linger: Duration) {
@@ -315,9 +313,8 @@ impl Publisher {
             let _ = thread.join();
         } else {
             // The thread notices the failure flag on its next turn and exits.
-            self.shared.fail(PublishError::Io(
-                "closed before the backlog was sent".into(),
-            ));
+            self.shared
+                .fail(PublishError::Stopped("closed before the backlog was sent"));
         }
     }
 }
@@ -339,9 +336,7 @@ impl SetupConnection<'_> {
     fn send_results(&mut self, results: Vec<ClientSessionResult>) -> Result<(), PublishError> {
         for result in results {
             if let ClientSessionResult::OutboundResponse(packet) = result {
-                self.socket
-                    .write_all(&packet.bytes)
-                    .map_err(|e| PublishError::Io(e.to_string()))?;
+                self.socket.write_all(&packet.bytes)?;
             }
         }
         Ok(())
@@ -379,7 +374,7 @@ impl SetupConnection<'_> {
                 Ok(read) => read,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(PublishError::Io(e.to_string())),
+                Err(e) => return Err(e.into()),
             };
             let chunk = buffer[..read].to_vec();
             for event in self.feed(&chunk)? {
@@ -550,7 +545,7 @@ impl Connection {
         let mut wrote = false;
         while self.written < self.unsent.len() {
             match self.socket.write(&self.unsent[self.written..]) {
-                Ok(0) => return Err(PublishError::Io("the socket closed".into())),
+                Ok(0) => return Err(std::io::Error::from(ErrorKind::WriteZero).into()),
                 Ok(count) => {
                     self.written += count;
                     self.shared
@@ -560,7 +555,7 @@ impl Connection {
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(PublishError::Io(e.to_string())),
+                Err(e) => return Err(e.into()),
             }
         }
         if self.written == self.unsent.len() {
@@ -586,7 +581,7 @@ impl Connection {
                 Ok(read) => read,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(PublishError::Io(e.to_string())),
+                Err(e) => return Err(e.into()),
             };
             let results =
                 session_input(&mut self.session, &buffer[..read])?.map_err(protocol_error)?;
