@@ -9,6 +9,12 @@
 //! socket set-up, the handshake, the refusal rules and the error type are
 //! shared with the playing client (`rtmp/client.rs`).
 //!
+//! What the server sends is held to [`PublisherConfig::inbound`] by the
+//! chunk-header reader the playing client and the embedded server use
+//! ([`super::chunk`]): a chunk size or message length past the limits ends
+//! the connection with [`PublishError::Chunk`] before rml_rtmp, which would
+//! reserve a message's declared length at once, sees the bytes.
+//!
 //! The send backlog (bytes handed over but not yet written to the socket) is
 //! bounded: past [`PublisherConfig::max_backlog_bytes`] video frames are
 //! dropped on purpose, and counted, until a key frame can be sent again;
@@ -32,6 +38,7 @@ use rml_rtmp::sessions::{
 };
 use rml_rtmp::time::RtmpTimestamp;
 
+use super::chunk::{ChunkReader, InboundLimits};
 use super::client::{
     handshake, open_socket, protocol_error, refusal, session_input, unacknowledged_bytes,
     ClientError,
@@ -56,6 +63,10 @@ pub struct PublisherConfig {
     pub max_backlog_bytes: usize,
     /// Outgoing RTMP chunk size.
     pub chunk_size: u32,
+    /// Largest chunk size and message the server may send; past them the
+    /// connection fails with [`PublishError::Chunk`] before the bytes are
+    /// parsed, as in the playing client.
+    pub inbound: InboundLimits,
 }
 
 impl Default for PublisherConfig {
@@ -65,6 +76,7 @@ impl Default for PublisherConfig {
             response_timeout: Duration::from_secs(5),
             max_backlog_bytes: 2 << 20,
             chunk_size: 4096,
+            inbound: InboundLimits::default(),
         }
     }
 }
@@ -155,9 +167,11 @@ impl Publisher {
         session_config.tc_url = Some(url.tc_url());
         session_config.chunk_size = config.chunk_size;
         let (mut session, initial) = ClientSession::new(session_config).map_err(protocol_error)?;
+        let mut reader = ChunkReader::new(config.inbound);
         let mut setup = SetupConnection {
             socket: &mut socket,
             session: &mut session,
+            reader: &mut reader,
             deadline_step: config.response_timeout,
         };
         setup.send_results(initial)?;
@@ -205,6 +219,7 @@ impl Publisher {
         let connection = Connection {
             socket,
             session,
+            reader,
             receiver,
             shared: Arc::clone(&shared),
             max_backlog: config.max_backlog_bytes,
@@ -329,6 +344,8 @@ impl Drop for Publisher {
 struct SetupConnection<'a> {
     socket: &'a mut TcpStream,
     session: &'a mut ClientSession,
+    /// Holds the server to the inbound limits.
+    reader: &'a mut ChunkReader,
     deadline_step: Duration,
 }
 
@@ -347,6 +364,7 @@ impl SetupConnection<'_> {
         if bytes.is_empty() {
             return Ok(Vec::new());
         }
+        self.reader.check(bytes)?;
         let results = session_input(self.session, bytes)?.map_err(protocol_error)?;
         let mut events = Vec::new();
         let mut outbound = Vec::new();
@@ -391,6 +409,8 @@ impl SetupConnection<'_> {
 struct Connection {
     socket: TcpStream,
     session: ClientSession,
+    /// Holds the server to the inbound limits.
+    reader: ChunkReader,
     receiver: Receiver<Outgoing>,
     shared: Arc<Shared>,
     max_backlog: usize,
@@ -583,8 +603,9 @@ impl Connection {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             };
-            let results =
-                session_input(&mut self.session, &buffer[..read])?.map_err(protocol_error)?;
+            let received = buffer.get(..read).unwrap_or_default();
+            self.reader.check(received)?;
+            let results = session_input(&mut self.session, received)?.map_err(protocol_error)?;
             for result in results {
                 match result {
                     ClientSessionResult::OutboundResponse(packet) => {
