@@ -745,6 +745,34 @@ mod tests {
     }
 
     #[test]
+    fn noise_never_panics_and_errors_stick() {
+        let mut state = 0x2545_f491_u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        for _ in 0..200 {
+            let input: Vec<u8> = (0..4096).map(|_| next() as u8).collect();
+            let mut reader = ChunkReader::new(InboundLimits {
+                max_chunk_size: 1 << 16,
+                max_message_bytes: 1 << 16,
+            });
+            let mut rest = input.as_slice();
+            while !rest.is_empty() {
+                let take = (next() as usize % 300 + 1).min(rest.len());
+                let (part, after) = rest.split_at(take);
+                rest = after;
+                if let Err(error) = reader.check(part) {
+                    assert_eq!(reader.check(&[0]), Err(error));
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
     fn impossible_headers_are_refused() {
         let mut reader = ChunkReader::new(InboundLimits::default());
         // Type 1 header on chunk stream 5, which never had a type 0.
