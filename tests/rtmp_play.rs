@@ -1,8 +1,9 @@
 //! The RTMP playing client against real peers: FFmpeg publishes to our
 //! embedded server and to nginx with the RTMP module while `PlayClient`
 //! plays; broken servers (closed port, garbage, silence, a refused stream)
-//! fail with the right codes instead of hanging or panicking; closing is
-//! prompt.
+//! fail with the right codes instead of hanging or panicking; a server that
+//! declares a message past the inbound limits fails the player (and the
+//! publisher) at that message's header; closing is prompt.
 //!
 //! Needs `ffmpeg` and nginx with `libnginx-mod-rtmp` (installed by
 //! `scripts/setup.sh`). Without nginx the nginx test is skipped, unless
@@ -19,7 +20,9 @@ use common::{free_port, wait_with_timeout, Nginx};
 use liveroom::events::{PlayCode, PlayEvent};
 use liveroom::flv::StreamMetadata;
 use liveroom::rtmp::play::{PlayClient, PlayConfig, PlayError, PlayMessage};
-use liveroom::rtmp::{RtmpServer, RtmpUrl, ServerConfig};
+use liveroom::rtmp::{
+    ChunkError, PublishError, Publisher, PublisherConfig, RtmpServer, RtmpUrl, ServerConfig,
+};
 
 /// FFmpeg publishing a 320x240 25 fps H.264 test pattern (one key frame a
 /// second, video only) for `seconds`, in real time.
@@ -246,35 +249,50 @@ fn a_server_sending_garbage_fails_the_handshake() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
+/// The server side of the RTMP handshake on `socket`; false when the
+/// client went away or sent no handshake.
+fn server_handshake(socket: &mut TcpStream) -> bool {
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+    let _ = socket.set_read_timeout(Some(Duration::from_secs(3)));
+    let mut handshake = Handshake::new(PeerType::Server);
+    let mut buffer = [0u8; 4096];
+    loop {
+        let Ok(read) = socket.read(&mut buffer) else {
+            return false;
+        };
+        if read == 0 {
+            return false;
+        }
+        match handshake.process_bytes(&buffer[..read]) {
+            Ok(HandshakeProcessResult::InProgress { response_bytes }) => {
+                let _ = socket.write_all(&response_bytes);
+            }
+            Ok(HandshakeProcessResult::Completed { response_bytes, .. }) => {
+                let _ = socket.write_all(&response_bytes);
+                return true;
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A server that completes the handshake, sends `bytes` and then reads
+/// until the client leaves.
+fn server_sending(bytes: Vec<u8>) -> u16 {
+    fake_server(move |mut socket| {
+        if !server_handshake(&mut socket) {
+            return;
+        }
+        let _ = socket.write_all(&bytes);
+        let mut buffer = [0u8; 4096];
+        while matches!(socket.read(&mut buffer), Ok(n) if n > 0) {}
+    })
+}
+
 #[test]
 fn garbage_after_a_valid_handshake_fails_without_a_panic() {
-    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
     for seed in 1..=4u32 {
-        let port = fake_server(move |mut socket| {
-            let _ = socket.set_read_timeout(Some(Duration::from_secs(3)));
-            let mut handshake = Handshake::new(PeerType::Server);
-            let mut buffer = [0u8; 4096];
-            loop {
-                let Ok(read) = socket.read(&mut buffer) else {
-                    return;
-                };
-                if read == 0 {
-                    return;
-                }
-                match handshake.process_bytes(&buffer[..read]) {
-                    Ok(HandshakeProcessResult::InProgress { response_bytes }) => {
-                        let _ = socket.write_all(&response_bytes);
-                    }
-                    Ok(HandshakeProcessResult::Completed { response_bytes, .. }) => {
-                        let _ = socket.write_all(&response_bytes);
-                        break;
-                    }
-                    Err(_) => return,
-                }
-            }
-            let _ = socket.write_all(&noise(64 * 1024, seed));
-            while matches!(socket.read(&mut buffer), Ok(n) if n > 0) {}
-        });
+        let port = server_sending(noise(64 * 1024, seed));
         let started = Instant::now();
         let (result, _) = connect(&format!("rtmp://127.0.0.1:{port}/live/x"), &quick_config());
         let error = result.expect_err("garbage is no RTMP session");
@@ -284,6 +302,51 @@ fn garbage_after_a_valid_handshake_fails_without_a_panic() {
         );
         assert!(started.elapsed() < Duration::from_secs(3));
     }
+}
+
+/// The header of a video message on chunk stream 6 declaring 16 MiB - 1
+/// bytes, and the first bytes of its payload: what would make rml_rtmp
+/// reserve 16 MiB.
+fn huge_message_header() -> Vec<u8> {
+    vec![
+        0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0, 0x17, 1, 0, 0,
+    ]
+}
+
+#[test]
+fn a_server_declaring_a_huge_message_fails_the_player_at_its_header() {
+    let port = server_sending(huge_message_header());
+    let (result, _) = connect(&format!("rtmp://127.0.0.1:{port}/live/x"), &quick_config());
+    let error = result.expect_err("a 16 MiB message is past the limits");
+    assert!(
+        matches!(
+            error,
+            PlayError::Chunk(ChunkError::MessageSize {
+                length: 0xff_ffff,
+                ..
+            })
+        ),
+        "{error}"
+    );
+    assert_eq!(error.play_code().code(), 3005);
+    assert!(error.is_retryable());
+}
+
+#[test]
+fn a_server_declaring_a_huge_message_fails_the_publisher_at_its_header() {
+    let port = server_sending(huge_message_header());
+    let url = RtmpUrl::parse(&format!("rtmp://127.0.0.1:{port}/live/x")).expect("valid URL");
+    let config = PublisherConfig {
+        response_timeout: Duration::from_secs(1),
+        ..PublisherConfig::default()
+    };
+    let error = Publisher::connect(&url, &config, &mut |_| {})
+        .expect_err("a 16 MiB message is past the limits");
+    assert!(
+        matches!(error, PublishError::Chunk(ChunkError::MessageSize { .. })),
+        "{error}"
+    );
+    assert_eq!(error.push_code().code(), 3005);
 }
 
 #[test]

@@ -43,9 +43,8 @@ use crate::flv::{self, AudioBody, FlvError, FlvReader, TagKind, VideoBody};
 use crate::frame::I420Frame;
 use crate::geometry::GeometryError;
 use crate::pipeline::PipelineError;
-use crate::pusher::ReconnectPolicy;
 use crate::rtmp::play::{PlayClient, PlayConfig, PlayError, PlayMessage};
-use crate::rtmp::{RtmpUrl, UrlError};
+use crate::rtmp::{ReconnectPolicy, RtmpUrl, UrlError};
 use crate::source::SourceError;
 use crate::GpuContext;
 

@@ -38,8 +38,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use thiserror::Error;
 
+/// The reconnect policy, which lives in [`crate::rtmp`] (the player follows
+/// it too); re-exported here where it used to be.
+pub use crate::rtmp::ReconnectPolicy;
 pub use faces::FaceInput;
-pub use uplink::ReconnectPolicy;
 
 pub use crate::CallbackError;
 

@@ -8,47 +8,58 @@
 //! letting its panics through; and telling when an event is the server
 //! refusing us.
 
-use std::fmt::Display;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::handshake::{Handshake, HandshakeError, HandshakeProcessResult, PeerType};
 use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionError, ClientSessionEvent, ClientSessionResult,
 };
 use thiserror::Error;
 
+use super::chunk::ChunkError;
 use super::RtmpUrl;
 use crate::events::{PlayCode, PushCode};
 
 /// Why an RTMP client (publishing or playing) could not start or stopped.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+///
+/// The causes are kept ([`std::error::Error::source`]), shared behind an
+/// `Arc` so that the error stays `Clone` (the connection thread keeps its
+/// failure and hands out copies): downcast a source to `Arc<io::Error>`,
+/// or take the I/O error with [`ClientError::io_error`]. The message of
+/// each variant repeats its cause's, since events and logs show the message
+/// alone.
+#[derive(Debug, Error, Clone)]
 pub enum ClientError {
     /// The host name did not resolve (3001).
-    #[error("cannot resolve {host}: {reason}")]
+    #[error("cannot resolve {host}: {source}")]
     Dns {
         /// The host.
         host: String,
-        /// Resolver message.
-        reason: String,
+        /// The resolver's error.
+        #[source]
+        source: Arc<io::Error>,
     },
     /// The TCP connection failed (3002).
-    #[error("cannot connect to {address}: {reason}")]
+    #[error("cannot connect to {address}: {source}")]
     Connect {
         /// `host:port`.
         address: String,
-        /// Socket error.
-        reason: String,
+        /// The last address's socket error.
+        #[source]
+        source: Arc<io::Error>,
     },
     /// The RTMP handshake failed (3003).
-    #[error("RTMP handshake with {address} failed: {reason}")]
+    #[error("RTMP handshake with {address} failed: {cause}")]
     Handshake {
         /// `host:port`.
         address: String,
         /// What went wrong.
-        reason: String,
+        #[source]
+        cause: HandshakeFailure,
     },
     /// The server refused the application, the stream name or its
     /// signature (3004); trying again would be refused again.
@@ -59,7 +70,13 @@ pub enum ClientError {
     Closed(&'static str),
     /// Reading or writing the socket failed mid-stream (3005).
     #[error("connection lost: {0}")]
-    Io(String),
+    Io(#[source] Arc<io::Error>),
+    /// The connection's thread could not be started (3005).
+    #[error("cannot start the connection thread: {0}")]
+    Spawn(#[source] Arc<io::Error>),
+    /// The connection's thread is gone (3005).
+    #[error("the connection stopped: {0}")]
+    Stopped(&'static str),
     /// The server did not answer in time (3003 during set-up).
     #[error("the server did not answer within {0:?} ({1})")]
     Timeout(Duration, &'static str),
@@ -68,10 +85,50 @@ pub enum ClientError {
     /// (3005): the connection may be stale; reconnecting may help.
     #[error("no media for {0:?}")]
     Idle(Duration),
-    /// The server sent something the RTMP session library cannot read, or
-    /// the library refused an operation (3005).
+    /// The RTMP session library refused the server's input or an operation
+    /// (3005).
     #[error("RTMP protocol error: {0}")]
-    Protocol(String),
+    Protocol(#[source] Arc<ClientSessionError>),
+    /// The RTMP session library panicked on the server's input (3005).
+    #[error("the server sent data the RTMP parser cannot read")]
+    ParserPanic,
+    /// The server's chunk stream broke the inbound limits
+    /// ([`InboundLimits`](super::InboundLimits)) or interleaved messages
+    /// (3005): refused before the RTMP session library saw it.
+    #[error("the server's RTMP chunk stream is refused: {0}")]
+    Chunk(#[from] ChunkError),
+}
+
+impl From<io::Error> for ClientError {
+    fn from(error: io::Error) -> Self {
+        ClientError::Io(Arc::new(error))
+    }
+}
+
+impl From<ClientSessionError> for ClientError {
+    fn from(error: ClientSessionError) -> Self {
+        ClientError::Protocol(Arc::new(error))
+    }
+}
+
+/// Why the RTMP handshake failed.
+#[derive(Debug, Error, Clone)]
+pub enum HandshakeFailure {
+    /// Reading or writing the socket failed.
+    #[error(transparent)]
+    Io(Arc<io::Error>),
+    /// The server closed the connection.
+    #[error("the server closed the connection")]
+    Closed,
+    /// The server did not answer in time.
+    #[error("no answer from the server")]
+    NoAnswer,
+    /// The handshake library panicked on the server's bytes.
+    #[error("the server's handshake bytes are malformed")]
+    Malformed,
+    /// The handshake library refused the server's bytes.
+    #[error(transparent)]
+    Refused(Arc<HandshakeError>),
 }
 
 impl ClientError {
@@ -82,9 +139,13 @@ impl ClientError {
             ClientError::Connect { .. } => PushCode::ConnectFailure,
             ClientError::Handshake { .. } | ClientError::Timeout(..) => PushCode::HandshakeFailure,
             ClientError::Rejected(_) | ClientError::Closed(_) => PushCode::ServerClosed,
-            ClientError::Io(_) | ClientError::Idle(_) | ClientError::Protocol(_) => {
-                PushCode::ReadWriteFailure
-            }
+            ClientError::Io(_)
+            | ClientError::Spawn(_)
+            | ClientError::Stopped(_)
+            | ClientError::Idle(_)
+            | ClientError::Protocol(_)
+            | ClientError::ParserPanic
+            | ClientError::Chunk(_) => PushCode::ReadWriteFailure,
         }
     }
 
@@ -95,9 +156,30 @@ impl ClientError {
             ClientError::Connect { .. } => PlayCode::ConnectFailure,
             ClientError::Handshake { .. } | ClientError::Timeout(..) => PlayCode::HandshakeFailure,
             ClientError::Rejected(_) | ClientError::Closed(_) => PlayCode::ServerClosed,
-            ClientError::Io(_) | ClientError::Idle(_) | ClientError::Protocol(_) => {
-                PlayCode::ReadWriteFailure
-            }
+            ClientError::Io(_)
+            | ClientError::Spawn(_)
+            | ClientError::Stopped(_)
+            | ClientError::Idle(_)
+            | ClientError::Protocol(_)
+            | ClientError::ParserPanic
+            | ClientError::Chunk(_) => PlayCode::ReadWriteFailure,
+        }
+    }
+
+    /// The socket or resolver error behind this failure, if it is one
+    /// (the [`source`](std::error::Error::source) is that error in its
+    /// `Arc`).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            ClientError::Dns { source, .. }
+            | ClientError::Connect { source, .. }
+            | ClientError::Io(source)
+            | ClientError::Spawn(source)
+            | ClientError::Handshake {
+                cause: HandshakeFailure::Io(source),
+                ..
+            } => Some(source),
+            _ => None,
         }
     }
 
@@ -140,9 +222,9 @@ pub(crate) fn open_socket(
     let address = url.socket_address();
     let addresses: Vec<_> = address
         .to_socket_addrs()
-        .map_err(|e| ClientError::Dns {
+        .map_err(|source| ClientError::Dns {
             host: url.host.clone(),
-            reason: e.to_string(),
+            source: Arc::new(source),
         })?
         .collect();
     let mut last_error = None;
@@ -153,73 +235,72 @@ pub(crate) fn open_socket(
                 socket = Some(stream);
                 break;
             }
-            Err(error) => last_error = Some(error.to_string()),
+            Err(error) => last_error = Some(error),
         }
     }
-    let socket = socket.ok_or_else(|| ClientError::Connect {
-        address: address.clone(),
-        reason: last_error.unwrap_or_else(|| "no address".into()),
-    })?;
-    let io = |e: std::io::Error| ClientError::Io(e.to_string());
-    socket.set_nodelay(true).map_err(io)?;
-    socket.set_read_timeout(Some(io_timeout)).map_err(io)?;
-    socket.set_write_timeout(Some(io_timeout)).map_err(io)?;
+    let Some(socket) = socket else {
+        let source = last_error.unwrap_or_else(|| {
+            io::Error::new(ErrorKind::AddrNotAvailable, "the host has no address")
+        });
+        return Err(ClientError::Connect {
+            address,
+            source: Arc::new(source),
+        });
+    };
+    socket.set_nodelay(true)?;
+    socket.set_read_timeout(Some(io_timeout))?;
+    socket.set_write_timeout(Some(io_timeout))?;
     Ok((socket, address))
 }
 
 /// Runs the client side of the handshake with `address` on `socket`;
 /// returns bytes that followed it.
 pub(crate) fn handshake(socket: &mut TcpStream, address: &str) -> Result<Vec<u8>, ClientError> {
-    let failed = |reason: String| ClientError::Handshake {
+    let failed = |cause: HandshakeFailure| ClientError::Handshake {
         address: address.to_string(),
-        reason,
+        cause,
     };
+    let io = |error: io::Error| failed(HandshakeFailure::Io(Arc::new(error)));
     let mut handshake = Handshake::new(PeerType::Client);
     let c0_c1 = handshake
         .generate_outbound_p0_and_p1()
-        .map_err(|e| failed(format!("{e:?}")))?;
-    socket
-        .write_all(&c0_c1)
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(HandshakeFailure::Refused(Arc::new(e))))?;
+    socket.write_all(&c0_c1).map_err(io)?;
     let mut buffer = [0u8; 4096];
     loop {
         let read = match socket.read(&mut buffer) {
-            Ok(0) => return Err(failed("the server closed the connection".into())),
+            Ok(0) => return Err(failed(HandshakeFailure::Closed)),
             Ok(read) => read,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(failed("no answer from the server".into()))
+                return Err(failed(HandshakeFailure::NoAnswer))
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failed(e.to_string())),
+            Err(e) => return Err(io(e)),
         };
         let received = buffer.get(..read).unwrap_or_default();
         let progress = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             handshake.process_bytes(received)
         }))
-        .map_err(|_| failed("the server's handshake bytes are malformed".into()))?;
+        .map_err(|_| failed(HandshakeFailure::Malformed))?;
         match progress {
             Ok(HandshakeProcessResult::InProgress { response_bytes }) => {
-                socket
-                    .write_all(&response_bytes)
-                    .map_err(|e| failed(e.to_string()))?;
+                socket.write_all(&response_bytes).map_err(io)?;
             }
             Ok(HandshakeProcessResult::Completed {
                 response_bytes,
                 remaining_bytes,
             }) => {
-                socket
-                    .write_all(&response_bytes)
-                    .map_err(|e| failed(e.to_string()))?;
+                socket.write_all(&response_bytes).map_err(io)?;
                 return Ok(remaining_bytes);
             }
-            Err(e) => return Err(failed(format!("{e:?}"))),
+            Err(e) => return Err(failed(HandshakeFailure::Refused(Arc::new(e)))),
         }
     }
 }
 
 /// An error of the RTMP session library as a [`ClientError::Protocol`].
-pub(crate) fn protocol_error(error: impl Display) -> ClientError {
-    ClientError::Protocol(error.to_string())
+pub(crate) fn protocol_error(error: ClientSessionError) -> ClientError {
+    ClientError::from(error)
 }
 
 /// Feeds server bytes to the session. rml_rtmp 0.8 can panic on malformed
@@ -231,9 +312,8 @@ pub(crate) fn session_input(
     session: &mut ClientSession,
     bytes: &[u8],
 ) -> Result<Result<Vec<ClientSessionResult>, ClientSessionError>, ClientError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(bytes))).map_err(
-        |_| ClientError::Protocol("the server sent data the RTMP parser cannot read".into()),
-    )
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(bytes)))
+        .map_err(|_| ClientError::ParserPanic)
 }
 
 /// The reason when an event is the server refusing us: an error status
@@ -283,34 +363,42 @@ mod tests {
 
     #[test]
     fn errors_carry_the_plugin_codes() {
+        let io = || Arc::new(io::Error::other("x"));
         let cases = [
             (
                 ClientError::Dns {
                     host: "h".into(),
-                    reason: "r".into(),
+                    source: io(),
                 },
                 3001,
             ),
             (
                 ClientError::Connect {
                     address: "a".into(),
-                    reason: "r".into(),
+                    source: io(),
                 },
                 3002,
             ),
             (
                 ClientError::Handshake {
                     address: "a".into(),
-                    reason: "r".into(),
+                    cause: HandshakeFailure::NoAnswer,
                 },
                 3003,
             ),
             (ClientError::Timeout(Duration::from_secs(1), "x"), 3003),
             (ClientError::Rejected("no".into()), 3004),
             (ClientError::Closed("x"), 3004),
-            (ClientError::Io("x".into()), 3005),
+            (ClientError::Io(io()), 3005),
+            (ClientError::Spawn(io()), 3005),
+            (ClientError::Stopped("x"), 3005),
             (ClientError::Idle(Duration::from_secs(1)), 3005),
-            (ClientError::Protocol("x".into()), 3005),
+            (
+                ClientError::from(ClientSessionError::CreateStreamFailed),
+                3005,
+            ),
+            (ClientError::ParserPanic, 3005),
+            (ClientError::Chunk(ChunkError::LengthChanged), 3005),
         ];
         for (error, code) in cases {
             assert_eq!(error.play_code().code(), code, "{error}");
@@ -320,6 +408,42 @@ mod tests {
                 !matches!(error, ClientError::Rejected(_))
             );
         }
+    }
+
+    #[test]
+    fn causes_are_kept() {
+        use std::error::Error as _;
+        let error = ClientError::Connect {
+            address: "127.0.0.1:1".into(),
+            source: Arc::new(io::Error::from(ErrorKind::ConnectionRefused)),
+        };
+        let source = error.source().expect("a source");
+        let io = source
+            .downcast_ref::<Arc<io::Error>>()
+            .expect("an I/O error");
+        assert_eq!(io.kind(), ErrorKind::ConnectionRefused);
+        assert_eq!(
+            error.io_error().map(io::Error::kind),
+            Some(ErrorKind::ConnectionRefused)
+        );
+        assert!(error
+            .to_string()
+            .starts_with("cannot connect to 127.0.0.1:1: "));
+
+        let error = ClientError::Handshake {
+            address: "a".into(),
+            cause: HandshakeFailure::Io(Arc::new(io::Error::from(ErrorKind::BrokenPipe))),
+        };
+        let cause = error.source().expect("a source");
+        assert!(cause.downcast_ref::<HandshakeFailure>().is_some());
+        assert_eq!(
+            error.io_error().map(io::Error::kind),
+            Some(ErrorKind::BrokenPipe)
+        );
+        assert!(ClientError::Closed("x").io_error().is_none());
+        let error = ClientError::from(ChunkError::LengthChanged);
+        assert!(error.source().is_some());
+        assert!(error.clone().to_string().contains("length"));
     }
 
     #[test]

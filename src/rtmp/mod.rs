@@ -1,17 +1,20 @@
 //! RTMP: URLs, the publishing and playing clients (sharing one error type,
-//! [`ClientError`], and their socket set-up and handshake) and the embedded
-//! server.
+//! [`ClientError`], and their socket set-up and handshake), the embedded
+//! server, the chunk-header reader ([`chunk`]) that holds every peer,
+//! server or client, to [`InboundLimits`], and the [`ReconnectPolicy`] both
+//! clients' owners (pusher and player) follow.
 //!
 //! The protocol state machines (handshake, chunking, AMF0 commands) come from
 //! `rml_rtmp`, which is sans-IO; this module owns the sockets, the threads
 //! and the media rules: which messages are key frames or sequence headers,
 //! which can be dropped under back-pressure.
 
+pub mod chunk;
 mod client;
-pub mod guard;
 mod local;
 pub mod play;
 pub mod publisher;
+mod reconnect;
 pub mod server;
 pub mod sign;
 
@@ -19,12 +22,13 @@ use std::fmt;
 
 use thiserror::Error;
 
+pub use chunk::{ChunkError, ChunkReader, InboundLimits};
 /// Why an RTMP client could not start or stopped; the publishing client
 /// calls it [`PublishError`], the playing client [`play::PlayError`].
-pub use client::ClientError;
-pub use guard::{ChunkGuard, GuardError, InboundLimits};
+pub use client::{ClientError, HandshakeFailure};
 pub use local::LocalServer;
 pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
+pub use reconnect::ReconnectPolicy;
 pub use server::{RtmpServer, ServerConfig, ServerError, ServerStats};
 pub use sign::{sign_url, SignError, Signature, SignatureError};
 

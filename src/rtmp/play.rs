@@ -30,11 +30,16 @@
 //! simply media arriving after an end, as from the embedded server) becomes
 //! [`PlayMessage::StreamReset`].
 //!
-//! rml_rtmp 0.8 keeps one partial-message buffer for all chunk streams, so
-//! chunks of different messages interleaved (legal RTMP) corrupt its
-//! messages or make it panic. The chunk follower sees interleaving coming
-//! and any panic is caught: either way the connection ends with
-//! [`PlayError::Protocol`], so the caller can reconnect.
+//! The server is held to [`PlayConfig::inbound`], as the embedded server
+//! holds its peers: the chunk follower, the same chunk-header reader the
+//! server uses ([`super::chunk`]), refuses a chunk size or message length
+//! past the limits before rml_rtmp (which would reserve a message's
+//! declared length at once) sees the bytes, and the connection ends with
+//! [`PlayError::Chunk`]. rml_rtmp 0.8 keeps one partial-message buffer for
+//! all chunk streams, so chunks of different messages interleaved (legal
+//! RTMP) corrupt its messages or make it panic: the follower sees
+//! interleaving coming ([`PlayError::Chunk`] too) and any panic is caught
+//! ([`PlayError::Protocol`]), so the caller can reconnect.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -50,11 +55,14 @@ use rml_rtmp::sessions::{
     ClientSessionResult, StreamMetadata as RmlMetadata,
 };
 
+use super::chunk::{ChunkReader, InboundLimits};
 use super::client::{handshake, open_socket, protocol_error, refusal, session_input, ClientError};
 use super::{MediaKind, RtmpUrl};
 use crate::events::{PlayCode, PlayEvent};
 use crate::flv::{AudioMetadata, StreamMetadata};
 
+/// Message type of user control messages.
+const USER_CONTROL: u8 = 4;
 /// How often the connection thread wakes, when nothing arrives, to notice
 /// a close request or an idle stream.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -81,6 +89,10 @@ pub struct PlayConfig {
     pub idle_timeout: Duration,
     /// Bytes of media that may wait for the caller before media is dropped.
     pub max_queued_bytes: usize,
+    /// Largest chunk size and message the server may send; past them the
+    /// connection fails with [`PlayError::Chunk`] before the bytes are
+    /// parsed (the embedded server holds its peers to the same limits).
+    pub inbound: InboundLimits,
 }
 
 impl Default for PlayConfig {
@@ -91,6 +103,7 @@ impl Default for PlayConfig {
             buffer_length_ms: 1000,
             idle_timeout: Duration::from_secs(10),
             max_queued_bytes: 64 << 20,
+            inbound: InboundLimits::default(),
         }
     }
 }
@@ -225,7 +238,7 @@ impl PlayClient {
             delivered_any: false,
             ended: false,
             last_media: Instant::now(),
-            watcher: ChunkWatcher::new(),
+            watcher: ChunkWatcher::new(config.inbound),
         };
         connection.send_results(initial)?;
         let mut early = connection.feed(&leftover)?;
@@ -286,14 +299,11 @@ impl PlayClient {
         for incoming in early {
             connection.deliver(incoming)?;
         }
-        connection
-            .socket
-            .set_read_timeout(Some(POLL_INTERVAL))
-            .map_err(|e| PlayError::Io(e.to_string()))?;
+        connection.socket.set_read_timeout(Some(POLL_INTERVAL))?;
         let thread = std::thread::Builder::new()
             .name("rtmp-play".into())
             .spawn(move || connection.run())
-            .map_err(|e| PlayError::Io(format!("cannot start the connection thread: {e}")))?;
+            .map_err(|e| PlayError::Spawn(Arc::new(e)))?;
         Ok(Self {
             url: url.clone(),
             receiver,
@@ -448,10 +458,6 @@ fn convert_metadata(metadata: &RmlMetadata) -> StreamMetadata {
     }
 }
 
-/// The longest chunk header: 3 bytes of basic header, 11 of message header,
-/// 4 of extended timestamp.
-const MAX_CHUNK_HEADER: usize = 18;
-
 /// What the [`ChunkWatcher`] found in some input.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Watched {
@@ -459,9 +465,13 @@ struct Watched {
     stream_eofs: usize,
 }
 
-/// Follows the server's chunk stream alongside rml_rtmp, headers only, for
-/// two things rml_rtmp 0.8 hides or gets wrong:
+/// Follows the server's chunk stream alongside rml_rtmp with the shared
+/// chunk-header reader ([`ChunkReader`]), for what rml_rtmp 0.8 hides or
+/// gets wrong:
 ///
+/// * a chunk size or message length past [`PlayConfig::inbound`] (rml would
+///   reserve a message's declared length, up to 16 MiB, at its first
+///   header) fails the connection before rml sees it;
 /// * `StreamEOF` user control events, which rml drops: nginx-rtmp's only
 ///   end-of-stream signal in its default configuration (without
 ///   `publish_notify` or `play_restart` it sends no `onStatus`);
@@ -469,202 +479,29 @@ struct Watched {
 ///   cannot reassemble: it keeps one partial message for all chunk streams
 ///   and either corrupts the message or panics. Seeing it coming, the
 ///   connection fails cleanly instead.
-///
-/// Should the watcher ever lose track (input rml rejects anyway), it stops
-/// watching rather than report anything.
 #[derive(Debug)]
 struct ChunkWatcher {
-    chunk_size: usize,
-    streams: std::collections::HashMap<u32, ChunkStream>,
-    /// Bytes of a chunk header not complete yet.
-    header: Vec<u8>,
-    /// The chunk stream whose chunk payload is being read.
-    current: u32,
-    /// Payload bytes left in the current chunk.
-    payload_left: usize,
-    /// The chunk stream whose message is incomplete between chunks.
-    partial: Option<u32>,
-    lost: bool,
-}
-
-/// What the watcher remembers of one chunk stream.
-#[derive(Debug, Default, Clone)]
-struct ChunkStream {
-    length: usize,
-    type_id: u8,
-    extended_timestamp: bool,
-    received: usize,
-    /// The start of a protocol control or user control message.
-    control: Vec<u8>,
+    reader: ChunkReader,
 }
 
 impl ChunkWatcher {
-    fn new() -> Self {
+    fn new(limits: InboundLimits) -> Self {
         Self {
-            chunk_size: 128,
-            streams: std::collections::HashMap::new(),
-            header: Vec::with_capacity(MAX_CHUNK_HEADER),
-            current: 0,
-            payload_left: 0,
-            partial: None,
-            lost: false,
+            reader: ChunkReader::new(limits),
         }
     }
 
-    /// Follows `bytes`; fails when they interleave messages.
+    /// Follows `bytes`; fails when they break the limits or interleave
+    /// messages.
     fn watch(&mut self, bytes: &[u8]) -> Result<Watched, PlayError> {
         let mut watched = Watched::default();
-        let mut rest = bytes;
-        while !rest.is_empty() && !self.lost {
-            if self.payload_left > 0 {
-                let take = self.payload_left.min(rest.len());
-                let (payload, after) = rest.split_at(take);
-                rest = after;
-                self.payload(payload, &mut watched);
-                continue;
+        self.reader.read(bytes, |message| {
+            // User control, event type 1: StreamEOF.
+            if message.type_id == USER_CONTROL && message.head().starts_with(&[0, 1]) {
+                watched.stream_eofs += 1;
             }
-            let had = self.header.len();
-            let take = (MAX_CHUNK_HEADER - had).min(rest.len());
-            self.header
-                .extend_from_slice(rest.get(..take).unwrap_or_default());
-            match self.chunk_header()? {
-                Some(length) => {
-                    rest = rest.get(length.saturating_sub(had)..).unwrap_or_default();
-                    self.header.clear();
-                    if self.payload_left == 0 {
-                        // An empty message is complete at once.
-                        self.payload(&[], &mut watched);
-                    }
-                }
-                None => rest = &[],
-            }
-        }
+        })?;
         Ok(watched)
-    }
-
-    /// Parses the chunk header in `self.header`: its length once complete.
-    fn chunk_header(&mut self) -> Result<Option<usize>, PlayError> {
-        let header = self.header.clone();
-        let Some(&first) = header.first() else {
-            return Ok(None);
-        };
-        let format = first >> 6;
-        let (csid, basic) = match first & 0x3f {
-            0 => match header.get(1) {
-                Some(&byte) => (64 + u32::from(byte), 2),
-                None => return Ok(None),
-            },
-            1 => match (header.get(1), header.get(2)) {
-                (Some(&low), Some(&high)) => (64 + u32::from(low) + 256 * u32::from(high), 3),
-                _ => return Ok(None),
-            },
-            id => (u32::from(id), 1),
-        };
-        let message_header = match format {
-            0 => 11,
-            1 => 7,
-            2 => 3,
-            _ => 0,
-        };
-        let Some(fields) = header.get(basic..basic + message_header) else {
-            return Ok(None);
-        };
-        let known = self
-            .streams
-            .get(&csid)
-            .map(|stream| stream.extended_timestamp);
-        if format != 0 && known.is_none() {
-            self.lose("a chunk continues an unknown chunk stream");
-            return Ok(None);
-        }
-        let extended = match fields.get(..3) {
-            Some(&[a, b, c]) => [a, b, c] == [0xff; 3],
-            _ => known.unwrap_or(false),
-        };
-        let length = basic + message_header + if extended { 4 } else { 0 };
-        if header.len() < length {
-            return Ok(None);
-        }
-        let message = match (fields.get(3..6), fields.get(6)) {
-            (Some(&[a, b, c]), Some(&type_id)) if format <= 1 => Some((
-                usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c),
-                type_id,
-            )),
-            _ => None,
-        };
-
-        if let Some(partial) = self.partial {
-            if partial != csid {
-                return Err(PlayError::Protocol(
-                    "the server interleaves chunks of different messages, which the RTMP \
-                     parser (rml_rtmp 0.8) cannot reassemble"
-                        .into(),
-                ));
-            }
-        }
-        let stream = self.streams.entry(csid).or_default();
-        if stream.received > 0 && format != 3 {
-            self.lose("a new message header in the middle of a message");
-            return Ok(None);
-        }
-        if format <= 2 {
-            stream.extended_timestamp = extended;
-        }
-        if let Some((message_length, type_id)) = message {
-            stream.length = message_length;
-            stream.type_id = type_id;
-        }
-        self.payload_left = stream
-            .length
-            .saturating_sub(stream.received)
-            .min(self.chunk_size);
-        self.current = csid;
-        Ok(Some(length))
-    }
-
-    /// Takes chunk payload bytes of the current chunk stream.
-    fn payload(&mut self, bytes: &[u8], watched: &mut Watched) {
-        let Some(stream) = self.streams.get_mut(&self.current) else {
-            self.lose("payload without a chunk stream");
-            return;
-        };
-        self.payload_left -= bytes.len();
-        stream.received += bytes.len();
-        if matches!(stream.type_id, 1 | 4) && stream.control.len() < 8 {
-            let room = 8 - stream.control.len();
-            stream
-                .control
-                .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
-        }
-        if self.payload_left > 0 {
-            return;
-        }
-        if stream.received < stream.length {
-            self.partial = Some(self.current);
-            return;
-        }
-        self.partial = None;
-        stream.received = 0;
-        let control = std::mem::take(&mut stream.control);
-        match (stream.type_id, control.as_slice()) {
-            // Set Chunk Size.
-            (1, &[a, b, c, d, ..]) => {
-                let size = u32::from_be_bytes([a & 0x7f, b, c, d]) as usize;
-                if size == 0 {
-                    self.lose("chunk size 0");
-                } else {
-                    self.chunk_size = size;
-                }
-            }
-            // User control: StreamEOF.
-            (4, &[0, 1, ..]) => watched.stream_eofs += 1,
-            _ => {}
-        }
-    }
-
-    fn lose(&mut self, why: &str) {
-        log::debug!("stopped following the RTMP chunk stream: {why}");
-        self.lost = true;
     }
 }
 
@@ -697,10 +534,9 @@ impl Connection {
         let mut events = Vec::new();
         for result in results {
             match result {
-                ClientSessionResult::OutboundResponse(packet) => self
-                    .socket
-                    .write_all(&packet.bytes)
-                    .map_err(|e| PlayError::Io(e.to_string()))?,
+                ClientSessionResult::OutboundResponse(packet) => {
+                    self.socket.write_all(&packet.bytes)?
+                }
                 ClientSessionResult::RaisedEvent(event) => events.push(event),
                 ClientSessionResult::UnhandleableMessageReceived(_) => {}
             }
@@ -768,7 +604,7 @@ impl Connection {
                 Ok(read) => read,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(PlayError::Io(e.to_string())),
+                Err(e) => return Err(e.into()),
             };
             let chunk = buffer.get(..read).unwrap_or_default();
             let mut outcome = None;
@@ -934,7 +770,7 @@ impl Connection {
                     e.kind(),
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) => {}
-            Err(e) => return Err(PlayError::Io(e.to_string())),
+            Err(e) => return Err(e.into()),
         }
         if !self.idle_timeout.is_zero() && self.last_media.elapsed() > self.idle_timeout {
             return Err(PlayError::Idle(self.idle_timeout));
@@ -973,6 +809,7 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtmp::ChunkError;
 
     #[test]
     fn status_codes_are_classified() {
@@ -1066,13 +903,12 @@ mod tests {
         input.extend(stream_eof());
         input.extend(message(6, 120, 9, &[0x27; 100], 4096));
 
-        let mut watcher = ChunkWatcher::new();
-        assert_eq!(watcher.watch(&input), Ok(Watched { stream_eofs: 1 }));
-        assert!(!watcher.lost);
-        assert_eq!(watcher.chunk_size, 4096);
+        let mut watcher = ChunkWatcher::new(InboundLimits::default());
+        assert_eq!(watcher.watch(&input).ok(), Some(Watched { stream_eofs: 1 }));
+        assert_eq!(watcher.reader.chunk_size(), 4096);
 
         // The same bytes one at a time.
-        let mut watcher = ChunkWatcher::new();
+        let mut watcher = ChunkWatcher::new(InboundLimits::default());
         let mut eofs = 0;
         for byte in &input {
             eofs += watcher
@@ -1081,7 +917,7 @@ mod tests {
                 .stream_eofs;
         }
         assert_eq!(eofs, 1);
-        assert!(!watcher.lost);
+        assert!(watcher.reader.between_chunks());
     }
 
     #[test]
@@ -1090,17 +926,47 @@ mod tests {
         let mut input = video[..12 + 128].to_vec();
         input.extend(message(4, 0, 8, &[0xaf; 20], 128));
         input.extend_from_slice(&video[12 + 128..]);
-        let mut watcher = ChunkWatcher::new();
-        assert!(matches!(watcher.watch(&input), Err(PlayError::Protocol(_))));
+        let mut watcher = ChunkWatcher::new(InboundLimits::default());
+        assert!(matches!(
+            watcher.watch(&input),
+            Err(PlayError::Chunk(ChunkError::Interleaved {
+                partial: 6,
+                csid: 4
+            }))
+        ));
     }
 
     #[test]
-    fn the_watcher_gives_up_quietly_on_nonsense() {
-        let mut watcher = ChunkWatcher::new();
+    fn the_watcher_holds_the_server_to_the_inbound_limits() {
+        // A server declaring a 16 MiB message: refused at its header.
+        let mut watcher = ChunkWatcher::new(InboundLimits::default());
+        let error = watcher.watch(&full_header(6, 0, 0xff_ffff, 9)).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                PlayError::Chunk(ChunkError::MessageSize {
+                    length: 0xff_ffff,
+                    max: 0x40_0000
+                })
+            ),
+            "{error}"
+        );
+        // A chunk size past the limit.
+        let mut watcher = ChunkWatcher::new(InboundLimits::default());
+        let error = watcher
+            .watch(&message(2, 0, 1, &0x7fff_ffffu32.to_be_bytes(), 128))
+            .unwrap_err();
+        assert!(
+            matches!(error, PlayError::Chunk(ChunkError::ChunkSize { .. })),
+            "{error}"
+        );
+        assert_eq!(error.play_code().code(), 3005);
         // A continuation of a chunk stream never seen.
-        assert_eq!(watcher.watch(&[0xc5, 1, 2, 3]), Ok(Watched::default()));
-        assert!(watcher.lost);
-        assert_eq!(watcher.watch(&stream_eof()), Ok(Watched::default()));
+        let mut watcher = ChunkWatcher::new(InboundLimits::default());
+        assert!(matches!(
+            watcher.watch(&[0xc5, 1, 2, 3]),
+            Err(PlayError::Chunk(ChunkError::NoPreviousChunk(5)))
+        ));
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! socket set-up, the handshake, the refusal rules and the error type are
 //! shared with the playing client (`rtmp/client.rs`).
 //!
+//! What the server sends is held to [`PublisherConfig::inbound`] by the
+//! chunk-header reader the playing client and the embedded server use
+//! ([`super::chunk`]): a chunk size or message length past the limits ends
+//! the connection with [`PublishError::Chunk`] before rml_rtmp, which would
+//! reserve a message's declared length at once, sees the bytes.
+//!
 //! The send backlog (bytes handed over but not yet written to the socket) is
 //! bounded: past [`PublisherConfig::max_backlog_bytes`] video frames are
 //! dropped on purpose, and counted, until a key frame can be sent again;
@@ -32,6 +38,7 @@ use rml_rtmp::sessions::{
 };
 use rml_rtmp::time::RtmpTimestamp;
 
+use super::chunk::{ChunkReader, InboundLimits};
 use super::client::{
     handshake, open_socket, protocol_error, refusal, session_input, unacknowledged_bytes,
     ClientError,
@@ -56,6 +63,10 @@ pub struct PublisherConfig {
     pub max_backlog_bytes: usize,
     /// Outgoing RTMP chunk size.
     pub chunk_size: u32,
+    /// Largest chunk size and message the server may send; past them the
+    /// connection fails with [`PublishError::Chunk`] before the bytes are
+    /// parsed, as in the playing client.
+    pub inbound: InboundLimits,
 }
 
 impl Default for PublisherConfig {
@@ -65,6 +76,7 @@ impl Default for PublisherConfig {
             response_timeout: Duration::from_secs(5),
             max_backlog_bytes: 2 << 20,
             chunk_size: 4096,
+            inbound: InboundLimits::default(),
         }
     }
 }
@@ -155,9 +167,11 @@ impl Publisher {
         session_config.tc_url = Some(url.tc_url());
         session_config.chunk_size = config.chunk_size;
         let (mut session, initial) = ClientSession::new(session_config).map_err(protocol_error)?;
+        let mut reader = ChunkReader::new(config.inbound);
         let mut setup = SetupConnection {
             socket: &mut socket,
             session: &mut session,
+            reader: &mut reader,
             deadline_step: config.response_timeout,
         };
         setup.send_results(initial)?;
@@ -199,14 +213,13 @@ impl Publisher {
             format!("publishing {}/{}", url.app, url.stream),
         ));
 
-        socket
-            .set_nonblocking(true)
-            .map_err(|e| PublishError::Io(e.to_string()))?;
+        socket.set_nonblocking(true)?;
         let shared = Arc::new(Shared::default());
         let (sender, receiver) = mpsc::channel();
         let connection = Connection {
             socket,
             session,
+            reader,
             receiver,
             shared: Arc::clone(&shared),
             max_backlog: config.max_backlog_bytes,
@@ -218,7 +231,7 @@ impl Publisher {
         let thread = std::thread::Builder::new()
             .name("rtmp-publish".into())
             .spawn(move || connection.run())
-            .map_err(|e| PublishError::Io(format!("cannot start the connection thread: {e}")))?;
+            .map_err(|e| PublishError::Spawn(Arc::new(e)))?;
         Ok(Self {
             url: url.clone(),
             sender,
@@ -270,7 +283,7 @@ impl Publisher {
             .lock()
             .ok()
             .and_then(|slot| slot.clone());
-        Err(failure.unwrap_or_else(|| PublishError::Io("connection closed".into())))
+        Err(failure.unwrap_or(PublishError::Stopped("its thread ended")))
     }
 
     /// Current counters.
@@ -299,7 +312,7 @@ impl Publisher {
         self.shared.queued_bytes.fetch_add(size, Ordering::Relaxed);
         self.sender
             .send(message)
-            .map_err(|_| PublishError::Io("connection thread stopped".into()))
+            .map_err(|_| PublishError::Stopped("its thread ended"))
     }
 
     fn shutdown(&mut self, linger: Duration) {
@@ -315,9 +328,8 @@ impl Publisher {
             let _ = thread.join();
         } else {
             // The thread notices the failure flag on its next turn and exits.
-            self.shared.fail(PublishError::Io(
-                "closed before the backlog was sent".into(),
-            ));
+            self.shared
+                .fail(PublishError::Stopped("closed before the backlog was sent"));
         }
     }
 }
@@ -332,6 +344,8 @@ impl Drop for Publisher {
 struct SetupConnection<'a> {
     socket: &'a mut TcpStream,
     session: &'a mut ClientSession,
+    /// Holds the server to the inbound limits.
+    reader: &'a mut ChunkReader,
     deadline_step: Duration,
 }
 
@@ -339,9 +353,7 @@ impl SetupConnection<'_> {
     fn send_results(&mut self, results: Vec<ClientSessionResult>) -> Result<(), PublishError> {
         for result in results {
             if let ClientSessionResult::OutboundResponse(packet) = result {
-                self.socket
-                    .write_all(&packet.bytes)
-                    .map_err(|e| PublishError::Io(e.to_string()))?;
+                self.socket.write_all(&packet.bytes)?;
             }
         }
         Ok(())
@@ -352,6 +364,7 @@ impl SetupConnection<'_> {
         if bytes.is_empty() {
             return Ok(Vec::new());
         }
+        self.reader.check(bytes)?;
         let results = session_input(self.session, bytes)?.map_err(protocol_error)?;
         let mut events = Vec::new();
         let mut outbound = Vec::new();
@@ -379,7 +392,7 @@ impl SetupConnection<'_> {
                 Ok(read) => read,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(PublishError::Io(e.to_string())),
+                Err(e) => return Err(e.into()),
             };
             let chunk = buffer[..read].to_vec();
             for event in self.feed(&chunk)? {
@@ -396,6 +409,8 @@ impl SetupConnection<'_> {
 struct Connection {
     socket: TcpStream,
     session: ClientSession,
+    /// Holds the server to the inbound limits.
+    reader: ChunkReader,
     receiver: Receiver<Outgoing>,
     shared: Arc<Shared>,
     max_backlog: usize,
@@ -550,7 +565,7 @@ impl Connection {
         let mut wrote = false;
         while self.written < self.unsent.len() {
             match self.socket.write(&self.unsent[self.written..]) {
-                Ok(0) => return Err(PublishError::Io("the socket closed".into())),
+                Ok(0) => return Err(std::io::Error::from(ErrorKind::WriteZero).into()),
                 Ok(count) => {
                     self.written += count;
                     self.shared
@@ -560,7 +575,7 @@ impl Connection {
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(PublishError::Io(e.to_string())),
+                Err(e) => return Err(e.into()),
             }
         }
         if self.written == self.unsent.len() {
@@ -586,10 +601,11 @@ impl Connection {
                 Ok(read) => read,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(PublishError::Io(e.to_string())),
+                Err(e) => return Err(e.into()),
             };
-            let results =
-                session_input(&mut self.session, &buffer[..read])?.map_err(protocol_error)?;
+            let received = buffer.get(..read).unwrap_or_default();
+            self.reader.check(received)?;
+            let results = session_input(&mut self.session, received)?.map_err(protocol_error)?;
             for result in results {
                 match result {
                     ClientSessionResult::OutboundResponse(packet) => {
