@@ -6,15 +6,16 @@
 //! emulated GPU: the plain geometry (`pipeline::plain`), the face warps
 //! (`pipeline::cpu_warp`) and the skin effects (`pipeline::cpu_skin`); the
 //! shaders then do only what is left, over the blocks it changes, laid over
-//! the CPU's frame. [`route`] works out which of those a frame takes;
+//! the CPU's frame. One pure function here (`route`) works out which of
+//! those a frame takes, as a [`Route`];
 //! [`super::FramePipeline::submit`] follows it and
 //! [`super::FramePipeline::last_route`] reports it.
 
 use crate::gpu::GpuContext;
 
 /// Where the pipeline may run each part of a frame's work. Each CPU part
-/// applies only where the frame allows it (see the fields); [`route`]
-/// decides what a frame actually takes.
+/// applies only where the frame allows it (see the fields); the frame's
+/// [`Route`] says what it actually took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Placement {
     /// Every pixel goes through the shader's RGB stage, even without a
