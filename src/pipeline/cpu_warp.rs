@@ -937,6 +937,16 @@ mod tests {
         out
     }
 
+    /// Checks that two traces hold the same positions, naming the first
+    /// that differs.
+    fn assert_same(a: &Trace, b: &Trace, case: &str) {
+        assert_eq!(a.xs.len(), b.xs.len(), "{case}");
+        let pairs = a.xs.iter().zip(&a.ys).zip(b.xs.iter().zip(&b.ys));
+        if let Some((k, (p, q))) = pairs.enumerate().find(|(_, (p, q))| p != q) {
+            panic!("{case}: pixel {k} at {p:?} in one, {q:?} in the other");
+        }
+    }
+
     #[test]
     fn vector_and_scalar_code_warp_frames_to_the_same_bytes() {
         let simd = vector();
@@ -1016,7 +1026,7 @@ mod tests {
                     let (mut a, mut b) = (Trace::default(), Trace::default());
                     fast.trace_pixels(&line, y, start..end, &mut a);
                     scalar.trace_pixels(&line, y, start..end, &mut b);
-                    assert_eq!((&a.xs, &a.ys), (&b.xs, &b.ys), "row {y}, {start}..{end}");
+                    assert_same(&a, &b, &format!("row {y}, {start}..{end}"));
                     warped += a.dx.iter().filter(|dx| dx.abs() > 0.5).count();
                     for plane in [Plane::Y, Plane::U, Plane::V] {
                         let bounds = match plane {
@@ -1083,11 +1093,7 @@ mod tests {
                     }
                 }
                 let [a, b] = &traces;
-                assert_eq!(
-                    (&a.xs, &a.ys),
-                    (&b.xs, &b.ys),
-                    "map {map:?}, inside {inside:?}"
-                );
+                assert_same(a, b, &format!("map {map:?}, inside {inside:?}"));
             }
         }
         // Halves away from zero, as `round` says.
