@@ -320,8 +320,11 @@ impl RowMap {
 /// within [`POSITION_LIMIT`] (NaN to its low end). The AVX2 code does the
 /// same steps, so that both give the same positions bit for bit.
 fn round(v: f32) -> i32 {
-    // `max` first: it takes the limit for a NaN, as `_mm256_max_ps` does.
-    let v = v.max(-POSITION_LIMIT).min(POSITION_LIMIT);
+    // A NaN takes the low limit, as `_mm256_max_ps` gives it.
+    let v = match v.is_nan() {
+        true => -POSITION_LIMIT,
+        false => v.clamp(-POSITION_LIMIT, POSITION_LIMIT),
+    };
     (v + 0.5f32.copysign(v)) as i32
 }
 
