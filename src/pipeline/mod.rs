@@ -579,7 +579,12 @@ impl FramePipeline {
         // The blocks the shader would redo over the CPU's plain frame (only
         // where that frame may be the CPU's).
         let blocks = match placement.cpu_plain() && plain_fits_cpu {
-            true => GpuBlocks::of(&effects, field.as_ref(), &layout),
+            true => GpuBlocks::of(
+                &effects,
+                field.as_ref(),
+                &layout,
+                placement.shader_may_whiten(),
+            ),
             false => GpuBlocks::default(),
         };
         let facts = FrameFacts {
@@ -850,7 +855,8 @@ struct GpuBlocks {
     /// The tiles where the face field moves pixels (the warps alone).
     warps: Vec<BlockRegion>,
     /// The tiles where it moves or whitens them (the warps and the
-    /// whitening in the shader); none without whitening.
+    /// whitening in the shader); none without whitening, or where the
+    /// shader may not whiten.
     warps_and_whitening: Vec<BlockRegion>,
     /// The region of every effect with the smoothing passes' reach around
     /// the skin; `None` without smoothing, or off the output.
@@ -859,8 +865,14 @@ struct GpuBlocks {
 
 impl GpuBlocks {
     /// The blocks for `effects` (with their face field `field`) on an
-    /// output laid out as `layout`.
-    fn of(effects: &EffectPlan, field: Option<&FaceField>, layout: &OutputLayout) -> Self {
+    /// output laid out as `layout`; those with the whitening only where
+    /// `shader_may_whiten` (a scan of the field the route would not use).
+    fn of(
+        effects: &EffectPlan,
+        field: Option<&FaceField>,
+        layout: &OutputLayout,
+        shader_may_whiten: bool,
+    ) -> Self {
         let warp_rect = effects.has_warp().then(|| effects.warp_bounds());
         let mask_rect = effects.has_whitening().then(|| effects.mask_bounds());
         // Without the smoothing passes (which read every block around the
@@ -880,7 +892,7 @@ impl GpuBlocks {
         });
         Self {
             warps: tiles(false),
-            warps_and_whitening: match effects.has_whitening() {
+            warps_and_whitening: match effects.has_whitening() && shader_may_whiten {
                 true => tiles(true),
                 false => Vec::new(),
             },

@@ -67,9 +67,17 @@ impl Placement {
         }
     }
 
-    /// Whether the plain geometry may go to the CPU at all.
+    /// Whether the plain geometry may go to the CPU at all: without it,
+    /// [`route`] asks for no [`Blocks`].
     pub(crate) fn cpu_plain(&self) -> bool {
         self.plain_on_cpu && !self.always_convert
+    }
+
+    /// Whether the shader may whiten over the CPU's plain frame: without
+    /// it, [`route`] never asks for [`Blocks::warps_and_whitening`] (a
+    /// frame that whitens has its skin effects on the CPU).
+    pub(crate) fn shader_may_whiten(&self) -> bool {
+        !self.skin_on_cpu
     }
 }
 
@@ -143,7 +151,8 @@ pub(crate) struct Blocks {
     /// Some tile where the face field moves pixels (the warps alone).
     pub warps: bool,
     /// Some tile where the face field moves or whitens pixels (the warps
-    /// and the whitening).
+    /// and the whitening); consulted only where
+    /// [`Placement::shader_may_whiten`].
     pub warps_and_whitening: bool,
     /// Some block in the region around the faces' effects and the
     /// smoothing's reach (every effect, with the smoothing passes).
@@ -406,5 +415,71 @@ mod tests {
         }
         assert!(!route(&ALL, PLAIN_ON_CPU).skin_on_cpu());
         assert!(!route(&ALL, Placement::SHADERS).skin_on_cpu());
+    }
+
+    /// Every placement and every frame, by their bits.
+    fn all_cases() -> impl Iterator<Item = (Placement, FrameFacts)> {
+        let bit = |n: u32, i: u32| n >> i & 1 == 1;
+        (0..16u32).flat_map(move |p| {
+            let placement = Placement {
+                always_convert: bit(p, 0),
+                plain_on_cpu: bit(p, 1),
+                skin_on_cpu: bit(p, 2),
+                warps_on_cpu: bit(p, 3),
+            };
+            (0..128u32).map(move |f| {
+                let facts = FrameFacts {
+                    plain_fits_cpu: bit(f, 0),
+                    warps_fit_cpu: bit(f, 1),
+                    whitening: bit(f, 2),
+                    smoothing: bit(f, 3),
+                    blocks: Blocks {
+                        warps: bit(f, 4),
+                        warps_and_whitening: bit(f, 5),
+                        around_skin: bit(f, 6),
+                    },
+                };
+                (placement, facts)
+            })
+        })
+    }
+
+    #[test]
+    fn every_route_keeps_to_what_its_placement_and_frame_allow() {
+        for (placement, facts) in all_cases() {
+            let route = route(&facts, placement);
+            let case = format!("{placement:?} {facts:?}: {route:?}");
+            if route != Route::Shader {
+                assert!(placement.cpu_plain() && facts.plain_fits_cpu, "{case}");
+            }
+            if let Route::Cpu { warps, skin } = route {
+                assert!(warps || skin, "{case}");
+                assert!(
+                    !warps || (placement.warps_on_cpu && facts.warps_fit_cpu),
+                    "{case}"
+                );
+            }
+            if route.skin_on_cpu() {
+                assert!(placement.skin_on_cpu, "{case}");
+                assert!(facts.whitening || facts.smoothing, "{case}");
+            }
+            // What the shaders would not do is left out of the facts.
+            let unused = [
+                (!placement.cpu_plain(), Blocks::default()),
+                (
+                    !placement.shader_may_whiten(),
+                    Blocks {
+                        warps_and_whitening: !facts.blocks.warps_and_whitening,
+                        ..facts.blocks
+                    },
+                ),
+            ];
+            for (applies, blocks) in unused {
+                if applies {
+                    let other = FrameFacts { blocks, ..facts };
+                    assert_eq!(super::route(&other, placement), route, "{case}");
+                }
+            }
+        }
     }
 }
