@@ -21,7 +21,9 @@
 //! kept on the GPU ([`Placement::warps_on_cpu`]), lavapipe computes their
 //! tiles and they are laid over the CPU's frame. Which of those a frame
 //! takes is its [`Route`], decided in one place ([`route`](mod@route)) and
-//! reported by [`FramePipeline::last_route`].
+//! reported by [`FramePipeline::last_route`]. The CPU's warps use AVX2
+//! where the CPU has it, bit for bit the same as their scalar code, which
+//! `LIVEROOM_CPU_SIMD=scalar` in the environment forces.
 //!
 //! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
 

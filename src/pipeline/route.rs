@@ -35,7 +35,9 @@ pub struct Placement {
     /// The face warps (thinning, eyes) on the CPU (`pipeline::cpu_warp`),
     /// where the plain geometry is on the CPU and the shader would
     /// otherwise warp alone (no whitening in the shader, no smoothing
-    /// passes).
+    /// passes). They use AVX2 where the CPU has it; the environment
+    /// variable `LIVEROOM_CPU_SIMD=scalar` (read once per process) forces
+    /// the scalar code, which gives the same bytes.
     pub warps_on_cpu: bool,
 }
 
