@@ -19,6 +19,7 @@ use liveroom::color::rgb_image_to_i420;
 use liveroom::effects::EffectParams;
 use liveroom::geometry::{Aspect, GeometryParams, Mode, Orientation, OutputSize};
 use liveroom::landmarks::FaceLandmarks;
+use liveroom::pipeline::Placement;
 use liveroom::{FrameParams, FramePipeline, GpuContext};
 
 fn effects_720p_to_vertical_fhd(c: &mut Criterion) {
@@ -107,21 +108,24 @@ fn effects_720p_to_vertical_fhd(c: &mut Criterion) {
             if gpu.is_software() && params.effects.has_warp() {
                 // The warps in the geometry shader's tiles instead of on the
                 // CPU, for comparison.
-                pipeline.set_warps_on_cpu(false);
+                let default = pipeline.placement();
+                pipeline.set_placement(Placement {
+                    warps_on_cpu: false,
+                    ..default
+                });
                 group.bench_function(format!("{id}_gpu_warps"), |b| {
                     b.iter(|| pipeline.process(&frame, &params).expect("process"))
                 });
-                pipeline.set_warps_on_cpu(true);
+                pipeline.set_placement(default);
             }
             if gpu.is_software() && params.effects.has_color_effect() {
                 // Every pass in the shaders, as on a real GPU.
-                pipeline.set_skin_on_cpu(false);
-                pipeline.set_plain_on_cpu(false);
+                let default = pipeline.placement();
+                pipeline.set_placement(Placement::SHADERS);
                 group.bench_function(format!("{id}_shaders"), |b| {
                     b.iter(|| pipeline.process(&frame, &params).expect("process"))
                 });
-                pipeline.set_skin_on_cpu(true);
-                pipeline.set_plain_on_cpu(true);
+                pipeline.set_placement(default);
             }
         }
     }

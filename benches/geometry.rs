@@ -8,6 +8,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use liveroom::geometry::{Aspect, GeometryParams, Mode, Orientation, OutputSize};
+use liveroom::pipeline::Placement;
 use liveroom::source::{FrameRate, FrameSource, TestSource};
 use liveroom::{FrameParams, FramePipeline, GpuContext};
 
@@ -34,16 +35,18 @@ fn geometry_720p_to_vertical_fhd(c: &mut Criterion) {
         let frame = source.next_frame().expect("frame").expect("endless source");
         let id = |variant: &str| format!("{width}x{height}_to_720x1280_mirror{variant}");
         // The default: on a software adapter, the plain geometry on the CPU.
-        pipeline.set_plain_on_cpu(gpu.is_software());
-        pipeline.set_always_convert(false);
+        pipeline.set_placement(Placement::for_adapter(&gpu));
         group.bench_function(id(""), |b| {
             b.iter(|| pipeline.process(&frame, &params).expect("process"))
         });
-        pipeline.set_plain_on_cpu(false);
+        pipeline.set_placement(Placement::SHADERS);
         group.bench_function(id("_shader"), |b| {
             b.iter(|| pipeline.process(&frame, &params).expect("process"))
         });
-        pipeline.set_always_convert(true);
+        pipeline.set_placement(Placement {
+            always_convert: true,
+            ..Placement::SHADERS
+        });
         group.bench_function(id("_rgb_stage"), |b| {
             b.iter(|| pipeline.process(&frame, &params).expect("process"))
         });

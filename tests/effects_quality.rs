@@ -13,7 +13,7 @@ use liveroom::effects::EffectParams;
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::geometry::{GeometryParams, GeometryPlan, OutputSize};
 use liveroom::landmarks::FaceLandmarks;
-use liveroom::pipeline::reference;
+use liveroom::pipeline::{reference, Placement, Route};
 use liveroom::{FrameParams, FramePipeline};
 
 /// The portrait's face, in its pixels.
@@ -229,65 +229,85 @@ fn effects_without_a_face_change_nothing() {
     assert_eq!(out, plain);
 }
 
-/// Which parts the pipeline does on the CPU (where the plain geometry is on
-/// the CPU: by default on a software adapter, which also does these two
-/// there by default).
-#[derive(Debug, Clone, Copy)]
-struct OnCpu {
-    /// Whitening and smoothing (`FramePipeline::set_skin_on_cpu`).
-    skin: bool,
-    /// The warps (`FramePipeline::set_warps_on_cpu`).
-    warps: bool,
-}
+/// The plain geometry on the CPU, every effect in the shaders.
+const PLAIN_ON_CPU: Placement = Placement {
+    plain_on_cpu: true,
+    ..Placement::SHADERS
+};
 
-/// All on the GPU; the skin effects on the CPU and the warps in the GPU's
-/// tiles; everything on the CPU.
-const PLACEMENTS: [OnCpu; 3] = [
-    OnCpu {
-        skin: false,
-        warps: false,
-    },
-    OnCpu {
-        skin: true,
-        warps: false,
-    },
-    OnCpu {
-        skin: true,
-        warps: true,
-    },
+/// The plain geometry and the skin effects on the CPU, the warps in the
+/// shader.
+const SKIN_ON_CPU: Placement = Placement {
+    plain_on_cpu: true,
+    skin_on_cpu: true,
+    ..Placement::SHADERS
+};
+
+/// For every effect at once, each placement (forced, whatever the adapter:
+/// a real GPU runs the CPU's paths too) and the route it gives: all in the
+/// shaders; the plain geometry on the CPU and the effects in the shaders
+/// over the faces' region; the skin effects on the CPU too, the warps in
+/// the shader's tiles laid over its frame; everything on the CPU.
+const PLACEMENTS: [(Placement, Route); 4] = [
+    (Placement::SHADERS, Route::Shader),
+    (PLAIN_ON_CPU, Route::CpuPlainGpuRegion),
+    (SKIN_ON_CPU, Route::CpuPlainGpuTiles { skin_on_cpu: true }),
+    (
+        Placement::CPU_ASSISTS,
+        Route::Cpu {
+            warps: true,
+            skin: true,
+        },
+    ),
 ];
 
 /// The portrait through the pipeline and the reference with `effects`,
-/// zoomed 1.4×, mirrored and cropped to 288×384, with the parts `on_cpu`
-/// says on the CPU.
-fn cropped_and_mirrored(effects: EffectParams, on_cpu: OnCpu) -> Option<(I420Frame, I420Frame)> {
+/// zoomed 1.4×, mirrored and cropped to 288×384, the pipeline with
+/// `placement`; checks that the frame took `route`.
+fn cropped_and_mirrored(
+    effects: EffectParams,
+    placement: Placement,
+    route: Route,
+) -> Option<(I420Frame, I420Frame)> {
     let gpu = gpu()?;
     let frame = portrait();
     let size = OutputSize::new(288, 384).expect("size");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
-    pipeline.set_skin_on_cpu(on_cpu.skin);
-    pipeline.set_warps_on_cpu(on_cpu.warps);
+    pipeline.set_placement(placement);
     let params = FrameParams {
         geometry: GeometryParams::new(1.4, true).expect("geometry"),
         effects,
         faces: vec![portrait_face()],
     };
     let gpu_out = pipeline.process(&frame, &params).expect("GPU");
+    assert_eq!(pipeline.last_route(), Some(route), "{placement:?}");
     let cpu_out = reference::process(&frame, size, &params).expect("reference");
     Some((gpu_out, cpu_out))
 }
 
 #[test]
 fn warps_match_the_reference_within_two_levels() {
-    for warps in [false, true] {
-        let on_cpu = OnCpu { skin: true, warps };
-        let Some((out, cpu_out)) = cropped_and_mirrored(effect(0.0, 0.0, 1.0, 1.0), on_cpu) else {
+    // In the shader; in its tiles over the CPU's plain frame; on the CPU.
+    for (placement, route) in [
+        (Placement::SHADERS, Route::Shader),
+        (SKIN_ON_CPU, Route::CpuPlainGpuTiles { skin_on_cpu: false }),
+        (
+            Placement::CPU_ASSISTS,
+            Route::Cpu {
+                warps: true,
+                skin: false,
+            },
+        ),
+    ] {
+        let Some((out, cpu_out)) =
+            cropped_and_mirrored(effect(0.0, 0.0, 1.0, 1.0), placement, route)
+        else {
             return;
         };
         let (worst, plane, x, y) = max_difference(&out, &cpu_out);
         assert!(
             worst <= 2,
-            "differs from reference by {worst} at {plane:?} ({x}, {y}) ({on_cpu:?})"
+            "differs from reference by {worst} at {plane:?} ({x}, {y}) ({route:?})"
         );
     }
 }
@@ -378,12 +398,13 @@ fn eye_bigness_magnifies_the_eyes() {
 
 #[test]
 fn effects_match_the_reference_through_crop_and_mirror() {
-    for on_cpu in PLACEMENTS {
-        let Some((gpu_out, cpu_out)) = cropped_and_mirrored(effect(1.0, 1.0, 1.0, 1.0), on_cpu)
+    for (placement, route) in PLACEMENTS {
+        let Some((gpu_out, cpu_out)) =
+            cropped_and_mirrored(effect(1.0, 1.0, 1.0, 1.0), placement, route)
         else {
             return;
         };
-        assert_mostly_within_two_levels(&gpu_out, &cpu_out, on_cpu);
+        assert_mostly_within_two_levels(&gpu_out, &cpu_out, route);
     }
 }
 
@@ -431,15 +452,26 @@ fn gpu_whitening_and_smoothing_match_the_reference_within_two_levels_without_res
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let params = params(effect(1.0, 1.0, 0.0, 0.0));
     let cpu_out = reference::process(&frame, size, &params).expect("reference");
-    // The shaders, then the CPU's whitening and smoothing (the default on a
-    // software adapter).
-    for skin_on_cpu in [false, true] {
-        pipeline.set_skin_on_cpu(skin_on_cpu);
+    // The shaders; the shaders over the CPU's plain frame; the CPU's
+    // whitening and smoothing (the default on a software adapter).
+    for (placement, route) in [
+        (Placement::SHADERS, Route::Shader),
+        (PLAIN_ON_CPU, Route::CpuPlainGpuRegion),
+        (
+            Placement::CPU_ASSISTS,
+            Route::Cpu {
+                warps: false,
+                skin: true,
+            },
+        ),
+    ] {
+        pipeline.set_placement(placement);
         let gpu_out = pipeline.process(&frame, &params).expect("GPU");
+        assert_eq!(pipeline.last_route(), Some(route));
         let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
         assert!(
             worst <= 2,
-            "differs from reference by {worst} at {plane:?} ({x}, {y}) (skin effects on the CPU: {skin_on_cpu})"
+            "differs from reference by {worst} at {plane:?} ({x}, {y}) ({route:?})"
         );
     }
 }
@@ -462,13 +494,17 @@ fn effects_laid_over_the_cpu_plain_frame_match_the_all_gpu_frame() {
         "a case the CPU path takes"
     );
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
-    pipeline.set_plain_on_cpu(false);
+    pipeline.set_placement(Placement::SHADERS);
     let all_gpu = pipeline.process(&frame, &params).expect("GPU");
-    pipeline.set_plain_on_cpu(true);
+    assert_eq!(pipeline.last_route(), Some(Route::Shader));
     // The warps in the GPU's tiles, laid over the CPU's frame: the same
     // samples as the GPU's own.
-    pipeline.set_warps_on_cpu(false);
+    pipeline.set_placement(SKIN_ON_CPU);
     let laid_over = pipeline.process(&frame, &params).expect("CPU + GPU");
+    assert_eq!(
+        pipeline.last_route(),
+        Some(Route::CpuPlainGpuTiles { skin_on_cpu: true })
+    );
     let (worst, plane, x, y) = max_difference(&laid_over, &all_gpu);
     assert!(
         worst <= 2,
@@ -477,8 +513,15 @@ fn effects_laid_over_the_cpu_plain_frame_match_the_all_gpu_frame() {
     // The warps on the CPU: within a level of the GPU's before the skin
     // effects, which amplify that where the skin mask is steep, as they do
     // the GPU's own rounding (against the reference, the same tolerance).
-    pipeline.set_warps_on_cpu(true);
+    pipeline.set_placement(Placement::CPU_ASSISTS);
     let all_cpu = pipeline.process(&frame, &params).expect("CPU");
+    assert_eq!(
+        pipeline.last_route(),
+        Some(Route::Cpu {
+            warps: true,
+            skin: true
+        })
+    );
     assert_mostly_within_two_levels(&all_cpu, &all_gpu, "all on the CPU against all on the GPU");
     // And the effects are there: the face changed, as on the GPU alone.
     let plain = pipeline
@@ -490,5 +533,6 @@ fn effects_laid_over_the_cpu_plain_frame_match_the_all_gpu_frame() {
             },
         )
         .expect("plain");
+    assert_eq!(pipeline.last_route(), Some(Route::CpuPlain));
     assert!(mean_abs_difference(&laid_over, &plain, (100, 100, 200, 250)) > 1.0);
 }

@@ -12,7 +12,9 @@
 //!   position and step are worked out once and its pixels step through the
 //!   input in fixed point;
 //! * a pixel blends four input bytes with 8-bit weights, as a texture unit
-//!   does, eight pixels at a time with AVX2 where the CPU has it;
+//!   does, eight pixels at a time with AVX2 where the CPU has it (the AVX2
+//!   and the scalar code give the same bytes, bit for bit: the tests check
+//!   it, as rav1e's `check_asm` does);
 //! * a 2×2 block's chroma sample sits where the block's four pixels sample
 //!   on average (the field is bilinear and the geometry affine, so the
 //!   mean of the four is the centre's position the shader computes).
@@ -21,6 +23,10 @@
 //! and the plain geometry and the skin effects are on the CPU too; a real
 //! GPU keeps the shader. The tests check this path against the reference
 //! pipeline (`pipeline::reference`).
+//!
+//! The environment variable `LIVEROOM_CPU_SIMD=scalar`, read once per
+//! process (at the first frame warped), forces the scalar code on a CPU
+//! with AVX2: to compare the two, or to rule the vector code out.
 
 use super::cpu_skin::span_across;
 use super::rows::in_two_halves;
@@ -35,6 +41,13 @@ const SPACING: f32 = FACE_FIELD_SPACING as f32;
 const FRACTION_BITS: u32 = 8;
 /// 1.0 in fixed point.
 const ONE: i32 = 1 << FRACTION_BITS;
+/// The largest input position (fixed point, either sign) a pixel may
+/// sample before the clamp to the crop: far outside any picture, and four
+/// of them still fit in an `i32` (a chroma position sums four).
+const POSITION_LIMIT: f32 = (1 << 28) as f32;
+
+/// The environment variable that forces the scalar code (`scalar`).
+pub(crate) const SIMD_VARIABLE: &str = "LIVEROOM_CPU_SIMD";
 
 /// The warps of one frame's plan, ready to render over tiles.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,8 +80,26 @@ enum Simd {
 }
 
 impl Simd {
-    /// The best this CPU has.
+    /// The instructions to use: the best this CPU has, unless
+    /// `LIVEROOM_CPU_SIMD=scalar` ([`SIMD_VARIABLE`]) asks for scalar
+    /// code. The variable is read once, on the first call.
     fn detect() -> Self {
+        static CHOSEN: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| Self::chosen(std::env::var(SIMD_VARIABLE).ok().as_deref()))
+    }
+
+    /// The instructions a setting of [`SIMD_VARIABLE`] asks for: scalar
+    /// code for `scalar` (any case, spaces around ignored), the best this
+    /// CPU has for anything else or none.
+    fn chosen(setting: Option<&str>) -> Self {
+        match setting {
+            Some(value) if value.trim().eq_ignore_ascii_case("scalar") => Simd::Scalar,
+            _ => Self::best(),
+        }
+    }
+
+    /// The best this CPU has.
+    fn best() -> Self {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             return Simd::Avx2;
@@ -78,6 +109,12 @@ impl Simd {
 }
 
 impl CpuWarp {
+    /// Whether this path can do `plan`: one tap per pixel (no scaling down
+    /// by more than 1×).
+    pub(crate) fn fits(plan: &GeometryPlan) -> bool {
+        plan.taps_x == 1 && plan.taps_y == 1
+    }
+
     /// The warps of `effects` through `plan` into `layout`; `None` when
     /// the plan samples several taps per pixel (scaling down), which this
     /// path does not do.
@@ -86,7 +123,7 @@ impl CpuWarp {
         effects: &EffectPlan,
         layout: &OutputLayout,
     ) -> Option<Self> {
-        if plan.taps_x != 1 || plan.taps_y != 1 {
+        if !Self::fits(plan) {
             return None;
         }
         let (luma_bounds, chroma_bounds) = crop_bounds(plan);
@@ -279,10 +316,15 @@ impl RowMap {
     }
 }
 
-/// To the nearest integer (halves away from zero), without a libm call.
+/// To the nearest integer (halves away from zero), without a libm call,
+/// within [`POSITION_LIMIT`] (NaN to its low end). The AVX2 code does the
+/// same steps, so that both give the same positions bit for bit.
 fn round(v: f32) -> i32 {
-    // Positions lie within a few input sizes of the picture, far inside
-    // i32's range (the cast saturates anyway).
+    // A NaN takes the low limit, as `_mm256_max_ps` gives it.
+    let v = match v.is_nan() {
+        true => -POSITION_LIMIT,
+        false => v.clamp(-POSITION_LIMIT, POSITION_LIMIT),
+    };
     (v + 0.5f32.copysign(v)) as i32
 }
 
@@ -507,11 +549,13 @@ impl FieldLine {
 /// The AVX2 versions of the hot loops: eight samples at a time.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{RowMap, Source, Trace, FRACTION_BITS, ONE};
+    use super::{RowMap, Source, Trace, FRACTION_BITS, ONE, POSITION_LIMIT};
     use std::arch::x86_64::*;
 
-    /// [`RowMap::positions_simd`]: eight pixels at a time, rounded to the
-    /// nearest (halves to even: a 1/512-pixel difference at most).
+    /// [`RowMap::positions_simd`]: eight pixels at a time, with the scalar
+    /// code's steps in the same order (so the same bits): the pixel's
+    /// column, the map, then [`super::round`] (clamp, add half with the
+    /// value's sign, truncate).
     #[target_feature(enable = "avx2")]
     pub(super) fn positions(row: &RowMap, trace: &mut Trace) -> usize {
         let count = trace
@@ -530,10 +574,18 @@ mod avx2 {
         );
         let [mx0, mx1, mx2] = row.map_x.map(|v| splat(v));
         let [my0, my1, my2] = row.map_y.map(|v| splat(v));
-        let lanes = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let first = splat(row.first);
+        let (limit, negative_limit) = (splat(POSITION_LIMIT), splat(-POSITION_LIMIT));
+        let (half, sign) = (splat(0.5), splat(-0.0));
         let mut done = 0;
         while done + 8 <= count {
-            let px = _mm256_add_ps(splat(row.first + done as f32), lanes);
+            // `first + k as f32`, k = done + lane (both exact as f32).
+            let Ok(index) = i32::try_from(done) else {
+                break;
+            };
+            let k = _mm256_add_epi32(_mm256_set1_epi32(index), lanes);
+            let px = _mm256_add_ps(first, _mm256_cvtepi32_ps(k));
             let within = |lo, hi| {
                 _mm256_and_ps(
                     _mm256_cmp_ps::<_CMP_GE_OQ>(px, lo),
@@ -551,7 +603,11 @@ mod avx2 {
                     _mm256_add_ps(_mm256_mul_ps(m0, qx), _mm256_mul_ps(m1, qy)),
                     m2,
                 );
-                _mm256_cvtps_epi32(v)
+                // `round`: a NaN takes the low limit (max returns its second
+                // operand then), halves go away from zero, then truncation.
+                let v = _mm256_min_ps(_mm256_max_ps(v, negative_limit), limit);
+                let signed_half = _mm256_or_ps(_mm256_and_ps(v, sign), half);
+                _mm256_cvttps_epi32(_mm256_add_ps(v, signed_half))
             };
             let (xs, ys) = (map(mx0, mx1, mx2), map(my0, my1, my2));
             let (x_out, y_out) = (&mut trace.xs[done..done + 8], &mut trace.ys[done..done + 8]);
@@ -781,7 +837,7 @@ mod tests {
             vec![face(600.0, 300.0, 80.0)],
             vec![face(400.0, 200.0, 200.0)],
         ] {
-            for simd in [Simd::detect(), Simd::Scalar] {
+            for simd in [Simd::best(), Simd::Scalar] {
                 let (worst, off) = against_reference(output, faces.clone(), 1.0, simd);
                 assert!(
                     worst <= 2 && off < 0.001,
@@ -795,7 +851,7 @@ mod tests {
     fn odd_sizes_and_zoom_stay_in_bounds_and_match() {
         // A width that is not a multiple of 8 (padding columns), zoomed in.
         let output = OutputSize::new(362, 642).expect("size");
-        for simd in [Simd::detect(), Simd::Scalar] {
+        for simd in [Simd::best(), Simd::Scalar] {
             let faces = vec![face(560.0, 200.0, 200.0)];
             let (worst, off) = against_reference(output, faces, 1.5, simd);
             assert!(
@@ -837,5 +893,226 @@ mod tests {
                 203 + k
             );
         }
+    }
+
+    /// The instructions the tests compare with scalar code: the best this
+    /// CPU has (whatever `LIVEROOM_CPU_SIMD` says); a CPU without any
+    /// compares scalar code with itself.
+    fn vector() -> Simd {
+        let best = Simd::best();
+        if best == Simd::Scalar {
+            eprintln!("no vector instructions on this CPU: scalar code against itself");
+        }
+        best
+    }
+
+    /// `faces` warped through a mirrored crop of a `width × height` input
+    /// into `output` at `zoom`, over the CPU's plain frame, with `simd`.
+    fn warped(
+        (width, height): (u32, u32),
+        output: OutputSize,
+        faces: &[FaceLandmarks],
+        zoom: f32,
+        simd: Simd,
+    ) -> I420Frame {
+        let input = textured(width, height);
+        let params = FrameParams {
+            geometry: GeometryParams::new(zoom, true).expect("geometry"),
+            effects: EffectParams::new(0.0, 0.0, 1.0, 1.0).expect("strengths"),
+            faces: faces.to_vec(),
+        };
+        let plan = GeometryPlan::new(width, height, output, params.geometry).expect("plan");
+        let layout = OutputLayout::new(output);
+        let effects = params.effect_plan(&plan);
+        let field = effects
+            .face_field(output.width(), output.height())
+            .expect("a face field");
+        let region = BlockRegion::covering(effects.warp_bounds(), &layout).expect("a region");
+        let tiles = effect_tiles(&field, region, false);
+        assert!(!tiles.is_empty(), "the warps move something");
+        let mut out = PlainScaler::new(&plan, &layout)
+            .expect("a plain scaler")
+            .render(&input)
+            .expect("plain frame");
+        let mut warp = CpuWarp::new(&plan, &effects, &layout).expect("one tap");
+        warp.simd = simd;
+        warp.render(&input, &field, &tiles, &mut out);
+        out
+    }
+
+    /// Checks that two traces hold the same positions, naming the first
+    /// that differs.
+    fn assert_same(a: &Trace, b: &Trace, case: &str) {
+        assert_eq!(a.xs.len(), b.xs.len(), "{case}");
+        let pairs = a.xs.iter().zip(&a.ys).zip(b.xs.iter().zip(&b.ys));
+        if let Some((k, (p, q))) = pairs.enumerate().find(|(_, (p, q))| p != q) {
+            panic!("{case}: pixel {k} at {p:?} in one, {q:?} in the other");
+        }
+    }
+
+    #[test]
+    fn vector_and_scalar_code_warp_frames_to_the_same_bytes() {
+        let simd = vector();
+        // Input size, output size, zoom, faces: widths that are not
+        // multiples of 8 (padding columns, a tail under eight pixels),
+        // odd input sizes, faces over the crop's edges.
+        type Case = ((u32, u32), (u32, u32), f32, Vec<FaceLandmarks>);
+        let cases: Vec<Case> = vec![
+            (
+                (1280, 720),
+                (720, 1280),
+                1.0,
+                vec![face(520.0, 150.0, 260.0)],
+            ),
+            (
+                (1280, 720),
+                (362, 642),
+                1.5,
+                vec![face(560.0, 200.0, 200.0)],
+            ),
+            (
+                (1279, 719),
+                (366, 650),
+                1.2,
+                vec![face(400.0, 200.0, 200.0), face(700.0, 400.0, 90.0)],
+            ),
+            ((641, 359), (202, 358), 1.0, vec![face(250.0, 60.0, 150.0)]),
+            ((641, 359), (202, 126), 3.0, vec![face(280.0, 130.0, 120.0)]),
+            (
+                (1280, 720),
+                (720, 1280),
+                1.0,
+                vec![face(380.0, 300.0, 200.0)],
+            ),
+        ];
+        for (input, (w, h), zoom, faces) in cases {
+            let output = OutputSize::new(w, h).expect("size");
+            let fast = warped(input, output, &faces, zoom, simd);
+            let scalar = warped(input, output, &faces, zoom, Simd::Scalar);
+            for plane in [Plane::Y, Plane::U, Plane::V] {
+                assert!(
+                    fast.plane(plane) == scalar.plane(plane),
+                    "{input:?} → {w}×{h}, zoom {zoom}: {plane:?} differs ({simd:?} against scalar)"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn vector_and_scalar_code_trace_and_sample_alike_off_the_cells() {
+        let simd = vector();
+        let output = OutputSize::new(720, 1280).expect("size");
+        let input = textured(1280, 720);
+        let params = FrameParams {
+            geometry: GeometryParams::new(1.3, true).expect("geometry"),
+            effects: EffectParams::new(0.0, 0.0, 1.0, 1.0).expect("strengths"),
+            faces: vec![face(520.0, 150.0, 260.0)],
+        };
+        let plan = GeometryPlan::new(1280, 720, output, params.geometry).expect("plan");
+        let layout = OutputLayout::new(output);
+        let effects = params.effect_plan(&plan);
+        let field = effects.face_field(720, 1280).expect("a face field");
+        let mut fast = CpuWarp::new(&plan, &effects, &layout).expect("one tap");
+        fast.simd = simd;
+        let scalar = CpuWarp {
+            simd: Simd::Scalar,
+            ..fast.clone()
+        };
+        let mut warped = 0;
+        for y in (300..900).step_by(37) {
+            let mut line = FieldLine::default();
+            line.load(&field, y + 1, y as f32 + 0.5, [0, 720]);
+            // Spans on and off the cells, with tails of every length.
+            for start in [0, 1, 2, 3, 5, 203, 398, 401, 715] {
+                for len in [1, 5, 8, 13, 31, 64, 317] {
+                    let end = (start + len).min(720);
+                    let (mut a, mut b) = (Trace::default(), Trace::default());
+                    fast.trace_pixels(&line, y, start..end, &mut a);
+                    scalar.trace_pixels(&line, y, start..end, &mut b);
+                    assert_same(&a, &b, &format!("row {y}, {start}..{end}"));
+                    warped += a.dx.iter().filter(|dx| dx.abs() > 0.5).count();
+                    for plane in [Plane::Y, Plane::U, Plane::V] {
+                        let bounds = match plane {
+                            Plane::Y => fast.luma_bounds,
+                            _ => fast.chroma_bounds,
+                        };
+                        let mut out = [vec![0; a.xs.len()], vec![0; a.xs.len()]];
+                        Source::new(&input, plane, bounds, simd).sample(&a, &mut out[0]);
+                        Source::new(&input, plane, bounds, Simd::Scalar).sample(&a, &mut out[1]);
+                        assert_eq!(out[0], out[1], "row {y}, {start}..{end}, {plane:?}");
+                    }
+                }
+            }
+        }
+        assert!(warped > 1000, "only {warped} pixels moved");
+    }
+
+    #[test]
+    fn vector_and_scalar_code_round_halves_and_outliers_alike() {
+        let simd = vector();
+        let count = 67;
+        // Positions landing on halves of either sign, offsets that are
+        // NaN, infinite or huge.
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e30,
+            -1e30,
+            -0.0,
+        ];
+        let offsets: Vec<f32> = (0..count)
+            .map(|k| match k % 9 {
+                0..=5 => specials[k % 9],
+                6 => k as f32 * 0.25,
+                _ => -(k as f32) * 0.5,
+            })
+            .collect();
+        for map in [
+            [0.5, 0.0, 0.25],
+            [0.5, 0.5, -40.25],
+            [-0.5, 0.0, 3.0],
+            [256.0, -0.75, 0.5],
+        ] {
+            for inside in [[(f32::MIN, f32::MAX); 2], [(10.0, 20.0), (f32::NAN, 40.0)]] {
+                let row = |simd| RowMap {
+                    first: 0.5,
+                    y: 7.5,
+                    inside,
+                    map_x: map,
+                    map_y: [map[1], map[0], map[2]],
+                    simd,
+                };
+                let mut traces = [Trace::default(), Trace::default()];
+                for (trace, simd) in traces.iter_mut().zip([simd, Simd::Scalar]) {
+                    trace.resize(count);
+                    trace.dx.copy_from_slice(&offsets);
+                    trace.dy.copy_from_slice(&offsets);
+                    trace.dy.reverse();
+                    let row = row(simd);
+                    let done = row.positions_simd(trace);
+                    for k in done..count {
+                        [trace.xs[k], trace.ys[k]] = row.position(k, trace.dx[k], trace.dy[k]);
+                    }
+                }
+                let [a, b] = &traces;
+                assert_same(a, b, &format!("map {map:?}, inside {inside:?}"));
+            }
+        }
+        // Halves away from zero, as `round` says.
+        assert_eq!(
+            [round(0.5), round(-0.5), round(2.5), round(-2.5)],
+            [1, -1, 3, -3]
+        );
+        assert_eq!(round(f32::NAN), -(1 << 28));
+    }
+
+    #[test]
+    fn the_setting_scalar_asks_for_scalar_code() {
+        assert_eq!(Simd::chosen(Some("scalar")), Simd::Scalar);
+        assert_eq!(Simd::chosen(Some(" Scalar ")), Simd::Scalar);
+        assert_eq!(Simd::chosen(None), Simd::best());
+        assert_eq!(Simd::chosen(Some("avx2")), Simd::best());
+        assert_eq!(Simd::chosen(Some("")), Simd::best());
     }
 }

@@ -18,8 +18,12 @@
 //! the emulated GPU: the plain geometry (`plain`), the face warps over the
 //! tiles they move (`cpu_warp`), then skin whitening and smoothing
 //! (`cpu_skin`); the frame then needs no GPU pass at all. With the warps
-//! kept on the GPU (`FramePipeline::set_warps_on_cpu`), lavapipe computes
-//! their tiles and they are laid over the CPU's frame.
+//! kept on the GPU ([`Placement::warps_on_cpu`]), lavapipe computes their
+//! tiles and they are laid over the CPU's frame. Which of those a frame
+//! takes is its [`Route`], decided in one place ([`route`](mod@route)) and
+//! reported by [`FramePipeline::last_route`]. The CPU's warps use AVX2
+//! where the CPU has it, bit for bit the same as their scalar code, which
+//! `LIVEROOM_CPU_SIMD=scalar` in the environment forces.
 //!
 //! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
 
@@ -27,6 +31,7 @@ mod cpu_skin;
 mod cpu_warp;
 mod plain;
 pub mod reference;
+pub mod route;
 mod rows;
 pub mod smoothing;
 pub mod uniforms;
@@ -46,6 +51,8 @@ use crate::landmarks::FaceLandmarks;
 use cpu_skin::{CpuSkin, SkinWork};
 use cpu_warp::CpuWarp;
 use plain::PlainScaler;
+use route::{Blocks, FrameFacts};
+pub use route::{Placement, Route};
 use smoothing::Smoother;
 use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms, OutputLayout};
 
@@ -221,18 +228,10 @@ pub struct FramePipeline {
     uniforms: wgpu::Buffer,
     effect_uniforms: wgpu::Buffer,
     sampler: wgpu::Sampler,
-    always_convert: bool,
-    /// Frames that need nothing but geometry are scaled on the CPU (on a
-    /// software adapter, where that is several times cheaper).
-    plain_on_cpu: bool,
-    /// Skin whitening and smoothing are done on the CPU, after the GPU's
-    /// warped blocks are laid over the CPU's plain frame (needs
-    /// `plain_on_cpu`).
-    skin_on_cpu: bool,
-    /// The face warps are done on the CPU too, into the CPU's plain frame,
-    /// when the GPU would otherwise run them alone (the plain geometry on
-    /// the CPU, and the skin effects there or off).
-    warps_on_cpu: bool,
+    /// Where each part of a frame's work may run (see [`route`](mod@route)).
+    placement: Placement,
+    /// The route of the last frame submitted.
+    last_route: Option<Route>,
     /// The CPU skin effects' reusable buffers.
     cpu_skin: CpuSkin,
     input: Option<InputTextures>,
@@ -334,10 +333,8 @@ impl FramePipeline {
             uniforms,
             effect_uniforms,
             sampler,
-            always_convert: false,
-            plain_on_cpu: gpu.is_software(),
-            skin_on_cpu: gpu.is_software(),
-            warps_on_cpu: gpu.is_software(),
+            placement: Placement::for_adapter(gpu),
+            last_route: None,
             cpu_skin: CpuSkin::default(),
             input: None,
             interleaved: Vec::new(),
@@ -367,11 +364,25 @@ impl FramePipeline {
         Ok(())
     }
 
-    /// Runs every pixel through RGB even when no colour effect needs it.
-    /// The output is the same up to rounding; this exists to check and
-    /// measure the colour stage on its own.
-    pub fn set_always_convert(&mut self, always: bool) {
-        self.always_convert = always;
+    /// Where each part of a frame's work may run; by default
+    /// [`Placement::for_adapter`].
+    pub fn placement(&self) -> Placement {
+        self.placement
+    }
+
+    /// Sets where each part of the following frames' work may run (see
+    /// [`Placement`]); which parts a frame actually gets where is its
+    /// [`Route`] ([`FramePipeline::last_route`]).
+    pub fn set_placement(&mut self, placement: Placement) {
+        self.placement = placement;
+    }
+
+    /// The route the last frame [`FramePipeline::submit`] (or
+    /// [`FramePipeline::process`]) started took: which parts of it the
+    /// shaders did and which the CPU (see [`Route`]); `None` before the
+    /// first frame. A frame whose submission failed leaves it as it was.
+    pub fn last_route(&self) -> Option<Route> {
+        self.last_route
     }
 
     fn output_buffers(gpu: &GpuContext, size: OutputSize) -> Result<OutputBuffers, GpuError> {
@@ -546,7 +557,9 @@ impl FramePipeline {
     /// Starts processing one frame and returns at once; the result comes
     /// from [`FramePipeline::collect`], in order. Up to two frames may be in
     /// flight, so that the GPU works on one while the caller prepares the
-    /// next and hands on the previous.
+    /// next and hands on the previous. The frame follows the route
+    /// [`route`](mod@route) works out from its plans and the
+    /// [`Placement`] ([`FramePipeline::last_route`]).
     pub fn submit(&mut self, frame: &I420Frame, params: &FrameParams) -> Result<(), PipelineError> {
         if self.in_flight.len() >= MAX_IN_FLIGHT {
             return Err(PipelineError::InFlight);
@@ -563,41 +576,46 @@ impl FramePipeline {
         let effects = params.effect_plan(&plan);
         let field = effects.face_field(self.output_size.width(), self.output_size.height());
         let layout = self.output.layout;
-        // On a software adapter the CPU does the plain part, and the skin
-        // effects (whitening, smoothing): the GPU only the blocks the warps
-        // change (or, with the skin effects on the GPU, those and the ones
-        // the smoothing reads), laid over the CPU's frame when it is
-        // collected; with no such block the frame is done here.
-        let cpu_plain = match (self.plain_on_cpu, self.always_convert) {
-            (true, false) => PlainScaler::new(&plan, &layout),
-            _ => None,
+        let placement = self.placement;
+        let plain_fits_cpu = PlainScaler::fits(&plan);
+        // The blocks the shader would redo over the CPU's plain frame (only
+        // where that frame may be the CPU's).
+        let blocks = match placement.cpu_plain() && plain_fits_cpu {
+            true => GpuBlocks::of(
+                &effects,
+                field.as_ref(),
+                &layout,
+                placement.shader_may_whiten(),
+            ),
+            false => GpuBlocks::default(),
         };
-        let skin = match (&cpu_plain, self.skin_on_cpu) {
-            (Some(_), true) => SkinWork::for_plan(&effects),
-            _ => None,
+        let facts = FrameFacts {
+            plain_fits_cpu,
+            warps_fit_cpu: CpuWarp::fits(&plan),
+            whitening: effects.has_whitening(),
+            smoothing: effects.has_smoothing(),
+            blocks: blocks.facts(),
         };
+        let route = route::route(&facts, placement);
+        // What the shaders do of the effects: those the CPU does not.
+        let skin_on_cpu = route.skin_on_cpu();
         let key = VariantKey {
             taps: (plan.taps_x, plan.taps_y),
-            color_stage: self.always_convert,
+            color_stage: placement.always_convert,
             warps: effects.has_warp(),
-            whitening: effects.has_whitening() && skin.is_none(),
+            whitening: effects.has_whitening() && !skin_on_cpu,
             tiled: false,
         };
-        let smoothing = effects.has_smoothing() && skin.is_none();
-        // Effects act only near the faces: the plain variant covers the
-        // frame, then the effects' variant redoes the blocks around the
-        // faces (a software driver pays for every pixel a shader could
-        // branch past; a real GPU skips less work this way, but some).
-        let effect_rect = union_of(
-            [
-                key.warps.then(|| effects.warp_bounds()),
-                key.whitening.then(|| effects.mask_bounds()),
-            ]
-            .into_iter()
-            .flatten(),
-        );
+        let smoothing = effects.has_smoothing() && !skin_on_cpu;
+        let skin = match skin_on_cpu {
+            true => SkinWork::for_plan(&effects),
+            false => None,
+        };
+        let scaler = match route {
+            Route::Shader => None,
+            _ => PlainScaler::new(&plan, &layout),
+        };
         let whole = BlockRegion::all(&layout);
-        let region = BlockRegion::covering(effect_rect, &layout);
         let plain_key = VariantKey {
             warps: false,
             whitening: false,
@@ -606,37 +624,64 @@ impl FramePipeline {
         let mut base = None;
         let mut tile_origins = None;
         let mut dispatches = Vec::with_capacity(MAX_DISPATCHES);
-        if let Some(scaler) = cpu_plain {
-            let mut plain_frame = scaler.render(frame)?;
-            let smoothing_rect = smoothing.then(|| grow(effects.mask_bounds(), SMOOTHING_REACH));
-            let gpu_rect = union_of([effect_rect].into_iter().chain(smoothing_rect));
-            // Without the smoothing passes (which read every block around
-            // the skin), only the tiles where the face field changes
-            // something the GPU does.
-            let tiles = match (BlockRegion::covering(gpu_rect, &layout), &field) {
-                (Some(region), Some(field)) if !smoothing => {
-                    effect_tiles(field, region, key.whitening)
+        match (route, scaler) {
+            // (A route other than the shader's has a plain scaler: both
+            // come from `PlainScaler::fits`.)
+            (Route::Shader, _) | (_, None) => {
+                // Effects act only near the faces: the plain variant covers
+                // the frame, then the effects' variant redoes the blocks
+                // around the faces (a software driver pays for every pixel
+                // a shader could branch past; a real GPU skips less work
+                // this way, but some).
+                let effect_rect = union_of(
+                    [
+                        key.warps.then(|| effects.warp_bounds()),
+                        key.whitening.then(|| effects.mask_bounds()),
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
+                match BlockRegion::covering(effect_rect, &layout) {
+                    Some(region) => {
+                        let plain = self.geometry.prepare(device, plain_key)?;
+                        for band in whole.around(region) {
+                            dispatches.push(Dispatch::region(plain, band));
+                        }
+                        dispatches.push(Dispatch::region(
+                            self.geometry.prepare(device, key)?,
+                            region,
+                        ));
+                    }
+                    None => dispatches.push(Dispatch::region(
+                        self.geometry.prepare(device, plain_key)?,
+                        whole,
+                    )),
                 }
-                (Some(region), _) => vec![region],
-                (None, _) => Vec::new(),
-            };
-            let tiled = !smoothing;
-            // The warps alone on the GPU's tiles: on the CPU instead.
-            let cpu_warp = (self.warps_on_cpu && tiled && !key.whitening)
-                .then(|| CpuWarp::new(&plan, &effects, &layout))
-                .flatten();
-            if let (Some(warp), Some(field), false) = (&cpu_warp, &field, tiles.is_empty()) {
-                warp.render(frame, field, &tiles, &mut plain_frame);
             }
-            if tiles.is_empty() || cpu_warp.is_some() {
+            (Route::CpuPlain | Route::Cpu { .. }, Some(scaler)) => {
+                // No GPU pass: the frame is done here.
+                let mut plain_frame = scaler.render(frame)?;
+                if let (Route::Cpu { warps: true, .. }, Some(field)) = (route, &field) {
+                    if let Some(warp) = CpuWarp::new(&plan, &effects, &layout) {
+                        warp.render(frame, field, &blocks.warps, &mut plain_frame);
+                    }
+                }
                 if let (Some(work), Some(field)) = (&skin, &field) {
                     self.cpu_skin.apply(&mut plain_frame, field, work);
                 }
                 self.in_flight.push_back(InFlight::Ready(plain_frame));
+                self.last_route = Some(route);
                 return Ok(());
             }
-            let variant = self.geometry.prepare(device, VariantKey { tiled, ..key })?;
-            if tiled {
+            (Route::CpuPlainGpuTiles { .. }, Some(scaler)) => {
+                // Only the tiles where the face field changes something.
+                let tiles = match key.whitening {
+                    true => blocks.warps_and_whitening,
+                    false => blocks.warps,
+                };
+                let variant = self
+                    .geometry
+                    .prepare(device, VariantKey { tiled: true, ..key })?;
                 let region = tiles
                     .iter()
                     .copied()
@@ -644,30 +689,21 @@ impl FramePipeline {
                     .unwrap_or(whole);
                 dispatches.push(Dispatch::tiles(variant, region, tiles.len()));
                 tile_origins = Some(tiles.iter().map(|t| [t.x0, t.y0]).collect::<Vec<_>>());
-            } else {
-                dispatches.push(Dispatch::region(variant, tiles[0]));
+                base = Some((scaler.render(frame)?, tiles));
             }
-            base = Some((plain_frame, tiles));
-        } else {
-            // (variant, region) per dispatch: the effects' variant over the
-            // region, the plain one over the bands around it.
-            match region {
-                Some(region) => {
-                    let plain = self.geometry.prepare(device, plain_key)?;
-                    for band in whole.around(region) {
-                        dispatches.push(Dispatch::region(plain, band));
-                    }
-                    dispatches.push(Dispatch::region(
-                        self.geometry.prepare(device, key)?,
-                        region,
-                    ));
-                }
-                None => dispatches.push(Dispatch::region(
-                    self.geometry.prepare(device, plain_key)?,
-                    whole,
-                )),
+            (Route::CpuPlainGpuRegion, Some(scaler)) => {
+                // The smoothing passes read every block around the skin:
+                // one region with every effect.
+                let region = blocks.around_skin.unwrap_or(whole);
+                let variant = self.geometry.prepare(device, key)?;
+                dispatches.push(Dispatch::region(variant, region));
+                base = Some((scaler.render(frame)?, vec![region]));
             }
         }
+        let route = match base {
+            Some(_) => route,
+            None => Route::Shader,
+        };
         if smoothing && self.smoother.is_none() {
             self.smoother = Some(Smoother::new(
                 device,
@@ -758,40 +794,8 @@ impl FramePipeline {
         }
         self.in_flight.push_back(InFlight::Gpu(flight));
         self.next_slot = (slot + 1) % MAX_IN_FLIGHT;
+        self.last_route = Some(route);
         Ok(())
-    }
-
-    /// Whether frames that need nothing but geometry (no effect, no RGB
-    /// stage) are scaled on the CPU instead of by the geometry shader; by
-    /// default on a software adapter (lavapipe), where the shader's texture
-    /// sampling costs several times what `pipeline::plain` does. Frames the
-    /// CPU path cannot do (scaling down by more than 1×) still go to the
-    /// GPU. Both paths agree within one level.
-    pub fn set_plain_on_cpu(&mut self, on: bool) {
-        self.plain_on_cpu = on;
-    }
-
-    /// Whether skin whitening and smoothing are done on the CPU
-    /// (`pipeline::cpu_skin`) instead of by the shaders, after the GPU's
-    /// warped blocks are laid over the CPU's plain frame; by default on a
-    /// software adapter, where the shaders cost about twice the CPU time.
-    /// Takes effect only where the plain geometry is on the CPU
-    /// ([`FramePipeline::set_plain_on_cpu`]). Both agree with the reference
-    /// within its tolerance.
-    pub fn set_skin_on_cpu(&mut self, on: bool) {
-        self.skin_on_cpu = on;
-    }
-
-    /// Whether the face warps (thinning, eyes) are done on the CPU
-    /// (`pipeline::cpu_warp`) instead of by the geometry shader's tiles;
-    /// by default on a software adapter, where a warped pixel costs the
-    /// shader several times what it costs there. Takes effect only where
-    /// the plain geometry is on the CPU, the skin effects are too (or
-    /// off), and the plan samples one tap per pixel; the frame then needs
-    /// no GPU pass at all.
-    /// Both agree with the reference within its tolerance.
-    pub fn set_warps_on_cpu(&mut self, on: bool) {
-        self.warps_on_cpu = on;
     }
 }
 
@@ -845,6 +849,68 @@ impl Dispatch {
 
 /// Blocks per side of a tile of a tiled dispatch (one workgroup).
 const TILE: u32 = WORKGROUP_SIDE;
+
+/// The blocks the geometry shader would redo over the CPU's plain frame,
+/// for each share of the effects it may get (see [`Blocks`]).
+#[derive(Debug, Default)]
+struct GpuBlocks {
+    /// The tiles where the face field moves pixels (the warps alone).
+    warps: Vec<BlockRegion>,
+    /// The tiles where it moves or whitens them (the warps and the
+    /// whitening in the shader); none without whitening, or where the
+    /// shader may not whiten.
+    warps_and_whitening: Vec<BlockRegion>,
+    /// The region of every effect with the smoothing passes' reach around
+    /// the skin; `None` without smoothing, or off the output.
+    around_skin: Option<BlockRegion>,
+}
+
+impl GpuBlocks {
+    /// The blocks for `effects` (with their face field `field`) on an
+    /// output laid out as `layout`; those with the whitening only where
+    /// `shader_may_whiten` (a scan of the field the route would not use).
+    fn of(
+        effects: &EffectPlan,
+        field: Option<&FaceField>,
+        layout: &OutputLayout,
+        shader_may_whiten: bool,
+    ) -> Self {
+        let warp_rect = effects.has_warp().then(|| effects.warp_bounds());
+        let mask_rect = effects.has_whitening().then(|| effects.mask_bounds());
+        // Without the smoothing passes (which read every block around the
+        // skin), only the tiles where the face field changes something.
+        let tiles = |whitening: bool| {
+            let rect = union_of(warp_rect.into_iter().chain(mask_rect.filter(|_| whitening)));
+            match (BlockRegion::covering(rect, layout), field) {
+                (Some(region), Some(field)) => effect_tiles(field, region, whitening),
+                (Some(region), None) => vec![region],
+                (None, _) => Vec::new(),
+            }
+        };
+        let around_skin = effects.has_smoothing().then(|| {
+            let reach = grow(effects.mask_bounds(), SMOOTHING_REACH);
+            let rect = union_of(warp_rect.into_iter().chain(mask_rect).chain([reach]));
+            BlockRegion::covering(rect, layout)
+        });
+        Self {
+            warps: tiles(false),
+            warps_and_whitening: match effects.has_whitening() && shader_may_whiten {
+                true => tiles(true),
+                false => Vec::new(),
+            },
+            around_skin: around_skin.flatten(),
+        }
+    }
+
+    /// Whether each share has a block to redo.
+    fn facts(&self) -> Blocks {
+        Blocks {
+            warps: !self.warps.is_empty(),
+            warps_and_whitening: !self.warps_and_whitening.is_empty(),
+            around_skin: self.around_skin.is_some(),
+        }
+    }
+}
 
 /// The most tiles an output can have.
 fn effect_tile_capacity(layout: &OutputLayout) -> u32 {

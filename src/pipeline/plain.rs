@@ -66,12 +66,18 @@ pub(crate) struct PlainScaler {
 }
 
 impl PlainScaler {
+    /// Whether this path can do `plan`: one tap per pixel (no scaling down
+    /// by more than 1×) and a separable map (no rotation).
+    pub(crate) fn fits(plan: &GeometryPlan) -> bool {
+        let separable = plan.map_x[1] == 0.0 && plan.map_y[0] == 0.0;
+        plan.taps_x == 1 && plan.taps_y == 1 && separable
+    }
+
     /// The scaler for `plan` into `layout`; `None` when the plan needs
     /// what this path does not do (several taps when scaling down by more
     /// than 1×, or a map that is not separable).
     pub(crate) fn new(plan: &GeometryPlan, layout: &OutputLayout) -> Option<Self> {
-        let separable = plan.map_x[1] == 0.0 && plan.map_y[0] == 0.0;
-        if plan.taps_x != 1 || plan.taps_y != 1 || !separable {
+        if !Self::fits(plan) {
             return None;
         }
         let (luma_bounds, chroma_bounds) = crop_bounds(plan);
