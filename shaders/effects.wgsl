@@ -1,8 +1,8 @@
 // The effect plan's maths, shared by the passes that need it (composed in
 // front of shaders/geometry.wgsl and shaders/smoothing.wgsl). Every function
-// here repeats one in src/effects.rs, which is the specification.
+// here repeats one in src/effects/, which is the specification.
 
-// The effect plan of the frame (src/effects.rs), in output pixels.
+// The effect plan of the frame (src/effects/mod.rs), in output pixels.
 struct Effects {
     // x: whitening strength, y: smoothing strength.
     strengths: vec4<f32>,
@@ -14,10 +14,10 @@ struct Effects {
     field: vec4<u32>,
 }
 @group(0) @binding(5) var<uniform> fx: Effects;
-// The face field (FaceField in src/effects.rs), one point per grid point
-// `fx.field.z` pixels apart, row by row: (warp(p) - p, skin region weight,
-// 0), values at half precision; interpolated in the shader (see
-// `face_cell`).
+// The face field (FaceField in src/effects/face_field.rs), one point per
+// grid point `fx.field.z` pixels apart, row by row: (warp(p) - p, skin
+// region weight, 0), values at half precision; interpolated in the shader
+// (see `face_cell`).
 @group(0) @binding(9) var<storage, read> face_field: array<vec4<f32>>;
 
 // Whether `p` lies in the rectangle (x0, y0, x1, y1).
@@ -74,7 +74,7 @@ fn face_in(cell: FaceCell, p: vec2<f32>) -> vec3<f32> {
     return mix(mix(cell.c00, cell.c10, t.x), mix(cell.c01, cell.c11, t.x), t.y);
 }
 
-// Soft skin-colour model (skin_colour_weight in src/effects.rs), a
+// Soft skin-colour model (skin_colour_weight in src/effects/skin.rs), a
 // product of a chroma term and a luma term: pixels that share their chroma
 // (a 2×2 block, a pair in a luma word) compute the chroma term once.
 fn skin_chroma(uv: vec2<f32>) -> f32 {
@@ -97,11 +97,11 @@ fn skin_weight(face: vec3<f32>, y: f32, chroma: f32) -> f32 {
     return face.z * chroma * skin_luma(y);
 }
 
-// Whitening (whiten in src/effects.rs): a monotone curve on luma, chroma a
+// Whitening (whiten in src/effects/skin.rs): a monotone curve on luma, chroma a
 // little toward grey; `amount` = mask × strength.
 fn whiten(yuv: vec3<f32>, amount: f32) -> vec3<f32> {
     let x = clamp((yuv.x * 255.0 - 16.0) / 219.0, 0.0, 1.0);
-    // x (1 + k) / (1 + k x), k = WHITEN_LIFT in src/effects.rs.
+    // x (1 + k) / (1 + k x), k = WHITEN_LIFT in src/effects/skin.rs.
     let lift = 0.95;
     let curved = x * (1.0 + lift) / (1.0 + lift * x);
     let luma = (16.0 + 219.0 * (x + (curved - x) * amount)) / 255.0;

@@ -21,7 +21,18 @@
 //!   put, so nothing clips), blended by mask × strength; chroma is drawn 8 %
 //!   toward grey at full strength, which lightens without turning hue.
 
+//!
+//! This file holds the parameters and the plan; the plan sampled on a
+//! coarse grid for the passes ([`FaceField`]) is in `face_field`, the
+//! skin-colour model and the whitening curve in `skin`.
+
+mod face_field;
+mod skin;
+
 use thiserror::Error;
+
+pub use face_field::{FaceField, FACE_FIELD_SPACING};
+pub use skin::{skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten, WHITEN_LIFT};
 
 use crate::landmarks::{FaceLandmarks, MAX_FACES};
 
@@ -400,180 +411,14 @@ impl EffectPlan {
     }
 }
 
-/// `value` rounded to half precision, as the face field holds it.
-fn half_precision(value: f32) -> f32 {
-    half::f16::from_f32(value).to_f32()
-}
-
-/// Output pixels between the points of a [`FaceField`].
-pub const FACE_FIELD_SPACING: u32 = 4;
-
-/// What the passes need of the faces, sampled on a coarse grid: at grid
-/// point `(i, j)` (output position `(i, j) × spacing`) the warp's offset
-/// `warp(p) − p` and the skin region weight, held at half precision (a
-/// storage buffer on the GPU, whose passes load a grid cell's four points
-/// once per 2×2 block or luma word). The passes interpolate it
-/// bilinearly instead of evaluating every shift, magnification, ellipse and
-/// disc per pixel: both are smooth over many pixels, so the grid loses
-/// nothing visible, and the per-pixel cost no longer depends on the number
-/// of faces or contour points.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FaceField {
-    /// Grid points across (`width / spacing + 2`).
-    pub columns: u32,
-    /// Grid points down.
-    pub rows: u32,
-    /// `[offset x, offset y, region weight, 0]` per point, row by row.
-    pub points: Vec<[f32; 4]>,
-}
-
-impl FaceField {
-    /// Samples `plan` over an output of `width × height` pixels: the warp
-    /// inside [`EffectPlan::warp_bounds`] when `warps`, the region weight
-    /// inside [`EffectPlan::mask_bounds`] when `mask`; zero elsewhere.
-    pub fn new(plan: &EffectPlan, width: u32, height: u32, warps: bool, mask: bool) -> Self {
-        let (columns, rows) = Self::grid(width, height);
-        let mut points = vec![[0.0f32; 4]; (columns * rows) as usize];
-        let spacing = FACE_FIELD_SPACING as f32;
-        // Grid indices within a spacing of a rectangle, per axis.
-        let span = |lo: f32, hi: f32, count: u32| {
-            let first = ((lo - spacing) / spacing).ceil().max(0.0);
-            let last = ((hi + spacing) / spacing).floor().min(count as f32 - 1.0);
-            (first <= last).then(|| first as u32..last as u32 + 1)
-        };
-        let near = |rect: [f32; 4]| {
-            if is_empty_rect(rect) {
-                return None;
-            }
-            Some((
-                span(rect[0], rect[2], columns)?,
-                span(rect[1], rect[3], rows)?,
-            ))
-        };
-        if let (true, Some((across, down))) = (warps, near(plan.warp_bounds())) {
-            // EffectPlan::warp, with each shift added only where its
-            // falloff is not zero (it is exactly zero outside its disc, so
-            // the sums are the same) and every point rounded as stored.
-            let width = across.len();
-            let mut sums = vec![[0.0f32; 3]; width * down.len()];
-            for shift in &plan.shifts {
-                let r = shift.radius;
-                let reach = [
-                    shift.centre[0] - r,
-                    shift.centre[1] - r,
-                    shift.centre[0] + r,
-                    shift.centre[1] + r,
-                ];
-                let Some((xs, ys)) = near(reach) else {
-                    continue;
-                };
-                for j in ys.start.max(down.start)..ys.end.min(down.end) {
-                    for i in xs.start.max(across.start)..xs.end.min(across.end) {
-                        let (x, y) = (
-                            (i * FACE_FIELD_SPACING) as f32,
-                            (j * FACE_FIELD_SPACING) as f32,
-                        );
-                        let d = [x - shift.centre[0], y - shift.centre[1]];
-                        let w = falloff(dot(d, d) / (r * r));
-                        let sum = &mut sums
-                            [(j - down.start) as usize * width + (i - across.start) as usize];
-                        sum[0] += w * shift.offset[0];
-                        sum[1] += w * shift.offset[1];
-                        sum[2] += w;
-                    }
-                }
-            }
-            for j in down.clone() {
-                for i in across.clone() {
-                    let (x, y) = (
-                        (i * FACE_FIELD_SPACING) as f32,
-                        (j * FACE_FIELD_SPACING) as f32,
-                    );
-                    let sum = sums[(j - down.start) as usize * width + (i - across.start) as usize];
-                    let norm = sum[2].max(1.0);
-                    let mut q = [x - sum[0] / norm, y - sum[1] / norm];
-                    for m in &plan.magnifies {
-                        let v = [q[0] - m.centre[0], q[1] - m.centre[1]];
-                        let scale = 1.0 - m.amount * falloff(dot(v, v) / (m.radius * m.radius));
-                        q = [m.centre[0] + v[0] * scale, m.centre[1] + v[1] * scale];
-                    }
-                    let point = &mut points[(j * columns + i) as usize];
-                    point[0] = half_precision(q[0] - x);
-                    point[1] = half_precision(q[1] - y);
-                }
-            }
-        }
-        if let (true, Some((across, down))) = (mask, near(plan.mask_bounds())) {
-            for j in down {
-                for i in across.clone() {
-                    let (x, y) = (
-                        (i * FACE_FIELD_SPACING) as f32,
-                        (j * FACE_FIELD_SPACING) as f32,
-                    );
-                    points[(j * columns + i) as usize][2] =
-                        half_precision(plan.region_weight([x, y]));
-                }
-            }
-        }
-        Self {
-            columns,
-            rows,
-            points,
-        }
-    }
-
-    /// Grid points across and down for an output of `width × height`.
-    pub fn grid(width: u32, height: u32) -> (u32, u32) {
-        (
-            width / FACE_FIELD_SPACING + 2,
-            height / FACE_FIELD_SPACING + 2,
-        )
-    }
-
-    /// The interpolated `[offset x, offset y, region weight]` at output point
-    /// `p` (`face_cell` and `face_in` in the shader).
-    pub fn at(&self, p: [f32; 2]) -> [f32; 3] {
-        let spacing = FACE_FIELD_SPACING as f32;
-        let gx = (p[0] / spacing).clamp(0.0, (self.columns - 1) as f32);
-        let gy = (p[1] / spacing).clamp(0.0, (self.rows - 1) as f32);
-        let (cx, cy) = (gx.floor(), gy.floor());
-        let (tx, ty) = (gx - cx, gy - cy);
-        let (i0, j0) = (cx as u32, cy as u32);
-        let (i1, j1) = ((i0 + 1).min(self.columns - 1), (j0 + 1).min(self.rows - 1));
-        let at = |i: u32, j: u32| self.points[(j * self.columns + i) as usize];
-        let mix = |a: f32, b: f32, t: f32| a * (1.0 - t) + b * t;
-        let lerp = |a: [f32; 4], b: [f32; 4], t: f32| {
-            [mix(a[0], b[0], t), mix(a[1], b[1], t), mix(a[2], b[2], t)]
-        };
-        let top = lerp(at(i0, j0), at(i1, j0), tx);
-        let bottom = lerp(at(i0, j1), at(i1, j1), tx);
-        [
-            mix(top[0], bottom[0], ty),
-            mix(top[1], bottom[1], ty),
-            mix(top[2], bottom[2], ty),
-        ]
-    }
-
-    /// The interpolated warp: the point whose content `p` shows.
-    pub fn warp(&self, p: [f32; 2]) -> [f32; 2] {
-        let [dx, dy, _] = self.at(p);
-        [p[0] + dx, p[1] + dy]
-    }
-
-    /// The interpolated skin weight of `p` with colour `yuv`.
-    pub fn skin_weight(&self, p: [f32; 2], yuv: [f32; 3]) -> f32 {
-        self.at(p)[2] * skin_colour_weight(yuv)
-    }
-}
-
-/// The smallest rectangle holding all of `rects`; an empty (inverted) one
-/// when there are none.
 /// Whether a rectangle `[x0, y0, x1, y1]` holds nothing: inverted, as
 /// [`union_of`] gives for no rectangles, or not finite.
 pub(crate) fn is_empty_rect(rect: [f32; 4]) -> bool {
     rect.iter().any(|v| !v.is_finite()) || rect[2] < rect[0] || rect[3] < rect[1]
 }
 
+/// The smallest rectangle holding all of `rects`; an empty (inverted) one
+/// when there are none.
 pub(crate) fn union_of(rects: impl Iterator<Item = [f32; 4]>) -> [f32; 4] {
     rects.fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |u, r| {
         [
@@ -583,53 +428,6 @@ pub(crate) fn union_of(rects: impl Iterator<Item = [f32; 4]>) -> [f32; 4] {
             u[3].max(r[3]),
         ]
     })
-}
-
-/// Soft skin-colour model in video-range YCbCr (normalised 0..1): an ellipse
-/// around (Cb, Cr) = (102, 152)/255 with half-axes (28, 24)/255, fading from
-/// 40 % of the way out to its edge, times a fade-in of luma from 30 to 80
-/// (deep shadows and dark hair are not skin).
-pub fn skin_colour_weight(yuv: [f32; 3]) -> f32 {
-    skin_chroma_weight(yuv[1], yuv[2]) * skin_luma_weight(yuv[0])
-}
-
-/// The chroma term of [`skin_colour_weight`] (`u`, `v` normalised): pixels
-/// that share their chroma compute it once.
-pub fn skin_chroma_weight(u: f32, v: f32) -> f32 {
-    let cb = (u * 255.0 - 102.0) / 28.0;
-    let cr = (v * 255.0 - 152.0) / 24.0;
-    1.0 - smoothstep(0.4, 1.0, (cb * cb + cr * cr).sqrt())
-}
-
-/// The luma term of [`skin_colour_weight`] (`y` normalised).
-pub fn skin_luma_weight(y: f32) -> f32 {
-    smoothstep(30.0, 80.0, y * 255.0)
-}
-
-/// How strongly whitening lifts mid-tones: the curve is
-/// `x (1 + k) / (1 + k x)` (mid-grey 0.5 goes to 0.66).
-pub const WHITEN_LIFT: f32 = 0.95;
-
-/// The whitening of one pixel: `yuv` (normalised, video range) with weight
-/// `amount` = mask × strength; an amount of 0 leaves the pixel exactly as
-/// it was.
-pub fn whiten(yuv: [f32; 3], amount: f32) -> [f32; 3] {
-    if amount <= 0.0 {
-        return yuv;
-    }
-    let x = ((yuv[0] * 255.0 - 16.0) / 219.0).clamp(0.0, 1.0);
-    // A rational lift, 0 → 0 and 1 → 1, within 0.01 of the logarithmic
-    // one (ln(1 + 3x) / ln 4) it replaced: a division costs a software GPU
-    // far less than a logarithm.
-    let curved = x * (1.0 + WHITEN_LIFT) / (1.0 + WHITEN_LIFT * x);
-    let luma = (16.0 + 219.0 * (x + (curved - x) * amount)) / 255.0;
-    let grey = 128.0 / 255.0;
-    let keep = 1.0 - 0.08 * amount;
-    [
-        luma,
-        grey + (yuv[1] - grey) * keep,
-        grey + (yuv[2] - grey) * keep,
-    ]
 }
 
 #[cfg(test)]
@@ -663,7 +461,7 @@ mod tests {
         assert!(EffectParams::from_levels(0, -1).is_err());
     }
 
-    fn face() -> FaceLandmarks {
+    pub(super) fn face() -> FaceLandmarks {
         FaceLandmarks {
             bbox: [100.0, 60.0, 100.0, 130.0],
             left_eye: [128.0, 110.0],
@@ -728,89 +526,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn warp_field_follows_the_exact_warp() {
-        let params = EffectParams::new(0.0, 0.0, 1.0, 1.0).unwrap();
-        let plan = EffectPlan::new(&params, &[face()]);
-        let field = FaceField::new(&plan, 320, 240, true, false);
-        let mut worst = 0.0f32;
-        for y in 0..240 {
-            for x in 0..320 {
-                let p = [x as f32 + 0.5, y as f32 + 0.5];
-                let (a, b) = (plan.warp(p), field.warp(p));
-                worst = worst.max((a[0] - b[0]).abs().max((a[1] - b[1]).abs()));
-            }
-        }
-        // Under half a pixel where the eye magnification bends fastest.
-        assert!(worst < 0.5, "field strays {worst} px from the warp");
-    }
-
-    #[test]
-    fn face_field_follows_the_exact_mask() {
-        let params = EffectParams::new(1.0, 0.0, 0.0, 0.0).unwrap();
-        let plan = EffectPlan::new(&params, &[face()]);
-        let field = FaceField::new(&plan, 320, 240, false, true);
-        let skin = [0.6, 102.0 / 255.0, 152.0 / 255.0];
-        let mut worst = 0.0f32;
-        for y in 0..240 {
-            for x in 0..320 {
-                let p = [x as f32 + 0.5, y as f32 + 0.5];
-                worst = worst.max((plan.skin_weight(p, skin) - field.skin_weight(p, skin)).abs());
-            }
-        }
-        assert!(
-            worst < 0.2,
-            "field's mask strays {worst} from the exact one"
-        );
-    }
-
-    #[test]
-    fn face_field_holds_the_exact_warp_at_its_grid_points() {
-        let params = EffectParams::new(0.0, 0.0, 1.0, 1.0).unwrap();
-        let plan = EffectPlan::new(&params, &[face()]);
-        assert!(plan.has_warp());
-        let field = FaceField::new(&plan, 320, 240, true, false);
-        let mut moved = 0;
-        for j in 0..field.rows {
-            for i in 0..field.columns {
-                let (x, y) = (
-                    (i * FACE_FIELD_SPACING) as f32,
-                    (j * FACE_FIELD_SPACING) as f32,
-                );
-                let q = plan.warp([x, y]);
-                let point = field.points[(j * field.columns + i) as usize];
-                assert_eq!(point[0], half_precision(q[0] - x), "({x}, {y})");
-                assert_eq!(point[1], half_precision(q[1] - y), "({x}, {y})");
-                moved += usize::from(point[0] != 0.0 || point[1] != 0.0);
-            }
-        }
-        assert!(moved > 100, "{moved} points move");
-    }
-
-    #[test]
-    fn whitening_is_monotone_and_keeps_the_ends() {
-        let mut last = -1.0;
-        for level in 16..=235 {
-            let y = whiten([level as f32 / 255.0, 0.5, 0.5], 1.0)[0];
-            assert!(y > last);
-            last = y;
-        }
-        assert!((whiten([16.0 / 255.0, 0.5, 0.5], 1.0)[0] * 255.0 - 16.0).abs() < 1e-3);
-        assert!((whiten([235.0 / 255.0, 0.5, 0.5], 1.0)[0] * 255.0 - 235.0).abs() < 1e-3);
-        assert_eq!(whiten([0.4, 0.3, 0.7], 0.0), [0.4, 0.3, 0.7]);
-    }
-
-    #[test]
-    fn skin_colour_model_accepts_skin_and_refuses_others() {
-        let m = crate::color::ColorMatrix::bt601_video_range();
-        let yuv = |rgb: [u8; 3]| crate::color::rgb8_to_yuv(&m, rgb);
-        assert!(skin_colour_weight(yuv([224, 172, 150])) > 0.9, "light skin");
-        assert!(skin_colour_weight(yuv([141, 85, 60])) > 0.5, "dark skin");
-        assert_eq!(skin_colour_weight(yuv([40, 80, 200])), 0.0, "blue");
-        assert_eq!(skin_colour_weight(yuv([60, 160, 60])), 0.0, "green");
-        assert_eq!(skin_colour_weight(yuv([20, 15, 12])), 0.0, "near black");
     }
 
     #[test]

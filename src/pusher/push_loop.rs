@@ -1,0 +1,400 @@
+//! [`PushLoop`]: the push thread. It reads the source (or renders the
+//! waiting image while paused), finds the faces, runs the GPU pipeline and
+//! hands each frame and the sound up to its end to the output stage; it
+//! applies the application's commands, paces the stream and totals up the
+//! [`PushSummary`]. Audio-only pushes have a loop of their own here too.
+
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use super::audio_feed::{AudioFeed, BgmCommand};
+use super::faces::{FaceFeed, FrameBudget};
+use super::output::{OutputStage, OutputThread};
+use super::{pace_of, Command, FrameTap, PushError, PushSummary, PusherConfig, PusherEvent};
+use crate::effects::EffectParams;
+use crate::events::{PushCode, PushEvent};
+use crate::frame::I420Frame;
+use crate::geometry::GeometryParams;
+use crate::landmarks::FaceLandmarks;
+use crate::pipeline::{FrameParams, FramePipeline};
+use crate::source::FrameSource;
+
+/// Frame rate of the waiting image while paused.
+const WAITING_FPS: f64 = 5.0;
+
+/// How much sound an audio-only push renders at a time.
+const AUDIO_ONLY_TICK: Duration = Duration::from_millis(20);
+
+/// The stream's clock: source time plus an offset that keeps it going
+/// forward across pauses and source switches.
+struct Timeline {
+    frame_interval: Duration,
+    offset: Duration,
+    /// The next source frame starts a new stretch (after resume or switch).
+    rebase: bool,
+    last: Duration,
+}
+
+impl Timeline {
+    /// Stream time of a source frame.
+    fn place(&mut self, source_time: Duration) -> Duration {
+        if self.rebase {
+            self.offset = (self.last + self.frame_interval).saturating_sub(source_time);
+            self.rebase = false;
+        }
+        self.last = source_time + self.offset;
+        self.last
+    }
+
+    /// Stream time of the next waiting-image frame.
+    fn next_waiting(&mut self) -> Duration {
+        self.last += Duration::from_secs_f64(1.0 / WAITING_FPS);
+        self.last
+    }
+}
+
+/// A frame on the GPU and what handing it on needs.
+struct InFlightFrame {
+    stream_time: Duration,
+    interval: Duration,
+    faces: Vec<FaceLandmarks>,
+}
+
+/// The push thread: source, faces, GPU; the output stage encodes and sends.
+/// `LivePusher::start` builds it, hence the `pub(super)` fields.
+pub(super) struct PushLoop {
+    pub(super) config: PusherConfig,
+    pub(super) pipeline: FramePipeline,
+    pub(super) feed: FaceFeed,
+    pub(super) source: Box<dyn FrameSource>,
+    pub(super) tap: Option<FrameTap>,
+    pub(super) waiting: I420Frame,
+    pub(super) audio: Option<AudioFeed>,
+    pub(super) commands: Receiver<Command>,
+    pub(super) events: Sender<PusherEvent>,
+}
+
+impl PushLoop {
+    fn emit(&self, code: PushCode, message: impl Into<String>) {
+        let _ = self
+            .events
+            .send(PusherEvent::Push(PushEvent::new(code, message)));
+    }
+
+    pub(super) fn run(mut self) -> Result<PushSummary, PushError> {
+        let result = self.push(Instant::now());
+        if let Err(error) = &result {
+            match error.code() {
+                // The uplink reported these where they happened.
+                Some(PushCode::Disconnected | PushCode::ServerClosed) => {}
+                Some(code) => self.emit(code, error.to_string()),
+                None => {}
+            }
+        }
+        result
+    }
+
+    fn push(&mut self, started: Instant) -> Result<PushSummary, PushError> {
+        let config = self.config.clone();
+        let size = config.output_size();
+        let info = self.source.info();
+        let audio_format = self.audio.as_ref().map(AudioFeed::format);
+        if config.enable_camera {
+            self.emit(
+                PushCode::SourceOpened,
+                format!(
+                    "source {}x{} at {:.2} fps",
+                    info.width,
+                    info.height,
+                    info.frame_rate.fps()
+                ),
+            );
+        }
+        let mut output =
+            OutputStage::open(&config, info.frame_rate, audio_format, self.events.clone())?
+                .spawn()?;
+        if !config.enable_camera {
+            return self.push_sound_only(output, started, pace_of(&config));
+        }
+        let geometry = GeometryParams::new(config.zoom, config.mirror)?;
+        let mut params = FrameParams {
+            geometry,
+            effects: config.effects,
+            faces: Vec::new(),
+        };
+        let mut timeline = Timeline {
+            frame_interval: info.frame_rate.timestamp(1),
+            offset: Duration::ZERO,
+            rebase: false,
+            last: Duration::ZERO,
+        };
+        let mut summary = PushSummary {
+            width: size.width(),
+            height: size.height(),
+            ..Default::default()
+        };
+        let pace = pace_of(&config);
+        let mut budget = FrameBudget {
+            read: 0,
+            limit: config.max_frames,
+        };
+        self.feed.prime(self.source.as_mut(), &mut budget)?;
+        let mut paused = false;
+        let waiting_interval = Duration::from_secs_f64(1.0 / WAITING_FPS);
+        // When pacing, stream time 0 is due now.
+        let pacing = pace.then(Instant::now);
+        let mut in_flight: Option<InFlightFrame> = None;
+        'push: loop {
+            // Commands first; while paused, wait for one up to the waiting
+            // image's frame interval.
+            let waited = if paused {
+                self.commands.recv_timeout(waiting_interval).ok()
+            } else {
+                None
+            };
+            if self.apply_commands(waited, &mut output, &mut params, &mut timeline, &mut paused)? {
+                break 'push;
+            }
+            if paused {
+                if let Some(previous) = in_flight.take() {
+                    self.deliver(previous, &mut output, &mut summary, pacing)?;
+                }
+                let mut waiting = self.waiting.clone();
+                waiting.timestamp = timeline.next_waiting();
+                let plain = FrameParams {
+                    geometry,
+                    effects: EffectParams::default(),
+                    faces: Vec::new(),
+                };
+                let mut out = self.pipeline.process(&waiting, &plain)?;
+                out.timestamp = waiting.timestamp;
+                output.send(out)?;
+                self.send_audio(&mut output, waiting.timestamp + waiting_interval, true)?;
+                summary.frames_processed += 1;
+                continue;
+            }
+            let Some((frame, faces)) = self.feed.next(self.source.as_mut(), &mut budget)? else {
+                break;
+            };
+            // The GPU works on this frame while the previous one is handed
+            // on and the next one is read.
+            summary.frames_captured += 1;
+            if summary.frames_captured == 1 {
+                self.emit(PushCode::FirstFrame, "first frame captured");
+            }
+            let stream_time = timeline.place(frame.timestamp);
+            if config.max_duration.is_some_and(|max| stream_time >= max) {
+                break;
+            }
+            params.faces = faces;
+            self.pipeline.submit(&frame, &params)?;
+            let current = InFlightFrame {
+                stream_time,
+                interval: timeline.frame_interval,
+                faces: params.faces.clone(),
+            };
+            if let Some(previous) = in_flight.replace(current) {
+                self.deliver(previous, &mut output, &mut summary, pacing)?;
+            }
+        }
+        if let Some(previous) = in_flight.take() {
+            self.deliver(previous, &mut output, &mut summary, pacing)?;
+        }
+        let duration = timeline.last + timeline.frame_interval;
+        self.finish(output, summary, started, duration)
+    }
+
+    /// Collects a processed frame from the GPU and hands it on: the frame
+    /// tap, the encoder, the sound up to the frame's end; then waits for
+    /// its time when pacing.
+    fn deliver(
+        &mut self,
+        frame: InFlightFrame,
+        output: &mut OutputThread,
+        summary: &mut PushSummary,
+        pacing: Option<Instant>,
+    ) -> Result<(), PushError> {
+        let mut out = self.pipeline.collect()?.ok_or(PushError::FrameMissing)?;
+        out.timestamp = frame.stream_time;
+        if let Some(tap) = &mut self.tap {
+            tap(summary.frames_processed, &out, &frame.faces).map_err(PushError::FrameTap)?;
+        }
+        output.send(out)?;
+        self.send_audio(output, frame.stream_time + frame.interval, false)?;
+        summary.frames_processed += 1;
+        if let Some(clock_start) = pacing {
+            // Stream time runs with the wall clock (pauses advance it too).
+            let due = clock_start + frame.stream_time;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of every push: drains the output stage and totals up.
+    fn finish(
+        &mut self,
+        output: OutputThread,
+        mut summary: PushSummary,
+        started: Instant,
+        duration: Duration,
+    ) -> Result<PushSummary, PushError> {
+        let totals = output.finish()?;
+        summary.frames_encoded = totals.frames_encoded;
+        summary.frames_sent = totals.frames_sent;
+        summary.frames_dropped = totals.frames_dropped;
+        summary.video_bytes = totals.video_bytes;
+        summary.bytes_sent = totals.bytes_sent;
+        summary.reconnects = totals.reconnects;
+        summary.audio_packets = totals.audio_packets;
+        summary.audio_bytes = totals.audio_bytes;
+        summary.audio_dropped = totals.audio_dropped;
+        summary.peak_backlog_bytes = totals.peak_backlog_bytes as u64;
+        summary.audio_seconds = self.audio.as_ref().map_or(0.0, AudioFeed::seconds);
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.fps = summary.frames_processed as f64 / summary.seconds.max(1e-9);
+        let seconds = duration.as_secs_f64().max(1e-9);
+        summary.video_kbps = summary.video_bytes as f64 * 8.0 / 1000.0 / seconds;
+        Ok(summary)
+    }
+
+    /// Renders the sound up to stream time `until` and queues it for the
+    /// AAC encoder; passes the BGM callbacks on.
+    fn send_audio(
+        &mut self,
+        output: &mut OutputThread,
+        until: Duration,
+        background: bool,
+    ) -> Result<(), PushError> {
+        let Some(audio) = &mut self.audio else {
+            return Ok(());
+        };
+        let samples = audio.render_until(until, background)?;
+        for event in audio.take_events() {
+            let _ = self.events.send(PusherEvent::Bgm(event));
+        }
+        if samples.is_empty() {
+            return Ok(());
+        }
+        output.send_audio(samples)
+    }
+
+    /// `enableCamera` false: sound only, a block every 20 ms of stream
+    /// time, until a file microphone ends, the duration is reached or
+    /// `stop`.
+    fn push_sound_only(
+        &mut self,
+        mut output: OutputThread,
+        started: Instant,
+        pace: bool,
+    ) -> Result<PushSummary, PushError> {
+        let summary = PushSummary::default();
+        let clock_start = Instant::now();
+        let mut stream_time = Duration::ZERO;
+        let mut paused = false;
+        // Video-only commands have nothing to act on; a timeline is kept
+        // for their signature's sake.
+        let mut timeline = Timeline {
+            frame_interval: AUDIO_ONLY_TICK,
+            offset: Duration::ZERO,
+            rebase: false,
+            last: Duration::ZERO,
+        };
+        let mut params = FrameParams::default();
+        self.emit(PushCode::FirstFrame, "first audio captured (audio only)");
+        'push: loop {
+            if self.apply_commands(None, &mut output, &mut params, &mut timeline, &mut paused)? {
+                break 'push;
+            }
+            let next = stream_time + AUDIO_ONLY_TICK;
+            if self.config.max_duration.is_some_and(|max| next > max) {
+                break;
+            }
+            self.send_audio(&mut output, next, paused)?;
+            stream_time = next;
+            if self.audio.as_ref().is_some_and(AudioFeed::microphone_ended) {
+                break;
+            }
+            if pace {
+                let due = clock_start + stream_time;
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+            }
+        }
+        self.finish(output, summary, started, stream_time)
+    }
+
+    /// Handles `first` (a command already received) and every command
+    /// waiting; true to stop.
+    fn apply_commands(
+        &mut self,
+        first: Option<Command>,
+        output: &mut OutputThread,
+        params: &mut FrameParams,
+        timeline: &mut Timeline,
+        paused: &mut bool,
+    ) -> Result<bool, PushError> {
+        let commands: Vec<Command> = first.into_iter().chain(self.commands.try_iter()).collect();
+        for command in commands {
+            if self.command(command, output, params, timeline, paused)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Handles a command; true to stop.
+    fn command(
+        &mut self,
+        command: Command,
+        output: &mut OutputThread,
+        params: &mut FrameParams,
+        timeline: &mut Timeline,
+        paused: &mut bool,
+    ) -> Result<bool, PushError> {
+        match command {
+            Command::Pause => {
+                if !*paused {
+                    *paused = true;
+                    self.emit(PushCode::Background, "paused: pushing the waiting image");
+                }
+            }
+            Command::Resume => {
+                if std::mem::take(paused) {
+                    timeline.rebase = true;
+                }
+            }
+            Command::Snapshot(path, reply) => {
+                let _ = reply.send(output.snapshot(&path));
+            }
+            Command::SwitchSource(source) => {
+                let info = source.info();
+                self.source = source;
+                timeline.rebase = true;
+                self.emit(
+                    PushCode::SourceOpened,
+                    format!("switched to a {}x{} source", info.width, info.height),
+                );
+            }
+            Command::SetEffects(effects) => params.effects = effects,
+            Command::Bgm(command) => match (&mut self.audio, command) {
+                (Some(audio), command) => audio.bgm(command),
+                (None, BgmCommand::Play(_, reply)) => {
+                    let _ = reply.send(Err(PushError::NoAudioTrack));
+                }
+                (None, _) => {}
+            },
+            Command::Mute(muted) => {
+                if let Some(audio) = &mut self.audio {
+                    audio.set_muted(muted);
+                }
+            }
+            Command::Stop => return Ok(true),
+        }
+        Ok(false)
+    }
+}
