@@ -258,3 +258,38 @@ fn effects_find_the_face_themselves_and_write_a_contact_sheet() {
     assert_eq!(changed(0, 400, 120, 512), 0, "the corner did not");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn a_y4m_clip_is_pushed_whole_and_an_endless_source_stops_at_300() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch_dir("cli-whole-clip");
+    let clip = dir.join("clip.y4m");
+    let clip_arg = clip.to_str().expect("utf-8");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x90:rate=30",
+        "-frames:v",
+        "310",
+        "-pix_fmt",
+        "yuv420p",
+        clip_arg,
+    ]);
+    let flv = dir.join("out.flv");
+    let flv_arg = flv.to_str().expect("utf-8");
+    let common_args = ["--audio", "off", "--output", flv_arg];
+    let clip_run = stdout_of("push", &[&["--input", clip_arg][..], &common_args].concat());
+    let summary = common::summary_of(&clip_run);
+    assert_eq!(summary["framesCaptured"], 310, "{summary}");
+    let asked = stdout_of(
+        "push",
+        &[&["--input", clip_arg, "--frames", "20"][..], &common_args].concat(),
+    );
+    assert_eq!(common::summary_of(&asked)["framesCaptured"], 20);
+    let endless = stdout_of("push", &common_args);
+    assert_eq!(common::summary_of(&endless)["framesCaptured"], 300);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}

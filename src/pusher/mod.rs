@@ -42,12 +42,12 @@ use std::thread::JoinHandle;
 
 use serde::Serialize;
 
-pub use config::{AudioInput, PusherConfig};
-pub use error::PushError;
-pub use faces::FaceInput;
 /// The reconnect policy, which lives in [`crate::rtmp`] (the player follows
 /// it too); re-exported here where it used to be.
 pub use crate::rtmp::ReconnectPolicy;
+pub use config::{AudioInput, PusherConfig};
+pub use error::PushError;
+pub use faces::FaceInput;
 
 pub use crate::CallbackError;
 

@@ -130,6 +130,13 @@ pub trait FrameSource: Send {
     /// The next frame, `Ok(None)` at the end of a finite source. Timestamps
     /// start at zero and follow the frame rate.
     fn next_frame(&mut self) -> Result<Option<I420Frame>, SourceError>;
+
+    /// Whether the source ends by itself (a clip) rather than going on for
+    /// as long as it is read (a camera, `testsrc`, a still image). A
+    /// pusher takes all of a finite source unless told otherwise.
+    fn is_finite(&self) -> bool {
+        false
+    }
 }
 
 /// Opens the source an `--input` value names: `testsrc` (1280×720), a

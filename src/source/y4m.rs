@@ -159,6 +159,10 @@ fn read_line<R: BufRead>(reader: &mut R) -> std::io::Result<Line> {
 }
 
 impl<R: BufRead + Send> FrameSource for Y4mReader<R> {
+    fn is_finite(&self) -> bool {
+        true
+    }
+
     fn info(&self) -> SourceInfo {
         self.info
     }

@@ -255,7 +255,11 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
     check_sound_flags(&args)?;
     let source = open_source(&args.input, args.fps).map_err(Failure::usage)?;
     let info = source.info();
-    let frames = args.frames.unwrap_or(DEFAULT_FRAMES);
+    // All of a clip, or as many as asked; an endless source stops at the
+    // default count.
+    let max_frames = args
+        .frames
+        .or((!source.is_finite()).then_some(DEFAULT_FRAMES));
     let output_flv = args.output.clone().filter(|p| has_extension(p, "flv"));
     let mut config = PusherConfig {
         push_url: args.url.clone(),
@@ -267,7 +271,7 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
         effects,
         min_bitrate_kbps: args.min_bitrate,
         max_bitrate_kbps: args.max_bitrate,
-        max_frames: Some(frames),
+        max_frames,
         flv_output: output_flv,
         audio: args.audio.clone(),
         muted: args.muted,
@@ -275,9 +279,10 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
         audio_sample_rate: args.audio_rate,
         enable_camera: !args.audio_only,
         // An audio-only push counts its length in the source's frames too.
-        max_duration: args.duration.or(args
-            .audio_only
-            .then(|| Duration::from_secs_f64(frames as f64 / args.fps))),
+        max_duration: args.duration.or(args.audio_only.then(|| {
+            let frames = max_frames.unwrap_or(DEFAULT_FRAMES);
+            Duration::from_secs_f64(frames as f64 / args.fps)
+        })),
         zero_latency: args.zerolatency.then_some(true),
         ..Default::default()
     };
@@ -379,10 +384,12 @@ impl Prepared {
                 } else {
                     PlayMode::Live
                 };
-                // A safety net: the player ends with the stream, long before this.
-                let limit = Duration::from_secs_f64(
-                    config.max_frames.unwrap_or(DEFAULT_FRAMES) as f64 / args.fps + 60.0,
-                );
+                // A safety net: the player ends with the stream, long before
+                // this (a clip of unknown length gets an hour).
+                let seconds = config
+                    .max_frames
+                    .map_or(3600.0, |frames| frames as f64 / args.fps);
+                let limit = Duration::from_secs_f64(seconds + 60.0);
                 let playback = SelfPlayback::start(url, mode, limit)
                     .map_err(|e| Failure::Run(format!("playback: {e}")))?;
                 tap.check = Some(playback.check());
