@@ -293,3 +293,38 @@ fn a_y4m_clip_is_pushed_whole_and_an_endless_source_stops_at_300() {
     assert_eq!(common::summary_of(&endless)["framesCaptured"], 300);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn y4m_on_stdin_feeds_the_pusher_from_any_ffmpeg_source() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch_dir("cli-stdin");
+    let flv = dir.join("out.flv");
+    let binary = env!("CARGO_BIN_EXE_liveroom");
+    // FFmpeg's own test pattern through a pipe, as a camera would come.
+    let pipeline = format!(
+        "ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc=size=320x180:rate=25 \
+         -frames:v 40 -pix_fmt yuv420p -f yuv4mpegpipe - | {binary} push --input - \
+         --audio off --output {}",
+        flv.display()
+    );
+    let output = Command::new("bash")
+        .args(["-o", "pipefail", "-c", &pipeline])
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{pipeline}\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        common::summary_of(&stdout)["framesCaptured"],
+        40,
+        "{stdout}"
+    );
+    let probe = common::ffprobe(&flv);
+    assert_eq!(probe.frames, 40, "{}x{}", probe.width, probe.height);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}

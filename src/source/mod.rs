@@ -140,12 +140,18 @@ pub trait FrameSource: Send {
 }
 
 /// Opens the source an `--input` value names: `testsrc` (1280×720), a
-/// `.y4m` file, or a `.png`/`.jpg`/`.jpeg` still image. `fps` sets the rate of
-/// the synthetic and still sources; a Y4M file keeps its own.
+/// `.y4m` file, Y4M on standard input (`-` or `/dev/stdin`: any FFmpeg
+/// source through `-f yuv4mpegpipe -`), or a `.png`/`.jpg`/`.jpeg` still
+/// image. `fps` sets the rate of the synthetic and still sources; Y4M
+/// keeps its own.
 pub fn open_source(input: &str, fps: f64) -> Result<Box<dyn FrameSource>, SourceError> {
     let rate = FrameRate::from_fps(fps)?;
     if input == "testsrc" {
         return Ok(Box::new(TestSource::new(1280, 720, rate)?));
+    }
+    if input == "-" || input == "/dev/stdin" {
+        let stdin = std::io::BufReader::new(std::io::stdin());
+        return Ok(Box::new(Y4mReader::from_reader(stdin, Path::new("stdin"))?));
     }
     let path = Path::new(input);
     let extension = path

@@ -76,7 +76,8 @@ pub struct PushArgs {
     reconnect_delay_ms: Option<Duration>,
 
     /// The picture source: testsrc (1280×720 with a frame-index stamp), a
-    /// .y4m clip, or a .png/.jpg still image.
+    /// .y4m clip, - for Y4M on stdin (e.g. `ffmpeg … -f yuv4mpegpipe -`),
+    /// or a .png/.jpg still image.
     #[arg(
         long,
         value_name = "SOURCE",
