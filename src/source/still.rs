@@ -1,6 +1,9 @@
-//! A still picture (PNG or JPEG) shown as an endless stream of frames.
+//! A still picture (PNG or JPEG) shown as an endless stream of frames,
+//! turned upright by its EXIF orientation.
 
 use std::path::Path;
+
+use image::ImageDecoder;
 
 use super::{FrameRate, FrameSource, SourceError, SourceInfo};
 use crate::color::rgb_image_to_i420;
@@ -31,7 +34,17 @@ impl StillImage {
         limits.max_image_width = Some(MAX_FRAME_SIDE);
         limits.max_image_height = Some(MAX_FRAME_SIDE);
         reader.limits(limits);
-        let image = reader.decode().map_err(|e| image_error(e.to_string()))?;
+        // A phone's portrait is stored sideways with an EXIF orientation:
+        // turn it the way the camera was held.
+        let mut decoder = reader
+            .into_decoder()
+            .map_err(|e| image_error(e.to_string()))?;
+        let orientation = decoder
+            .orientation()
+            .map_err(|e| image_error(e.to_string()))?;
+        let mut image =
+            image::DynamicImage::from_decoder(decoder).map_err(|e| image_error(e.to_string()))?;
+        image.apply_orientation(orientation);
         Self::from_rgb(&image.to_rgb8(), rate)
     }
 
@@ -65,6 +78,61 @@ impl FrameSource for StillImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A JPEG of a `width`×`height` picture, left half dark and right half
+    /// light, with an EXIF block saying `orientation`.
+    fn jpeg_with_orientation(width: u32, height: u32, orientation: u16) -> Vec<u8> {
+        let picture = image::RgbImage::from_fn(width, height, |x, _| {
+            if x < width / 2 {
+                image::Rgb([20, 20, 20])
+            } else {
+                image::Rgb([230, 230, 230])
+            }
+        });
+        let mut jpeg = Vec::new();
+        image::DynamicImage::ImageRgb8(picture)
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .expect("encode");
+        // APP1 "Exif": a little-endian TIFF header and one IFD entry,
+        // Orientation (0x0112), SHORT, 1 value.
+        let mut exif = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+        exif.extend_from_slice(&orientation.to_le_bytes());
+        exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mut segment = vec![0xFF, 0xE1];
+        segment.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+        segment.extend_from_slice(&exif);
+        jpeg.splice(2..2, segment);
+        jpeg
+    }
+
+    #[test]
+    fn a_phone_portrait_is_turned_upright_by_its_exif_orientation() {
+        let dir = std::env::temp_dir().join(format!("liveroom-exif-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let rate = FrameRate { num: 30, den: 1 };
+        let (upright, sideways) = (dir.join("upright.jpg"), dir.join("sideways.jpg"));
+        std::fs::write(&upright, jpeg_with_orientation(64, 32, 1)).expect("write");
+        std::fs::write(&sideways, jpeg_with_orientation(64, 32, 6)).expect("write");
+        let info = StillImage::open(&upright, rate).expect("open").info();
+        assert_eq!((info.width, info.height), (64, 32));
+        // Orientation 6: stored rotated 90° anticlockwise, shown turned
+        // clockwise: 32 wide, 64 high, the dark left half now on top.
+        let mut turned = StillImage::open(&sideways, rate).expect("open");
+        let info = turned.info();
+        assert_eq!((info.width, info.height), (32, 64));
+        let frame = turned.next_frame().expect("frame").expect("a frame");
+        let luma = |y: u32| frame.row(crate::frame::Plane::Y, y)[16];
+        assert!(
+            luma(8) < 60 && luma(56) > 180,
+            "top {} bottom {}",
+            luma(8),
+            luma(56)
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 
     #[test]
     fn corrupt_image_is_a_clear_error() {
