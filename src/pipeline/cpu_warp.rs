@@ -732,8 +732,9 @@ mod tests {
     use crate::effects::EffectParams;
     use crate::geometry::{GeometryParams, OutputSize};
     use crate::landmarks::FaceLandmarks;
+    use crate::pipeline::gpu_blocks::effect_tiles;
     use crate::pipeline::plain::PlainScaler;
-    use crate::pipeline::{effect_tiles, reference, FrameParams};
+    use crate::pipeline::{reference, FrameParams};
 
     /// A 1280×720 frame with detail at every scale: gradients and a
     /// pattern that changes from pixel to pixel, in all three planes.
