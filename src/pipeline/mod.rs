@@ -26,6 +26,13 @@
 //! `LIVEROOM_CPU_SIMD=scalar` in the environment forces.
 //!
 //! [`reference`](mod@reference) is the same maths on the CPU, the yardstick of the tests.
+//!
+//! This file holds [`FramePipeline`] itself (creation, settings, and each
+//! frame's submission and collection); the geometry pass's compiled
+//! variants and dispatches are in `geometry_pass`, the size-dependent GPU
+//! textures and buffers and the upload in `resources`, the blocks the
+//! shader redoes over the CPU's plain frame in `gpu_blocks`, the frames in
+//! flight and the readback in `readback`.
 
 mod cpu_skin;
 mod cpu_warp;
@@ -36,13 +43,18 @@ mod rows;
 pub mod smoothing;
 pub mod uniforms;
 
+mod geometry_pass;
+mod gpu_blocks;
+mod readback;
+mod resources;
+
 use std::collections::VecDeque;
 
 use thiserror::Error;
 
 use crate::color::ColorMatrix;
-use crate::effects::{union_of, EffectParams, EffectPlan, FaceField};
-use crate::frame::{chroma_size, FrameError, I420Frame, Plane};
+use crate::effects::{union_of, EffectParams, EffectPlan};
+use crate::frame::{FrameError, I420Frame};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
 use crate::gpu::{
     buffer_layout_entry, checked, sampler_layout_entry, texture_layout_entry, GpuContext, GpuError,
@@ -50,11 +62,15 @@ use crate::gpu::{
 use crate::landmarks::FaceLandmarks;
 use cpu_skin::{CpuSkin, SkinWork};
 use cpu_warp::CpuWarp;
+use geometry_pass::{Dispatch, GeometryVariants, VariantKey};
+use gpu_blocks::GpuBlocks;
 use plain::PlainScaler;
-use route::{Blocks, FrameFacts};
+use readback::{read_back, GpuFrame, InFlight};
+use resources::{upload, InputTextures, OutputBuffers};
+use route::FrameFacts;
 pub use route::{Placement, Route};
 use smoothing::Smoother;
-use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms, OutputLayout};
+use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms};
 
 /// Bytes between the geometry uniforms of successive dispatches (WebGPU's
 /// largest dynamic-offset alignment).
@@ -123,97 +139,6 @@ impl FrameParams {
             .collect();
         EffectPlan::new(&self.effects, &faces)
     }
-}
-
-/// Which compiled variant of the geometry pass a frame needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct VariantKey {
-    /// Taps across and down (`TAPS_X`, `TAPS_Y`).
-    taps: (u32, u32),
-    /// Whether pixels go through RGB (`COLOR_STAGE`).
-    color_stage: bool,
-    /// Whether the frame has face warps (`WARPS`).
-    warps: bool,
-    /// Whether the frame whitens skin (`WHITENING`).
-    whitening: bool,
-    /// Whether the dispatch covers a list of tiles (`TILED`).
-    tiled: bool,
-}
-
-/// Compiled variants of the geometry pass (see [`VariantKey`]), made on
-/// first use and kept.
-struct GeometryVariants {
-    module: wgpu::ShaderModule,
-    layout: wgpu::PipelineLayout,
-    /// The colour matrices as override constants.
-    color_constants: Vec<(String, f64)>,
-    compiled: Vec<(VariantKey, wgpu::ComputePipeline)>,
-}
-
-impl GeometryVariants {
-    /// Compiles the variant for `key` if it is new; returns its index.
-    fn prepare(&mut self, device: &wgpu::Device, key: VariantKey) -> Result<usize, GpuError> {
-        let index = match self.compiled.iter().position(|(k, _)| *k == key) {
-            Some(index) => index,
-            None => {
-                let mut constants: Vec<(&str, f64)> = self
-                    .color_constants
-                    .iter()
-                    .map(|(name, value)| (name.as_str(), *value))
-                    .collect();
-                constants.push(("TAPS_X", key.taps.0 as f64));
-                constants.push(("TAPS_Y", key.taps.1 as f64));
-                constants.push(("COLOR_STAGE", key.color_stage as u8 as f64));
-                constants.push(("WARPS", key.warps as u8 as f64));
-                constants.push(("WHITENING", key.whitening as u8 as f64));
-                constants.push(("TILED", key.tiled as u8 as f64));
-                let pipeline = checked(device, || {
-                    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some("geometry_to_i420"),
-                        layout: Some(&self.layout),
-                        module: &self.module,
-                        entry_point: Some("geometry_to_i420"),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants: &constants,
-                            ..Default::default()
-                        },
-                        cache: None,
-                    })
-                })?;
-                self.compiled.push((key, pipeline));
-                self.compiled.len() - 1
-            }
-        };
-        Ok(index)
-    }
-
-    /// A variant [`GeometryVariants::prepare`] compiled.
-    fn pipeline(&self, index: usize) -> &wgpu::ComputePipeline {
-        &self.compiled[index].1
-    }
-}
-
-/// GPU textures that depend on the input size: Y as R8, U and V
-/// interleaved as RG8.
-struct InputTextures {
-    size: (u32, u32),
-    luma: wgpu::Texture,
-    chroma: wgpu::Texture,
-    /// Binding 0 takes a dynamic offset: the uniforms slot of a dispatch.
-    bind_group: wgpu::BindGroup,
-}
-
-/// GPU buffers that depend on the output size.
-struct OutputBuffers {
-    layout: OutputLayout,
-    storage: wgpu::Buffer,
-    /// One readback buffer per frame that may be in flight.
-    readbacks: [wgpu::Buffer; MAX_IN_FLIGHT],
-    /// The face field ([`FaceField`]): four floats per grid point, row by
-    /// row, in a storage buffer.
-    face_field: wgpu::Buffer,
-    /// The first blocks of a tiled dispatch's tiles (two `u32` each).
-    tiles: wgpu::Buffer,
 }
 
 /// The GPU frame pipeline. Create once, call [`FramePipeline::process`] per
@@ -383,136 +308,6 @@ impl FramePipeline {
     /// first frame. A frame whose submission failed leaves it as it was.
     pub fn last_route(&self) -> Option<Route> {
         self.last_route
-    }
-
-    fn output_buffers(gpu: &GpuContext, size: OutputSize) -> Result<OutputBuffers, GpuError> {
-        let layout = OutputLayout::new(size);
-        let device = gpu.device();
-        let (columns, rows) = FaceField::grid(size.width(), size.height());
-        checked(device, || {
-            let face_field = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("face field"),
-                size: u64::from(columns) * u64::from(rows) * 16,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            OutputBuffers {
-                layout,
-                storage: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("packed I420 output"),
-                    size: layout.len as u64,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                }),
-                readbacks: std::array::from_fn(|_| {
-                    device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("I420 readback"),
-                        size: layout.len as u64,
-                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    })
-                }),
-                face_field,
-                tiles: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("effect tiles"),
-                    size: effect_tile_capacity(&layout) as u64 * 8,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                }),
-            }
-        })
-    }
-
-    /// Makes sure the input textures fit a frame of this size.
-    fn prepare_input(&mut self, width: u32, height: u32) -> Result<(), GpuError> {
-        if self
-            .input
-            .as_ref()
-            .is_some_and(|i| i.size == (width, height))
-        {
-            return Ok(());
-        }
-        let device = self.gpu.device();
-        let input = checked(device, || {
-            let texture = |label, (w, h), format| {
-                device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some(label),
-                    size: wgpu::Extent3d {
-                        width: w,
-                        height: h,
-                        depth_or_array_layers: 1,
-                    },
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                    view_formats: &[],
-                })
-            };
-            let luma = texture("Y", (width, height), wgpu::TextureFormat::R8Unorm);
-            let chroma = texture(
-                "UV",
-                chroma_size(width, height),
-                wgpu::TextureFormat::Rg8Unorm,
-            );
-            let luma_view = luma.create_view(&Default::default());
-            let chroma_view = chroma.create_view(&Default::default());
-            let bind_group = |uniforms: &wgpu::Buffer| {
-                device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("geometry bind group"),
-                    layout: &self.bind_group_layout,
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer: uniforms,
-                                offset: 0,
-                                size: wgpu::BufferSize::new(
-                                    std::mem::size_of::<GeometryUniforms>() as u64,
-                                ),
-                            }),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: wgpu::BindingResource::TextureView(&luma_view),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 2,
-                            resource: wgpu::BindingResource::TextureView(&chroma_view),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 3,
-                            resource: wgpu::BindingResource::Sampler(&self.sampler),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 4,
-                            resource: self.output.storage.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 5,
-                            resource: self.effect_uniforms.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 9,
-                            resource: self.output.face_field.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 10,
-                            resource: self.output.tiles.as_entire_binding(),
-                        },
-                    ],
-                })
-            };
-            InputTextures {
-                size: (width, height),
-                luma,
-                chroma,
-                bind_group: bind_group(&self.uniforms),
-            }
-        })?;
-        self.input = Some(input);
-        Ok(())
     }
 
     /// Processes one frame: upload, geometry pass, readback. The result has
@@ -799,297 +594,9 @@ impl FramePipeline {
     }
 }
 
-/// A submitted frame: on the GPU, or already done on the CPU.
-enum InFlight {
-    Gpu(GpuFrame),
-    Ready(I420Frame),
-}
-
-/// A frame on the GPU: its readback slot, submission, the mapping's
-/// outcome to wait for, and the input's timestamp.
-struct GpuFrame {
-    slot: usize,
-    submission: wgpu::SubmissionIndex,
-    mapped: std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
-    timestamp: std::time::Duration,
-    /// The CPU's plain frame and the blocks the GPU computed, to be laid
-    /// over it; `None` when the GPU computed the whole frame.
-    base: Option<(I420Frame, Vec<BlockRegion>)>,
-    /// The skin effects, when the CPU does them after the GPU's part.
-    skin: Option<(SkinWork, FaceField)>,
-}
-
-/// One dispatch of the geometry pass: its compiled variant, the blocks its
-/// uniforms name, and for a tiled one the number of tiles (workgroups).
-struct Dispatch {
-    variant: usize,
-    region: BlockRegion,
-    tiles: Option<usize>,
-}
-
-impl Dispatch {
-    /// A dispatch over every block of `region`.
-    fn region(variant: usize, region: BlockRegion) -> Self {
-        Self {
-            variant,
-            region,
-            tiles: None,
-        }
-    }
-
-    /// A dispatch over `count` tiles within `region`.
-    fn tiles(variant: usize, region: BlockRegion, count: usize) -> Self {
-        Self {
-            variant,
-            region,
-            tiles: Some(count),
-        }
-    }
-}
-
-/// Blocks per side of a tile of a tiled dispatch (one workgroup).
-const TILE: u32 = WORKGROUP_SIDE;
-
-/// The blocks the geometry shader would redo over the CPU's plain frame,
-/// for each share of the effects it may get (see [`Blocks`]).
-#[derive(Debug, Default)]
-struct GpuBlocks {
-    /// The tiles where the face field moves pixels (the warps alone).
-    warps: Vec<BlockRegion>,
-    /// The tiles where it moves or whitens them (the warps and the
-    /// whitening in the shader); none without whitening, or where the
-    /// shader may not whiten.
-    warps_and_whitening: Vec<BlockRegion>,
-    /// The region of every effect with the smoothing passes' reach around
-    /// the skin; `None` without smoothing, or off the output.
-    around_skin: Option<BlockRegion>,
-}
-
-impl GpuBlocks {
-    /// The blocks for `effects` (with their face field `field`) on an
-    /// output laid out as `layout`; those with the whitening only where
-    /// `shader_may_whiten` (a scan of the field the route would not use).
-    fn of(
-        effects: &EffectPlan,
-        field: Option<&FaceField>,
-        layout: &OutputLayout,
-        shader_may_whiten: bool,
-    ) -> Self {
-        let warp_rect = effects.has_warp().then(|| effects.warp_bounds());
-        let mask_rect = effects.has_whitening().then(|| effects.mask_bounds());
-        // Without the smoothing passes (which read every block around the
-        // skin), only the tiles where the face field changes something.
-        let tiles = |whitening: bool| {
-            let rect = union_of(warp_rect.into_iter().chain(mask_rect.filter(|_| whitening)));
-            match (BlockRegion::covering(rect, layout), field) {
-                (Some(region), Some(field)) => effect_tiles(field, region, whitening),
-                (Some(region), None) => vec![region],
-                (None, _) => Vec::new(),
-            }
-        };
-        let around_skin = effects.has_smoothing().then(|| {
-            let reach = grow(effects.mask_bounds(), SMOOTHING_REACH);
-            let rect = union_of(warp_rect.into_iter().chain(mask_rect).chain([reach]));
-            BlockRegion::covering(rect, layout)
-        });
-        Self {
-            warps: tiles(false),
-            warps_and_whitening: match effects.has_whitening() && shader_may_whiten {
-                true => tiles(true),
-                false => Vec::new(),
-            },
-            around_skin: around_skin.flatten(),
-        }
-    }
-
-    /// Whether each share has a block to redo.
-    fn facts(&self) -> Blocks {
-        Blocks {
-            warps: !self.warps.is_empty(),
-            warps_and_whitening: !self.warps_and_whitening.is_empty(),
-            around_skin: self.around_skin.is_some(),
-        }
-    }
-}
-
-/// The most tiles an output can have.
-fn effect_tile_capacity(layout: &OutputLayout) -> u32 {
-    let (x, y) = layout.blocks();
-    x.div_ceil(TILE) * y.div_ceil(TILE)
-}
-
-/// The tiles of `region` (`TILE`² blocks from its first block, clipped to
-/// it) in which the face field is not all zero (its offsets; and its
-/// region weight when `whitening`): the only blocks the effects change,
-/// since the field is what moves and whitens pixels.
-fn effect_tiles(field: &FaceField, region: BlockRegion, whitening: bool) -> Vec<BlockRegion> {
-    // The warp's offsets, and the region weight where the GPU whitens.
-    let components = if whitening { 3 } else { 2 };
-    let spacing = crate::effects::FACE_FIELD_SPACING;
-    let last = [field.columns - 1, field.rows - 1];
-    // The grid points the blocks' cells use: a block's cell holds its
-    // centre (see `face_cell` in the shader) and reaches one point on.
-    let points = |first_pixel: u32, end_pixel: u32, last: u32| {
-        let cell = |p: u32| (p / spacing).min(last.saturating_sub(1));
-        cell(first_pixel + 1)..=(cell(end_pixel - 1) + 1).min(last)
-    };
-    let mut tiles = Vec::new();
-    for y0 in (region.y0..region.y1).step_by(TILE as usize) {
-        let y1 = (y0 + TILE).min(region.y1);
-        let rows = points(2 * y0, 2 * y1, last[1]);
-        for x0 in (region.x0..region.x1).step_by(TILE as usize) {
-            let x1 = (x0 + TILE).min(region.x1);
-            let columns = points(8 * x0, 8 * x1, last[0]);
-            let touched = rows.clone().any(|j| {
-                let row = &field.points[(j * field.columns) as usize..];
-                columns
-                    .clone()
-                    .any(|i| row[i as usize][..components].iter().any(|&v| v != 0.0))
-            });
-            if touched {
-                tiles.push(BlockRegion { x0, y0, x1, y1 });
-            }
-        }
-    }
-    tiles
-}
-
-/// Output pixels around the skin mask that the smoothing passes read (the
-/// low-res cells of the bilinear and the two box means), with a margin.
-const SMOOTHING_REACH: f32 = ((1 + 2 * smoothing::RADIUS + 1) * smoothing::BLOCK) as f32;
-
-/// `rect` grown by `by` on every side (an empty one stays empty).
-fn grow(rect: [f32; 4], by: f32) -> [f32; 4] {
-    [rect[0] - by, rect[1] - by, rect[2] + by, rect[3] + by]
-}
-
 /// Binding 9 of the passes that read the face field: a read-only storage
 /// buffer (plain loads cost a software driver far less than texture
 /// reads).
 fn face_field_layout_entry() -> wgpu::BindGroupLayoutEntry {
     buffer_layout_entry(9, wgpu::BufferBindingType::Storage { read_only: true })
-}
-
-/// Copies the frame's planes into the input textures, interleaving U and V
-/// on the way (`scratch` keeps the interleaved bytes between frames).
-fn upload(queue: &wgpu::Queue, input: &InputTextures, frame: &I420Frame, scratch: &mut Vec<u8>) {
-    let (cw, ch) = frame.plane_size(Plane::U);
-    scratch.clear();
-    scratch.reserve(2 * (cw * ch) as usize);
-    for y in 0..ch {
-        let (u, v) = (frame.row(Plane::U, y), frame.row(Plane::V, y));
-        scratch.extend(u.iter().zip(v).flat_map(|(&u, &v)| [u, v]));
-    }
-    let write = |texture, bytes: &[u8], bytes_per_row: usize, (width, height)| {
-        queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            bytes,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(bytes_per_row as u32),
-                rows_per_image: None,
-            },
-            wgpu::Extent3d {
-                width,
-                height,
-                depth_or_array_layers: 1,
-            },
-        );
-    };
-    write(
-        &input.luma,
-        frame.plane(Plane::Y),
-        frame.stride(Plane::Y),
-        frame.plane_size(Plane::Y),
-    );
-    write(&input.chroma, scratch, 2 * cw as usize, (cw, ch));
-}
-
-/// Waits for a frame in flight and turns its readback buffer into a frame.
-/// Copies the blocks of `region` from the packed GPU output `packed` into
-/// `frame` (laid out as `layout`).
-fn lay_over(frame: &mut I420Frame, packed: &[u8], layout: &OutputLayout, region: BlockRegion) {
-    // A block is 8×2 luma pixels and 4×1 samples of each chroma plane.
-    let luma_columns =
-        region.x0 as usize * 8..(region.x1 as usize * 8).min(layout.luma_stride as usize);
-    let chroma_columns =
-        region.x0 as usize * 4..(region.x1 as usize * 4).min(layout.chroma_stride as usize);
-    let planes = [
-        (Plane::Y, 0, layout.luma_stride, 2, &luma_columns),
-        (
-            Plane::U,
-            layout.u_offset,
-            layout.chroma_stride,
-            1,
-            &chroma_columns,
-        ),
-        (
-            Plane::V,
-            layout.v_offset,
-            layout.chroma_stride,
-            1,
-            &chroma_columns,
-        ),
-    ];
-    for (plane, offset, stride, rows_per_block, columns) in planes {
-        for y in region.y0 * rows_per_block..region.y1 * rows_per_block {
-            let start = offset as usize + y as usize * stride as usize;
-            let source = &packed[start + columns.start..start + columns.end];
-            let stride = frame.stride(plane);
-            let row = &mut frame.plane_mut(plane)[y as usize * stride..];
-            row[columns.clone()].copy_from_slice(source);
-        }
-    }
-}
-
-fn read_back(
-    gpu: &GpuContext,
-    readback: &wgpu::Buffer,
-    layout: &OutputLayout,
-    flight: GpuFrame,
-) -> Result<I420Frame, PipelineError> {
-    gpu.device()
-        .poll(wgpu::PollType::Wait {
-            submission_index: Some(flight.submission),
-            timeout: None,
-        })
-        .map_err(|e| GpuError::Operation(format!("waiting for the GPU: {e}")))?;
-    flight
-        .mapped
-        .recv()
-        .map_err(|_| GpuError::Operation("readback was never mapped".into()))?
-        .map_err(|e| GpuError::Operation(format!("mapping the readback buffer: {e}")))?;
-    let view = readback
-        .get_mapped_range(..)
-        .map_err(|e| GpuError::Operation(format!("reading the readback buffer: {e}")))?;
-    let (u, v) = (layout.u_offset as usize, layout.v_offset as usize);
-    if let Some((mut base, regions)) = flight.base {
-        for region in regions {
-            lay_over(&mut base, &view, layout, region);
-        }
-        drop(view);
-        readback.unmap();
-        return Ok(base);
-    }
-    let planes = [
-        view[..u].to_vec(),
-        view[u..v].to_vec(),
-        view[v..layout.len as usize].to_vec(),
-    ];
-    drop(view);
-    readback.unmap();
-    let luma = layout.luma_stride as usize;
-    let chroma = layout.chroma_stride as usize;
-    Ok(I420Frame::from_planes(
-        layout.width,
-        layout.height,
-        planes,
-        [luma, chroma, chroma],
-        flight.timestamp,
-    )?)
 }
