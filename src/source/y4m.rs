@@ -35,6 +35,10 @@ pub struct Y4mReader<R = BufReader<File>> {
     frame_len: usize,
     /// The picture being read; it grows only as its bytes arrive.
     frame_bytes: Vec<u8>,
+    /// `XCOLORRANGE=FULL`: samples are converted to video range (the
+    /// range the whole pipeline and the H.264 stream's VUI use) as they
+    /// are read.
+    full_range: bool,
 }
 
 impl Y4mReader {
@@ -73,6 +77,7 @@ impl<R: BufRead + Send> Y4mReader<R> {
             return Err(header_error("missing YUV4MPEG2 signature".into()));
         }
         let (mut width, mut height, mut rate) = (None, None, None);
+        let mut full_range = false;
         for word in words {
             let mut chars = word.chars();
             let key = chars.next();
@@ -86,7 +91,15 @@ impl<R: BufRead + Send> Y4mReader<R> {
                         "colour space C{value}: only 8-bit 4:2:0 (C420, C420jpeg, C420mpeg2, C420paldv) is supported"
                     )));
                 }
-                // Interlacing, pixel aspect and extensions do not change the layout.
+                Some('X') => match value.to_ascii_uppercase().as_str() {
+                    "COLORRANGE=FULL" => full_range = true,
+                    "COLORRANGE=LIMITED" => full_range = false,
+                    _ => {}
+                },
+                // Interlacing, pixel aspect, chroma siting (C420jpeg,
+                // C420mpeg2, C420paldv are all read as centre-sited, as the
+                // pipeline's 2×2 averages are: at most half a chroma sample
+                // of shift) and other extensions do not change the layout.
                 _ => {}
             }
         }
@@ -106,8 +119,22 @@ impl<R: BufRead + Send> Y4mReader<R> {
             index: 0,
             frame_len,
             frame_bytes: Vec::new(),
+            full_range,
         })
     }
+}
+
+/// Full-range samples (0–255) to video range in place: luma to 16–235,
+/// chroma to 16–240 about 128, rounded to the nearest level.
+fn full_to_video_range(picture: &mut [u8], luma_len: usize) {
+    let scale = |sample: u8, offset: f32, span: f32, centre: f32| {
+        ((sample as f32 - centre) * span / 255.0 + offset).round() as u8
+    };
+    let luma: [u8; 256] = std::array::from_fn(|v| scale(v as u8, 16.0, 219.0, 0.0));
+    let chroma: [u8; 256] = std::array::from_fn(|v| scale(v as u8, 128.0, 224.0, 128.0));
+    let (y, uv) = picture.split_at_mut(luma_len.min(picture.len()));
+    y.iter_mut().for_each(|v| *v = luma[*v as usize]);
+    uv.iter_mut().for_each(|v| *v = chroma[*v as usize]);
 }
 
 fn parse_side(value: &str) -> Result<u32, String> {
@@ -201,6 +228,10 @@ impl<R: BufRead + Send> FrameSource for Y4mReader<R> {
                 format!("{filled} of {} picture bytes present", self.frame_len),
             ));
         }
+        if self.full_range {
+            let luma_len = (self.info.width * self.info.height) as usize;
+            full_to_video_range(&mut self.frame_bytes, luma_len);
+        }
         let timestamp = self.info.frame_rate.timestamp(self.index);
         self.index += 1;
         let frame = I420Frame::from_packed_bytes(
@@ -284,6 +315,28 @@ impl<W: Write> Y4mWriter<W> {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn full_range_input_is_read_as_video_range() {
+        let picture = [0, 255, 128, 64, 0, 255];
+        let stream = |range: &str| {
+            let header = format!("YUV4MPEG2 W2 H2 F25:1 C420jpeg XCOLORRANGE={range}\nFRAME\n");
+            [header.as_bytes(), &picture[..]].concat()
+        };
+        let mut full = reader(&stream("FULL")).expect("header");
+        let frame = full.next_frame().expect("frame").expect("a frame");
+        assert_eq!(frame.row(Plane::Y, 0), &[16, 235]);
+        assert_eq!(frame.row(Plane::Y, 1), &[126, 71]);
+        assert_eq!(frame.row(Plane::U, 0), &[16]);
+        assert_eq!(frame.row(Plane::V, 0), &[240]);
+        let mut limited = reader(&stream("LIMITED")).expect("header");
+        let frame = limited.next_frame().expect("frame").expect("a frame");
+        assert_eq!(
+            frame.row(Plane::Y, 0),
+            &[0, 255],
+            "video range is kept as it is"
+        );
+    }
 
     fn reader(bytes: &[u8]) -> Result<Y4mReader<Cursor<Vec<u8>>>, SourceError> {
         Y4mReader::from_reader(Cursor::new(bytes.to_vec()), Path::new("test.y4m"))
