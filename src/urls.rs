@@ -37,15 +37,22 @@ pub enum UrlsError {
         /// As given.
         value: String,
     },
+    /// The HTTP port is 0.
+    #[error("the HTTP port must be 1 to 65535")]
+    HttpPort,
     /// Signing failed (an empty key, an expiry out of range).
     #[error(transparent)]
     Sign(#[from] SignError),
 }
 
-/// Where a stream lives: host, RTMP port, application and stream name.
+/// Where a stream lives: host, RTMP port (and HTTP port, when the server
+/// serves HTTP-FLV), application and stream name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamAddress {
     url: RtmpUrl,
+    /// `host` as it goes in a URL (IPv6 in brackets).
+    host: String,
+    http_port: Option<u16>,
 }
 
 impl StreamAddress {
@@ -67,7 +74,31 @@ impl StreamAddress {
             host.to_string()
         };
         let url = RtmpUrl::parse(&format!("rtmp://{host}:{port}/{app}/{stream}"))?;
-        Ok(Self { url })
+        Ok(Self {
+            url,
+            host,
+            http_port: None,
+        })
+    }
+
+    /// The same stream, also played over HTTP-FLV on `port` (1 to 65535).
+    pub fn with_http_port(mut self, port: u16) -> Result<Self, UrlsError> {
+        if port == 0 {
+            return Err(UrlsError::HttpPort);
+        }
+        self.http_port = Some(port);
+        Ok(self)
+    }
+
+    /// The unsigned HTTP-FLV URL (`http://HOST:PORT/APP/STREAM.flv`), when
+    /// an HTTP port was given.
+    pub fn flv_url(&self) -> Option<String> {
+        self.http_port.map(|port| {
+            format!(
+                "http://{}:{port}/{}/{}.flv",
+                self.host, self.url.app, self.url.stream
+            )
+        })
     }
 
     /// The unsigned RTMP URL of the stream.
@@ -85,6 +116,10 @@ pub enum PlayKind {
     /// The stream's sound alone over RTMP (`…_pureAudio`, the plugin's
     /// background listening).
     RtmpPureAudio,
+    /// The stream over HTTP-FLV (`http://HOST:PORT/APP/STREAM.flv`).
+    HttpFlv,
+    /// The stream's sound alone over HTTP-FLV (`…_pureAudio.flv`).
+    HttpFlvPureAudio,
 }
 
 impl PlayKind {
@@ -93,6 +128,8 @@ impl PlayKind {
         match self {
             PlayKind::Rtmp => "RTMP",
             PlayKind::RtmpPureAudio => "RTMP, sound only",
+            PlayKind::HttpFlv => "HTTP-FLV",
+            PlayKind::HttpFlvPureAudio => "HTTP-FLV, sound only",
         }
     }
 }
@@ -130,18 +167,33 @@ impl LiveUrls {
             .transpose()?
             .map(|signature| format!("?{}", signature.query()))
             .unwrap_or_default();
+        let mut play = vec![
+            PlayUrl {
+                kind: PlayKind::Rtmp,
+                url: format!("{base}{query}"),
+            },
+            PlayUrl {
+                kind: PlayKind::RtmpPureAudio,
+                url: format!("{base}{PURE_AUDIO_SUFFIX}{query}"),
+            },
+        ];
+        if let Some(port) = address.http_port {
+            let http = format!(
+                "http://{}:{port}/{}/{}",
+                address.host, address.url.app, address.url.stream
+            );
+            play.push(PlayUrl {
+                kind: PlayKind::HttpFlv,
+                url: format!("{http}.flv{query}"),
+            });
+            play.push(PlayUrl {
+                kind: PlayKind::HttpFlvPureAudio,
+                url: format!("{http}{PURE_AUDIO_SUFFIX}.flv{query}"),
+            });
+        }
         Ok(Self {
             push: format!("{base}{query}"),
-            play: vec![
-                PlayUrl {
-                    kind: PlayKind::Rtmp,
-                    url: format!("{base}{query}"),
-                },
-                PlayUrl {
-                    kind: PlayKind::RtmpPureAudio,
-                    url: format!("{base}{PURE_AUDIO_SUFFIX}{query}"),
-                },
-            ],
+            play,
         })
     }
 }
@@ -208,6 +260,41 @@ mod tests {
             );
             assert!(check_signature("other", stream, parsed.query.as_deref(), now).is_err());
         }
+    }
+
+    #[test]
+    fn an_http_port_adds_the_http_flv_urls_with_the_same_signature() {
+        let address = StreamAddress::new("::1", 1935, "live", "room1")
+            .and_then(|address| address.with_http_port(8080))
+            .expect("address");
+        assert_eq!(
+            address.flv_url().as_deref(),
+            Some("http://[::1]:8080/live/room1.flv")
+        );
+        let urls = LiveUrls::new(&address, Some(("KEY", in_an_hour()))).expect("urls");
+        let kinds: Vec<_> = urls.play.iter().map(|play| play.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                PlayKind::Rtmp,
+                PlayKind::RtmpPureAudio,
+                PlayKind::HttpFlv,
+                PlayKind::HttpFlvPureAudio
+            ]
+        );
+        let query = urls.push.split_once('?').expect("signed").1;
+        assert_eq!(
+            urls.play[2].url,
+            format!("http://[::1]:8080/live/room1.flv?{query}")
+        );
+        assert_eq!(
+            urls.play[3].url,
+            format!("http://[::1]:8080/live/room1_pureAudio.flv?{query}")
+        );
+        assert!(StreamAddress::new("h", 1935, "live", "room1")
+            .expect("address")
+            .with_http_port(0)
+            .is_err());
     }
 
     #[test]

@@ -80,6 +80,12 @@ impl<W: Write> FlvWriter<W> {
         &self.inner
     }
 
+    /// The underlying writer, mutably (e.g. to take what an in-memory
+    /// writer holds).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// Flushes and returns the underlying writer.
     pub fn finish(mut self) -> Result<W, FlvError> {
         self.inner.flush()?;

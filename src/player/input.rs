@@ -1,16 +1,18 @@
 //! [`Input`]: where the play loop's stream messages come from, an RTMP
-//! connection or an FLV file read tag by tag.
+//! connection, an HTTP-FLV connection or an FLV file read tag by tag.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::time::Duration;
 
+use super::http_flv::HttpFlvClient;
 use crate::flv::{self, FlvReader, TagKind};
 use crate::rtmp::play::{PlayClient, PlayError, PlayMessage};
 
 /// Where stream messages come from.
 pub(super) enum Input {
     Rtmp(PlayClient),
+    Http(HttpFlvClient),
     File {
         reader: FlvReader<BufReader<File>>,
         ended: bool,
@@ -21,6 +23,7 @@ impl Input {
     pub(super) fn next(&mut self, wait: Duration) -> Result<Option<PlayMessage>, PlayError> {
         match self {
             Input::Rtmp(client) => client.recv_timeout(wait),
+            Input::Http(client) => client.recv_timeout(wait),
             Input::File { reader, ended } => loop {
                 if *ended {
                     std::thread::sleep(wait);

@@ -19,6 +19,7 @@
 
 mod buffer;
 mod error;
+mod http_flv;
 mod input;
 mod play_loop;
 mod sound;
@@ -72,7 +73,8 @@ impl std::str::FromStr for PlayMode {
 /// The player's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlayerConfig {
-    /// `playUrl`: `rtmp://…`, or a path to an `.flv` file.
+    /// `playUrl`: `rtmp://…`, `http://HOST[:PORT]/APP/STREAM.flv`
+    /// (HTTP-FLV; `https://` is refused), or a path to an `.flv` file.
     pub play_url: String,
     /// `mode`.
     pub mode: PlayMode,
@@ -151,7 +153,9 @@ impl PlayerConfig {
                 max.as_secs_f64()
             )));
         }
-        if self.is_file() {
+        if self.is_http() {
+            http_flv::HttpFlvUrl::parse(&self.play_url).map_err(PlayerError::Config)?;
+        } else if self.is_file() {
             if !Path::new(&self.play_url).is_file() {
                 return Err(PlayerError::Input {
                     path: PathBuf::from(&self.play_url),
@@ -170,8 +174,20 @@ impl PlayerConfig {
         Ok(())
     }
 
+    /// An `http://` or `https://` URL (the latter refused by
+    /// validation).
+    fn is_http(&self) -> bool {
+        let scheme = |prefix: &str| {
+            self.play_url
+                .get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+        };
+        scheme("http://") || scheme("https://")
+    }
+
     fn is_file(&self) -> bool {
         !self.play_url.starts_with("rtmp://")
+            && !self.is_http()
             && Path::new(&self.play_url)
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("flv"))

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
+use super::http_flv::{HttpFlvClient, HttpFlvUrl};
 use super::input::Input;
 use super::{
     sound, verify, AudioSink, Command, Displayed, EncodedVideo, FrameSink, JitterBuffer,
@@ -23,6 +24,12 @@ use crate::flv::{self, AudioBody, FlvReader, VideoBody};
 use crate::frame::I420Frame;
 use crate::rtmp::play::{PlayClient, PlayMessage};
 use crate::rtmp::RtmpUrl;
+
+/// Where a live stream is played from.
+enum Url {
+    Rtmp(RtmpUrl),
+    Http(HttpFlvUrl),
+}
 
 /// The player thread.
 pub(super) struct PlayLoop {
@@ -133,7 +140,7 @@ impl PlayLoop {
         }
         let mut input = self.open_input()?;
         let deadline = self.config.timeout.map(|t| started + t);
-        let realtime = matches!(input, Input::Rtmp(_));
+        let realtime = matches!(input, Input::Rtmp(_) | Input::Http(_));
         self.realtime = realtime;
         self.emit(PlayCode::Loading, "loading");
         'play: loop {
@@ -281,17 +288,29 @@ impl PlayLoop {
 
     /// Connects, retrying per the policy from attempt `first_attempt`.
     fn connect(&mut self, first_attempt: u32) -> Result<Input, PlayerError> {
-        let url = RtmpUrl::parse(&self.config.play_url)?;
+        let url = if self.config.is_http() {
+            Url::Http(HttpFlvUrl::parse(&self.config.play_url).map_err(PlayerError::Config)?)
+        } else {
+            Url::Rtmp(RtmpUrl::parse(&self.config.play_url)?)
+        };
         let policy = self.config.reconnect.clone();
         let mut attempt = first_attempt;
         let since = Instant::now();
         loop {
             let events = self.events.clone();
-            let result = PlayClient::connect(&url, &self.config.connection, &mut |event| {
+            let mut on_event = |event| {
                 let _ = events.send(PlayerEvent::Play(event));
-            });
+            };
+            let result = match &url {
+                Url::Rtmp(url) => PlayClient::connect(url, &self.config.connection, &mut on_event)
+                    .map(Input::Rtmp),
+                Url::Http(url) => {
+                    HttpFlvClient::connect(url, &self.config.connection, &mut on_event)
+                        .map(Input::Http)
+                }
+            };
             match result {
-                Ok(client) => return Ok(Input::Rtmp(client)),
+                Ok(input) => return Ok(input),
                 Err(error) => {
                     self.emit(error.play_code(), error.to_string());
                     if !error.is_retryable() {
@@ -299,7 +318,17 @@ impl PlayLoop {
                         return Err(PlayerError::Rejected(error));
                     }
                     attempt += 1;
-                    if let Some(message) = policy.give_up(&url, attempt, since.elapsed()) {
+                    let give_up = match &url {
+                        Url::Rtmp(url) => policy.give_up(url, attempt, since.elapsed()),
+                        Url::Http(url) => (!policy.allows(attempt, since.elapsed())).then(|| {
+                            format!(
+                                "disconnected from {url}: gave up after {} attempts in {:.1} s",
+                                attempt.saturating_sub(1),
+                                since.elapsed().as_secs_f64()
+                            )
+                        }),
+                    };
+                    if let Some(message) = give_up {
                         self.emit(PlayCode::Disconnected, message.clone());
                         return Err(PlayerError::Disconnected(message));
                     }

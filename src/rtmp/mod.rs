@@ -29,7 +29,7 @@ pub use client::{ClientError, HandshakeFailure};
 pub use local::LocalServer;
 pub use publisher::{PublishError, Publisher, PublisherConfig, PublisherStats};
 pub use reconnect::ReconnectPolicy;
-pub use server::{RtmpServer, ServerConfig, ServerError, ServerStats};
+pub use server::{LiveStream, RtmpServer, ServerConfig, ServerError, ServerStats};
 pub use sign::{sign_url, SignError, Signature, SignatureError};
 
 /// The default RTMP port.

@@ -100,7 +100,7 @@ fn view_size(text: &str) -> Result<(u32, u32), String> {
 pub fn run(args: PlayArgs) -> Result<(), Failure> {
     let Some(url) = args.url.clone() else {
         return Err(Failure::Usage(
-            "--url is required (rtmp://HOST[:PORT]/APP/STREAM or FILE.flv)".into(),
+            "--url is required (rtmp://HOST[:PORT]/APP/STREAM, http://HOST:PORT/APP/STREAM.flv or FILE.flv)".into(),
         ));
     };
     let play_url = match &args.key {

@@ -1,7 +1,8 @@
 //! `liveroom serve`: the embedded RTMP server on its own. Publishers and
 //! players meet by stream name, as with nginx-rtmp's `live` application.
-//! It prints `rtmp listening on ADDR` once it accepts connections and runs
-//! until killed.
+//! With `--http-port` it also serves HTTP-FLV, `/api/streams` and `/`.
+//! It prints `rtmp listening on ADDR` (then `http listening on ADDR`) once
+//! it accepts connections and runs until killed.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -18,6 +19,10 @@ pub struct ServeArgs {
     /// RTMP port (0 takes any free port).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
     port: u16,
+    /// Also serve HTTP on this port (0 takes any free port): HTTP-FLV at
+    /// /APP/STREAM.flv, the live streams at / and /api/streams.
+    #[arg(long, value_name = "N")]
+    http_port: Option<u16>,
     /// Address to listen on: 127.0.0.1 keeps it to this machine, 0.0.0.0
     /// opens it to the network.
     #[arg(long, value_name = "ADDR", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
@@ -35,12 +40,16 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let mut config = ServerConfig::loopback(args.port);
     config.bind = SocketAddr::new(args.bind, args.port);
+    config.http_bind = args.http_port.map(|port| SocketAddr::new(args.bind, port));
     config.anti_leech_key = args.key;
     if let Some(max) = args.max_connections {
         config.max_connections = max as usize;
     }
     let server = RtmpServer::start(config).map_err(Failure::run)?;
     println!("rtmp listening on {}", server.local_addr());
+    if let Some(addr) = server.http_addr() {
+        println!("http listening on {addr}");
+    }
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }

@@ -24,6 +24,9 @@ pub struct UrlArgs {
     /// The server's RTMP port.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
     port: u16,
+    /// The server's HTTP port: adds the HTTP-FLV play URLs.
+    #[arg(long, value_name = "N")]
+    http_port: Option<u16>,
     /// The application name.
     #[arg(long, value_name = "APP", default_value = "live")]
     app: String,
@@ -40,8 +43,11 @@ pub struct UrlArgs {
 
 /// Runs `liveroom url`.
 pub fn run(args: UrlArgs) -> Result<(), Failure> {
-    let address = StreamAddress::new(&args.host, args.port, &args.app, &args.stream)
+    let mut address = StreamAddress::new(&args.host, args.port, &args.app, &args.stream)
         .map_err(Failure::usage)?;
+    if let Some(port) = args.http_port {
+        address = address.with_http_port(port).map_err(Failure::usage)?;
+    }
     let expires = SystemTime::now() + args.expire;
     let urls = LiveUrls::new(&address, args.key.as_deref().map(|key| (key, expires)))
         .map_err(Failure::usage)?;

@@ -25,8 +25,8 @@ use rml_rtmp::sessions::{
 use rml_rtmp::time::RtmpTimestamp;
 use thiserror::Error;
 
-use super::player_queue::{Delivery, PlayerQueue, QUEUE_MESSAGES};
-use super::registry::{pure_audio_variant, Refusal, Role};
+use super::player_queue::{Delivery, PlayerQueue, Waker, QUEUE_MESSAGES};
+use super::registry::{pure_audio_variant, Protocol, Refusal, Role};
 use super::{lock, Media, Shared, Track};
 use crate::rtmp::chunk::{ChunkError, ChunkReader};
 
@@ -449,6 +449,9 @@ impl Connection {
             "RTMP connection {} from {} publishes {name}",
             self.id, self.peer
         );
+        self.shared
+            .registry
+            .describe_publisher(self.id, &name, self.peer);
         // Set first: if accepting fails, leaving releases the name.
         self.publishing = Some(name);
         let results = self.session()?.accept_request(request_id)?;
@@ -477,12 +480,14 @@ impl Connection {
         let config = &self.shared.config;
         let queue = Arc::new(PlayerQueue::new(
             format!("player {} of {name}", self.id),
-            self.waker.clone(),
+            Waker::Connection(self.waker.clone()),
             config.queue_bytes(),
             QUEUE_MESSAGES,
             audio_only,
         ));
-        self.shared.registry.add_player(self.id, &name, &queue);
+        self.shared
+            .registry
+            .add_player(self.id, &name, &queue, Protocol::Rtmp);
         self.playing = Some(Playback {
             name,
             stream_id,

@@ -47,6 +47,11 @@ impl GopCache {
         self.metadata = Some(metadata);
     }
 
+    /// The stream's latest metadata, if any.
+    pub(super) fn metadata(&self) -> Option<&StreamMetadata> {
+        self.metadata.as_deref()
+    }
+
     /// Updates the kept headers and GOP with a new message.
     pub(super) fn remember(&mut self, media: &Media, max_gop_bytes: usize) {
         match (media.track, media.kind) {

@@ -47,13 +47,19 @@
 //! after the other half; a peer that has not finished the handshake by the
 //! first half is dropped.
 //!
+//! With [`ServerConfig::http_bind`] set, the server also listens for HTTP
+//! on a port of its own: HTTP-FLV (`/APP/STREAM.flv`, `_pureAudio.flv`)
+//! from the same registry, GOP cache and player queues as RTMP players,
+//! and the operator's `/api/streams` and `/` (see `http.rs`).
+//!
 //! The rooms, one concern each: this file holds the configuration, the
 //! handle, the accept loop and the state every thread shares;
 //! `registry.rs` the stream names, their publishers and players, and the
 //! admission of requests; `gop_cache.rs` what a stream keeps for late
 //! players; `player_queue.rs` each player's bounded queue (back-pressure);
 //! `connection.rs` a connection's thread and state machine (handshake,
-//! session, publishing or playing).
+//! session, publishing or playing); `http.rs` the HTTP listener, its
+//! limits and routes; `http_flv.rs` an HTTP-FLV viewer's task.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, ErrorKind};
@@ -74,12 +80,16 @@ use super::MediaKind;
 
 mod connection;
 mod gop_cache;
+mod http;
+mod http_flv;
 mod player_queue;
 mod registry;
 
-pub use registry::PURE_AUDIO_SUFFIX;
+pub use http::{MAX_HEADERS, MAX_HEAD_BYTES};
+pub use registry::{AudioInfo, LiveStream, VideoInfo, Viewers, PURE_AUDIO_SUFFIX};
 
 use connection::run_connection;
+use http::HttpServer;
 use player_queue::MIN_QUEUE_BYTES;
 use registry::Registry;
 
@@ -110,6 +120,10 @@ pub struct ServerConfig {
     /// Largest chunk size and message a peer may send; a peer past them is
     /// dropped before its bytes are parsed.
     pub inbound: InboundLimits,
+    /// Where to listen for HTTP (HTTP-FLV, `/api/streams`, `/`), on a port
+    /// of its own; `None` (the default): no HTTP. Port 0 takes any free
+    /// port (read it back with [`RtmpServer::http_addr`]).
+    pub http_bind: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +136,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(30),
             anti_leech_key: None,
             inbound: InboundLimits::default(),
+            http_bind: None,
         }
     }
 }
@@ -205,6 +220,10 @@ pub struct ServerStats {
     pub frames_dropped: u64,
     /// Connections closed at once because `max_connections` were open.
     pub connections_refused: u64,
+    /// HTTP connections open now.
+    pub http_connections: usize,
+    /// HTTP connections closed at once because `max_connections` were open.
+    pub http_connections_refused: u64,
 }
 
 impl ServerStats {
@@ -225,6 +244,7 @@ pub struct RtmpServer {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
     accept_thread: Option<JoinHandle<()>>,
+    http: Option<HttpServer>,
 }
 
 impl std::fmt::Debug for RtmpServer {
@@ -247,6 +267,12 @@ impl RtmpServer {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config));
         let accept_shared = Arc::clone(&shared);
+        // HTTP first: if it cannot bind, nothing is left running.
+        let http = shared
+            .config
+            .http_bind
+            .map(|bind| HttpServer::start(Arc::clone(&shared), bind, local_addr))
+            .transpose()?;
         let accept_thread = thread::Builder::new()
             .name(format!("rtmp-accept-{}", local_addr.port()))
             .spawn(move || accept_loop(&listener, &accept_shared))?;
@@ -255,7 +281,26 @@ impl RtmpServer {
             shared,
             local_addr,
             accept_thread: Some(accept_thread),
+            http,
         })
+    }
+
+    /// The address the HTTP listener is bound to, when
+    /// [`ServerConfig::http_bind`] asked for one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(HttpServer::local_addr)
+    }
+
+    /// The HTTP-FLV URL of stream `stream` in application `app`, e.g.
+    /// `http://127.0.0.1:PORT/live/room1.flv`, when HTTP is on.
+    pub fn flv_url(&self, app: &str, stream: &str) -> Option<String> {
+        self.http_addr()
+            .map(|addr| format!("http://{}/{app}/{stream}.flv", reachable(addr)))
+    }
+
+    /// The streams being published now, as `/api/streams` shows them.
+    pub fn live_streams(&self) -> Vec<LiveStream> {
+        self.shared.registry.live_streams()
     }
 
     /// The address the server listens on (with the actual port when the
@@ -281,6 +326,8 @@ impl RtmpServer {
             messages_relayed: shared.relayed.load(Ordering::Relaxed),
             frames_dropped: shared.dropped.load(Ordering::Relaxed),
             connections_refused: shared.refused.load(Ordering::Relaxed),
+            http_connections: self.http.as_ref().map_or(0, HttpServer::connections),
+            http_connections_refused: self.http.as_ref().map_or(0, HttpServer::refused),
         }
     }
 
@@ -290,6 +337,9 @@ impl RtmpServer {
     }
 
     fn shutdown(&mut self) {
+        if let Some(mut http) = self.http.take() {
+            http.stop();
+        }
         let Some(accept_thread) = self.accept_thread.take() else {
             return;
         };
@@ -482,7 +532,7 @@ mod testing {
     use std::sync::mpsc::{self, Receiver};
 
     use super::connection::ConnEvent;
-    use super::player_queue::{Delivery, PlayerQueue};
+    use super::player_queue::{Delivery, PlayerQueue, Waker};
     use super::*;
 
     pub(super) fn media(track: Track, first: u8, second: u8, len: usize, timestamp: u32) -> Media {
@@ -515,7 +565,13 @@ mod testing {
     pub(super) fn queue(max_bytes: usize) -> (PlayerQueue, Receiver<ConnEvent>) {
         let (sender, receiver) = mpsc::sync_channel(4);
         (
-            PlayerQueue::new("test player".into(), sender, max_bytes, 64, false),
+            PlayerQueue::new(
+                "test player".into(),
+                Waker::Connection(sender),
+                max_bytes,
+                64,
+                false,
+            ),
             receiver,
         )
     }

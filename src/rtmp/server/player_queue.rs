@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use log::{info, warn};
 use rml_rtmp::sessions::StreamMetadata;
+use tokio::sync::Notify;
 
 use super::connection::ConnEvent;
 use super::{lock, Media, Track};
@@ -46,13 +47,36 @@ impl Delivery {
     }
 }
 
+/// How a player's drainer learns that its queue has something: an RTMP
+/// connection thread through its event channel, an HTTP-FLV viewer task
+/// through a [`Notify`] (which keeps the wake-up if the task is busy).
+pub(super) enum Waker {
+    /// An RTMP connection's thread.
+    Connection(SyncSender<ConnEvent>),
+    /// An HTTP-FLV viewer's task.
+    Task(Arc<Notify>),
+}
+
+impl Waker {
+    fn wake(&self) {
+        match self {
+            // Full: the thread has events waiting and drains after each.
+            // Disconnected: the player is leaving.
+            Waker::Connection(sender) => {
+                let _ = sender.try_send(ConnEvent::Wake);
+            }
+            Waker::Task(notify) => notify.notify_one(),
+        }
+    }
+}
+
 /// A player's bounded queue, filled by the publisher's thread and drained by
-/// the player's own thread.
+/// the player's own thread (or task).
 pub(super) struct PlayerQueue {
     label: String,
     state: Mutex<QueueState>,
     wake_pending: AtomicBool,
-    waker: SyncSender<ConnEvent>,
+    waker: Waker,
     max_bytes: usize,
     max_messages: usize,
     /// A `_pureAudio` player: video is left out.
@@ -72,7 +96,7 @@ struct QueueState {
 impl PlayerQueue {
     pub(super) fn new(
         label: String,
-        waker: SyncSender<ConnEvent>,
+        waker: Waker,
         max_bytes: usize,
         max_messages: usize,
         audio_only: bool,
@@ -111,9 +135,7 @@ impl PlayerQueue {
         };
         let (wake, dropped) = self.enqueue(delivery, resume);
         if wake && !self.wake_pending.swap(true, Ordering::SeqCst) {
-            // Full: the thread has events waiting and drains after each.
-            // Disconnected: the player is leaving.
-            let _ = self.waker.try_send(ConnEvent::Wake);
+            self.waker.wake();
         }
         dropped
     }
@@ -225,7 +247,13 @@ mod tests {
     #[test]
     fn pure_audio_players_get_the_sound_alone() {
         let (sender, _receiver) = std::sync::mpsc::sync_channel(4);
-        let player = PlayerQueue::new("audio player".into(), sender, 1 << 20, 64, true);
+        let player = PlayerQueue::new(
+            "audio player".into(),
+            Waker::Connection(sender),
+            1 << 20,
+            64,
+            true,
+        );
         let mut metadata = StreamMetadata::new();
         metadata.video_width = Some(720);
         metadata.audio_sample_rate = Some(48_000);

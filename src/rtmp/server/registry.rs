@@ -5,17 +5,32 @@
 //! [`GopCache`] for late players; media from the publisher passes through
 //! here to every player's queue.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use rml_rtmp::sessions::StreamMetadata;
+use serde::Serialize;
 
 use super::gop_cache::GopCache;
 use super::lock;
 use super::player_queue::{Delivery, PlayerQueue};
-use super::Media;
+use super::{Media, Track};
 use crate::rtmp::sign::check_signature;
+use crate::rtmp::MediaKind;
+
+/// The span over which `/api/streams` measures bitrate and frame rate.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// How a player receives its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Protocol {
+    /// An RTMP `play`.
+    Rtmp,
+    /// An HTTP-FLV `GET /APP/STREAM.flv`.
+    Flv,
+}
 
 /// Whether a request publishes or plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +99,8 @@ fn stream_name(app: &str, requested: &str) -> Option<String> {
 #[derive(Default)]
 struct Stream {
     publisher: Option<u64>,
+    /// What `/api/streams` tells about the current publication.
+    publication: Option<Publication>,
     cache: GopCache,
     players: Vec<PlayerSlot>,
 }
@@ -92,6 +109,193 @@ struct Stream {
 struct PlayerSlot {
     conn: u64,
     queue: Arc<PlayerQueue>,
+    protocol: Protocol,
+}
+
+/// The current publication of a stream, as the operator API shows it.
+struct Publication {
+    peer: Option<SocketAddr>,
+    since: Instant,
+    video_codec: Option<u8>,
+    audio_codec: Option<u8>,
+    /// Media messages of the last [`RATE_WINDOW`]: arrival, bytes, and
+    /// whether it is a video frame.
+    recent: VecDeque<(Instant, usize, bool)>,
+}
+
+impl Publication {
+    fn new() -> Self {
+        Self {
+            peer: None,
+            since: Instant::now(),
+            video_codec: None,
+            audio_codec: None,
+            recent: VecDeque::new(),
+        }
+    }
+
+    fn count(&mut self, media: &Media) {
+        let now = Instant::now();
+        let codec = media.data.first().copied();
+        match media.track {
+            Track::Video => self.video_codec = codec.map(|byte| byte & 0x0f),
+            Track::Audio => self.audio_codec = codec.map(|byte| byte >> 4),
+        }
+        let frame = media.track == Track::Video
+            && matches!(media.kind, MediaKind::KeyFrame | MediaKind::InterFrame);
+        self.recent.push_back((now, media.data.len(), frame));
+        while self
+            .recent
+            .front()
+            .is_some_and(|(at, _, _)| now.duration_since(*at) > RATE_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Recent bitrate (kbps) and video frame rate.
+    fn rates(&self, now: Instant) -> (f64, f64) {
+        let span = now
+            .duration_since(self.since)
+            .min(RATE_WINDOW)
+            .as_secs_f64();
+        if span < 0.5 {
+            return (0.0, 0.0);
+        }
+        let recent = self
+            .recent
+            .iter()
+            .filter(|(at, _, _)| now.duration_since(*at) <= RATE_WINDOW);
+        let (bytes, frames) = recent.fold((0usize, 0usize), |(bytes, frames), item| {
+            (bytes + item.1, frames + usize::from(item.2))
+        });
+        (
+            (bytes as f64 * 8.0 / 1000.0 / span * 10.0).round() / 10.0,
+            (frames as f64 / span * 10.0).round() / 10.0,
+        )
+    }
+}
+
+/// A stream being published, as `/api/streams` and
+/// [`RtmpServer::live_streams`](super::RtmpServer::live_streams) show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveStream {
+    /// The application name.
+    pub app: String,
+    /// The stream name.
+    pub stream: String,
+    /// The publisher's address (`ip:port`).
+    pub publisher: Option<String>,
+    /// The video track, once the publisher has sent video.
+    pub video: Option<VideoInfo>,
+    /// The audio track, once the publisher has sent audio.
+    pub audio: Option<AudioInfo>,
+    /// Bits per second over the last five seconds, in kbps.
+    pub bitrate_kbps: f64,
+    /// Seconds since publishing started.
+    pub uptime_s: f64,
+    /// Players per protocol.
+    pub viewers: Viewers,
+}
+
+/// A live stream's video track.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VideoInfo {
+    /// `h264`, `hevc`, or `flv-codec-N`.
+    pub codec: String,
+    /// Width in pixels, from the metadata (0 if not given).
+    pub width: u32,
+    /// Height in pixels, from the metadata (0 if not given).
+    pub height: u32,
+    /// Frames per second over the last five seconds (the metadata's figure
+    /// until then).
+    pub fps: f64,
+}
+
+/// A live stream's audio track.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AudioInfo {
+    /// `aac`, `mp3`, or `flv-sound-N`.
+    pub codec: String,
+    /// Samples per second, from the metadata (0 if not given).
+    pub sample_rate: u32,
+    /// Channels, from the metadata (0 if not given).
+    pub channels: u32,
+}
+
+/// Players of a live stream per protocol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Viewers {
+    /// RTMP players (`_pureAudio` included).
+    pub rtmp: usize,
+    /// HTTP-FLV viewers (`_pureAudio.flv` included).
+    pub flv: usize,
+}
+
+fn video_codec_name(id: u8) -> String {
+    match id {
+        7 => "h264".into(),
+        12 => "hevc".into(),
+        other => format!("flv-codec-{other}"),
+    }
+}
+
+fn audio_codec_name(id: u8) -> String {
+    match id {
+        10 => "aac".into(),
+        2 => "mp3".into(),
+        other => format!("flv-sound-{other}"),
+    }
+}
+
+impl Stream {
+    fn describe(&self, name: &str, now: Instant) -> Option<LiveStream> {
+        let publication = self.publication.as_ref()?;
+        self.publisher?;
+        let (app, stream) = name.split_once('/').unwrap_or(("", name));
+        let metadata = self.cache.metadata();
+        let (bitrate_kbps, measured_fps) = publication.rates(now);
+        let video = publication.video_codec.map(|codec| VideoInfo {
+            codec: video_codec_name(codec),
+            width: metadata.and_then(|m| m.video_width).unwrap_or(0),
+            height: metadata.and_then(|m| m.video_height).unwrap_or(0),
+            fps: if measured_fps > 0.0 {
+                measured_fps
+            } else {
+                metadata
+                    .and_then(|m| m.video_frame_rate)
+                    .map(f64::from)
+                    .unwrap_or(0.0)
+            },
+        });
+        let audio = publication.audio_codec.map(|codec| AudioInfo {
+            codec: audio_codec_name(codec),
+            sample_rate: metadata.and_then(|m| m.audio_sample_rate).unwrap_or(0),
+            channels: metadata
+                .and_then(|m| {
+                    m.audio_channels
+                        .or(m.audio_is_stereo.map(|stereo| if stereo { 2 } else { 1 }))
+                })
+                .unwrap_or(0),
+        });
+        let mut viewers = Viewers::default();
+        for player in &self.players {
+            match player.protocol {
+                Protocol::Rtmp => viewers.rtmp += 1,
+                Protocol::Flv => viewers.flv += 1,
+            }
+        }
+        Some(LiveStream {
+            app: app.to_string(),
+            stream: stream.to_string(),
+            publisher: publication.peer.map(|peer| peer.to_string()),
+            video,
+            audio,
+            bitrate_kbps,
+            uptime_s: (now.duration_since(publication.since).as_secs_f64() * 10.0).round() / 10.0,
+            viewers,
+        })
+    }
 }
 
 /// Every stream name in use, behind one lock.
@@ -142,8 +346,33 @@ impl Registry {
             }
             stream.cache.clear();
             stream.publisher = Some(conn);
+            stream.publication = Some(Publication::new());
         }
         Ok(name)
+    }
+
+    /// Records the address of the publisher `conn` of `name`.
+    pub(super) fn describe_publisher(&self, conn: u64, name: &str, peer: SocketAddr) {
+        let mut streams = lock(&self.streams);
+        if let Some(stream) = streams.get_mut(name) {
+            if stream.publisher == Some(conn) {
+                if let Some(publication) = stream.publication.as_mut() {
+                    publication.peer = Some(peer);
+                }
+            }
+        }
+    }
+
+    /// The streams being published now, by name.
+    pub(super) fn live_streams(&self) -> Vec<LiveStream> {
+        let now = Instant::now();
+        let streams = lock(&self.streams);
+        let mut live: Vec<LiveStream> = streams
+            .iter()
+            .filter_map(|(name, stream)| stream.describe(name, now))
+            .collect();
+        live.sort_by(|a, b| (&a.app, &a.stream).cmp(&(&b.app, &b.stream)));
+        live
     }
 
     /// The publisher `conn` of `name` is gone: tell its players, forget the
@@ -158,6 +387,7 @@ impl Registry {
         }
         stream.cache.clear();
         stream.publisher = None;
+        stream.publication = None;
         for player in &stream.players {
             player.queue.push(Delivery::End, false);
         }
@@ -167,7 +397,13 @@ impl Registry {
     }
 
     /// Adds a player of `name`, primed with what the stream has kept.
-    pub(super) fn add_player(&self, conn: u64, name: &str, queue: &Arc<PlayerQueue>) {
+    pub(super) fn add_player(
+        &self,
+        conn: u64,
+        name: &str,
+        queue: &Arc<PlayerQueue>,
+        protocol: Protocol,
+    ) {
         let mut streams = lock(&self.streams);
         let stream = streams.entry(name.to_string()).or_default();
         if stream.publisher.is_some() {
@@ -176,6 +412,7 @@ impl Registry {
         stream.players.push(PlayerSlot {
             conn,
             queue: Arc::clone(queue),
+            protocol,
         });
     }
 
@@ -224,6 +461,9 @@ impl Registry {
         };
         if stream.publisher != Some(conn) {
             return 0;
+        }
+        if let Some(publication) = stream.publication.as_mut() {
+            publication.count(&media);
         }
         stream.cache.remember(&media, max_gop_bytes);
         let resume = stream.cache.is_resume_point(&media);

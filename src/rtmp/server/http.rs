@@ -1,0 +1,532 @@
+//! The embedded server's HTTP listener: HTTP-FLV live streams and the
+//! operator's pages, on a port of its own ([`ServerConfig::http_bind`]).
+//!
+//! Built on `hyper` (HTTP/1.1, no hand-written parsing) on a small tokio
+//! runtime (two worker threads) that the server owns; the rest of the
+//! server stays on std threads. Routes, all `GET` or `HEAD` (other methods
+//! get 405):
+//!
+//! * `/APP/STREAM.flv`: the live stream as FLV (see [`super::http_flv`]);
+//!   `/APP/STREAM_pureAudio.flv`: its sound alone. With an anti-leech key
+//!   the query must carry a valid `txSecret`/`txTime` (403 otherwise, the
+//!   reason in the body).
+//! * `/api/streams`: JSON, one object per live stream
+//!   ([`LiveStream`](super::LiveStream)).
+//! * `/`: a small HTML page listing live streams and their play URLs.
+//!
+//! Anything else is 404; nothing is served from the file system. Limits:
+//! connections past [`ServerConfig::max_connections`] (counted apart from
+//! RTMP's) are closed once accepted; a request head must fit in
+//! [`MAX_HEAD_BYTES`] and [`MAX_HEADERS`] headers and arrive within the
+//! idle timeout; a viewer that takes nothing for the idle timeout is
+//! dropped.
+//!
+//! [`ServerConfig::http_bind`]: super::ServerConfig::http_bind
+//! [`ServerConfig::max_connections`]: super::ServerConfig::max_connections
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use log::{debug, info, warn};
+use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tokio::sync::Notify;
+
+use super::http_flv;
+use super::registry::{LiveStream, Role, PURE_AUDIO_SUFFIX};
+use super::{reachable, ServerError, Shared};
+
+/// Largest request head (request line and headers) hyper buffers.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most headers in one request.
+pub const MAX_HEADERS: usize = 64;
+/// Worker threads of the HTTP runtime.
+const WORKERS: usize = 2;
+
+/// A response body: a whole page or a live FLV stream.
+pub(super) type Body = BoxBody<Bytes, Infallible>;
+
+/// The running HTTP listener; dropping it stops it.
+pub(super) struct HttpServer {
+    local_addr: SocketAddr,
+    state: Arc<HttpState>,
+    runtime: Option<Runtime>,
+}
+
+/// What every HTTP connection shares.
+pub(super) struct HttpState {
+    pub(super) shared: Arc<Shared>,
+    rtmp_addr: SocketAddr,
+    http_addr: SocketAddr,
+    open: AtomicUsize,
+    refused: AtomicU64,
+}
+
+impl HttpServer {
+    /// Binds `bind` and starts serving; returns at once.
+    pub(super) fn start(
+        shared: Arc<Shared>,
+        bind: SocketAddr,
+        rtmp_addr: SocketAddr,
+    ) -> Result<Self, ServerError> {
+        let listener =
+            StdListener::bind(bind).map_err(|source| ServerError::Bind { addr: bind, source })?;
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .thread_name(format!("http-{}", local_addr.port()))
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let listener = {
+            let _entered = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
+        let state = Arc::new(HttpState {
+            shared,
+            rtmp_addr,
+            http_addr: local_addr,
+            open: AtomicUsize::new(0),
+            refused: AtomicU64::new(0),
+        });
+        runtime.spawn(accept_loop(listener, Arc::clone(&state)));
+        info!("embedded HTTP server listening on {local_addr}");
+        Ok(Self {
+            local_addr,
+            state,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The bound address.
+    pub(super) fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// HTTP connections open now.
+    pub(super) fn connections(&self) -> usize {
+        self.state.open.load(Ordering::SeqCst)
+    }
+
+    /// HTTP connections refused past the cap.
+    pub(super) fn refused(&self) -> u64 {
+        self.state.refused.load(Ordering::Relaxed)
+    }
+
+    /// Stops the listener and drops every connection (viewers leave the
+    /// registry as their tasks are dropped).
+    pub(super) fn stop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            info!("embedded HTTP server on {} stopped", self.local_addr);
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Releases a connection's place in the count however its task ends.
+struct OpenSlot(Arc<HttpState>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<HttpState>) {
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // E.g. out of file descriptors: do not spin on it.
+                warn!("HTTP accept failed: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let max = state.shared.config.max_connections;
+        let open = state.open.load(Ordering::SeqCst);
+        if open >= max {
+            state.refused.fetch_add(1, Ordering::Relaxed);
+            warn!("refusing HTTP connection from {peer}: {open} open (max_connections {max})");
+            drop(socket);
+            continue;
+        }
+        state.open.fetch_add(1, Ordering::SeqCst);
+        let slot = OpenSlot(Arc::clone(&state));
+        let _ = socket.set_nodelay(true);
+        tokio::spawn(serve_connection(socket, peer, slot));
+    }
+}
+
+async fn serve_connection(socket: tokio::net::TcpStream, peer: SocketAddr, slot: OpenSlot) {
+    let state = Arc::clone(&slot.0);
+    // A viewer task that gives up on a stalled client fires this: the
+    // connection is dropped, whatever hyper is waiting for.
+    let kill = Arc::new(Notify::new());
+    let service = {
+        let kill = Arc::clone(&kill);
+        service_fn(move |request: Request<Incoming>| {
+            let state = Arc::clone(&state);
+            let kill = Arc::clone(&kill);
+            async move { Ok::<_, Infallible>(respond(&state, peer, &request, kill)) }
+        })
+    };
+    let idle = slot.0.shared.config.idle_timeout;
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(idle)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(socket), service);
+    tokio::select! {
+        outcome = connection => {
+            if let Err(error) = outcome {
+                debug!("HTTP connection from {peer} ended: {error}");
+            }
+        }
+        () = kill.notified() => debug!("HTTP connection from {peer} dropped (stalled viewer)"),
+    }
+    drop(slot);
+}
+
+/// What a request path asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Route {
+    /// `/`.
+    Index,
+    /// `/api/streams`.
+    Streams,
+    /// `/APP/STREAM.flv` or `/APP/STREAM_pureAudio.flv`.
+    Flv {
+        /// The application.
+        app: String,
+        /// The stream (without `_pureAudio`).
+        stream: String,
+        /// The sound alone.
+        audio_only: bool,
+    },
+    /// Anything else.
+    NotFound,
+}
+
+/// A name the HTTP routes accept: letters, digits, `-`, `_`, `.`, not
+/// starting with a dot.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Maps a request path (without its query) to a route.
+pub(super) fn route(path: &str) -> Route {
+    match path {
+        "/" => return Route::Index,
+        "/api/streams" => return Route::Streams,
+        _ => {}
+    }
+    let Some((app, file)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/')) else {
+        return Route::NotFound;
+    };
+    let Some(stream) = file.strip_suffix(".flv") else {
+        return Route::NotFound;
+    };
+    if !plain_name(app) || !plain_name(stream) {
+        return Route::NotFound;
+    }
+    let (stream, audio_only) = match stream.strip_suffix(PURE_AUDIO_SUFFIX) {
+        Some(base) if plain_name(base) => (base, true),
+        _ => (stream, false),
+    };
+    Route::Flv {
+        app: app.to_string(),
+        stream: stream.to_string(),
+        audio_only,
+    }
+}
+
+fn page(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn text(status: StatusCode, body: String) -> Response<Body> {
+    page(status, "text/plain; charset=utf-8", body)
+}
+
+fn respond<B>(
+    state: &Arc<HttpState>,
+    peer: SocketAddr,
+    request: &Request<B>,
+    kill: Arc<Notify>,
+) -> Response<Body> {
+    let method = request.method();
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("405 method not allowed: {method} (GET and HEAD only)\n"),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let path = request.uri().path();
+    match route(path) {
+        Route::NotFound => text(StatusCode::NOT_FOUND, format!("404 not found: {path}\n")),
+        Route::Streams => {
+            let streams = state.shared.registry.live_streams();
+            match serde_json::to_vec(&serde_json::json!({ "streams": streams })) {
+                Ok(json) => page(StatusCode::OK, "application/json", json),
+                Err(error) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("500 cannot list the streams: {error}\n"),
+                ),
+            }
+        }
+        Route::Index => {
+            let host = request
+                .headers()
+                .get(HOST)
+                .and_then(|host| host.to_str().ok());
+            let streams = state.shared.registry.live_streams();
+            page(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                index_page(&streams, &state.play_hosts(host)),
+            )
+        }
+        Route::Flv {
+            app,
+            stream,
+            audio_only,
+        } => {
+            let shared = &state.shared;
+            let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+            let requested = match request.uri().query() {
+                Some(query) => format!("{stream}?{query}"),
+                None => stream,
+            };
+            let name = match shared.registry.decide(
+                id,
+                Role::Play,
+                &app,
+                &requested,
+                shared.config.anti_leech_key.as_deref(),
+            ) {
+                Ok(name) => name,
+                Err(refusal) => {
+                    warn!(
+                        "HTTP viewer {peer}: refusing {path}: {}",
+                        refusal.description
+                    );
+                    return text(
+                        StatusCode::FORBIDDEN,
+                        format!("403 forbidden: {}\n", refusal.description),
+                    );
+                }
+            };
+            let body = if method == Method::HEAD {
+                Full::new(Bytes::new()).boxed()
+            } else {
+                info!(
+                    "HTTP viewer {peer} plays {name}{}",
+                    if audio_only { " (audio only)" } else { "" }
+                );
+                http_flv::start(Arc::clone(shared), id, name, audio_only, peer, kill)
+            };
+            let mut response = Response::new(body);
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("video/x-flv"));
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+    }
+}
+
+/// Where a stream is played from, as the index page writes it.
+struct PlayHosts {
+    rtmp: String,
+    http: String,
+}
+
+impl HttpState {
+    /// The RTMP and HTTP `host:port` for play URLs: the host the client
+    /// used (its `Host` header, when plain), else the bound addresses.
+    fn play_hosts(&self, host: Option<&str>) -> PlayHosts {
+        let named = host
+            .filter(|host| {
+                host.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '[' | ']'))
+            })
+            .map(|host| match host.rsplit_once(':') {
+                // `[::1]:8080` or `name:8080`: drop the port.
+                Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+                _ => host,
+            })
+            .filter(|name| !name.is_empty());
+        let rtmp = reachable(self.rtmp_addr);
+        let http = reachable(self.http_addr);
+        match named {
+            Some(name) => PlayHosts {
+                rtmp: format!("{name}:{}", rtmp.port()),
+                http: format!("{name}:{}", http.port()),
+            },
+            None => PlayHosts {
+                rtmp: rtmp.to_string(),
+                http: http.to_string(),
+            },
+        }
+    }
+}
+
+/// Escapes text for HTML.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `/` page: every live stream with its play URLs.
+fn index_page(streams: &[LiveStream], hosts: &PlayHosts) -> String {
+    let mut html = String::from(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>liveroom: live streams</title>\
+         </head>\n<body>\n<h1>Live streams</h1>\n",
+    );
+    if streams.is_empty() {
+        html.push_str("<p>Nothing is live.</p>\n");
+    } else {
+        html.push_str(
+            "<table>\n<tr><th>stream</th><th>uptime</th><th>kbps</th><th>viewers</th>\
+             <th>play</th></tr>\n",
+        );
+        for live in streams {
+            let name = format!("{}/{}", live.app, live.stream);
+            let urls = [
+                format!("rtmp://{}/{name}", hosts.rtmp),
+                format!("http://{}/{name}.flv", hosts.http),
+                format!("http://{}/{name}{PURE_AUDIO_SUFFIX}.flv", hosts.http),
+            ];
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{:.0} s</td><td>{:.0}</td><td>{} RTMP, {} FLV</td><td>",
+                escape(&name),
+                live.uptime_s,
+                live.bitrate_kbps,
+                live.viewers.rtmp,
+                live.viewers.flv
+            );
+            for url in urls {
+                let url = escape(&url);
+                let _ = write!(html, "<a href=\"{url}\">{url}</a><br>");
+            }
+            html.push_str("</td></tr>\n");
+        }
+        html.push_str("</table>\n");
+    }
+    html.push_str("</body></html>\n");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/"), Route::Index);
+        assert_eq!(route("/api/streams"), Route::Streams);
+        assert_eq!(
+            route("/live/room1.flv"),
+            Route::Flv {
+                app: "live".into(),
+                stream: "room1".into(),
+                audio_only: false
+            }
+        );
+        assert_eq!(
+            route("/live/room1_pureAudio.flv"),
+            Route::Flv {
+                app: "live".into(),
+                stream: "room1".into(),
+                audio_only: true
+            }
+        );
+        for path in [
+            "",
+            "/live",
+            "/live/",
+            "/live/room1",
+            "/live/.flv",
+            "/live/a/b.flv",
+            "/../etc/passwd",
+            "/live/../x.flv",
+            "/live/%2e%2e.flv",
+            "/live/a b.flv",
+            "/api/streams/",
+            "/index.html",
+            "/live/room1.m3u8",
+        ] {
+            assert_eq!(route(path), Route::NotFound, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn the_index_page_escapes_names() {
+        let live = LiveStream {
+            app: "live".into(),
+            stream: "<b>".into(),
+            publisher: None,
+            video: None,
+            audio: None,
+            bitrate_kbps: 0.0,
+            uptime_s: 1.0,
+            viewers: Default::default(),
+        };
+        let hosts = PlayHosts {
+            rtmp: "h:1935".into(),
+            http: "h:8080".into(),
+        };
+        let html = index_page(&[live], &hosts);
+        assert!(html.contains("live/&lt;b&gt;"), "{html}");
+        assert!(!html.contains("<b>"));
+        assert!(html.contains("http://h:8080/live/&lt;b&gt;.flv"));
+        assert!(index_page(&[], &hosts).contains("Nothing is live"));
+    }
+}

@@ -1,0 +1,441 @@
+//! HTTP-FLV and the operator API of `liveroom serve --http-port` against
+//! real peers: `liveroom push` publishes testsrc over RTMP; FFmpeg
+//! (`ffprobe`, `ffmpeg`) and our own player read the stream over HTTP;
+//! plain TCP clients check the routes, the anti-leech refusals and that a
+//! viewer who reads nothing stalls nobody.
+//!
+//! Each test runs its own `liveroom serve` on free loopback ports.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ffprobe, liveroom, run_liveroom, scratch_dir, summary_of, Watched};
+
+/// A `liveroom serve` process with HTTP; killed on drop.
+struct Serve {
+    child: Child,
+    rtmp: SocketAddr,
+    http: SocketAddr,
+}
+
+impl Serve {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = liveroom("serve")
+            .args(["--port", "0", "--http-port", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("liveroom serve runs");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut address = |prefix: &str| -> SocketAddr {
+            let line = lines.next().expect("a line").expect("text");
+            line.strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"))
+                .parse()
+                .expect("an address")
+        };
+        let rtmp = address("rtmp listening on ");
+        let http = address("http listening on ");
+        Self { child, rtmp, http }
+    }
+
+    fn rtmp_url(&self, stream: &str) -> String {
+        format!("rtmp://{}/live/{stream}", self.rtmp)
+    }
+
+    fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// One request with `Connection: close`: status and body.
+    fn request(&self, method: &str, path: &str) -> (u16, String) {
+        let mut socket = TcpStream::connect(self.http).expect("connects");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            socket,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.http
+        )
+        .expect("request sent");
+        let mut answer = Vec::new();
+        socket.read_to_end(&mut answer).expect("answer read");
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {answer:?}"));
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn streams(&self) -> serde_json::Value {
+        let (status, body) = self.request("GET", "/api/streams");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `liveroom push` of `frames` testsrc frames (with the tone) to
+/// `url`, and waits until it publishes.
+fn push(url: &str, frames: u32, dir: &Path) -> Watched {
+    let frames = frames.to_string();
+    let mut pusher = Watched::spawn(
+        "pusher",
+        "push",
+        &[
+            "--url", url, "--frames", &frames, "--mode", "sd", "--events", "json",
+        ],
+        dir,
+    );
+    pusher.wait_for(1002, Duration::from_secs(20));
+    pusher
+}
+
+/// Polls `/api/streams` until `check` holds.
+fn wait_for_streams(serve: &Serve, what: &str, check: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let streams = serve.streams();
+        if check(&streams) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {streams}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ffmpeg_reads_http_flv_video_and_audio_and_pure_audio_has_no_video() {
+    let dir = scratch_dir("http-flv-ffmpeg");
+    let serve = Serve::start(&[]);
+    let mut pusher = push(&serve.rtmp_url("x"), 300, &dir);
+
+    // ffprobe decodes every video frame it reads until the publisher
+    // leaves (the response then ends).
+    let probe = ffprobe(Path::new(&serve.http_url("/live/x.flv")));
+    assert_eq!(probe.codec, "h264");
+    assert_eq!((probe.width, probe.height), (360, 640));
+    assert!(probe.frames >= 60, "{probe:?}");
+    let (status, _, stderr) = pusher.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}");
+
+    // Video and audio both decode.
+    let mut pusher = push(&serve.rtmp_url("y"), 150, &dir);
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &serve.http_url("/live/y.flv")])
+        .args([
+            "-map", "0:v", "-map", "0:a", "-t", "2", "-f", "framecrc", "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let video = text.lines().filter(|l| l.starts_with("0,")).count();
+    let audio = text.lines().filter(|l| l.starts_with("1,")).count();
+    assert!(video >= 40, "{video} video frames decoded");
+    assert!(audio >= 60, "{audio} audio frames decoded");
+
+    // The sound alone: no video stream at all.
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type"])
+        .args(["-of", "csv=p=0"])
+        .arg(serve.http_url("/live/y_pureAudio.flv"))
+        .output()
+        .expect("ffprobe runs");
+    let kinds = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{kinds}");
+    assert_eq!(kinds.trim(), "audio", "{kinds}");
+    let (status, _, stderr) = pusher.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}");
+}
+
+#[test]
+fn our_player_plays_http_flv_with_every_stamp() {
+    let dir = scratch_dir("http-flv-player");
+    let serve = Serve::start(&[]);
+    let flv = serve.http_url("/live/stamps.flv");
+    // The player comes first and waits for the publisher.
+    let mut player = Watched::spawn(
+        "player",
+        "play",
+        &[
+            "--url",
+            &flv,
+            "--stamps",
+            "--events",
+            "json",
+            "--timeout",
+            "40",
+        ],
+        &dir,
+    );
+    player.wait_for(2002, Duration::from_secs(10));
+    let mut pusher = push(&serve.rtmp_url("stamps"), 150, &dir);
+    let (status, _, stderr) = pusher.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}");
+    let (status, stdout, stderr) = player.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}\n{stdout}");
+    let summary = summary_of(&stdout);
+    let stamps = &summary["stamps"];
+    assert_eq!(stamps["distinct"], 150, "{summary}");
+    assert_eq!(stamps["lost"], 0, "{summary}");
+    assert_eq!(stamps["highest"], 149, "{summary}");
+    assert!(summary["audio"]["packetsDecoded"].as_u64().unwrap_or(0) > 100);
+}
+
+#[test]
+fn with_a_key_unsigned_is_403_with_the_reason_and_signed_plays() {
+    let dir = scratch_dir("http-flv-key");
+    let serve = Serve::start(&["--key", "SECRET"]);
+    let (status, body) = serve.request("GET", "/live/k.flv");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("txSecret"), "the reason: {body}");
+    let (status, body) = serve.request(
+        "GET",
+        "/live/k.flv?txSecret=00000000000000000000000000000000&txTime=7FFFFFFF",
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.len() > "403 forbidden: \n".len(), "{body}");
+    // `/` and `/api/streams` show no media: open without a signature.
+    assert_eq!(serve.request("GET", "/api/streams").0, 200);
+    assert_eq!(serve.request("GET", "/").0, 200);
+
+    let urls = run_liveroom(
+        "url",
+        &[
+            "--stream",
+            "k",
+            "--port",
+            &serve.rtmp.port().to_string(),
+            "--http-port",
+            &serve.http.port().to_string(),
+            "--key",
+            "SECRET",
+            "--json",
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(urls.status.success());
+    let urls: serde_json::Value = serde_json::from_slice(&urls.stdout).expect("JSON");
+    let play = |kind: &str| -> String {
+        urls["play"]
+            .as_array()
+            .expect("play URLs")
+            .iter()
+            .find(|play| play["kind"] == kind)
+            .and_then(|play| play["url"].as_str())
+            .unwrap_or_else(|| panic!("no {kind} URL in {urls}"))
+            .to_string()
+    };
+    let flv = play("httpFlv");
+    let pure_audio = play("httpFlvPureAudio");
+    assert!(
+        flv.starts_with(&serve.http_url("/live/k.flv?txSecret=")),
+        "{flv}"
+    );
+
+    let mut pusher = push(urls["push"].as_str().expect("push URL"), 90, &dir);
+    let path = |url: &str| {
+        url.split_once(&serve.http.to_string())
+            .expect("ours")
+            .1
+            .to_string()
+    };
+    assert_eq!(serve.request("HEAD", &path(&pure_audio)).0, 200);
+    let output = run_liveroom(
+        "play",
+        &[
+            "--url",
+            &flv,
+            "--frames",
+            "30",
+            "--events",
+            "json",
+            "--timeout",
+            "20",
+        ],
+        Duration::from_secs(30),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(summary_of(&stdout)["framesDisplayed"], 30, "{stdout}");
+    let (status, _, stderr) = pusher.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}");
+
+    // Our player gives up at once on a refusal, with the reason.
+    let unsigned = serve.http_url("/live/k.flv");
+    let output = run_liveroom(
+        "play",
+        &["--url", &unsigned, "--timeout", "10"],
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("403"), "{stderr}");
+}
+
+#[test]
+fn https_is_refused_with_one_line() {
+    let output = run_liveroom(
+        "play",
+        &["--url", "https://127.0.0.1:1/live/x.flv"],
+        Duration::from_secs(10),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("https:// is not supported"), "{stderr}");
+}
+
+#[test]
+fn the_api_counts_viewers_per_protocol_and_routes_are_limited() {
+    let dir = scratch_dir("http-flv-api");
+    let serve = Serve::start(&[]);
+    assert_eq!(serve.request("GET", "/nope").0, 404);
+    assert_eq!(serve.request("GET", "/live/x.m3u8").0, 404);
+    assert_eq!(serve.request("GET", "/../../etc/passwd").0, 404);
+    assert_eq!(serve.request("POST", "/").0, 405);
+    assert_eq!(serve.request("DELETE", "/live/x.flv").0, 405);
+    assert_eq!(serve.streams()["streams"], serde_json::json!([]));
+
+    let mut pusher = push(&serve.rtmp_url("api"), 300, &dir);
+    let mut rtmp_player = Watched::spawn(
+        "rtmp-player",
+        "play",
+        &[
+            "--url",
+            &serve.rtmp_url("api"),
+            "--events",
+            "json",
+            "--timeout",
+            "30",
+        ],
+        &dir,
+    );
+    rtmp_player.wait_for(2002, Duration::from_secs(10));
+    let mut viewer = TcpStream::connect(serve.http).expect("connects");
+    write!(
+        viewer,
+        "GET /live/api.flv HTTP/1.1\r\nHost: {}\r\n\r\n",
+        serve.http
+    )
+    .expect("request sent");
+    let mut head = [0u8; 12];
+    viewer.read_exact(&mut head).expect("status line");
+    assert_eq!(&head, b"HTTP/1.1 200");
+
+    wait_for_streams(&serve, "one viewer per protocol", |streams| {
+        let live = &streams["streams"][0];
+        live["viewers"] == serde_json::json!({"rtmp": 1, "flv": 1})
+            && live["bitrate_kbps"].as_f64().unwrap_or(0.0) > 0.0
+    });
+    let streams = serve.streams();
+    let live = &streams["streams"][0];
+    assert_eq!(live["app"], "live");
+    assert_eq!(live["stream"], "api");
+    assert!(live["publisher"]
+        .as_str()
+        .is_some_and(|peer| peer.starts_with("127.0.0.1:")));
+    assert_eq!(live["video"]["codec"], "h264", "{live}");
+    assert_eq!(live["video"]["width"], 360, "{live}");
+    assert_eq!(live["video"]["height"], 640, "{live}");
+    assert_eq!(live["audio"]["codec"], "aac", "{live}");
+    assert!(
+        live["audio"]["sample_rate"].as_u64().unwrap_or(0) > 0,
+        "{live}"
+    );
+    assert!(live["uptime_s"].as_f64().unwrap_or(0.0) > 0.0, "{live}");
+
+    let (status, page) = serve.request("GET", "/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("rtmp://{}/live/api", serve.rtmp)),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("http://{}/live/api.flv", serve.http)),
+        "{page}"
+    );
+
+    drop(viewer);
+    drop(rtmp_player);
+    let (status, _, stderr) = pusher.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}");
+    wait_for_streams(&serve, "nothing live", |streams| {
+        streams["streams"] == serde_json::json!([])
+    });
+}
+
+#[test]
+fn a_viewer_that_reads_nothing_does_not_stall_an_rtmp_player() {
+    let dir = scratch_dir("http-flv-slow");
+    let serve = Serve::start(&[]);
+    // Three viewers that send their request and never read.
+    let stalled: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut socket = TcpStream::connect(serve.http).expect("connects");
+            write!(
+                socket,
+                "GET /live/slow.flv HTTP/1.1\r\nHost: {}\r\n\r\n",
+                serve.http
+            )
+            .expect("request sent");
+            socket
+        })
+        .collect();
+    let mut player = Watched::spawn(
+        "player",
+        "play",
+        &[
+            "--url",
+            &serve.rtmp_url("slow"),
+            "--stamps",
+            "--events",
+            "json",
+            "--timeout",
+            "40",
+        ],
+        &dir,
+    );
+    player.wait_for(2002, Duration::from_secs(10));
+    wait_for_streams(&serve, "nothing yet", |streams| {
+        streams["streams"] == serde_json::json!([])
+    });
+    let mut pusher = push(&serve.rtmp_url("slow"), 300, &dir);
+    wait_for_streams(&serve, "the stalled viewers are counted", |streams| {
+        streams["streams"][0]["viewers"] == serde_json::json!({"rtmp": 1, "flv": 3})
+    });
+    let (status, stdout, stderr) = pusher.finish(Duration::from_secs(40));
+    assert!(status.success(), "{stderr}");
+    let pushed = summary_of(&stdout);
+    assert_eq!(pushed["framesSent"], 300, "{pushed}");
+    let (status, stdout, stderr) = player.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}\n{stdout}");
+    let summary = summary_of(&stdout);
+    assert_eq!(summary["stamps"]["distinct"], 300, "{summary}");
+    assert_eq!(summary["stamps"]["lost"], 0, "{summary}");
+    drop(stalled);
+}
