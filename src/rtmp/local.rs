@@ -14,11 +14,11 @@
 //! # }
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use super::server::{RtmpServer, ServerConfig, ServerError};
-use super::sign::SignError;
+use super::sign::{SignError, Signature};
 use crate::urls::sign_if_keyed;
 
 /// The embedded RTMP server on a free loopback port, and the key it
@@ -29,11 +29,13 @@ pub struct LocalServer {
 }
 
 impl LocalServer {
-    /// Starts the server on `127.0.0.1` and a free port; with a key, every
-    /// publish and play must be signed with it.
+    /// Starts the server on `127.0.0.1` and a free port, with HTTP
+    /// (HTTP-FLV, `/api/streams`) on another; with a key, every publish and
+    /// play must be signed with it.
     pub fn start(key: Option<String>) -> Result<Self, ServerError> {
         let config = ServerConfig {
             anti_leech_key: key.clone(),
+            http_bind: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)),
             ..ServerConfig::default()
         };
         let server = RtmpServer::start(config)?;
@@ -43,6 +45,24 @@ impl LocalServer {
     /// Where the server listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// The HTTP-FLV URL of `app/stream` on this server, signed like
+    /// [`LocalServer::url`].
+    pub fn flv_url(
+        &self,
+        app: &str,
+        stream: &str,
+        valid_for: Duration,
+    ) -> Option<Result<String, SignError>> {
+        let url = self.server.flv_url(app, stream)?;
+        Some(match &self.key {
+            Some(key) => {
+                let expires = std::time::SystemTime::now() + valid_for;
+                Signature::new(key, stream, expires).map(|s| format!("{url}?{}", s.query()))
+            }
+            None => Ok(url),
+        })
     }
 
     /// The server itself (statistics, shutdown).
