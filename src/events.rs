@@ -45,6 +45,10 @@ pub enum PushCode {
     UplinkSlow,
     /// 1102: the connection dropped; reconnecting.
     Reconnecting,
+    /// 1110 (liveroom's own): a paced push fell more than half a second
+    /// behind real time (the source, effects or encoder are too slow for
+    /// the frame rate); repeated at most every 5 s while it stays behind.
+    FallingBehind,
     /// 3001: the host name did not resolve.
     DnsFailure,
     /// 3002: the TCP connection failed.
@@ -85,6 +89,7 @@ impl PushCode {
             PushCode::Background => 5000,
             PushCode::UplinkSlow => 1101,
             PushCode::Reconnecting => 1102,
+            PushCode::FallingBehind => 1110,
             PushCode::DnsFailure => 3001,
             PushCode::ConnectFailure => 3002,
             PushCode::HandshakeFailure => 3003,
@@ -112,6 +117,7 @@ impl PushCode {
             self,
             PushCode::UplinkSlow
                 | PushCode::Reconnecting
+                | PushCode::FallingBehind
                 | PushCode::DnsFailure
                 | PushCode::ConnectFailure
                 | PushCode::HandshakeFailure
@@ -462,6 +468,8 @@ mod tests {
     #[test]
     fn codes_match_the_plugin() {
         assert_eq!(PushCode::Reconnecting.code(), 1102);
+        assert_eq!(PushCode::FallingBehind.code(), 1110);
+        assert!(PushCode::FallingBehind.is_warning());
         assert_eq!(PushCode::Disconnected.code(), -1307);
         assert!(PushCode::VideoEncodeFailed.is_error());
         assert!(!PushCode::ConnectFailure.is_error());

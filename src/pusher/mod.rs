@@ -197,6 +197,7 @@ impl LivePusher {
                     audio,
                     commands: inbox,
                     events: outbox,
+                    behind: Default::default(),
                 };
                 push.run()
             })
