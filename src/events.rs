@@ -304,6 +304,28 @@ pub struct NetStatus {
     pub audio_cache: Option<f64>,
 }
 
+/// The pusher's `netStatus`: the figures both components report, and how
+/// far a paced push runs behind real time. It dereferences to the
+/// [`NetStatus`] it carries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushNetStatus {
+    /// The figures shared with the player.
+    #[serde(flatten)]
+    pub status: NetStatus,
+    /// How late the latest frame went out against its due time when the
+    /// push is paced, ms (0 on time, and always 0 unpaced).
+    pub behind_ms: f64,
+}
+
+impl std::ops::Deref for PushNetStatus {
+    type Target = NetStatus;
+
+    fn deref(&self) -> &NetStatus {
+        &self.status
+    }
+}
+
 /// One line of `--events json` output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "tag")]
@@ -327,6 +349,10 @@ pub enum EventLine {
     /// Periodic statistics.
     #[serde(rename = "netStatus")]
     NetStatus(NetStatus),
+    /// The pusher's periodic statistics (the same `netStatus` line, with
+    /// `behindMs`).
+    #[serde(rename = "netStatus")]
+    PushNetStatus(PushNetStatus),
     /// `bgmStart`: background music started.
     #[serde(rename = "bgmStart", rename_all = "camelCase")]
     BgmStart {
@@ -409,6 +435,12 @@ impl From<BgmEvent> for EventLine {
     }
 }
 
+impl From<PushNetStatus> for EventLine {
+    fn from(status: PushNetStatus) -> Self {
+        EventLine::PushNetStatus(status)
+    }
+}
+
 impl From<NetStatus> for EventLine {
     fn from(status: NetStatus) -> Self {
         EventLine::NetStatus(status)
@@ -418,6 +450,22 @@ impl From<NetStatus> for EventLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_net_status_adds_behind_ms_to_the_same_line() {
+        let status = PushNetStatus {
+            status: NetStatus {
+                video_fps: 18.5,
+                ..Default::default()
+            },
+            behind_ms: 750.0,
+        };
+        assert_eq!(status.video_fps, 18.5);
+        let json = EventLine::from(status).to_json();
+        assert!(json.contains(r#""tag":"netStatus""#), "{json}");
+        assert!(json.contains(r#""videoFPS":18.5"#), "{json}");
+        assert!(json.contains(r#""behindMs":750.0"#), "{json}");
+    }
 
     #[test]
     fn net_status_uses_the_plugin_field_names() {

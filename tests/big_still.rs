@@ -40,6 +40,20 @@ fn big_jpeg() -> &'static Path {
     })
 }
 
+/// The largest `behindMs` of the `netStatus` lines (every one must have it).
+fn max_behind_ms(stdout: &str) -> f64 {
+    let mut worst = 0.0f64;
+    for line in stdout
+        .lines()
+        .filter(|l| l.contains(r#""tag":"netStatus""#))
+    {
+        let status: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        let behind = status["behindMs"].as_f64().expect("behindMs in netStatus");
+        worst = worst.max(behind);
+    }
+    worst
+}
+
 fn event_count(stdout: &str, code: i32) -> usize {
     stdout.matches(&format!(r#""code":{code},"#)).count()
 }
@@ -104,6 +118,7 @@ fn a_big_still_pushes_in_real_time() {
     // 5 s stream took little more than 5 s (start-up included; before the
     // still was prepared it took 12 s on the CI machine).
     assert_eq!(event_count(&stdout, 1110), 0, "fell behind:\n{stdout}");
+    assert!(max_behind_ms(&stdout) < 500.0, "{stdout}");
     let seconds = summary["seconds"].as_f64().expect("seconds");
     assert!(
         seconds < 7.0,
@@ -135,5 +150,11 @@ fn a_push_that_cannot_keep_up_says_so() {
         "no 1110 at {fps:.0} frames/s:\n{stdout}"
     );
     assert!(stdout.contains("cannot keep up with real time"), "{stdout}");
+    // netStatus shows how far behind it runs.
+    let worst = max_behind_ms(&stdout);
+    assert!(
+        worst >= 500.0,
+        "netStatus behindMs at most {worst} ms:\n{stdout}"
+    );
     assert_eq!(summary["framesSent"], 720, "{summary}");
 }

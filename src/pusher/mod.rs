@@ -54,7 +54,7 @@ pub use crate::CallbackError;
 use crate::audio::BgmEvent;
 use crate::color::rgb_image_to_i420;
 use crate::effects::EffectParams;
-use crate::events::{NetStatus, PushEvent};
+use crate::events::{PushEvent, PushNetStatus};
 use crate::frame::I420Frame;
 use crate::geometry::OutputSize;
 use crate::landmarks::FaceLandmarks;
@@ -79,8 +79,8 @@ pub type FrameTap =
 pub enum PusherEvent {
     /// A state change or warning with its code.
     Push(PushEvent),
-    /// Periodic statistics.
-    NetStatus(NetStatus),
+    /// Periodic statistics (`behindMs` besides the shared figures).
+    NetStatus(PushNetStatus),
     /// The BGM callbacks: `bgmStart`, `bgmProgress`, `bgmComplete`.
     Bgm(BgmEvent),
     /// The plugin's `error` callback (code -1): the server refused the URL

@@ -262,9 +262,11 @@ impl PushLoop {
             // Stream time runs with the wall clock (pauses advance it too).
             let due = clock_start + frame.stream_time;
             let now = Instant::now();
+            let lag = now.saturating_duration_since(due);
+            output.report_behind(lag)?;
             if due > now {
                 std::thread::sleep(due - now);
-            } else if let Some(message) = self.behind.check(now - due, now) {
+            } else if let Some(message) = self.behind.check(lag, now) {
                 self.emit(PushCode::FallingBehind, message);
             }
         }
