@@ -22,7 +22,14 @@
 //! share one timeline.
 //!
 //! When pushing, frames are paced at the source's rate, as a camera would
-//! deliver them; writing only a file runs as fast as it can.
+//! deliver them; writing only a file runs as fast as it can. A paced push
+//! that falls more than half a second behind real time raises warning 1110
+//! ([`PushCode::FallingBehind`](crate::events::PushCode::FallingBehind)),
+//! again at most every 5 s while it stays behind, and every `netStatus`
+//! says how late the last frame went out (`behindMs`). A still image the
+//! pipeline would scale down gets its geometry applied once, before the
+//! first frame (see [`FrameSource::prepare_for_output`]); faces found on it
+//! are then in output pixels.
 //!
 //! This file holds `LivePusher` and its public types; the settings are in
 //! `config`, [`PushError`] in `error`, and the push thread in `push_loop`.
