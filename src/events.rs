@@ -45,6 +45,10 @@ pub enum PushCode {
     UplinkSlow,
     /// 1102: the connection dropped; reconnecting.
     Reconnecting,
+    /// 1110 (liveroom's own): a paced push fell more than half a second
+    /// behind real time (the source, effects or encoder are too slow for
+    /// the frame rate); repeated at most every 5 s while it stays behind.
+    FallingBehind,
     /// 3001: the host name did not resolve.
     DnsFailure,
     /// 3002: the TCP connection failed.
@@ -85,6 +89,7 @@ impl PushCode {
             PushCode::Background => 5000,
             PushCode::UplinkSlow => 1101,
             PushCode::Reconnecting => 1102,
+            PushCode::FallingBehind => 1110,
             PushCode::DnsFailure => 3001,
             PushCode::ConnectFailure => 3002,
             PushCode::HandshakeFailure => 3003,
@@ -112,6 +117,7 @@ impl PushCode {
             self,
             PushCode::UplinkSlow
                 | PushCode::Reconnecting
+                | PushCode::FallingBehind
                 | PushCode::DnsFailure
                 | PushCode::ConnectFailure
                 | PushCode::HandshakeFailure
@@ -298,6 +304,28 @@ pub struct NetStatus {
     pub audio_cache: Option<f64>,
 }
 
+/// The pusher's `netStatus`: the figures both components report, and how
+/// far a paced push runs behind real time. It dereferences to the
+/// [`NetStatus`] it carries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushNetStatus {
+    /// The figures shared with the player.
+    #[serde(flatten)]
+    pub status: NetStatus,
+    /// How late the latest frame went out against its due time when the
+    /// push is paced, ms (0 on time, and always 0 unpaced).
+    pub behind_ms: f64,
+}
+
+impl std::ops::Deref for PushNetStatus {
+    type Target = NetStatus;
+
+    fn deref(&self) -> &NetStatus {
+        &self.status
+    }
+}
+
 /// One line of `--events json` output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "tag")]
@@ -321,6 +349,10 @@ pub enum EventLine {
     /// Periodic statistics.
     #[serde(rename = "netStatus")]
     NetStatus(NetStatus),
+    /// The pusher's periodic statistics (the same `netStatus` line, with
+    /// `behindMs`).
+    #[serde(rename = "netStatus")]
+    PushNetStatus(PushNetStatus),
     /// `bgmStart`: background music started.
     #[serde(rename = "bgmStart", rename_all = "camelCase")]
     BgmStart {
@@ -403,6 +435,12 @@ impl From<BgmEvent> for EventLine {
     }
 }
 
+impl From<PushNetStatus> for EventLine {
+    fn from(status: PushNetStatus) -> Self {
+        EventLine::PushNetStatus(status)
+    }
+}
+
 impl From<NetStatus> for EventLine {
     fn from(status: NetStatus) -> Self {
         EventLine::NetStatus(status)
@@ -412,6 +450,22 @@ impl From<NetStatus> for EventLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_net_status_adds_behind_ms_to_the_same_line() {
+        let status = PushNetStatus {
+            status: NetStatus {
+                video_fps: 18.5,
+                ..Default::default()
+            },
+            behind_ms: 750.0,
+        };
+        assert_eq!(status.video_fps, 18.5);
+        let json = EventLine::from(status).to_json();
+        assert!(json.contains(r#""tag":"netStatus""#), "{json}");
+        assert!(json.contains(r#""videoFPS":18.5"#), "{json}");
+        assert!(json.contains(r#""behindMs":750.0"#), "{json}");
+    }
 
     #[test]
     fn net_status_uses_the_plugin_field_names() {
@@ -462,6 +516,8 @@ mod tests {
     #[test]
     fn codes_match_the_plugin() {
         assert_eq!(PushCode::Reconnecting.code(), 1102);
+        assert_eq!(PushCode::FallingBehind.code(), 1110);
+        assert!(PushCode::FallingBehind.is_warning());
         assert_eq!(PushCode::Disconnected.code(), -1307);
         assert!(PushCode::VideoEncodeFailed.is_error());
         assert!(!PushCode::ConnectFailure.is_error());

@@ -49,6 +49,11 @@ pub(super) enum FaceFeed {
 }
 
 impl FaceFeed {
+    /// Faces come from a track (coordinates in the source's own pixels).
+    pub(super) fn is_track(&self) -> bool {
+        matches!(self, FaceFeed::Track(_))
+    }
+
     /// Resolves [`FaceInput::Auto`]: the built-in landmarker is loaded only
     /// when a face effect needs it (missing models are an error then).
     ///

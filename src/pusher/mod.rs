@@ -22,7 +22,14 @@
 //! share one timeline.
 //!
 //! When pushing, frames are paced at the source's rate, as a camera would
-//! deliver them; writing only a file runs as fast as it can.
+//! deliver them; writing only a file runs as fast as it can. A paced push
+//! that falls more than half a second behind real time raises warning 1110
+//! ([`PushCode::FallingBehind`](crate::events::PushCode::FallingBehind)),
+//! again at most every 5 s while it stays behind, and every `netStatus`
+//! says how late the last frame went out (`behindMs`). A still image the
+//! pipeline would scale down gets its geometry applied once, before the
+//! first frame (see [`FrameSource::prepare_for_output`]); faces found on it
+//! are then in output pixels.
 //!
 //! This file holds `LivePusher` and its public types; the settings are in
 //! `config`, [`PushError`] in `error`, and the push thread in `push_loop`.
@@ -54,7 +61,7 @@ pub use crate::CallbackError;
 use crate::audio::BgmEvent;
 use crate::color::rgb_image_to_i420;
 use crate::effects::EffectParams;
-use crate::events::{NetStatus, PushEvent};
+use crate::events::{PushEvent, PushNetStatus};
 use crate::frame::I420Frame;
 use crate::geometry::OutputSize;
 use crate::landmarks::FaceLandmarks;
@@ -79,8 +86,8 @@ pub type FrameTap =
 pub enum PusherEvent {
     /// A state change or warning with its code.
     Push(PushEvent),
-    /// Periodic statistics.
-    NetStatus(NetStatus),
+    /// Periodic statistics (`behindMs` besides the shared figures).
+    NetStatus(PushNetStatus),
     /// The BGM callbacks: `bgmStart`, `bgmProgress`, `bgmComplete`.
     Bgm(BgmEvent),
     /// The plugin's `error` callback (code -1): the server refused the URL
@@ -197,6 +204,7 @@ impl LivePusher {
                     audio,
                     commands: inbox,
                     events: outbox,
+                    behind: Default::default(),
                 };
                 push.run()
             })

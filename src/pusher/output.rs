@@ -29,7 +29,7 @@ use super::{PushError, PusherConfig, PusherEvent};
 use crate::audio::{AacEncoder, AudioError, AudioFormat, AAC_FRAME_LEN};
 use crate::color::i420_to_rgb_image;
 use crate::encoder::{BitrateRange, EncodedFrame, Encoder, EncoderConfig, EncoderError};
-use crate::events::{NetStatus, PushCode, PushEvent};
+use crate::events::{NetStatus, PushCode, PushEvent, PushNetStatus};
 use crate::flv::{self, FlvHeader, TagKind};
 use crate::frame::I420Frame;
 use crate::geometry::Mode;
@@ -120,11 +120,15 @@ pub(super) struct OutputStage {
     adaptive: AdaptiveBitrate,
     totals: OutputTotals,
     last_frame: Option<I420Frame>,
+    /// How late the last paced frame went out.
+    behind: Duration,
 }
 
 enum StageMessage {
     Frame(I420Frame),
     Sound(Vec<f32>),
+    /// How late the last frame went out (paced pushes).
+    Behind(Duration),
     Snapshot(PathBuf, Sender<Result<(), PushError>>),
 }
 
@@ -214,6 +218,7 @@ impl OutputStage {
             adaptive: AdaptiveBitrate::new(range),
             totals: OutputTotals::default(),
             last_frame: None,
+            behind: Duration::ZERO,
         };
         if stage.file.is_some() {
             let script = Bytes::from(flv::metadata_body(&stage.flv_metadata()));
@@ -250,6 +255,7 @@ impl OutputStage {
             match message {
                 StageMessage::Frame(frame) => self.deliver(frame)?,
                 StageMessage::Sound(samples) => self.deliver_sound(&samples)?,
+                StageMessage::Behind(lag) => self.behind = lag,
                 StageMessage::Snapshot(path, reply) => {
                     let result = match &self.last_frame {
                         Some(frame) => i420_to_rgb_image(frame).save(&path).map_err(|source| {
@@ -463,20 +469,23 @@ impl OutputStage {
             Some(_) => (self.width, self.height),
             None => (0, 0),
         };
-        self.emit(PusherEvent::NetStatus(NetStatus {
-            video_bitrate: self.meter.video_bytes as f64 * 8.0 / 1000.0 / seconds,
-            audio_bitrate: self.meter.audio_bytes as f64 * 8.0 / 1000.0 / seconds,
-            video_fps: self.meter.frames as f64 / seconds,
-            video_gop: self
-                .video
-                .as_ref()
-                .map_or(0.0, |v| v.encoder.config().keyframe_interval.as_secs_f64()),
-            net_speed: sent as f64 * 8.0 / 1000.0 / seconds,
-            net_jitter: link.jitter_ms,
-            video_width,
-            video_height,
-            video_cache: None,
-            audio_cache: None,
+        self.emit(PusherEvent::NetStatus(PushNetStatus {
+            behind_ms: self.behind.as_secs_f64() * 1000.0,
+            status: NetStatus {
+                video_bitrate: self.meter.video_bytes as f64 * 8.0 / 1000.0 / seconds,
+                audio_bitrate: self.meter.audio_bytes as f64 * 8.0 / 1000.0 / seconds,
+                video_fps: self.meter.frames as f64 / seconds,
+                video_gop: self
+                    .video
+                    .as_ref()
+                    .map_or(0.0, |v| v.encoder.config().keyframe_interval.as_secs_f64()),
+                net_speed: sent as f64 * 8.0 / 1000.0 / seconds,
+                net_jitter: link.jitter_ms,
+                video_width,
+                video_height,
+                video_cache: None,
+                audio_cache: None,
+            },
         }));
         self.meter = Meter {
             since: Some(now),
@@ -642,6 +651,12 @@ impl OutputThread {
     /// stage has stopped, returns the error that stopped it.
     pub(super) fn send(&mut self, frame: I420Frame) -> Result<(), PushError> {
         self.post(StageMessage::Frame(frame))
+    }
+
+    /// Tells the stage how late the last paced frame went out, for
+    /// `netStatus`.
+    pub(super) fn report_behind(&mut self, lag: Duration) -> Result<(), PushError> {
+        self.post(StageMessage::Behind(lag))
     }
 
     /// Queues a block of sound (interleaved, the audio track's format).

@@ -22,6 +22,41 @@ use crate::source::FrameSource;
 /// Frame rate of the waiting image while paused.
 const WAITING_FPS: f64 = 5.0;
 
+/// How far behind its schedule a paced push may fall before event 1110.
+const BEHIND_WARNING: Duration = Duration::from_millis(500);
+
+/// The shortest time between two 1110 warnings while a push stays behind.
+const BEHIND_REPEAT: Duration = Duration::from_secs(5);
+
+/// Watches a paced push's lag behind the wall clock.
+#[derive(Debug, Default)]
+pub(super) struct BehindWatch {
+    /// When the last 1110 went out.
+    warned_at: Option<Instant>,
+}
+
+impl BehindWatch {
+    /// The warning to raise for a frame `lag` late at `now`, if one is due:
+    /// the first time the lag passes [`BEHIND_WARNING`], then at most every
+    /// [`BEHIND_REPEAT`] while it stays past it.
+    fn check(&mut self, lag: Duration, now: Instant) -> Option<String> {
+        if lag < BEHIND_WARNING {
+            return None;
+        }
+        if self
+            .warned_at
+            .is_some_and(|at| now.duration_since(at) < BEHIND_REPEAT)
+        {
+            return None;
+        }
+        self.warned_at = Some(now);
+        Some(format!(
+            "cannot keep up with real time: frames go out {} ms late",
+            lag.as_millis()
+        ))
+    }
+}
+
 /// How much sound an audio-only push renders at a time.
 const AUDIO_ONLY_TICK: Duration = Duration::from_millis(20);
 
@@ -72,6 +107,7 @@ pub(super) struct PushLoop {
     pub(super) audio: Option<AudioFeed>,
     pub(super) commands: Receiver<Command>,
     pub(super) events: Sender<PusherEvent>,
+    pub(super) behind: BehindWatch,
 }
 
 impl PushLoop {
@@ -118,7 +154,7 @@ impl PushLoop {
         }
         let geometry = GeometryParams::new(config.zoom, config.mirror)?;
         let mut params = FrameParams {
-            geometry,
+            geometry: self.prepare_source(geometry),
             effects: config.effects,
             faces: Vec::new(),
         };
@@ -226,11 +262,50 @@ impl PushLoop {
             // Stream time runs with the wall clock (pauses advance it too).
             let due = clock_start + frame.stream_time;
             let now = Instant::now();
+            let lag = now.saturating_duration_since(due);
+            output.report_behind(lag)?;
             if due > now {
                 std::thread::sleep(due - now);
+            } else if let Some(message) = self.behind.check(lag, now) {
+                self.emit(PushCode::FallingBehind, message);
             }
         }
         Ok(())
+    }
+
+    /// The configured zoom and mirror.
+    fn geometry(&self) -> Result<GeometryParams, PushError> {
+        Ok(GeometryParams::new(self.config.zoom, self.config.mirror)?)
+    }
+
+    /// Lets the source apply the geometry once (a large still image) and
+    /// returns the geometry its frames are to be processed with. Not with
+    /// faces from a track, whose coordinates are the source's own pixels.
+    fn prepare_source(&mut self, geometry: GeometryParams) -> GeometryParams {
+        if self.feed.is_track() {
+            return geometry;
+        }
+        let size = self.config.output_size();
+        let before = self.source.info();
+        if !self.source.prepare_for_output(size, geometry) {
+            return geometry;
+        }
+        {
+            let after = self.source.info();
+            self.emit(
+                PushCode::SourceOpened,
+                format!(
+                    "source {}x{} prepared once as {}x{} for the {}x{} output",
+                    before.width,
+                    before.height,
+                    after.width,
+                    after.height,
+                    size.width(),
+                    size.height()
+                ),
+            );
+        }
+        GeometryParams::default()
     }
 
     /// The end of every push: drains the output stage and totals up.
@@ -379,6 +454,7 @@ impl PushLoop {
                     PushCode::SourceOpened,
                     format!("switched to a {}x{} source", info.width, info.height),
                 );
+                params.geometry = self.prepare_source(self.geometry()?);
             }
             Command::SetEffects(effects) => params.effects = effects,
             Command::Bgm(command) => match (&mut self.audio, command) {
@@ -396,5 +472,23 @@ impl PushLoop {
             Command::Stop => return Ok(true),
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn falling_behind_warns_once_then_every_five_seconds() {
+        let mut watch = BehindWatch::default();
+        let start = Instant::now();
+        assert_eq!(watch.check(Duration::from_millis(400), start), None);
+        let first = watch.check(Duration::from_millis(700), start);
+        assert!(first.is_some_and(|m| m.contains("700 ms late")));
+        let soon = start + Duration::from_secs(1);
+        assert_eq!(watch.check(Duration::from_secs(1), soon), None);
+        let later = start + Duration::from_secs(5);
+        assert!(watch.check(Duration::from_secs(2), later).is_some());
     }
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::frame::{FrameError, I420Frame};
+use crate::geometry::{GeometryParams, OutputSize};
 
 pub use still::StillImage;
 pub use testsrc::TestSource;
@@ -135,6 +136,17 @@ pub trait FrameSource: Send {
     /// as long as it is read (a camera, `testsrc`, a still image). A
     /// pusher takes all of a finite source unless told otherwise.
     fn is_finite(&self) -> bool {
+        false
+    }
+
+    /// Called once before pushing with the output size and the geometry
+    /// (zoom, mirror). A source whose pictures are larger than the output
+    /// needs may apply the geometry itself, once (a still image does):
+    /// true means its frames are from now on output-sized, with the
+    /// geometry applied, to be processed with [`GeometryParams::default`].
+    /// The default changes nothing.
+    fn prepare_for_output(&mut self, output: OutputSize, params: GeometryParams) -> bool {
+        let _ = (output, params);
         false
     }
 }

@@ -8,6 +8,8 @@ use image::ImageDecoder;
 use super::{FrameRate, FrameSource, SourceError, SourceInfo};
 use crate::color::rgb_image_to_i420;
 use crate::frame::{I420Frame, MAX_FRAME_SIDE};
+use crate::geometry::{GeometryParams, GeometryPlan, OutputSize};
+use crate::pipeline::{reference, FrameParams};
 
 /// Repeats one image, converted to I420 once, at a fixed frame rate.
 pub struct StillImage {
@@ -72,6 +74,33 @@ impl FrameSource for StillImage {
         frame.timestamp = self.rate.timestamp(self.index);
         self.index += 1;
         Ok(Some(frame))
+    }
+
+    /// Applies the geometry once when the pipeline would scale the picture
+    /// down: the picture becomes exactly what the pipeline's geometry
+    /// (crop, zoom, mirror, box-filtered scaling) makes of it, output-sized,
+    /// computed by the pipeline's CPU reference. Each frame then starts
+    /// small and is processed with no zoom or mirror.
+    fn prepare_for_output(&mut self, output: OutputSize, params: GeometryParams) -> bool {
+        let (width, height) = (self.frame.width(), self.frame.height());
+        let Ok(plan) = GeometryPlan::new(width, height, output, params) else {
+            return false;
+        };
+        if plan.taps_x == 1 && plan.taps_y == 1 {
+            return false;
+        }
+        let geometry_only = FrameParams {
+            geometry: params,
+            ..FrameParams::default()
+        };
+        match reference::process(&self.frame, output, &geometry_only) {
+            Ok(mut frame) => {
+                frame.timestamp = self.frame.timestamp;
+                self.frame = frame;
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
