@@ -558,6 +558,9 @@ impl Connection {
                     };
                     self.out.extend_from_slice(&packet.bytes);
                 }
+                Delivery::Begin => {
+                    outbound::stream_begin(&mut self.out, stream_id, chunk_size);
+                }
                 Delivery::End => {
                     // What nginx-rtmp tells its players (StreamEOF ends
                     // GStreamer's rtmp2src, librtmp and our player), then

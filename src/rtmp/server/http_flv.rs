@@ -195,7 +195,7 @@ fn header_for(batch: &VecDeque<Delivery>, audio_only: bool) -> FlvHeader {
                 Track::Video => video = true,
                 Track::Audio => audio = true,
             },
-            Delivery::End => {}
+            Delivery::Begin | Delivery::End => {}
         }
     }
     if audio_only {
@@ -230,6 +230,7 @@ fn write_batch(writer: &mut FlvWriter<Vec<u8>>, batch: VecDeque<Delivery>) -> (u
                 };
                 writer.write(kind, media.timestamp, &media.data)
             }
+            Delivery::Begin => continue,
             Delivery::End => return (relayed, true),
         };
         if let Err(error) = written {

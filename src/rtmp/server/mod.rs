@@ -20,7 +20,8 @@
 //! players get what nginx-rtmp sends its players (the `StreamEOF` user
 //! control event and `NetStream.Play.UnpublishNotify`), then
 //! `NetStream.Play.Complete`, and stay connected; a new publisher of the
-//! same name feeds them again, starting with its own sequence headers.
+//! same name sends them `StreamBegin` and feeds them again, starting with its
+//! own sequence headers.
 //! Media timestamps are relayed as received; the metadata (`onMetaData`
 //! from the publisher's `@setDataFrame`) is kept, goes to each player
 //! before the media at timestamp 0 with its keys in a fixed order, and a

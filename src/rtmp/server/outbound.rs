@@ -1,7 +1,8 @@
 //! Messages the server writes itself rather than through `rml_rtmp`'s
 //! session, for what the session cannot say or says badly: the `StreamEOF`
 //! user control event and `NetStream.Play.UnpublishNotify` when a
-//! publisher leaves (as nginx-rtmp tells its players), and `onMetaData` at
+//! publisher leaves and `StreamBegin` when one starts (as nginx-rtmp tells
+//! its players), and `onMetaData` at
 //! timestamp 0 with its keys in a fixed order (the session would stamp it
 //! with the connection's clock and order the keys by hash).
 //!
@@ -22,6 +23,8 @@ const USER_CONTROL: u8 = 4;
 const AMF0_DATA: u8 = 18;
 /// Message type of AMF0 commands.
 const AMF0_COMMAND: u8 = 20;
+/// User control event `StreamBegin`.
+const STREAM_BEGIN: u16 = 0;
 /// User control event `StreamEOF`.
 const STREAM_EOF: u16 = 1;
 
@@ -55,7 +58,16 @@ fn append_message(
 
 /// Appends the `StreamEOF` user control event for `stream_id`.
 pub(super) fn stream_eof(out: &mut Vec<u8>, stream_id: u32, chunk_size: u32) {
-    let mut payload = STREAM_EOF.to_be_bytes().to_vec();
+    user_control(out, STREAM_EOF, stream_id, chunk_size);
+}
+
+/// Appends the `StreamBegin` user control event for `stream_id`.
+pub(super) fn stream_begin(out: &mut Vec<u8>, stream_id: u32, chunk_size: u32) {
+    user_control(out, STREAM_BEGIN, stream_id, chunk_size);
+}
+
+fn user_control(out: &mut Vec<u8>, event: u16, stream_id: u32, chunk_size: u32) {
+    let mut payload = event.to_be_bytes().to_vec();
     payload.extend_from_slice(&stream_id.to_be_bytes());
     append_message(out, USER_CONTROL, 0, &payload, chunk_size);
 }
@@ -161,6 +173,7 @@ mod tests {
     fn own_messages_read_back_whole() {
         let mut out = Vec::new();
         stream_eof(&mut out, 1, 128);
+        stream_begin(&mut out, 1, 128);
         on_status(&mut out, 1, "NetStream.Play.UnpublishNotify", "gone", 128);
         let mut meta = StreamMetadata::new();
         meta.video_width = Some(1280);
@@ -173,11 +186,12 @@ mod tests {
                 seen.push((message.type_id, message.head().to_vec()))
             })
             .expect("chunks");
-        assert_eq!(seen.len(), 3);
+        assert_eq!(seen.len(), 4);
         assert_eq!(seen[0].0, USER_CONTROL);
         assert!(seen[0].1.starts_with(&[0, 1, 0, 0, 0, 1]));
-        assert_eq!(seen[1].0, AMF0_COMMAND);
-        assert_eq!(seen[2].0, AMF0_DATA);
+        assert!(seen[1].1.starts_with(&[0, 0, 0, 0, 0, 1]));
+        assert_eq!(seen[2].0, AMF0_COMMAND);
+        assert_eq!(seen[3].0, AMF0_DATA);
         let body = metadata_body(&meta);
         assert!(body.len() > 300);
         let parsed = crate::flv::parse_stream_metadata(&body).expect("metadata");

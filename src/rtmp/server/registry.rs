@@ -347,6 +347,11 @@ impl Registry {
             stream.cache.clear();
             stream.publisher = Some(conn);
             stream.publication = Some(Publication::new());
+            // As nginx-rtmp does: players that wait learn that the stream
+            // begins (again).
+            for player in &stream.players {
+                player.queue.push(Delivery::Begin, false);
+            }
         }
         Ok(name)
     }
@@ -579,5 +584,30 @@ mod tests {
             late.take().0.front(),
             Some(Delivery::Metadata(metadata)) if metadata.video_width == Some(640)
         ));
+    }
+
+    #[test]
+    fn waiting_players_hear_when_a_publisher_begins_and_ends() {
+        use super::super::testing::queue;
+        let registry = Registry::default();
+        let (player, _wake) = queue(1 << 20);
+        let player = Arc::new(player);
+        registry.add_player(2, "live/w", &player, Protocol::Rtmp);
+        for _ in 0..2 {
+            registry
+                .decide(1, Role::Publish, "live", "w", None)
+                .expect("publish");
+            registry.end_publishing(1, "live/w");
+        }
+        let (items, _) = player.take();
+        let notices: Vec<&str> = items
+            .iter()
+            .map(|item| match item {
+                Delivery::Begin => "begin",
+                Delivery::End => "end",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(notices, vec!["begin", "end", "begin", "end"]);
     }
 }
