@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{declare_skip, liveroom, push_ok, scratch_dir, wait_with_timeout};
-use liveroom::flv::{FlvReader, TagKind};
+use liveroom::flv::{FlvReader, FlvTag, TagKind};
 
 /// The GStreamer elements the tests use.
 const GST_ELEMENTS: [&str; 7] = [
@@ -178,6 +178,30 @@ fn ffmpeg_copy(url: &str, out: &Path) -> Child {
     )
 }
 
+/// `rtmpdump --live -r URL -o OUT`, started now.
+fn record(url: &str, out: &Path) -> Child {
+    spawn(
+        "rtmpdump",
+        &[
+            "-q",
+            "--live",
+            "-r",
+            url,
+            "-o",
+            out.to_str().expect("utf-8 path"),
+        ],
+    )
+}
+
+/// The tags of an FLV file, up to the first unreadable one.
+fn tags_of(path: &Path) -> Vec<FlvTag> {
+    let bytes = std::fs::read(path).expect("the recording");
+    FlvReader::new(&bytes[..])
+        .expect("an FLV file")
+        .map_while(Result::ok)
+        .collect()
+}
+
 /// The codec types of a file's streams, as ffprobe lists them.
 fn stream_types(path: &Path) -> Vec<String> {
     let output = Command::new("ffprobe")
@@ -210,10 +234,11 @@ fn let_players_connect() {
 /// along) and plays; when the publisher leaves, `rtmp2src` reaches EOS and
 /// its pipeline ends with status 0 (it hung before: the server sent no
 /// `StreamEOF`). FFmpeg copies the same stream to Matroska with exactly its
-/// one video stream.
+/// one video stream, and rtmpdump's recording holds the metadata once, at
+/// timestamp 0.
 #[test]
 fn gstreamer_publishes_and_plays_to_the_end() {
-    if !peers_present(true, false) {
+    if !peers_present(true, true) {
         return;
     }
     let serve = Serve::start();
@@ -228,6 +253,8 @@ fn gstreamer_publishes_and_plays_to_the_end() {
     );
     let copy_path = dir.join("gst.mkv");
     let copy = ffmpeg_copy(&url, &copy_path);
+    let recording = dir.join("gst.flv");
+    let rtmpdump = record(&url, &recording);
     let_players_connect();
     let publisher = spawn(
         "gst-launch-1.0",
@@ -266,7 +293,21 @@ fn gstreamer_publishes_and_plays_to_the_end() {
         copy,
         Duration::from_secs(20),
     );
+    expect_success("rtmpdump", rtmpdump, Duration::from_secs(20));
     assert_eq!(stream_types(&copy_path), vec!["video"]);
+    assert_eq!(stream_types(&recording), vec!["video"]);
+    let tags = tags_of(&recording);
+    let first = tags.first().expect("tags");
+    assert_eq!(
+        (first.kind, first.timestamp_ms),
+        (TagKind::Script, 0),
+        "the metadata first, at 0"
+    );
+    let scripts = tags
+        .iter()
+        .filter(|tag| tag.kind == TagKind::Script)
+        .count();
+    assert_eq!(scripts, 1, "flvmux's resent metadata is relayed once");
 }
 
 /// While `liveroom push` publishes video and audio: rtmpdump records a file
@@ -284,17 +325,7 @@ fn rtmpdump_and_ffmpeg_see_one_video_and_one_audio_stream() {
     let dir = scratch_dir("rtmpdump");
     let url = serve.rtmp_url("dump");
     let recording = dir.join("dump.flv");
-    let rtmpdump = spawn(
-        "rtmpdump",
-        &[
-            "-q",
-            "--live",
-            "-r",
-            &url,
-            "-o",
-            recording.to_str().expect("utf-8 path"),
-        ],
-    );
+    let rtmpdump = record(&url, &recording);
     let rtmp_copy_path = dir.join("rtmp.mkv");
     let rtmp_copy = ffmpeg_copy(&url, &rtmp_copy_path);
     let http_copy_path = dir.join("http.mkv");
@@ -317,11 +348,7 @@ fn rtmpdump_and_ffmpeg_see_one_video_and_one_audio_stream() {
         assert_eq!(types, vec!["audio", "video"], "{}", path.display());
     }
 
-    let bytes = std::fs::read(&recording).expect("recording");
-    let tags: Vec<_> = FlvReader::new(&bytes[..])
-        .expect("an FLV file")
-        .map_while(Result::ok)
-        .collect();
+    let tags = tags_of(&recording);
     let first = tags.first().expect("tags");
     assert_eq!(first.kind, TagKind::Script, "the metadata comes first");
     assert_eq!(first.timestamp_ms, 0, "the metadata is at timestamp 0");
