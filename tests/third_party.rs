@@ -70,8 +70,10 @@ fn peers_present(gstreamer: bool, rtmpdump: bool) -> bool {
     {
         missing.push("rtmpdump".to_string());
     }
-    if Command::new("ffprobe").arg("-version").output().is_err() {
-        missing.push("ffprobe".to_string());
+    for tool in ["ffmpeg", "ffprobe"] {
+        if Command::new(tool).arg("-version").output().is_err() {
+            missing.push(tool.to_string());
+        }
     }
     if missing.is_empty() {
         return true;
