@@ -9,12 +9,15 @@ cd "$(dirname "$0")/.."
 
 # Build: x264 (bindgen needs clang), openh264's assembly (nasm).
 # GPU without a GPU: Mesa's lavapipe software Vulkan driver and the loader.
-# Interop peers and test tools: ffmpeg, nginx with the RTMP module.
+# Interop peers and test tools: ffmpeg, nginx with the RTMP module,
+# GStreamer (rtmp2src/rtmp2sink, x264enc, flvmux) and rtmpdump.
 # Model fetch and conversion: python3-venv.
 PACKAGES=(
     pkg-config clang libclang-dev nasm libx264-dev
     mesa-vulkan-drivers libvulkan1
     ffmpeg nginx libnginx-mod-rtmp
+    gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav rtmpdump
     python3-venv
 )
 

@@ -25,6 +25,7 @@ use rml_rtmp::sessions::{
 use rml_rtmp::time::RtmpTimestamp;
 use thiserror::Error;
 
+use super::outbound;
 use super::player_queue::{Delivery, PlayerQueue, Waker, QUEUE_MESSAGES};
 use super::registry::{pure_audio_variant, Protocol, Refusal, Role};
 use super::{lock, Media, Shared, Track};
@@ -475,8 +476,13 @@ impl Connection {
             self.peer,
             if audio_only { " (audio only)" } else { "" }
         );
-        let results = self.session()?.accept_request(request_id)?;
+        let mut results = self.session()?.accept_request(request_id)?;
+        results.retain(|result| {
+            !matches!(result, ServerSessionResult::OutboundResponse(packet)
+                if outbound::is_session_data(&packet.bytes))
+        });
         self.handle_results(results)?;
+        outbound::sample_access(&mut self.out, stream_id, self.shared.config.chunk_size);
         let config = &self.shared.config;
         let queue = Arc::new(PlayerQueue::new(
             format!("player {} of {name}", self.id),
@@ -529,33 +535,52 @@ impl Connection {
             return Ok(());
         };
         let stream_id = playback.stream_id;
+        let chunk_size = self.shared.config.chunk_size;
         let mut relayed = 0;
         for delivery in batch {
-            let packet = match delivery {
-                Delivery::Metadata(metadata) => session.send_metadata(stream_id, &metadata)?,
+            match delivery {
+                // At timestamp 0, keys in a fixed order, as nginx-rtmp
+                // sends it: FFmpeg takes metadata stamped later than 0 for
+                // a subtitle stream.
+                Delivery::Metadata(metadata) => {
+                    outbound::metadata(&mut self.out, stream_id, &metadata, chunk_size);
+                }
                 Delivery::Media(media) => {
                     relayed += 1;
                     let timestamp = RtmpTimestamp::new(media.timestamp);
-                    match media.track {
+                    let packet = match media.track {
                         Track::Video => {
                             session.send_video_data(stream_id, media.data, timestamp, false)?
                         }
                         Track::Audio => {
                             session.send_audio_data(stream_id, media.data, timestamp, false)?
                         }
-                    }
+                    };
+                    self.out.extend_from_slice(&packet.bytes);
+                }
+                Delivery::Begin => {
+                    outbound::stream_begin(&mut self.out, stream_id, chunk_size);
                 }
                 Delivery::End => {
-                    // rml_rtmp marks the stream completed and can say so
+                    // What nginx-rtmp tells its players (StreamEOF ends
+                    // GStreamer's rtmp2src, librtmp and our player), then
+                    // rml_rtmp's NetStream.Play.Complete, which it can say
                     // only once per play request.
-                    if playback.complete_sent {
-                        continue;
+                    outbound::stream_eof(&mut self.out, stream_id, chunk_size);
+                    outbound::on_status(
+                        &mut self.out,
+                        stream_id,
+                        "NetStream.Play.UnpublishNotify",
+                        &format!("{} is no longer published", playback.name),
+                        chunk_size,
+                    );
+                    if !playback.complete_sent {
+                        playback.complete_sent = true;
+                        let packet = session.finish_playing(stream_id)?;
+                        self.out.extend_from_slice(&packet.bytes);
                     }
-                    playback.complete_sent = true;
-                    session.finish_playing(stream_id)?
                 }
-            };
-            self.out.extend_from_slice(&packet.bytes);
+            }
             if self.out.len() >= FLUSH_AT {
                 self.socket.write_all(&self.out)?;
                 self.out.clear();

@@ -23,14 +23,14 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use log::{debug, warn};
-use rml_rtmp::sessions::StreamMetadata;
 use tokio::sync::{mpsc, Notify};
 
 use super::http::Body;
+use super::outbound::metadata_body;
 use super::player_queue::{Delivery, PlayerQueue, Waker, QUEUE_MESSAGES};
 use super::registry::Protocol;
 use super::{Shared, Track};
-use crate::flv::{encode_amf0, AmfValue, FlvHeader, FlvWriter, TagKind};
+use crate::flv::{FlvHeader, FlvWriter, TagKind};
 
 /// FLV chunks that may wait for hyper before the viewer task waits too.
 const CHUNKS_IN_FLIGHT: usize = 8;
@@ -195,7 +195,7 @@ fn header_for(batch: &VecDeque<Delivery>, audio_only: bool) -> FlvHeader {
                 Track::Video => video = true,
                 Track::Audio => audio = true,
             },
-            Delivery::End => {}
+            Delivery::Begin | Delivery::End => {}
         }
     }
     if audio_only {
@@ -230,6 +230,7 @@ fn write_batch(writer: &mut FlvWriter<Vec<u8>>, batch: VecDeque<Delivery>) -> (u
                 };
                 writer.write(kind, media.timestamp, &media.data)
             }
+            Delivery::Begin => continue,
             Delivery::End => return (relayed, true),
         };
         if let Err(error) = written {
@@ -240,41 +241,12 @@ fn write_batch(writer: &mut FlvWriter<Vec<u8>>, batch: VecDeque<Delivery>) -> (u
     (relayed, false)
 }
 
-/// An `onMetaData` script tag body from the publisher's metadata, with
-/// the fields it gave.
-pub(super) fn metadata_body(metadata: &StreamMetadata) -> Vec<u8> {
-    let mut properties = Vec::new();
-    let mut number = |key: &str, value: Option<f64>| {
-        if let Some(value) = value {
-            properties.push((key.to_string(), AmfValue::Number(value)));
-        }
-    };
-    number("width", metadata.video_width.map(f64::from));
-    number("height", metadata.video_height.map(f64::from));
-    number("videocodecid", metadata.video_codec_id.map(f64::from));
-    number("framerate", metadata.video_frame_rate.map(f64::from));
-    number("videodatarate", metadata.video_bitrate_kbps.map(f64::from));
-    number("audiocodecid", metadata.audio_codec_id.map(f64::from));
-    number("audiodatarate", metadata.audio_bitrate_kbps.map(f64::from));
-    number("audiosamplerate", metadata.audio_sample_rate.map(f64::from));
-    number("audiochannels", metadata.audio_channels.map(f64::from));
-    if let Some(stereo) = metadata.audio_is_stereo {
-        properties.push(("stereo".to_string(), AmfValue::Boolean(stereo)));
-    }
-    if let Some(encoder) = &metadata.encoder {
-        properties.push(("encoder".to_string(), AmfValue::String(encoder.clone())));
-    }
-    let mut body = Vec::new();
-    encode_amf0(&AmfValue::String("onMetaData".into()), &mut body);
-    encode_amf0(&AmfValue::EcmaArray(properties), &mut body);
-    body
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testing::{audio, audio_header, key, video_header};
     use super::*;
     use crate::flv::{parse_stream_metadata, FlvReader};
+    use rml_rtmp::sessions::StreamMetadata;
 
     #[test]
     fn a_batch_becomes_flv_tags_a_reader_reads_back() {

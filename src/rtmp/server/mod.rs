@@ -17,9 +17,16 @@
 //! latest video key frame on, audio included, bounded by
 //! [`ServerConfig::max_gop_bytes`]), so a player that joins late gets the
 //! headers and starts at a key frame at once. When the publisher leaves,
-//! players get `NetStream.Play.Complete` and stay connected; a new publisher
-//! of the same name feeds them again, starting with its own sequence headers.
-//! Timestamps are relayed as received. Playing `<stream>_pureAudio` gets
+//! players get what nginx-rtmp sends its players (the `StreamEOF` user
+//! control event and `NetStream.Play.UnpublishNotify`), then
+//! `NetStream.Play.Complete`, and stay connected; a new publisher of the
+//! same name sends them `StreamBegin` and feeds them again, starting with its
+//! own sequence headers.
+//! Media timestamps are relayed as received; the metadata (`onMetaData`
+//! from the publisher's `@setDataFrame`) is kept, goes to each player
+//! before the media at timestamp 0 with its keys in a fixed order, and a
+//! resent copy is relayed only when it changed. Other data messages of
+//! the publisher are not relayed. Playing `<stream>_pureAudio` gets
 //! the same stream without its video (the plugin's background listening).
 //!
 //! Fan-out never blocks a publisher: it appends to each player's bounded
@@ -82,6 +89,7 @@ mod connection;
 mod gop_cache;
 mod http;
 mod http_flv;
+mod outbound;
 mod player_queue;
 mod registry;
 

@@ -29,6 +29,8 @@ pub(super) const QUEUE_MESSAGES: usize = 8192;
 pub(super) enum Delivery {
     Metadata(Arc<StreamMetadata>),
     Media(Media),
+    /// A publisher started (players that wait get `StreamBegin`).
+    Begin,
     /// The publisher left.
     End,
 }
@@ -42,7 +44,7 @@ impl Delivery {
     pub(super) fn size(&self) -> usize {
         match self {
             Delivery::Media(media) => media.data.len(),
-            Delivery::Metadata(_) | Delivery::End => 256,
+            Delivery::Metadata(_) | Delivery::Begin | Delivery::End => 256,
         }
     }
 }
@@ -128,7 +130,7 @@ impl PlayerQueue {
                     Delivery::Metadata(Arc::new(without_video(&metadata))),
                     resume,
                 ),
-                Delivery::End => (Delivery::End, resume),
+                notice @ (Delivery::Begin | Delivery::End) => (notice, resume),
             }
         } else {
             (delivery, resume)

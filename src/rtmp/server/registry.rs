@@ -347,6 +347,11 @@ impl Registry {
             stream.cache.clear();
             stream.publisher = Some(conn);
             stream.publication = Some(Publication::new());
+            // As nginx-rtmp does: players that wait learn that the stream
+            // begins (again).
+            for player in &stream.players {
+                player.queue.push(Delivery::Begin, false);
+            }
         }
         Ok(name)
     }
@@ -428,13 +433,20 @@ impl Registry {
         }
     }
 
-    /// Records metadata from the publisher `conn` and passes it on.
+    /// Records metadata from the publisher `conn` and passes it on unless
+    /// it is the same as the kept one.
     pub(super) fn relay_metadata(&self, conn: u64, name: &str, metadata: StreamMetadata) {
         let mut streams = lock(&self.streams);
         let Some(stream) = streams.get_mut(name) else {
             return;
         };
         if stream.publisher != Some(conn) {
+            return;
+        }
+        // Publishers that send the same metadata again and again (GStreamer's
+        // flvmux does) are relayed once; changed metadata replaces the kept
+        // one and goes to the players at once.
+        if stream.cache.metadata() == Some(&metadata) {
             return;
         }
         let metadata = Arc::new(metadata);
@@ -536,5 +548,66 @@ mod tests {
         assert!(registry.decide(3, Role::Play, "live", "a", None).is_ok());
         registry.end_publishing(1, "live/a");
         assert!(registry.decide(2, Role::Publish, "live", "a", None).is_ok());
+    }
+
+    #[test]
+    fn resent_metadata_is_relayed_only_when_it_changed() {
+        use super::super::testing::queue;
+        let registry = Registry::default();
+        registry
+            .decide(1, Role::Publish, "live", "m", None)
+            .expect("publish");
+        let (player, _wake) = queue(1 << 20);
+        let player = Arc::new(player);
+        registry.add_player(2, "live/m", &player, Protocol::Rtmp);
+        let mut metadata = StreamMetadata::new();
+        metadata.video_width = Some(320);
+        for _ in 0..5 {
+            registry.relay_metadata(1, "live/m", metadata.clone());
+        }
+        metadata.video_width = Some(640);
+        registry.relay_metadata(1, "live/m", metadata.clone());
+        let (items, _) = player.take();
+        let widths: Vec<_> = items
+            .iter()
+            .filter_map(|item| match item {
+                Delivery::Metadata(metadata) => metadata.video_width,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(widths, vec![320, 640]);
+        // A late player gets the latest.
+        let (late, _wake) = queue(1 << 20);
+        let late = Arc::new(late);
+        registry.add_player(3, "live/m", &late, Protocol::Rtmp);
+        assert!(matches!(
+            late.take().0.front(),
+            Some(Delivery::Metadata(metadata)) if metadata.video_width == Some(640)
+        ));
+    }
+
+    #[test]
+    fn waiting_players_hear_when_a_publisher_begins_and_ends() {
+        use super::super::testing::queue;
+        let registry = Registry::default();
+        let (player, _wake) = queue(1 << 20);
+        let player = Arc::new(player);
+        registry.add_player(2, "live/w", &player, Protocol::Rtmp);
+        for _ in 0..2 {
+            registry
+                .decide(1, Role::Publish, "live", "w", None)
+                .expect("publish");
+            registry.end_publishing(1, "live/w");
+        }
+        let (items, _) = player.take();
+        let notices: Vec<&str> = items
+            .iter()
+            .map(|item| match item {
+                Delivery::Begin => "begin",
+                Delivery::End => "end",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(notices, vec!["begin", "end", "begin", "end"]);
     }
 }
