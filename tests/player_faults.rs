@@ -20,7 +20,10 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{ffmpeg, liveroom, push_ok, run_liveroom, scratch_dir, summary_of, Watched};
+use liveroom::events::PlayCode;
 use liveroom::flv::{FlvHeader, FlvWriter, TagKind};
+use liveroom::player::{LivePlayer, PlayerConfig, PlayerError, PlayerEvent};
+use liveroom::rtmp::{RtmpServer, ServerConfig};
 
 /// A `liveroom serve` process with HTTP-FLV; killed on drop.
 struct Serve {
@@ -146,6 +149,45 @@ fn a_never_published_name_gives_up_within_the_budget() {
         assert!(stderr.contains("gave up after"), "{name}: {stderr}");
         assert_eq!(wav_data_size(&wav), 0, "{name}");
     }
+}
+
+/// Item 3 through the library, with a short policy: no media for 0.7 s
+/// fails a connection, 2 s without media ends the player.
+#[test]
+fn a_short_budget_ends_a_never_published_stream_in_time() {
+    let server = RtmpServer::start(ServerConfig::default()).expect("server starts");
+    let mut config = PlayerConfig {
+        play_url: server.url("live", "nobody"),
+        ..Default::default()
+    };
+    config.connection.idle_timeout = Duration::from_millis(700);
+    config.reconnect.give_up_after = Duration::from_secs(2);
+    let started = Instant::now();
+    let mut player = LivePlayer::start(config, None, None).expect("player starts");
+    let events = player.events().expect("events");
+    let result = player.wait();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(result, Err(PlayerError::Disconnected(_))),
+        "{result:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_secs(4),
+        "{elapsed:?}"
+    );
+    let codes: Vec<PlayCode> = events
+        .try_iter()
+        .filter_map(|event| match event {
+            PlayerEvent::Play(play) => Some(play.code),
+            _ => None,
+        })
+        .collect();
+    let count = |code| codes.iter().filter(|c| **c == code).count();
+    assert_eq!(count(PlayCode::Disconnected), 1, "{codes:?}");
+    // 0.7 s: the first connection fails; 1.2 s: the second; 1.9 s: it
+    // fails too, and a third (after 1 s) would start past the budget.
+    assert!(count(PlayCode::Reconnecting) >= 1, "{codes:?}");
+    assert!(count(PlayCode::StreamBegins) >= 2, "{codes:?}");
 }
 
 /// Item 3: a publisher that comes after the first no-media timeout, but
@@ -277,6 +319,44 @@ fn an_unsupported_h264_profile_is_said_once_and_ends_the_player() {
         path_str(&flv),
     ]);
     assert_refused_once(&flv, "unsupported H.264 stream");
+}
+
+/// Item 5, live: FFmpeg publishes the 4:4:4 stream to our server; the
+/// player says so once and ends at once, not at the end of the stream.
+#[test]
+fn a_live_unsupported_profile_ends_the_player_at_once() {
+    let server = Serve::start();
+    let dir = scratch_dir("faults-444-live");
+    let url = server.rtmp_url("rgb");
+    let mut publisher = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc=size=320x240:rate=25")
+        .args(["-t", "20", "-c:v", "libx264", "-pix_fmt", "yuv444p10le"])
+        .args(["-g", "25", "-f", "flv", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs");
+    let mut player = Watched::spawn("player", "play", &["--url", &url], &dir);
+    let (status, _, stderr) = player.finish(Duration::from_secs(15));
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    eprintln!("{stderr}");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("no AVC sequence header"), "{stderr}");
+    assert_eq!(stderr.matches("2101").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("nothing can be shown: unsupported H.264 stream"),
+        "{stderr}"
+    );
 }
 
 /// Item 5: codec id 12 (HEVC-in-FLV, as CDNs send it), 152 tags.
