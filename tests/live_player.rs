@@ -106,7 +106,7 @@ fn play_pause_resume_snapshot_and_stop() {
 fn bad_player_settings_are_refused() {
     let cases = [
         PlayerConfig {
-            play_url: "http://example.com/live/x".into(),
+            play_url: "https://example.com/live/x.flv".into(),
             ..Default::default()
         },
         PlayerConfig {

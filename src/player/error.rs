@@ -100,6 +100,11 @@ pub enum PlayerError {
         #[source]
         source: image::ImageError,
     },
+    /// The stream's video can never be shown (a codec other than H.264,
+    /// or an H.264 profile the decoder refuses, such as 4:4:4 10-bit) and
+    /// no frame was shown: the player ends rather than wait in vain.
+    #[error("nothing can be shown: {0}")]
+    UnsupportedVideo(String),
     /// The player thread is gone.
     #[error("the player thread stopped unexpectedly")]
     Stopped,

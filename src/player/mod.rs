@@ -85,7 +85,10 @@ pub struct PlayerConfig {
     /// `muted`: silence instead of the sound (it is still decoded and
     /// measured).
     pub muted: bool,
-    /// Write the sound received to this WAV file (16-bit PCM).
+    /// Write the sound received to this WAV file (16-bit PCM). It is a
+    /// valid WAV file from the start: when no sound comes (no audio, or
+    /// audio that is not AAC) it holds a header and no samples (44.1 kHz
+    /// stereo), and a 2102 at the end says why.
     pub audio_output: Option<PathBuf>,
     /// Stop after this many displayed frames.
     pub max_frames: Option<u64>,
@@ -99,7 +102,14 @@ pub struct PlayerConfig {
     /// Draw frames into a view of this size (`objectFit`, `orientation`)
     /// on the GPU; `None` hands out the decoded frames as they are.
     pub view: Option<ViewConfig>,
-    /// Reconnect attempts and back-off.
+    /// Reconnect attempts and back-off. A connection that brings no media
+    /// (a name nobody publishes: it fails after
+    /// [`PlayConfig::idle_timeout`]) counts as a failed attempt, and the
+    /// time budget ([`ReconnectPolicy::give_up_after`]) counts from the
+    /// last media (or the start) even while connected: with the defaults
+    /// (10 s no-media timeout, 25 s budget) a stream that never comes is
+    /// given up (-2301) 25 s after the start, and a publisher that comes
+    /// within those 25 s is played.
     pub reconnect: ReconnectPolicy,
     /// Connection settings.
     pub connection: PlayConfig,

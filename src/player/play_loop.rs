@@ -18,11 +18,11 @@ use super::{
 };
 use crate::avc::{parse_sps, AvcDecoderConfig};
 use crate::color::i420_to_rgb_image;
-use crate::decoder::VideoDecoder;
+use crate::decoder::{DecodeError, VideoDecoder};
 use crate::events::{NetStatus, PlayCode, PlayEvent};
-use crate::flv::{self, AudioBody, FlvReader, VideoBody};
+use crate::flv::{self, AudioBody, FlvError, FlvReader, VideoBody};
 use crate::frame::I420Frame;
-use crate::rtmp::play::{PlayClient, PlayMessage};
+use crate::rtmp::play::{PlayClient, PlayError, PlayMessage};
 use crate::rtmp::RtmpUrl;
 
 /// Where a live stream is played from.
@@ -66,6 +66,30 @@ pub(super) struct PlayLoop {
     frame_ms: Option<f64>,
     /// An unsupported audio codec was reported (once).
     audio_codec_reported: bool,
+    /// While no media has arrived since the player started or since a
+    /// connection that had delivered media was lost: when that began and
+    /// how many connections have failed since (the give-up policy's
+    /// attempts; a connection that ends without bringing media counts).
+    outage: Option<Outage>,
+    /// Why the video cannot be shown (an unsupported codec or H.264
+    /// profile), once it was refused; said once, not per tag.
+    video_refused: Option<String>,
+    /// Audio messages received.
+    audio_messages: u64,
+    /// Why the sound could not be decoded, when it could not (for the
+    /// warning about an empty `--audio-output` file).
+    audio_problem: Option<String>,
+    /// Decode time of the last key frame received, ms.
+    last_key_ms: Option<u32>,
+    /// Seconds between the last two key frames received (`videoGOP`).
+    video_gop: f64,
+}
+
+/// A stretch of time without media: see [`PlayLoop::outage`].
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    since: Instant,
+    failed: u32,
 }
 
 #[derive(Default)]
@@ -115,6 +139,12 @@ impl PlayLoop {
             stamp_times: Vec::new(),
             frame_ms: None,
             audio_codec_reported: false,
+            outage: None,
+            video_refused: None,
+            audio_messages: 0,
+            audio_problem: None,
+            last_key_ms: None,
+            video_gop: 0.0,
             config,
         }
     }
@@ -137,6 +167,9 @@ impl PlayLoop {
                 path: path.clone(),
                 source,
             })?;
+            // A valid (empty) WAV file from the start, even if playing
+            // fails before any sound comes.
+            sound::write_empty_wav(path)?;
         }
         let mut input = self.open_input()?;
         let deadline = self.config.timeout.map(|t| started + t);
@@ -192,7 +225,16 @@ impl PlayLoop {
                 .unwrap_or(Duration::from_millis(10))
                 .min(Duration::from_millis(10));
             let wait = if realtime { wait } else { Duration::ZERO };
-            match input.next(wait) {
+            let next = match input.next(wait) {
+                // A live stream that ends before any media came (an
+                // HTTP-FLV response closed while the name is not
+                // published) is a failed attempt, not the end.
+                Ok(Some(PlayMessage::StreamEnd)) if realtime && self.outage.is_some() => {
+                    Err(PlayError::Closed("before any media arrived"))
+                }
+                other => other,
+            };
+            match next {
                 Ok(Some(message)) => self.take(message)?,
                 Ok(None) => {}
                 Err(error) => {
@@ -203,6 +245,12 @@ impl PlayLoop {
                     }
                     input = self.reconnect()?;
                     continue;
+                }
+            }
+            if let Some(outage) = self.outage {
+                // Waiting for media counts against the time budget too.
+                if outage.since.elapsed() >= self.config.reconnect.give_up_after {
+                    return Err(self.give_up(outage.failed + 1, outage.since.elapsed()));
                 }
             }
             let now = if realtime {
@@ -252,6 +300,7 @@ impl PlayLoop {
         }
         self.summary.psnr = Spread::of(&self.psnr);
         self.play_sound(Instant::now())?;
+        self.warn_of_silence();
         let frame_ms = self.frame_ms.or_else(|| frame_interval(&self.stamp_times));
         let sound = std::mem::replace(
             &mut self.sound,
@@ -283,19 +332,24 @@ impl PlayLoop {
                 ended: false,
             });
         }
-        self.connect(0)
+        self.connect()
     }
 
-    /// Connects, retrying per the policy from attempt `first_attempt`.
-    fn connect(&mut self, first_attempt: u32) -> Result<Input, PlayerError> {
+    /// Connects, retrying per the policy. Attempts and time count from the
+    /// start of the current [`Outage`] (one begins now if none is under
+    /// way), so connections that bring no media use the policy up too.
+    fn connect(&mut self) -> Result<Input, PlayerError> {
         let url = if self.config.is_http() {
             Url::Http(HttpFlvUrl::parse(&self.config.play_url).map_err(PlayerError::Config)?)
         } else {
             Url::Rtmp(RtmpUrl::parse(&self.config.play_url)?)
         };
-        let policy = self.config.reconnect.clone();
-        let mut attempt = first_attempt;
-        let since = Instant::now();
+        let outage = *self.outage.get_or_insert(Outage {
+            since: Instant::now(),
+            failed: 0,
+        });
+        let since = outage.since;
+        let mut attempt = outage.failed;
         loop {
             let events = self.events.clone();
             let mut on_event = |event| {
@@ -310,7 +364,13 @@ impl PlayLoop {
                 }
             };
             match result {
-                Ok(input) => return Ok(input),
+                Ok(input) => {
+                    self.outage = Some(Outage {
+                        since,
+                        failed: attempt,
+                    });
+                    return Ok(input);
+                }
                 Err(error) => {
                     self.emit(error.play_code(), error.to_string());
                     if !error.is_retryable() {
@@ -318,36 +378,60 @@ impl PlayLoop {
                         return Err(PlayerError::Rejected(error));
                     }
                     attempt += 1;
-                    let give_up = match &url {
-                        Url::Rtmp(url) => policy.give_up(url, attempt, since.elapsed()),
-                        Url::Http(url) => (!policy.allows(attempt, since.elapsed())).then(|| {
-                            format!(
-                                "disconnected from {url}: gave up after {} attempts in {:.1} s",
-                                attempt.saturating_sub(1),
-                                since.elapsed().as_secs_f64()
-                            )
-                        }),
-                    };
-                    if let Some(message) = give_up {
-                        self.emit(PlayCode::Disconnected, message.clone());
-                        return Err(PlayerError::Disconnected(message));
-                    }
-                    self.emit(
-                        PlayCode::Reconnecting,
-                        format!("reconnecting (attempt {attempt} of {})", policy.attempts),
-                    );
-                    std::thread::sleep(policy.backoff(attempt));
+                    self.wait_to_retry(attempt, since)?;
                 }
             }
         }
+    }
+
+    /// Before attempt number `attempt` of an outage that began at `since`:
+    /// gives up (-2301) when the policy allows no more, else reports 2103
+    /// and waits the backoff.
+    fn wait_to_retry(&mut self, attempt: u32, since: Instant) -> Result<(), PlayerError> {
+        let policy = &self.config.reconnect;
+        if !policy.allows(attempt, since.elapsed()) {
+            return Err(self.give_up(attempt, since.elapsed()));
+        }
+        let backoff = policy.backoff(attempt);
+        self.emit(
+            PlayCode::Reconnecting,
+            format!("reconnecting (attempt {attempt} of {})", policy.attempts),
+        );
+        std::thread::sleep(backoff);
+        Ok(())
+    }
+
+    /// Reports -2301 and returns the error that ends the player: attempt
+    /// number `attempt` would be next, `outage` after media stopped (or
+    /// never came).
+    fn give_up(&mut self, attempt: u32, outage: Duration) -> PlayerError {
+        let attempts = match attempt.saturating_sub(1) {
+            1 => "1 attempt".to_string(),
+            n => format!("{n} attempts"),
+        };
+        let message = format!(
+            "disconnected from {}: gave up after {attempts} in {:.1} s without media",
+            self.config.play_url,
+            outage.as_secs_f64()
+        );
+        self.emit(PlayCode::Disconnected, message.clone());
+        PlayerError::Disconnected(message)
     }
 
     fn reconnect(&mut self) -> Result<Input, PlayerError> {
         self.buffer.restart();
         self.sound.restart();
         self.playing_reported = false;
-        self.emit(PlayCode::Reconnecting, "connection lost; reconnecting");
-        let input = self.connect(0)?;
+        self.last_key_ms = None;
+        if let Some(mut outage) = self.outage {
+            // This connection brought no media: a failed attempt.
+            outage.failed += 1;
+            self.outage = Some(outage);
+            self.wait_to_retry(outage.failed, outage.since)?;
+        } else {
+            self.emit(PlayCode::Reconnecting, "connection lost; reconnecting");
+        }
+        let input = self.connect()?;
         self.summary.reconnects += 1;
         Ok(input)
     }
@@ -365,16 +449,25 @@ impl PlayLoop {
                 }
             }
             PlayMessage::Video { timestamp_ms, body } => {
+                self.outage = None;
                 self.video_seen = true;
                 self.note_arrival(timestamp_ms, body.len());
                 match flv::parse_video_body(&body) {
-                    Ok(VideoBody::SequenceHeader(record)) => self.configure(record),
+                    Ok(VideoBody::SequenceHeader(record)) => self.configure(record)?,
+                    Ok(VideoBody::Nalu { .. }) if self.video_refused.is_some() => {
+                        // Said once already; nothing here can be shown.
+                        self.summary.frames_received += 1;
+                        self.summary.frames_skipped += 1;
+                    }
                     Ok(VideoBody::Nalu {
                         key_frame,
                         composition_time_ms,
                         data,
                     }) => {
                         self.summary.frames_received += 1;
+                        if key_frame {
+                            self.note_key_frame(timestamp_ms);
+                        }
                         if key_frame && !self.first_key_seen {
                             self.first_key_seen = true;
                             self.emit(PlayCode::FirstKeyFrame, "first key frame received");
@@ -395,29 +488,98 @@ impl PlayLoop {
                         }
                     }
                     Ok(VideoBody::EndOfSequence) => {}
+                    Err(FlvError::UnsupportedCodec(codec)) => {
+                        self.summary.frames_received += 1;
+                        self.summary.frames_skipped += 1;
+                        self.refuse_video(unsupported_codec(&body, codec))?;
+                    }
                     Err(error) => {
                         self.summary.decode_errors += 1;
                         self.emit(PlayCode::VideoDecodeFailed, error.to_string());
                     }
                 }
             }
-            PlayMessage::Audio { timestamp_ms, body } => self.take_audio(timestamp_ms, body),
+            PlayMessage::Audio { timestamp_ms, body } => {
+                self.outage = None;
+                self.take_audio(timestamp_ms, body);
+            }
             PlayMessage::StreamEnd => {
                 self.emit(PlayCode::StreamEnded, "the stream ended");
                 self.draining = true;
             }
-            _ => {}
+            PlayMessage::StreamReset => {
+                // A new publisher: what it sends is judged afresh.
+                self.video_refused = None;
+                self.last_key_ms = None;
+            }
         }
         Ok(())
+    }
+
+    /// The video cannot be shown, for `reason`: said once (2101), then its
+    /// tags are skipped quietly. When no frame was shown yet, nothing ever
+    /// will be from this stream: the player ends with
+    /// [`PlayerError::UnsupportedVideo`].
+    fn refuse_video(&mut self, reason: String) -> Result<(), PlayerError> {
+        if self.video_refused.as_deref() == Some(reason.as_str()) {
+            return Ok(());
+        }
+        self.summary.decode_errors += 1;
+        self.emit(
+            PlayCode::VideoDecodeFailed,
+            format!("the video cannot be shown: {reason}"),
+        );
+        self.video_refused = Some(reason.clone());
+        if self.summary.frames_displayed == 0 {
+            let _ = self.events.send(PlayerEvent::Error(reason.clone()));
+            return Err(PlayerError::UnsupportedVideo(reason));
+        }
+        Ok(())
+    }
+
+    /// A key frame arrived at `timestamp_ms`: the GOP is the time since
+    /// the previous one.
+    fn note_key_frame(&mut self, timestamp_ms: u32) {
+        if let Some(previous) = self.last_key_ms.replace(timestamp_ms) {
+            if timestamp_ms > previous {
+                self.video_gop = f64::from(timestamp_ms - previous) / 1000.0;
+            }
+        }
+    }
+
+    /// When `--audio-output` was asked for and no sound came: says why
+    /// (2102, on stderr from `liveroom play`). The file is still written,
+    /// a valid WAV file with no samples.
+    fn warn_of_silence(&mut self) {
+        let Some(path) = &self.config.audio_output else {
+            return;
+        };
+        if self.sound.wav_has_sound() {
+            return;
+        }
+        let reason = match &self.audio_problem {
+            Some(problem) => problem.clone(),
+            None if self.audio_messages == 0 => "the stream carried no audio".to_string(),
+            None => "no AAC sound was decoded".to_string(),
+        };
+        self.emit(
+            PlayCode::AudioDecodeFailed,
+            format!(
+                "no sound in {}: {reason}; it holds a WAV header and no samples",
+                path.display()
+            ),
+        );
     }
 
     /// An audio message: the AAC configuration, or a unit for the queue.
     fn take_audio(&mut self, timestamp_ms: u32, body: bytes::Bytes) {
         self.meter.bytes += body.len() as u64;
         self.meter.audio_bytes += body.len() as u64;
+        self.audio_messages += 1;
         match flv::parse_audio_body(&body) {
             Ok(AudioBody::AacSequenceHeader(config)) => {
                 if let Err(reason) = self.sound.configure(config) {
+                    self.audio_problem = Some(reason.clone());
                     self.emit(PlayCode::AudioDecodeFailed, reason);
                 }
             }
@@ -428,13 +590,15 @@ impl PlayLoop {
             Ok(AudioBody::Other { format, .. }) => {
                 if !self.audio_codec_reported {
                     self.audio_codec_reported = true;
-                    self.emit(
-                        PlayCode::AudioDecodeFailed,
-                        format!("audio format {format} is not AAC; the sound is ignored"),
-                    );
+                    let reason = format!("audio format {format} is not AAC; the sound is ignored");
+                    self.audio_problem = Some(reason.clone());
+                    self.emit(PlayCode::AudioDecodeFailed, reason);
                 }
             }
-            Err(error) => self.emit(PlayCode::AudioDecodeFailed, error.to_string()),
+            Err(error) => {
+                self.audio_problem = Some(error.to_string());
+                self.emit(PlayCode::AudioDecodeFailed, error.to_string());
+            }
         }
     }
 
@@ -457,7 +621,7 @@ impl PlayLoop {
         }
     }
 
-    fn configure(&mut self, record: &[u8]) {
+    fn configure(&mut self, record: &[u8]) -> Result<(), PlayerError> {
         let config = match AvcDecoderConfig::parse(record) {
             Ok(config) => config,
             Err(error) => {
@@ -466,7 +630,7 @@ impl PlayLoop {
                     PlayCode::VideoDecodeFailed,
                     format!("bad AVC configuration: {error}"),
                 );
-                return;
+                return Ok(());
             }
         };
         let size = config
@@ -480,17 +644,23 @@ impl PlayLoop {
                 Ok(decoder) => self.decoder = Some(decoder),
                 Err(error) => {
                     self.emit(PlayCode::VideoDecodeFailed, error.to_string());
-                    return;
+                    return Ok(());
                 }
             }
         }
         let Some(decoder) = self.decoder.as_mut() else {
-            return;
+            return Ok(());
         };
-        if let Err(error) = decoder.configure(&config) {
-            self.summary.decode_errors += 1;
-            self.emit(PlayCode::VideoDecodeFailed, error.to_string());
-            return;
+        match decoder.configure(&config) {
+            Ok(_) => self.video_refused = None,
+            Err(error @ DecodeError::Unsupported(_)) => {
+                return self.refuse_video(error.to_string());
+            }
+            Err(error) => {
+                self.summary.decode_errors += 1;
+                self.emit(PlayCode::VideoDecodeFailed, error.to_string());
+                return Ok(());
+            }
         }
         if first {
             self.emit(PlayCode::DecoderStarted, "decoder started");
@@ -507,6 +677,7 @@ impl PlayLoop {
                 self.summary.height = height;
             }
         }
+        Ok(())
     }
 
     fn decode(&mut self, frame: &EncodedVideo) -> Result<(), PlayerError> {
@@ -626,7 +797,7 @@ impl PlayLoop {
             video_bitrate: kbps - audio_kbps,
             audio_bitrate: audio_kbps,
             video_fps: self.meter.frames as f64 / seconds,
-            video_gop: 0.0,
+            video_gop: self.video_gop,
             net_speed: kbps,
             net_jitter: self.meter.jitter_ms,
             video_width: self.summary.width,
@@ -665,4 +836,35 @@ fn frame_interval(stamps: &[(u32, u64)]) -> Option<f64> {
     let (first, last) = (stamps.first()?, stamps.last()?);
     let frames = f64::from(last.0) - f64::from(first.0);
     (frames > 0.0).then(|| (last.1 as f64 - first.1 as f64) / frames)
+}
+
+/// Why a video tag with an unsupported codec cannot be shown.
+fn unsupported_codec(body: &[u8], codec: u8) -> String {
+    match body {
+        // Enhanced RTMP: a FourCC follows the first byte.
+        [first, fourcc @ ..] if first & 0x80 != 0 && fourcc.len() >= 4 => format!(
+            "enhanced-RTMP video {:?} is not supported; only H.264 (codec id 7) can be shown",
+            String::from_utf8_lossy(&fourcc[..4])
+        ),
+        _ => format!(
+            "video codec id {codec} ({}) is not supported; only H.264 (codec id 7) can be shown",
+            video_codec_name(codec)
+        ),
+    }
+}
+
+/// The FLV video codec ids' names (E.4.3.1, and 12 as the CDNs use it).
+fn video_codec_name(codec: u8) -> &'static str {
+    match codec {
+        1 => "JPEG",
+        2 => "Sorenson H.263",
+        3 => "screen video",
+        4 => "VP6",
+        5 => "VP6 with alpha",
+        6 => "screen video 2",
+        7 => "H.264",
+        12 => "HEVC, the CDNs' extension",
+        13 => "AV1, the CDNs' extension",
+        _ => "unknown",
+    }
 }

@@ -293,7 +293,16 @@ impl SoundTrack {
         Ok(())
     }
 
-    /// Closes the WAV file and totals up; `video_start_ms` is the first
+    /// Whether sound was written to the WAV file (or one was asked for at
+    /// all): `false` when `--audio-output` was given and nothing came.
+    pub(super) fn wav_has_sound(&self) -> bool {
+        self.wav_path.is_none() || self.wav.is_some()
+    }
+
+    /// Closes the WAV file and totals up. When a WAV file was asked for and
+    /// no sound was decoded, it is still a valid WAV file: the header of a
+    /// 44.1 kHz stereo 16-bit file with no samples.
+    /// `video_start_ms` is the first
     /// video presentation time, `stamps` the (stamp, presentation ms) of
     /// displayed frames and `frame_ms` their interval.
     pub(super) fn finish(
@@ -302,8 +311,11 @@ impl SoundTrack {
         stamps: &[(u32, u64)],
         frame_ms: Option<f64>,
     ) -> Result<Option<AudioSummary>, PlayerError> {
-        if let (Some(wav), Some(path)) = (self.wav.take(), &self.wav_path) {
-            wav.finish().map_err(|e| output_error(path, e))?;
+        if let Some(path) = &self.wav_path {
+            match self.wav.take() {
+                Some(wav) => wav.finish().map_err(|e| output_error(path, e))?,
+                None => write_empty_wav(path)?,
+            }
         }
         if self.summary.packets_received == 0 {
             return Ok(None);
@@ -342,6 +354,22 @@ impl SoundTrack {
         }
         Ok(Some(summary))
     }
+}
+
+/// The format of the WAV file written when no sound came.
+const EMPTY_WAV_RATE: u32 = 44_100;
+/// See [`EMPTY_WAV_RATE`].
+const EMPTY_WAV_CHANNELS: u16 = 2;
+
+/// Writes `path` as a valid WAV file with no samples (44.1 kHz stereo
+/// 16-bit): what `--audio-output` holds until sound comes, and after a
+/// stream that brought none.
+pub(super) fn write_empty_wav(path: &Path) -> Result<(), PlayerError> {
+    let format =
+        AudioFormat::new(EMPTY_WAV_RATE, EMPTY_WAV_CHANNELS).map_err(|e| output_error(path, e))?;
+    WavWriter::create(path, format)
+        .and_then(WavWriter::finish)
+        .map_err(|e| output_error(path, e))
 }
 
 fn output_error(path: &Path, source: AudioError) -> PlayerError {
