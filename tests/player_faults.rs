@@ -426,3 +426,34 @@ fn audio_output_without_aac_is_a_valid_wav_and_says_why() {
         "{stderr}"
     );
 }
+
+/// Issue 18, item 7: `--frames N` shows N frames exactly, although a
+/// B-frame stream's decoder hands out pictures in batches.
+#[test]
+fn frames_n_stops_at_n_exactly() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = common::scratch_dir("player-frames-exact");
+    let flv = dir.join("bframes.flv");
+    let flv_arg = flv.to_str().expect("utf-8");
+    // The FHD preset encodes with B-frames.
+    common::push_ok(
+        &[
+            "--frames", "90", "--mode", "fhd", "--audio", "off", "--output", flv_arg,
+        ],
+        std::time::Duration::from_secs(120),
+    );
+    for frames in ["1", "37", "61"] {
+        let output = common::run_liveroom(
+            "play",
+            &["--url", flv_arg, "--frames", frames, "--events", "json"],
+            std::time::Duration::from_secs(60),
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        let summary = common::summary_of(&stdout);
+        assert_eq!(summary["framesDisplayed"].to_string(), frames, "{summary}");
+    }
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}

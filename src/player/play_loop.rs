@@ -712,20 +712,19 @@ impl PlayLoop {
             None => Vec::new(),
         };
         for picture in pictures {
-            if self
-                .config
-                .max_frames
-                .is_some_and(|limit| self.summary.frames_displayed >= limit)
-            {
-                break;
-            }
             self.display(picture)?;
         }
         Ok(())
     }
 
     fn display(&mut self, picture: I420Frame) -> Result<(), PlayerError> {
-        if self.paused {
+        // A decode call can give several pictures (B-frames reordered):
+        // `--frames N` stops at N exactly.
+        let enough = self
+            .config
+            .max_frames
+            .is_some_and(|limit| self.summary.frames_displayed >= limit);
+        if self.paused || enough {
             return Ok(());
         }
         let stamp = match &mut self.tally {
