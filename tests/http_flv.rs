@@ -8,51 +8,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ffprobe, liveroom, run_liveroom, scratch_dir, summary_of, Watched};
-
-/// A `liveroom serve` process with HTTP; killed on drop.
-struct Serve {
-    child: Child,
-    rtmp: SocketAddr,
-    http: SocketAddr,
-}
+use common::{ffprobe, run_liveroom, scratch_dir, summary_of, Serve, Watched};
 
 impl Serve {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = liveroom("serve")
-            .args(["--port", "0", "--http-port", "0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("liveroom serve runs");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut address = |prefix: &str| -> SocketAddr {
-            let line = lines.next().expect("a line").expect("text");
-            line.strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"))
-                .parse()
-                .expect("an address")
-        };
-        let rtmp = address("rtmp listening on ");
-        let http = address("http listening on ");
-        Self { child, rtmp, http }
-    }
-
-    fn rtmp_url(&self, stream: &str) -> String {
-        format!("rtmp://{}/live/{stream}", self.rtmp)
-    }
-
-    fn http_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
-    }
-
     /// One request with `Connection: close`: status and body.
     fn request(&self, method: &str, path: &str) -> (u16, String) {
         let mut socket = TcpStream::connect(self.http).expect("connects");
@@ -84,13 +48,6 @@ impl Serve {
         let (status, body) = self.request("GET", "/api/streams");
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -13,61 +13,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{ffmpeg, liveroom, push_ok, run_liveroom, scratch_dir, summary_of, Watched};
+use common::{ffmpeg, push_ok, run_liveroom, scratch_dir, summary_of, Serve, Watched};
 use liveroom::events::PlayCode;
 use liveroom::flv::{FlvHeader, FlvWriter, TagKind};
 use liveroom::player::{LivePlayer, PlayerConfig, PlayerError, PlayerEvent};
 use liveroom::rtmp::{RtmpServer, ServerConfig};
-
-/// A `liveroom serve` process with HTTP-FLV; killed on drop.
-struct Serve {
-    child: Child,
-    rtmp: SocketAddr,
-    http: SocketAddr,
-}
-
-impl Serve {
-    fn start() -> Self {
-        let mut child = liveroom("serve")
-            .args(["--port", "0", "--http-port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("liveroom serve runs");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut address = |prefix: &str| -> SocketAddr {
-            let line = lines.next().expect("a line").expect("text");
-            line.strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"))
-                .parse()
-                .expect("an address")
-        };
-        let rtmp = address("rtmp listening on ");
-        let http = address("http listening on ");
-        Self { child, rtmp, http }
-    }
-
-    fn rtmp_url(&self, stream: &str) -> String {
-        format!("rtmp://{}/live/{stream}", self.rtmp)
-    }
-
-    fn http_url(&self, stream: &str) -> String {
-        format!("http://{}/live/{stream}.flv", self.http)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
@@ -105,11 +59,11 @@ fn wav_data_size(path: &Path) -> u32 {
 /// about 30 s, with -2301 and exit 1, and leave a valid WAV file.
 #[test]
 fn a_never_published_name_gives_up_within_the_budget() {
-    let server = Serve::start();
+    let server = Serve::start(&[]);
     let dir = scratch_dir("faults-never");
     let urls = [
         ("rtmp", server.rtmp_url("nobody")),
-        ("http", server.http_url("nobody")),
+        ("http", server.flv_url("nobody")),
     ];
     let runs: Vec<_> = urls
         .into_iter()
@@ -197,7 +151,7 @@ fn a_late_publisher_within_the_budget_is_played() {
     if common::gpu().is_none() {
         return;
     }
-    let server = Serve::start();
+    let server = Serve::start(&[]);
     let dir = scratch_dir("faults-late");
     let url = server.rtmp_url("late");
     let mut player = Watched::spawn(
@@ -232,7 +186,7 @@ fn video_gop_measures_the_key_frame_interval() {
     if common::gpu().is_none() {
         return;
     }
-    let server = Serve::start();
+    let server = Serve::start(&[]);
     let url = server.rtmp_url("gop");
     let push_url = url.clone();
     let pusher = std::thread::spawn(move || {
@@ -325,7 +279,7 @@ fn an_unsupported_h264_profile_is_said_once_and_ends_the_player() {
 /// player says so once and ends at once, not at the end of the stream.
 #[test]
 fn a_live_unsupported_profile_ends_the_player_at_once() {
-    let server = Serve::start();
+    let server = Serve::start(&[]);
     let dir = scratch_dir("faults-444-live");
     let url = server.rtmp_url("rgb");
     let mut publisher = std::process::Command::new("ffmpeg")

@@ -16,13 +16,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{declare_skip, liveroom, push_ok, scratch_dir, wait_with_timeout};
+use common::{declare_skip, push_ok, scratch_dir, wait_with_timeout, Serve};
 use liveroom::flv::{FlvReader, FlvTag, TagKind};
 
 /// The GStreamer elements the tests use.
@@ -87,51 +85,6 @@ fn peers_present(gstreamer: bool, rtmpdump: bool) -> bool {
     }
     declare_skip(&format!("{why}; REQUIRE_NGINX=1 makes this a failure"));
     false
-}
-
-/// A `liveroom serve` with RTMP and HTTP on free loopback ports; killed on
-/// drop.
-struct Serve {
-    child: Child,
-    rtmp: SocketAddr,
-    http: SocketAddr,
-}
-
-impl Serve {
-    fn start() -> Self {
-        let mut child = liveroom("serve")
-            .args(["--port", "0", "--http-port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("liveroom serve runs");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut address = |prefix: &str| -> SocketAddr {
-            let line = lines.next().expect("a line").expect("text");
-            line.strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"))
-                .parse()
-                .expect("an address")
-        };
-        let rtmp = address("rtmp listening on ");
-        let http = address("http listening on ");
-        Self { child, rtmp, http }
-    }
-
-    fn rtmp_url(&self, stream: &str) -> String {
-        format!("rtmp://{}/live/{stream}", self.rtmp)
-    }
-
-    fn flv_url(&self, stream: &str) -> String {
-        format!("http://{}/live/{stream}.flv", self.http)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts a program with its output captured.
@@ -243,7 +196,7 @@ fn gstreamer_publishes_and_plays_to_the_end() {
     if !peers_present(true, true) {
         return;
     }
-    let serve = Serve::start();
+    let serve = Serve::start(&[]);
     let dir = scratch_dir("gst");
     let url = serve.rtmp_url("gst");
     let location = format!("location={url}");
@@ -323,7 +276,7 @@ fn rtmpdump_and_ffmpeg_see_one_video_and_one_audio_stream() {
     if !peers_present(false, true) {
         return;
     }
-    let serve = Serve::start();
+    let serve = Serve::start(&[]);
     let dir = scratch_dir("rtmpdump");
     let url = serve.rtmp_url("dump");
     let recording = dir.join("dump.flv");

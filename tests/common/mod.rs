@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -224,6 +225,62 @@ impl Watched {
 }
 
 impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `liveroom serve` process with RTMP and HTTP on free loopback ports
+/// (and `extra` flags, e.g. `--key`); killed on drop.
+pub struct Serve {
+    child: Child,
+    /// Where RTMP listens.
+    pub rtmp: SocketAddr,
+    /// Where HTTP listens.
+    pub http: SocketAddr,
+}
+
+impl Serve {
+    /// Starts it and reads the two `… listening on ADDR` lines.
+    pub fn start(extra: &[&str]) -> Self {
+        let mut child = liveroom("serve")
+            .args(["--port", "0", "--http-port", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("liveroom serve runs");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut address = |prefix: &str| -> SocketAddr {
+            let line = lines.next().expect("a line").expect("text");
+            line.strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"))
+                .parse()
+                .expect("an address")
+        };
+        let rtmp = address("rtmp listening on ");
+        let http = address("http listening on ");
+        Self { child, rtmp, http }
+    }
+
+    /// `rtmp://…/live/STREAM`.
+    pub fn rtmp_url(&self, stream: &str) -> String {
+        format!("rtmp://{}/live/{stream}", self.rtmp)
+    }
+
+    /// `http://…/live/STREAM.flv`.
+    pub fn flv_url(&self, stream: &str) -> String {
+        format!("http://{}/live/{stream}.flv", self.http)
+    }
+
+    /// `http://…PATH`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+}
+
+impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
