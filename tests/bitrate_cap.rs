@@ -17,11 +17,10 @@ mod common;
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Duration;
 
-use common::{ffmpeg, push_ok, scratch_dir};
+use common::{detailed_clip, push_ok, scratch_dir};
 use liveroom::flv::{FlvReader, TagKind};
 
 /// FLV framing around each tag body: 11-byte header, 4-byte previous size.
@@ -36,25 +35,6 @@ const PEAK_BOUND: f64 = 1.4;
 /// The largest average over the stream, as a multiple of the cap (measured
 /// 1.03× at FHD).
 const AVERAGE_BOUND: f64 = 1.1;
-
-fn detailed_clip() -> &'static Path {
-    static CLIP: OnceLock<PathBuf> = OnceLock::new();
-    CLIP.get_or_init(|| {
-        let path = scratch_dir("bitrate-cap-clip").join("testsrc2-720p.y4m");
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=30",
-            "-frames:v",
-            "240",
-            "-pix_fmt",
-            "yuv420p",
-            path.to_str().expect("utf-8 path"),
-        ]);
-        path
-    })
-}
 
 /// The video tags of an FLV file: (timestamp ms, bytes with framing).
 fn video_tags(path: &Path) -> Vec<(u32, u64)> {

@@ -8,13 +8,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{
-    ffmpeg, ffmpeg_decode, ffprobe, liveroom, luma_psnr, push_ok, scratch_dir, summary_of,
+    detailed_clip, ffmpeg_decode, ffprobe, liveroom, luma_psnr, push_ok, scratch_dir, summary_of,
     wait_with_timeout, Nginx,
 };
 use liveroom::avc::{parse_sps, AvcDecoderConfig};
@@ -24,27 +23,6 @@ use liveroom::flv::{
 };
 use liveroom::rtmp::{RtmpServer, ServerConfig};
 use liveroom::source::{FrameSource, Y4mReader};
-
-/// A detailed moving 720p clip that is not ours (FFmpeg's testsrc2), 240
-/// frames at 30 fps, made once per test run.
-fn detailed_clip() -> &'static Path {
-    static CLIP: OnceLock<PathBuf> = OnceLock::new();
-    CLIP.get_or_init(|| {
-        let path = scratch_dir("interop-clip").join("testsrc2-720p.y4m");
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=30",
-            "-frames:v",
-            "240",
-            "-pix_fmt",
-            "yuv420p",
-            path.to_str().expect("utf-8 path"),
-        ]);
-        path
-    })
-}
 
 /// FFmpeg playing `url` and copying `frames` video frames into `output`,
 /// started before the publisher so it sees every frame. (FFmpeg's RTMP

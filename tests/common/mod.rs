@@ -310,6 +310,27 @@ pub fn ffmpeg(args: &[&str]) {
 /// every decoded frame once (`passthrough`: a Y4M is constant-rate, and
 /// FFmpeg would otherwise repeat the first frame of a stream whose audio
 /// starts a little earlier, as the AAC pre-roll does).
+/// A detailed moving 720p clip that is not ours (FFmpeg's testsrc2), 240
+/// frames at 30 fps, made once per test binary.
+pub fn detailed_clip() -> &'static Path {
+    static CLIP: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CLIP.get_or_init(|| {
+        let path = scratch_dir("detailed-clip").join("testsrc2-720p.y4m");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-frames:v",
+            "240",
+            "-pix_fmt",
+            "yuv420p",
+            path.to_str().expect("utf-8 path"),
+        ]);
+        path
+    })
+}
+
 pub fn ffmpeg_decode(input: &Path, output: &Path) {
     ffmpeg(&[
         "-i",
