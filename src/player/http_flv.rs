@@ -26,7 +26,7 @@ use hyper_util::rt::TokioIo;
 use tokio::runtime::Runtime;
 
 use crate::events::{PlayCode, PlayEvent};
-use crate::flv::{self, FlvError, FlvReader, TagKind};
+use crate::flv::{self, FlvError, FlvReader};
 use crate::rtmp::play::{PlayConfig, PlayError, PlayMessage};
 
 /// Messages that may wait for the player before the reader stops reading.
@@ -295,19 +295,9 @@ fn read_stream(
     };
     loop {
         let message = match reader.next_tag() {
-            Ok(Some(tag)) => match tag.kind {
-                TagKind::Video => PlayMessage::Video {
-                    timestamp_ms: tag.timestamp_ms,
-                    body: tag.body,
-                },
-                TagKind::Audio => PlayMessage::Audio {
-                    timestamp_ms: tag.timestamp_ms,
-                    body: tag.body,
-                },
-                TagKind::Script => match flv::parse_stream_metadata(&tag.body) {
-                    Ok(metadata) => PlayMessage::Metadata(metadata),
-                    Err(_) => continue,
-                },
+            Ok(Some(tag)) => match super::input::play_message(tag) {
+                Some(message) => message,
+                None => continue,
             },
             Ok(None) => {
                 let _ = sender.send(Ok(PlayMessage::StreamEnd));

@@ -6,7 +6,7 @@ use std::io::BufReader;
 use std::time::Duration;
 
 use super::http_flv::HttpFlvClient;
-use crate::flv::{self, FlvReader, TagKind};
+use crate::flv::{self, FlvReader, FlvTag, TagKind};
 use crate::rtmp::play::{PlayClient, PlayError, PlayMessage};
 
 /// Where stream messages come from.
@@ -37,21 +37,27 @@ impl Input {
                         return Ok(Some(PlayMessage::StreamEnd));
                     }
                 };
-                return Ok(Some(match tag.kind {
-                    TagKind::Video => PlayMessage::Video {
-                        timestamp_ms: tag.timestamp_ms,
-                        body: tag.body,
-                    },
-                    TagKind::Audio => PlayMessage::Audio {
-                        timestamp_ms: tag.timestamp_ms,
-                        body: tag.body,
-                    },
-                    TagKind::Script => match flv::parse_stream_metadata(&tag.body) {
-                        Ok(metadata) => PlayMessage::Metadata(metadata),
-                        Err(_) => continue,
-                    },
-                }));
+                match play_message(tag) {
+                    Some(message) => return Ok(Some(message)),
+                    None => continue,
+                }
             },
         }
     }
+}
+
+/// What an FLV tag is to the player: a picture, sound or the metadata;
+/// `None` for a script tag that is not readable metadata (skipped).
+pub(super) fn play_message(tag: FlvTag) -> Option<PlayMessage> {
+    Some(match tag.kind {
+        TagKind::Video => PlayMessage::Video {
+            timestamp_ms: tag.timestamp_ms,
+            body: tag.body,
+        },
+        TagKind::Audio => PlayMessage::Audio {
+            timestamp_ms: tag.timestamp_ms,
+            body: tag.body,
+        },
+        TagKind::Script => PlayMessage::Metadata(flv::parse_stream_metadata(&tag.body).ok()?),
+    })
 }
