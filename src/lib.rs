@@ -91,3 +91,17 @@ pub use pipeline::{FrameParams, FramePipeline, PipelineError};
 /// `.into()`, a `String` or `&str` message included; the pusher's or
 /// player's error keeps it as its source.
 pub type CallbackError = Box<dyn std::error::Error + Send + Sync>;
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Helpers shared by the unit tests.
+
+    use std::path::PathBuf;
+
+    /// A folder of its own for one test (`name`) of this process, created.
+    pub(crate) fn scratch_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("liveroom-unit-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+}

@@ -224,9 +224,7 @@ mod tests {
     use crate::frame::Plane;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("liveroom-sinks-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        dir.join(name)
+        crate::test_support::scratch_dir("sinks").join(name)
     }
 
     fn grey(width: u32, height: u32, level: u8) -> I420Frame {

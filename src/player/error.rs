@@ -122,12 +122,7 @@ mod tests {
     use crate::player::{AudioSink, Displayed, FrameSink, LivePlayer, PlayerConfig};
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "liveroom-player-errors-{name}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        dir
+        crate::test_support::scratch_dir(&format!("player-errors-{name}"))
     }
 
     fn not_flv(name: &str) -> PathBuf {

@@ -190,12 +190,7 @@ mod tests {
     use crate::source::open_source;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "liveroom-push-errors-{name}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        dir
+        crate::test_support::scratch_dir(&format!("push-errors-{name}"))
     }
 
     /// The push error is `Send + Sync + 'static`, so it can be boxed or
