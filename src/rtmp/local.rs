@@ -30,7 +30,7 @@ pub struct LocalServer {
 
 impl LocalServer {
     /// Starts the server on `127.0.0.1` and a free port, with HTTP
-    /// (HTTP-FLV, `/api/streams`) on another; with a key, every publish and
+    /// (HTTP-FLV, HLS, the watch page, `/api/streams`) on another; with a key, every publish and
     /// play must be signed with it.
     pub fn start(key: Option<String>) -> Result<Self, ServerError> {
         let config = ServerConfig {
@@ -47,15 +47,17 @@ impl LocalServer {
         self.server.local_addr()
     }
 
-    /// The HTTP-FLV URL of `app/stream` on this server, signed like
-    /// [`LocalServer::url`].
-    pub fn flv_url(
+    /// `http://…/APP/STREAM.EXTENSION` on this server (`flv`: HTTP-FLV,
+    /// `m3u8`: HLS, `html`: the watch page), signed like
+    /// [`LocalServer::url`]; `None` when HTTP is off.
+    pub fn http_url(
         &self,
         app: &str,
         stream: &str,
+        extension: &str,
         valid_for: Duration,
     ) -> Option<Result<String, SignError>> {
-        let url = self.server.flv_url(app, stream)?;
+        let url = self.server.http_url(app, stream, extension)?;
         Some(match &self.key {
             Some(key) => {
                 let expires = std::time::SystemTime::now() + valid_for;

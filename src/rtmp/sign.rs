@@ -23,6 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use md5::{Digest, Md5};
 use thiserror::Error;
 
+use super::server::PURE_AUDIO_SUFFIX;
 use super::{RtmpUrl, UrlError};
 
 /// The query parameter carrying the signature.
@@ -103,21 +104,62 @@ impl Signature {
 
 /// The URL with a signature for its stream name, valid until `expires_at`;
 /// any `txSecret`/`txTime` already in its query are replaced, other query
-/// parameters kept.
+/// parameters kept. Takes RTMP URLs and the embedded server's HTTP URLs
+/// (`http(s)://HOST:PORT/APP/STREAM.flv`, `.m3u8`, `.html`); a
+/// `STREAM_pureAudio` URL carries its base stream's signature, as the
+/// server checks it.
 pub fn sign_url(url: &str, key: &str, expires_at: SystemTime) -> Result<String, SignError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return sign_http_url(url, key, expires_at);
+    }
     let mut parsed = RtmpUrl::parse(url)?;
-    let signature = Signature::new(key, &parsed.stream, expires_at)?;
-    let mut query: Vec<&str> = parsed
-        .query
-        .as_deref()
+    let signature = Signature::new(key, signed_stream(&parsed.stream), expires_at)?;
+    parsed.query = Some(with_signature(parsed.query.as_deref(), &signature));
+    Ok(parsed.to_string())
+}
+
+/// [`sign_url`] for an HTTP URL: the stream is the last path segment
+/// without its extension.
+fn sign_http_url(url: &str, key: &str, expires_at: SystemTime) -> Result<String, SignError> {
+    let malformed = |reason| UrlError::Malformed {
+        url: url.to_string(),
+        reason,
+    };
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|_| malformed("not a valid HTTP URL"))?;
+    let file = uri.path().rsplit('/').next().unwrap_or_default();
+    let stream = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+    if stream.is_empty() {
+        return Err(malformed("no stream name at the end of the path").into());
+    }
+    let signature = Signature::new(key, signed_stream(stream), expires_at)?;
+    let without_query = url.split_once('?').map_or(url, |(before, _)| before);
+    Ok(format!(
+        "{without_query}?{}",
+        with_signature(uri.query(), &signature)
+    ))
+}
+
+/// The stream name a signature covers: `STREAM_pureAudio` asks for
+/// `STREAM`'s sound and carries `STREAM`'s signature.
+fn signed_stream(stream: &str) -> &str {
+    match stream.strip_suffix(PURE_AUDIO_SUFFIX) {
+        Some(base) if !base.is_empty() => base,
+        _ => stream,
+    }
+}
+
+/// `query` without any old signature, with `signature` at the end.
+fn with_signature(query: Option<&str>, signature: &Signature) -> String {
+    let mut pairs: Vec<&str> = query
         .unwrap_or_default()
         .split('&')
         .filter(|pair| !pair.is_empty() && !is_signature_param(pair))
         .collect();
     let signed = signature.query();
-    query.push(&signed);
-    parsed.query = Some(query.join("&"));
-    Ok(parsed.to_string())
+    pairs.push(&signed);
+    pairs.join("&")
 }
 
 /// Checks the signature in `query` (the text after `?`, if any) for
@@ -193,6 +235,30 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn http_urls_are_signed_for_their_stream_and_pure_audio_for_its_base() {
+        let expires = SystemTime::now() + std::time::Duration::from_secs(60);
+        for (url, stream) in [
+            ("http://127.0.0.1:8080/live/room1.flv", "room1"),
+            ("http://h:8080/live/room1.m3u8?x=1&txSecret=old", "room1"),
+            ("https://h/live/room1_pureAudio.m3u8", "room1"),
+            ("http://h:8080/live/room1.html", "room1"),
+            ("rtmp://h:1935/live/room1_pureAudio", "room1"),
+        ] {
+            let signed = sign_url(url, "KEY", expires).expect("signs");
+            let (before, query) = signed.split_once('?').expect("a query");
+            assert!(url.starts_with(before), "{signed}");
+            assert!(!query.contains("old"), "{signed}");
+            assert_eq!(
+                check_signature("KEY", stream, Some(query), SystemTime::now()),
+                Ok(()),
+                "{signed}"
+            );
+        }
+        assert!(sign_url("http://h:8080/", "KEY", expires).is_err());
+        assert!(sign_url("http://h:8080/live/x.flv", "", expires).is_err());
+    }
+
     fn at(seconds: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(seconds)
     }
@@ -263,7 +329,7 @@ mod tests {
             Err(SignError::EmptyKey)
         );
         assert!(matches!(
-            sign_url("http://h/live/r", "K", at(1)),
+            sign_url("ftp://h/live/r", "K", at(1)),
             Err(SignError::Url(_))
         ));
         assert_eq!(

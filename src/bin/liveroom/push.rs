@@ -374,8 +374,11 @@ impl Prepared {
             let (app, stream) = MAIN_JOB_STREAM;
             config.push_url = Some(local.url(app, stream, args.expire).map_err(Failure::run)?);
             progress.println(&format!("embedded RTMP server on {}", local.local_addr()));
-            if let Some(Ok(flv)) = local.flv_url(app, stream, args.expire) {
-                progress.println(&format!("watch it over HTTP-FLV: ffplay '{flv}'"));
+            if let Some(Ok(page)) = local.http_url(app, stream, "html", args.expire) {
+                progress.println(&format!("watch it in a browser: {page}"));
+            }
+            if let Some(Ok(flv)) = local.http_url(app, stream, "flv", args.expire) {
+                progress.println(&format!("or over HTTP-FLV: ffplay '{flv}'"));
             }
         } else if let Some(url) = &config.push_url {
             config.push_url =

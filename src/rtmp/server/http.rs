@@ -25,7 +25,6 @@
 //! [`ServerConfig::max_connections`]: super::ServerConfig::max_connections
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -46,7 +45,8 @@ use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
 use super::http_flv;
-use super::registry::{LiveStream, Role, PURE_AUDIO_SUFFIX};
+use super::pages::{index_page, watch_page, PlayHosts};
+use super::registry::{Role, PURE_AUDIO_SUFFIX};
 use super::{reachable, ServerError, Shared};
 
 /// Largest request head (request line and headers) hyper buffers.
@@ -227,6 +227,13 @@ pub(super) enum Route {
         /// The sound alone.
         audio_only: bool,
     },
+    /// `/APP/STREAM.html`: the watch page.
+    Watch {
+        /// The application.
+        app: String,
+        /// The stream.
+        stream: String,
+    },
     /// Anything else.
     NotFound,
 }
@@ -251,6 +258,15 @@ pub(super) fn route(path: &str) -> Route {
     let Some((app, file)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/')) else {
         return Route::NotFound;
     };
+    if let Some(stream) = file.strip_suffix(".html") {
+        if !plain_name(app) || !plain_name(stream) {
+            return Route::NotFound;
+        }
+        return Route::Watch {
+            app: app.to_string(),
+            stream: stream.to_string(),
+        };
+    }
     let Some(stream) = file.strip_suffix(".flv") else {
         return Route::NotFound;
     };
@@ -323,6 +339,35 @@ fn respond<B>(
                 index_page(&streams, &state.play_hosts(host)),
             )
         }
+        Route::Watch { app, stream } => {
+            let requested = match request.uri().query() {
+                Some(query) => format!("{stream}?{query}"),
+                None => stream.clone(),
+            };
+            // The page is guarded as the stream is: a signed page plays.
+            let shared = &state.shared;
+            if let Err(refusal) = shared.registry.decide(
+                0,
+                Role::Play,
+                &app,
+                &requested,
+                shared.config.anti_leech_key.as_deref(),
+            ) {
+                warn!(
+                    "HTTP viewer {peer}: refusing {path}: {}",
+                    refusal.description
+                );
+                return text(
+                    StatusCode::FORBIDDEN,
+                    format!("403 forbidden: {}\n", refusal.description),
+                );
+            }
+            page(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                watch_page(&app, &stream),
+            )
+        }
         Route::Flv {
             app,
             stream,
@@ -371,12 +416,6 @@ fn respond<B>(
     }
 }
 
-/// Where a stream is played from, as the index page writes it.
-struct PlayHosts {
-    rtmp: String,
-    http: String,
-}
-
 impl HttpState {
     /// The RTMP and HTTP `host:port` for play URLs: the host the client
     /// used (its `Host` header, when plain), else the bound addresses.
@@ -407,63 +446,6 @@ impl HttpState {
     }
 }
 
-/// Escapes text for HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The `/` page: every live stream with its play URLs.
-fn index_page(streams: &[LiveStream], hosts: &PlayHosts) -> String {
-    let mut html = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>liveroom: live streams</title>\
-         </head>\n<body>\n<h1>Live streams</h1>\n",
-    );
-    if streams.is_empty() {
-        html.push_str("<p>Nothing is live.</p>\n");
-    } else {
-        html.push_str(
-            "<table>\n<tr><th>stream</th><th>uptime</th><th>kbps</th><th>viewers</th>\
-             <th>play</th></tr>\n",
-        );
-        for live in streams {
-            let name = format!("{}/{}", live.app, live.stream);
-            let urls = [
-                format!("rtmp://{}/{name}", hosts.rtmp),
-                format!("http://{}/{name}.flv", hosts.http),
-                format!("http://{}/{name}{PURE_AUDIO_SUFFIX}.flv", hosts.http),
-            ];
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{:.0} s</td><td>{:.0}</td><td>{} RTMP, {} FLV</td><td>",
-                escape(&name),
-                live.uptime_s,
-                live.bitrate_kbps,
-                live.viewers.rtmp,
-                live.viewers.flv
-            );
-            for url in urls {
-                let url = escape(&url);
-                let _ = write!(html, "<a href=\"{url}\">{url}</a><br>");
-            }
-            html.push_str("</td></tr>\n");
-        }
-        html.push_str("</table>\n");
-    }
-    html.push_str("</body></html>\n");
-    html
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,6 +460,13 @@ mod tests {
                 app: "live".into(),
                 stream: "room1".into(),
                 audio_only: false
+            }
+        );
+        assert_eq!(
+            route("/live/room1.html"),
+            Route::Watch {
+                app: "live".into(),
+                stream: "room1".into(),
             }
         );
         assert_eq!(
@@ -501,32 +490,11 @@ mod tests {
             "/live/a b.flv",
             "/api/streams/",
             "/index.html",
+            "/live/.html",
+            "/live/a/b.html",
             "/live/room1.m3u8",
         ] {
             assert_eq!(route(path), Route::NotFound, "{path:?}");
         }
-    }
-
-    #[test]
-    fn the_index_page_escapes_names() {
-        let live = LiveStream {
-            app: "live".into(),
-            stream: "<b>".into(),
-            publisher: None,
-            video: None,
-            audio: None,
-            bitrate_kbps: 0.0,
-            uptime_s: 1.0,
-            viewers: Default::default(),
-        };
-        let hosts = PlayHosts {
-            rtmp: "h:1935".into(),
-            http: "h:8080".into(),
-        };
-        let html = index_page(&[live], &hosts);
-        assert!(html.contains("live/&lt;b&gt;"), "{html}");
-        assert!(!html.contains("<b>"));
-        assert!(html.contains("http://h:8080/live/&lt;b&gt;.flv"));
-        assert!(index_page(&[], &hosts).contains("Nothing is live"));
     }
 }

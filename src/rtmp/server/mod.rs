@@ -90,6 +90,7 @@ mod gop_cache;
 mod http;
 mod http_flv;
 mod outbound;
+mod pages;
 mod player_queue;
 mod registry;
 
@@ -302,8 +303,14 @@ impl RtmpServer {
     /// The HTTP-FLV URL of stream `stream` in application `app`, e.g.
     /// `http://127.0.0.1:PORT/live/room1.flv`, when HTTP is on.
     pub fn flv_url(&self, app: &str, stream: &str) -> Option<String> {
+        self.http_url(app, stream, "flv")
+    }
+
+    /// `http://HOST:PORT/APP/STREAM.EXTENSION` on this server, when HTTP is
+    /// on: `flv` (HTTP-FLV), `m3u8` (HLS) or `html` (the watch page).
+    pub fn http_url(&self, app: &str, stream: &str, extension: &str) -> Option<String> {
         self.http_addr()
-            .map(|addr| format!("http://{}/{app}/{stream}.flv", reachable(addr)))
+            .map(|addr| format!("http://{}/{app}/{stream}.{extension}", reachable(addr)))
     }
 
     /// The streams being published now, as `/api/streams` shows them.

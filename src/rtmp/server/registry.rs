@@ -230,6 +230,9 @@ pub struct Viewers {
     pub rtmp: usize,
     /// HTTP-FLV viewers (`_pureAudio.flv` included).
     pub flv: usize,
+    /// HLS viewers: addresses that fetched the stream's playlist or
+    /// segments lately (`_pureAudio.m3u8` included).
+    pub hls: usize,
 }
 
 fn video_codec_name(id: u8) -> String {
