@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 # Build: x264 (bindgen needs clang), openh264's assembly (nasm).
 # GPU without a GPU: Mesa's lavapipe software Vulkan driver and the loader.
 # Interop peers and test tools: ffmpeg, nginx with the RTMP module,
-# GStreamer (rtmp2src/rtmp2sink, x264enc, flvmux) and rtmpdump.
+# GStreamer (rtmp2src/rtmp2sink, x264enc, flvmux) and rtmpdump; Chromium
+# and ChromeDriver for the watch page's browser test.
 # Model fetch and conversion: python3-venv.
 PACKAGES=(
     pkg-config clang libclang-dev nasm libx264-dev
@@ -18,6 +19,7 @@ PACKAGES=(
     ffmpeg nginx libnginx-mod-rtmp
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav rtmpdump
+    chromium chromium-driver
     python3-venv
 )
 

@@ -120,6 +120,13 @@ pub enum PlayKind {
     HttpFlv,
     /// The stream's sound alone over HTTP-FLV (`…_pureAudio.flv`).
     HttpFlvPureAudio,
+    /// The stream over HLS (`http://HOST:PORT/APP/STREAM.m3u8`).
+    Hls,
+    /// The stream's sound alone over HLS (`…_pureAudio.m3u8`, the
+    /// plugin's background-audio URL).
+    HlsPureAudio,
+    /// The embedded server's watch page (`…/APP/STREAM.html`).
+    WatchPage,
 }
 
 impl PlayKind {
@@ -130,6 +137,9 @@ impl PlayKind {
             PlayKind::RtmpPureAudio => "RTMP, sound only",
             PlayKind::HttpFlv => "HTTP-FLV",
             PlayKind::HttpFlvPureAudio => "HTTP-FLV, sound only",
+            PlayKind::Hls => "HLS",
+            PlayKind::HlsPureAudio => "HLS, sound only",
+            PlayKind::WatchPage => "watch page (browser)",
         }
     }
 }
@@ -189,6 +199,18 @@ impl LiveUrls {
             play.push(PlayUrl {
                 kind: PlayKind::HttpFlvPureAudio,
                 url: format!("{http}{PURE_AUDIO_SUFFIX}.flv{query}"),
+            });
+            play.push(PlayUrl {
+                kind: PlayKind::Hls,
+                url: format!("{http}.m3u8{query}"),
+            });
+            play.push(PlayUrl {
+                kind: PlayKind::HlsPureAudio,
+                url: format!("{http}{PURE_AUDIO_SUFFIX}.m3u8{query}"),
+            });
+            play.push(PlayUrl {
+                kind: PlayKind::WatchPage,
+                url: format!("{http}.html{query}"),
             });
         }
         Ok(Self {
@@ -279,9 +301,21 @@ mod tests {
                 PlayKind::Rtmp,
                 PlayKind::RtmpPureAudio,
                 PlayKind::HttpFlv,
-                PlayKind::HttpFlvPureAudio
+                PlayKind::HttpFlvPureAudio,
+                PlayKind::Hls,
+                PlayKind::HlsPureAudio,
+                PlayKind::WatchPage
             ]
         );
+        for play in &urls.play[2..] {
+            let query = play.url.split_once('?').map(|(_, q)| q);
+            assert_eq!(
+                check_signature("KEY", "room1", query, SystemTime::now()),
+                Ok(()),
+                "{}",
+                play.url
+            );
+        }
         let query = urls.push.split_once('?').expect("signed").1;
         assert_eq!(
             urls.play[2].url,
@@ -290,6 +324,10 @@ mod tests {
         assert_eq!(
             urls.play[3].url,
             format!("http://[::1]:8080/live/room1_pureAudio.flv?{query}")
+        );
+        assert_eq!(
+            urls.play[5].url,
+            format!("http://[::1]:8080/live/room1_pureAudio.m3u8?{query}")
         );
         assert!(StreamAddress::new("h", 1935, "live", "room1")
             .expect("address")
