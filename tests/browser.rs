@@ -72,7 +72,10 @@ impl Driver {
             base: format!("http://127.0.0.1:{port}"),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while ureq::get(&format!("{}/status", driver.base)).call().is_err() {
+        while ureq::get(&format!("{}/status", driver.base))
+            .call()
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "chromedriver never answered");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -213,7 +216,10 @@ fn the_watch_page_plays_the_stream_in_headless_chromium() {
     let first = first_playing.unwrap_or_else(|| panic!("the page never played: {last}"));
     let advanced = number(&last, "currentTime") - number(&first, "currentTime");
     eprintln!("watch page: first playing {first}\nlast {last}\nstamps read {stamps:?}");
-    assert!(advanced >= 3.0, "currentTime advanced {advanced:.2} s: {last}");
+    assert!(
+        advanced >= 3.0,
+        "currentTime advanced {advanced:.2} s: {last}"
+    );
     assert!(number(&last, "totalVideoFrames") >= 60.0, "{last}");
     let streams: Value = ureq::get(&serve.http_url("/api/streams"))
         .call()

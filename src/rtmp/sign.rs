@@ -125,9 +125,7 @@ fn sign_http_url(url: &str, key: &str, expires_at: SystemTime) -> Result<String,
         url: url.to_string(),
         reason,
     };
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|_| malformed("not a valid HTTP URL"))?;
+    let uri: hyper::Uri = url.parse().map_err(|_| malformed("not a valid HTTP URL"))?;
     let file = uri.path().rsplit('/').next().unwrap_or_default();
     let stream = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
     if stream.is_empty() {
