@@ -214,7 +214,7 @@ fn with_a_key_unsigned_is_403_with_the_reason_and_signed_plays() {
         "{flv}"
     );
 
-    let mut pusher = push(urls["push"].as_str().expect("push URL"), 90, &dir);
+    let mut pusher = push(urls["push"].as_str().expect("push URL"), 240, &dir);
     let path = |url: &str| {
         url.split_once(&serve.http.to_string())
             .expect("ours")
@@ -227,6 +227,26 @@ fn with_a_key_unsigned_is_403_with_the_reason_and_signed_plays() {
         &[
             "--url",
             &flv,
+            "--frames",
+            "30",
+            "--events",
+            "json",
+            "--timeout",
+            "20",
+        ],
+        Duration::from_secs(30),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(summary_of(&stdout)["framesDisplayed"], 30, "{stdout}");
+    // `play --key` signs an HTTP URL as it signs an RTMP one.
+    let output = run_liveroom(
+        "play",
+        &[
+            "--url",
+            &serve.http_url("/live/k.flv"),
+            "--key",
+            "SECRET",
             "--frames",
             "30",
             "--events",
