@@ -180,7 +180,10 @@ fn ffmpeg_plays_hls_and_the_playlist_keeps_a_window_of_six() {
         assert!(first.text().contains("segment"), "{}", first.text());
     }
     let playlist = poll(&serve, "/live/h.m3u8", Duration::from_secs(20), |_| true);
-    assert_eq!(playlist.header("content-type"), "application/vnd.apple.mpegurl");
+    assert_eq!(
+        playlist.header("content-type"),
+        "application/vnd.apple.mpegurl"
+    );
     assert_eq!(playlist.header("cache-control"), "public, max-age=1");
     assert_eq!(playlist.header("access-control-allow-origin"), "*");
 
@@ -188,7 +191,12 @@ fn ffmpeg_plays_hls_and_the_playlist_keeps_a_window_of_six() {
     let both = ffmpeg_decode(&serve.http_url("/live/h.m3u8"), &["0:v", "0:a"]);
     let sound = ffmpeg_decode(&serve.http_url("/live/h_pureAudio.m3u8"), &["0"]);
     let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_type,codec_name"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name",
+        ])
         .args(["-of", "csv=p=0"])
         .arg(serve.http_url("/live/h_pureAudio.m3u8"))
         .output()
@@ -249,7 +257,11 @@ fn ffmpeg_plays_hls_and_the_playlist_keeps_a_window_of_six() {
             "public, max-age=86400, immutable"
         );
         assert_eq!(answer.header("access-control-allow-origin"), "*");
-        let kind = if path.ends_with(".mp4") { "ftyp" } else { "moof" };
+        let kind = if path.ends_with(".mp4") {
+            "ftyp"
+        } else {
+            "moof"
+        };
         assert_eq!(&answer.body[4..8], kind.as_bytes(), "{path}");
         let head = request(&serve, "HEAD", path);
         assert_eq!(head.status, 200);
@@ -306,7 +318,11 @@ fn with_a_key_unsigned_hls_is_403_and_a_signed_playlist_loads_its_segments() {
     ] {
         let answer = request(&serve, "GET", path);
         assert_eq!(answer.status, 403, "{path}");
-        assert!(answer.text().contains("txSecret"), "the reason: {}", answer.text());
+        assert!(
+            answer.text().contains("txSecret"),
+            "the reason: {}",
+            answer.text()
+        );
     }
     let wrong = request(
         &serve,
@@ -351,7 +367,10 @@ fn with_a_key_unsigned_hls_is_403_and_a_signed_playlist_loads_its_segments() {
     let paths = uris(&text);
     assert!(paths.len() >= 2, "{text}");
     for uri in &paths {
-        assert!(uri.ends_with(&format!("?{query}")), "{uri} carries the signature");
+        assert!(
+            uri.ends_with(&format!("?{query}")),
+            "{uri} carries the signature"
+        );
         let answer = request(&serve, "GET", uri);
         assert_eq!(answer.status, 200, "{uri}: {}", answer.text());
         // The same file without the signature is refused.

@@ -93,8 +93,8 @@ pub fn fragment(sequence_number: u32, runs: &[TrackRun<'_>]) -> Result<Vec<u8>, 
         let mut offset = moof_size + 8;
         let mut trafs = Vec::with_capacity(runs.len());
         for (run, bytes) in runs.iter().zip(&run_bytes) {
-            let data_offset = i32::try_from(offset)
-                .map_err(|_| Fmp4Error::TooLarge("a fragment over 2 GiB"))?;
+            let data_offset =
+                i32::try_from(offset).map_err(|_| Fmp4Error::TooLarge("a fragment over 2 GiB"))?;
             trafs.push(traf(run, data_offset)?);
             offset += bytes;
         }
@@ -174,7 +174,10 @@ mod tests {
         let vtraf = &moof.traf[0];
         assert_eq!(vtraf.tfhd.track_id, 1);
         assert!(vtraf.tfhd.default_base_is_moof);
-        assert_eq!(vtraf.tfdt.as_ref().map(|t| t.base_media_decode_time), Some(270_000));
+        assert_eq!(
+            vtraf.tfdt.as_ref().map(|t| t.base_media_decode_time),
+            Some(270_000)
+        );
         let trun = &vtraf.trun[0];
         let durations: Vec<_> = trun.entries.iter().map(|e| e.duration).collect();
         assert_eq!(durations, vec![Some(3000), Some(3000), Some(3003)]);
@@ -185,7 +188,11 @@ mod tests {
         let flags: Vec<_> = trun.entries.iter().map(|e| e.flags).collect();
         assert_eq!(
             flags,
-            vec![Some(SYNC_SAMPLE), Some(NON_SYNC_SAMPLE), Some(NON_SYNC_SAMPLE)]
+            vec![
+                Some(SYNC_SAMPLE),
+                Some(NON_SYNC_SAMPLE),
+                Some(NON_SYNC_SAMPLE)
+            ]
         );
         // The first video sample starts right after the mdat header.
         let start = trun.data_offset.expect("data offset") as usize;
@@ -194,9 +201,15 @@ mod tests {
 
         let atraf = &moof.traf[1];
         assert_eq!(atraf.tfhd.default_sample_flags, Some(SYNC_SAMPLE));
-        assert_eq!(atraf.tfdt.as_ref().map(|t| t.base_media_decode_time), Some(1 << 33));
+        assert_eq!(
+            atraf.tfdt.as_ref().map(|t| t.base_media_decode_time),
+            Some(1 << 33)
+        );
         let trun = &atraf.trun[0];
-        assert!(trun.entries.iter().all(|e| e.flags.is_none() && e.cts.is_none()));
+        assert!(trun
+            .entries
+            .iter()
+            .all(|e| e.flags.is_none() && e.cts.is_none()));
         let start = trun.data_offset.expect("data offset") as usize;
         assert_eq!(start, moof_size + 8 + 17);
         assert_eq!(&bytes[start..], &[0x21, 1, 2, 0x21, 3]);

@@ -7,7 +7,7 @@ use mp4_atom::{
     Visual, Vmhd,
 };
 
-use super::track::{AudioTrack, VideoTrack, AUDIO_TRACK_ID, VIDEO_TRACK_ID, VIDEO_TIMESCALE};
+use super::track::{AudioTrack, VideoTrack, AUDIO_TRACK_ID, VIDEO_TIMESCALE, VIDEO_TRACK_ID};
 use super::Fmp4Error;
 
 /// The movie's own clock (nothing is timed on it: durations are 0).
@@ -118,14 +118,14 @@ fn video_trak(video: &VideoTrack) -> Result<Trak, Fmp4Error> {
         length_size: config.length_size,
         sequence_parameter_sets: config.sps.clone(),
         picture_parameter_sets: config.pps.clone(),
-        ext: video
-            .high_profile
-            .map(|(chroma_format, bit_depth_luma, bit_depth_chroma)| AvccExt {
+        ext: video.high_profile.map(
+            |(chroma_format, bit_depth_luma, bit_depth_chroma)| AvccExt {
                 chroma_format,
                 bit_depth_luma,
                 bit_depth_chroma,
                 sequence_parameter_sets_ext: Vec::new(),
-            }),
+            },
+        ),
     };
     let codec = Codec::Avc1(Avc1 {
         visual: Visual {
@@ -219,7 +219,11 @@ mod tests {
         let mut cursor = std::io::Cursor::new(bytes);
         let ftyp = Ftyp::decode(&mut cursor).expect("ftyp");
         let moov = Moov::decode(&mut cursor).expect("moov");
-        assert_eq!(cursor.position() as usize, bytes.len(), "nothing after moov");
+        assert_eq!(
+            cursor.position() as usize,
+            bytes.len(),
+            "nothing after moov"
+        );
         (ftyp, moov)
     }
 

@@ -32,7 +32,7 @@ use thiserror::Error;
 
 pub use fragment::{fragment, Sample, TrackRun};
 pub use init::init_segment;
-pub use track::{AudioTrack, VideoTrack, AUDIO_TRACK_ID, VIDEO_TRACK_ID, VIDEO_TIMESCALE};
+pub use track::{AudioTrack, VideoTrack, AUDIO_TRACK_ID, VIDEO_TIMESCALE, VIDEO_TRACK_ID};
 
 /// Why an init segment or fragment cannot be made.
 #[derive(Debug, Error)]

@@ -158,7 +158,7 @@ impl AudioTrack {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// x264's High-profile SPS of a 720×1280 picture, and a PPS.
@@ -193,7 +193,10 @@ mod tests {
     fn audio_tracks_read_rate_and_channels() {
         // AAC-LC, 44.1 kHz, stereo.
         let track = AudioTrack::from_flv_config(&[0x12, 0x10]).expect("track");
-        assert_eq!((track.object_type, track.sample_rate, track.channels), (2, 44100, 2));
+        assert_eq!(
+            (track.object_type, track.sample_rate, track.channels),
+            (2, 44100, 2)
+        );
         assert_eq!(track.codec_string(), "mp4a.40.2");
         // AAC-LC, 48 kHz, mono.
         let track = AudioTrack::from_flv_config(&[0x11, 0x88]).expect("track");

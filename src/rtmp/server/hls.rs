@@ -45,8 +45,7 @@ use log::warn;
 use super::{Media, Track};
 use crate::flv::{parse_audio_body, parse_video_body, AudioBody, VideoBody};
 use crate::fmp4::{
-    self, AudioTrack, Sample, TrackRun, VideoTrack, AUDIO_TRACK_ID, VIDEO_TIMESCALE,
-    VIDEO_TRACK_ID,
+    self, AudioTrack, Sample, TrackRun, VideoTrack, AUDIO_TRACK_ID, VIDEO_TIMESCALE, VIDEO_TRACK_ID,
 };
 use crate::rtmp::MediaKind;
 
@@ -357,7 +356,9 @@ impl HlsStream {
     }
 
     fn since_first(&mut self, raw: u32) -> i64 {
-        self.clock.get_or_insert_with(|| Clock::new(raw)).since_first(raw)
+        self.clock
+            .get_or_insert_with(|| Clock::new(raw))
+            .since_first(raw)
     }
 
     fn start(&mut self, start_ms: i64) {
@@ -407,7 +408,11 @@ impl HlsStream {
     }
 
     fn add_audio(&mut self, raw: u32, data: Bytes) {
-        let Some(rate) = self.audio.as_ref().map(|audio| u64::from(audio.sample_rate)) else {
+        let Some(rate) = self
+            .audio
+            .as_ref()
+            .map(|audio| u64::from(audio.sample_rate))
+        else {
             return;
         };
         let ms = self.since_first(raw);
@@ -457,21 +462,29 @@ impl HlsStream {
             .enumerate()
             .map(|(i, entry)| Sample {
                 data: entry.data.clone(),
-                duration: open.audio.get(i + 1).map_or(AAC_FRAME_SAMPLES as u32, |next| {
-                    u32::try_from(next.dts.saturating_sub(entry.dts)).unwrap_or(u32::MAX)
-                }),
+                duration: open
+                    .audio
+                    .get(i + 1)
+                    .map_or(AAC_FRAME_SAMPLES as u32, |next| {
+                        u32::try_from(next.dts.saturating_sub(entry.dts)).unwrap_or(u32::MAX)
+                    }),
                 composition_offset: 0,
                 sync: true,
             })
             .collect();
         let video_base = open.video.first().map_or(0, |entry| entry.dts);
         let audio_base = open.audio.first().map_or(0, |entry| entry.dts);
-        let rate = self.audio.as_ref().map_or(1, |audio| u64::from(audio.sample_rate));
+        let rate = self
+            .audio
+            .as_ref()
+            .map_or(1, |audio| u64::from(audio.sample_rate));
         let duration_ms = match end_ms {
             Some(end) => end - open.start_ms,
             None => {
-                let video_end = video_base + video.iter().map(|s| u64::from(s.duration)).sum::<u64>();
-                let audio_end = audio_base + audio.iter().map(|s| u64::from(s.duration)).sum::<u64>();
+                let video_end =
+                    video_base + video.iter().map(|s| u64::from(s.duration)).sum::<u64>();
+                let audio_end =
+                    audio_base + audio.iter().map(|s| u64::from(s.duration)).sum::<u64>();
                 let video_end_ms = if video.is_empty() { 0 } else { video_end / 90 };
                 let audio_end_ms = if audio.is_empty() {
                     0
@@ -482,7 +495,10 @@ impl HlsStream {
             }
         }
         .max(1);
-        let wall = self.clock.as_ref().map_or_else(SystemTime::now, |clock| clock.wall);
+        let wall = self
+            .clock
+            .as_ref()
+            .map_or_else(SystemTime::now, |clock| clock.wall);
         let program_date_time = if open.start_ms >= 0 {
             wall + Duration::from_millis(open.start_ms as u64)
         } else {
@@ -534,7 +550,12 @@ impl HlsStream {
     /// name (`room` or `room_pureAudio`): its URIs are `name/EPOCH/...`,
     /// relative to the playlist's own; `query` (empty, or `?...`) is
     /// appended to each.
-    pub(super) fn playlist(&self, name: &str, audio_only: bool, query: &str) -> Result<String, Missing> {
+    pub(super) fn playlist(
+        &self,
+        name: &str,
+        audio_only: bool,
+        query: &str,
+    ) -> Result<String, Missing> {
         let listed: Vec<&Arc<Segment>> = self
             .segments
             .iter()
@@ -605,7 +626,9 @@ fn video_samples(entries: &[VideoEntry], end_dts: Option<u64>) -> Vec<Sample> {
         let next = entries.get(i + 1).map(|next| next.dts).or(end_dts);
         let duration = match next {
             Some(next) if next > entry.dts => next - entry.dts,
-            _ => samples.last().map_or(u64::from(VIDEO_TIMESCALE / 30), |s| u64::from(s.duration)),
+            _ => samples
+                .last()
+                .map_or(u64::from(VIDEO_TIMESCALE / 30), |s| u64::from(s.duration)),
         };
         samples.push(Sample {
             data: entry.data.clone(),
@@ -696,7 +719,11 @@ mod tests {
     }
 
     fn audio(timestamp: u32) -> Media {
-        media(Track::Audio, timestamp, vec![0xaf, 1, 0x21, timestamp as u8])
+        media(
+            Track::Audio,
+            timestamp,
+            vec![0xaf, 1, 0x21, timestamp as u8],
+        )
     }
 
     /// 30 fps video with a key frame every `gop` frames and 44.1 kHz AAC,
@@ -760,8 +787,13 @@ mod tests {
         // Key frames at 0, 2, ... 18 s: nine segments complete, the tenth open.
         assert_eq!(hls.next_sequence, 9);
         assert_eq!(hls.segments.len(), PLAYLIST_WINDOW + KEPT_PAST_WINDOW);
-        let playlist = hls.playlist("x", false, "?txSecret=ab&txTime=CD").expect("playlist");
-        assert!(playlist.starts_with("#EXTM3U\n#EXT-X-VERSION:7\n"), "{playlist}");
+        let playlist = hls
+            .playlist("x", false, "?txSecret=ab&txTime=CD")
+            .expect("playlist");
+        assert!(
+            playlist.starts_with("#EXTM3U\n#EXT-X-VERSION:7\n"),
+            "{playlist}"
+        );
         assert_eq!(lines(&playlist, "#EXT-X-TARGETDURATION:"), vec!["2"]);
         assert_eq!(lines(&playlist, "#EXT-X-MEDIA-SEQUENCE:"), vec!["3"]);
         assert_eq!(lines(&playlist, "#EXTINF:"), vec!["2.000,"; 6]);
@@ -785,7 +817,11 @@ mod tests {
             .map(|n| iso8601(wall + Duration::from_secs(2 * n)))
             .collect();
         assert_eq!(dates, expected);
-        assert!(dates[0].ends_with('Z') && dates[0].len() == 24, "{}", dates[0]);
+        assert!(
+            dates[0].ends_with('Z') && dates[0].len() == 24,
+            "{}",
+            dates[0]
+        );
 
         // Segments past the window stay fetchable; older ones are gone.
         assert!(hls.segment(0).is_some());
@@ -846,7 +882,11 @@ mod tests {
             assert_eq!(entries[0].flags, Some(0x0200_0000));
             assert!(entries[1..].iter().all(|e| e.flags == Some(0x0101_0000)));
             let base = video.tfdt.as_ref().expect("tfdt").base_media_decode_time;
-            let total: u64 = entries.iter().filter_map(|e| e.duration).map(u64::from).sum();
+            let total: u64 = entries
+                .iter()
+                .filter_map(|e| e.duration)
+                .map(u64::from)
+                .sum();
             assert_eq!(total, 180_000, "2 s of video at 90 kHz");
             if let Some(expected) = next_video {
                 assert_eq!(base, expected);
@@ -869,7 +909,10 @@ mod tests {
         }
         // The first segment begins at the first key frame (40 ms).
         assert_eq!(hls.segment(0).expect("first").video_base, 40 * 90);
-        assert_eq!(hls.segment(0).expect("first").video[0].data.as_ref(), &[0, 0, 0, 2, 0x65, 40]);
+        assert_eq!(
+            hls.segment(0).expect("first").video[0].data.as_ref(),
+            &[0, 0, 0, 2, 0x65, 40]
+        );
     }
 
     #[test]
@@ -907,7 +950,11 @@ mod tests {
         }
         assert!(playlist.contains(&format!("a_pureAudio/{}/0.m4s\n", hls.epoch())));
         // The full rendition of an audio-only stream is the sound alone too.
-        let full = hls.segment(0).expect("segment").render(false).expect("fragment");
+        let full = hls
+            .segment(0)
+            .expect("segment")
+            .render(false)
+            .expect("fragment");
         let moof = Moof::decode(&mut std::io::Cursor::new(full.as_ref())).expect("moof");
         assert_eq!(moof.traf.len(), 1);
     }
@@ -938,7 +985,14 @@ mod tests {
             ]
         );
         assert_eq!(playlist.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
-        assert_eq!(hls.init(1).expect("init 1").audio.as_ref().map(|a| a.sample_rate), Some(48000));
+        assert_eq!(
+            hls.init(1)
+                .expect("init 1")
+                .audio
+                .as_ref()
+                .map(|a| a.sample_rate),
+            Some(48000)
+        );
         assert!(hls.init(2).is_none());
     }
 

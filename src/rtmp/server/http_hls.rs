@@ -229,13 +229,15 @@ pub(super) fn respond(
                 Err(missing) => not_found(missing),
             }
         }
-        HlsPart::Init { epoch, version } => match registry.hls_init(&name, epoch, version, viewer) {
-            Ok(init) => match init.render(audio_only) {
-                Ok(bytes) => media(method, mp4_type, SEGMENT_CACHE, bytes),
-                Err(why) => failed(why),
-            },
-            Err(missing) => not_found(missing),
-        },
+        HlsPart::Init { epoch, version } => {
+            match registry.hls_init(&name, epoch, version, viewer) {
+                Ok(init) => match init.render(audio_only) {
+                    Ok(bytes) => media(method, mp4_type, SEGMENT_CACHE, bytes),
+                    Err(why) => failed(why),
+                },
+                Err(missing) => not_found(missing),
+            }
+        }
         HlsPart::Segment { epoch, sequence } => {
             match registry.hls_segment(&name, epoch, sequence, viewer) {
                 Ok(segment) => match segment.render(audio_only) {

@@ -740,7 +740,12 @@ mod tests {
         };
         registry.relay_media(1, "live/h", audio(0, &[0xaf, 0, 0x12, 0x10]), 1 << 20);
         for i in 0..150u32 {
-            registry.relay_media(1, "live/h", audio(i * 1024 * 1000 / 44100, &[0xaf, 1, 0x21]), 1 << 20);
+            registry.relay_media(
+                1,
+                "live/h",
+                audio(i * 1024 * 1000 / 44100, &[0xaf, 1, 0x21]),
+                1 << 20,
+            );
         }
         let playlist = registry
             .hls_playlist("live/h", "h", false, "", viewer)
