@@ -23,7 +23,7 @@
 //! * [`audio`] — the microphone sources, the BGM mixer, AAC encoding and
 //!   decoding, WAV files;
 //! * [`encoder`], [`avc`], [`flv`] — x264, H.264 parameter sets and the FLV
-//!   container;
+//!   container; [`fmp4`] the fragmented MP4 boxes HLS serves;
 //! * [`rtmp`] — publishing, playing, and the embedded server;
 //! * [`pusher`] and [`player`] — the two components, with their events
 //!   ([`events`], and the [`events::EventPrinter`] that shows them);
@@ -68,6 +68,7 @@ pub mod encoder;
 pub mod events;
 pub mod face;
 pub mod flv;
+pub mod fmp4;
 pub mod frame;
 pub mod geometry;
 pub mod gpu;

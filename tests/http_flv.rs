@@ -292,6 +292,7 @@ fn the_api_counts_viewers_per_protocol_and_routes_are_limited() {
     let dir = scratch_dir("http-flv-api");
     let serve = Serve::start(&[]);
     assert_eq!(serve.request("GET", "/nope").0, 404);
+    // Not live: HLS has nothing either.
     assert_eq!(serve.request("GET", "/live/x.m3u8").0, 404);
     assert_eq!(serve.request("GET", "/../../etc/passwd").0, 404);
     assert_eq!(serve.request("POST", "/").0, 405);
@@ -326,7 +327,7 @@ fn the_api_counts_viewers_per_protocol_and_routes_are_limited() {
 
     wait_for_streams(&serve, "one viewer per protocol", |streams| {
         let live = &streams["streams"][0];
-        live["viewers"] == serde_json::json!({"rtmp": 1, "flv": 1})
+        live["viewers"] == serde_json::json!({"rtmp": 1, "flv": 1, "hls": 0})
             && live["bitrate_kbps"].as_f64().unwrap_or(0.0) > 0.0
     });
     let streams = serve.streams();
@@ -403,7 +404,7 @@ fn a_viewer_that_reads_nothing_does_not_stall_an_rtmp_player() {
     });
     let mut pusher = push(&serve.rtmp_url("slow"), 300, &dir);
     wait_for_streams(&serve, "the stalled viewers are counted", |streams| {
-        streams["streams"][0]["viewers"] == serde_json::json!({"rtmp": 1, "flv": 3})
+        streams["streams"][0]["viewers"] == serde_json::json!({"rtmp": 1, "flv": 3, "hls": 0})
     });
     let (status, stdout, stderr) = pusher.finish(Duration::from_secs(40));
     assert!(status.success(), "{stderr}");

@@ -10,6 +10,9 @@
 //!   `/APP/STREAM_pureAudio.flv`: its sound alone. With an anti-leech key
 //!   the query must carry a valid `txSecret`/`txTime` (403 otherwise, the
 //!   reason in the body).
+//! * `/APP/STREAM.m3u8`, `/APP/STREAM_pureAudio.m3u8` and their init and
+//!   media segments: HLS in fMP4 (see [`super::http_hls`]), under the same
+//!   anti-leech check.
 //! * `/api/streams`: JSON, one object per live stream
 //!   ([`LiveStream`](super::LiveStream)).
 //! * `/`: a small HTML page listing live streams and their play URLs.
@@ -45,6 +48,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
 use super::http_flv;
+use super::http_hls::{self, HlsPart};
 use super::pages::{index_page, watch_page, PlayHosts};
 use super::registry::{Role, PURE_AUDIO_SUFFIX};
 use super::{reachable, ServerError, Shared};
@@ -234,6 +238,19 @@ pub(super) enum Route {
         /// The stream.
         stream: String,
     },
+    /// An HLS playlist, init or media segment: `/APP/STREAM.m3u8`,
+    /// `/APP/STREAM/EPOCH/init-V.mp4`, `/APP/STREAM/EPOCH/SEQ.m4s` (STREAM
+    /// with `_pureAudio` for the sound alone; see [`super::http_hls`]).
+    Hls {
+        /// The application.
+        app: String,
+        /// The stream (without `_pureAudio`).
+        stream: String,
+        /// The sound alone.
+        audio_only: bool,
+        /// Which file.
+        part: HlsPart,
+    },
     /// Anything else.
     NotFound,
 }
@@ -254,6 +271,9 @@ pub(super) fn route(path: &str) -> Route {
         "/" => return Route::Index,
         "/api/streams" => return Route::Streams,
         _ => {}
+    }
+    if let Some(route) = hls_route(path) {
+        return route;
     }
     let Some((app, file)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/')) else {
         return Route::NotFound;
@@ -282,6 +302,24 @@ pub(super) fn route(path: &str) -> Route {
         stream: stream.to_string(),
         audio_only,
     }
+}
+
+/// The HLS route of `path`, if it is one.
+fn hls_route(path: &str) -> Option<Route> {
+    let (app, stream, part) = http_hls::parse_path(path)?;
+    if !plain_name(app) || !plain_name(stream) {
+        return None;
+    }
+    let (stream, audio_only) = match stream.strip_suffix(PURE_AUDIO_SUFFIX) {
+        Some(base) if plain_name(base) => (base, true),
+        _ => (stream, false),
+    };
+    Some(Route::Hls {
+        app: app.to_string(),
+        stream: stream.to_string(),
+        audio_only,
+        part,
+    })
 }
 
 fn page(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -413,6 +451,22 @@ fn respond<B>(
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             response
         }
+        Route::Hls {
+            app,
+            stream,
+            audio_only,
+            part,
+        } => http_hls::respond(
+            state,
+            peer,
+            method,
+            path,
+            request.uri().query(),
+            &app,
+            &stream,
+            audio_only,
+            part,
+        ),
     }
 }
 
@@ -477,6 +531,27 @@ mod tests {
                 audio_only: true
             }
         );
+        assert_eq!(
+            route("/live/room1_pureAudio.m3u8"),
+            Route::Hls {
+                app: "live".into(),
+                stream: "room1".into(),
+                audio_only: true,
+                part: HlsPart::Playlist
+            }
+        );
+        assert_eq!(
+            route("/live/room1/1733547000123/12.m4s"),
+            Route::Hls {
+                app: "live".into(),
+                stream: "room1".into(),
+                audio_only: false,
+                part: HlsPart::Segment {
+                    epoch: 1733547000123,
+                    sequence: 12
+                }
+            }
+        );
         for path in [
             "",
             "/live",
@@ -492,7 +567,11 @@ mod tests {
             "/index.html",
             "/live/.html",
             "/live/a/b.html",
-            "/live/room1.m3u8",
+            "/live/room1.ts",
+            "/live/.m3u8",
+            "/live/a b.m3u8",
+            "/live/room1/1/../2.m4s",
+            "/live/room1/1/2/3.m4s",
         ] {
             assert_eq!(route(path), Route::NotFound, "{path:?}");
         }

@@ -57,7 +57,9 @@
 //! With [`ServerConfig::http_bind`] set, the server also listens for HTTP
 //! on a port of its own: HTTP-FLV (`/APP/STREAM.flv`, `_pureAudio.flv`)
 //! from the same registry, GOP cache and player queues as RTMP players,
-//! and the operator's `/api/streams` and `/` (see `http.rs`).
+//! HLS in fMP4 segments (`/APP/STREAM.m3u8`, `_pureAudio.m3u8`) cut from
+//! the same media as it fans out, and the operator's `/api/streams` and
+//! `/` (see `http.rs`).
 //!
 //! The rooms, one concern each: this file holds the configuration, the
 //! handle, the accept loop and the state every thread shares;
@@ -66,7 +68,9 @@
 //! players; `player_queue.rs` each player's bounded queue (back-pressure);
 //! `connection.rs` a connection's thread and state machine (handshake,
 //! session, publishing or playing); `http.rs` the HTTP listener, its
-//! limits and routes; `http_flv.rs` an HTTP-FLV viewer's task.
+//! limits and routes; `http_flv.rs` an HTTP-FLV viewer's task; `hls.rs`
+//! a publication's HLS packager (segments, playlist); `http_hls.rs` the
+//! HLS routes and responses.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, ErrorKind};
@@ -87,8 +91,10 @@ use super::MediaKind;
 
 mod connection;
 mod gop_cache;
+mod hls;
 mod http;
 mod http_flv;
+mod http_hls;
 mod outbound;
 mod pages;
 mod player_queue;

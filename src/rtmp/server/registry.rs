@@ -6,7 +6,7 @@
 //! here to every player's queue.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,6 +14,7 @@ use rml_rtmp::sessions::StreamMetadata;
 use serde::Serialize;
 
 use super::gop_cache::GopCache;
+use super::hls::{HlsStream, Init, Missing, Segment, ENDED_LINGER};
 use super::lock;
 use super::player_queue::{Delivery, PlayerQueue};
 use super::{Media, Track};
@@ -22,6 +23,11 @@ use crate::rtmp::MediaKind;
 
 /// The span over which `/api/streams` measures bitrate and frame rate.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
+/// An HLS viewer is a client address that fetched a playlist, init or
+/// segment of the stream within this span.
+const HLS_VIEWER_WINDOW: Duration = Duration::from_secs(10);
+/// Most HLS client addresses remembered per stream.
+const MAX_HLS_VIEWERS: usize = 4096;
 
 /// How a player receives its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +109,10 @@ struct Stream {
     publication: Option<Publication>,
     cache: GopCache,
     players: Vec<PlayerSlot>,
+    /// The HLS packager of the current (or just ended) publication.
+    hls: Option<HlsStream>,
+    /// Client addresses that fetched HLS files, and when they last did.
+    hls_viewers: HashMap<IpAddr, Instant>,
 }
 
 /// A player attached to a stream.
@@ -230,8 +240,9 @@ pub struct Viewers {
     pub rtmp: usize,
     /// HTTP-FLV viewers (`_pureAudio.flv` included).
     pub flv: usize,
-    /// HLS viewers: addresses that fetched the stream's playlist or
-    /// segments lately (`_pureAudio.m3u8` included).
+    /// HLS viewers (`_pureAudio.m3u8` included): distinct client addresses
+    /// that fetched a playlist, init or segment in the last 10 s. HLS is
+    /// stateless, so clients behind one address (a proxy, a CDN) count once.
     pub hls: usize,
 }
 
@@ -252,6 +263,30 @@ fn audio_codec_name(id: u8) -> String {
 }
 
 impl Stream {
+    /// Nothing left to keep: no publisher, no player, no HLS state.
+    fn is_idle(&self) -> bool {
+        self.publisher.is_none() && self.players.is_empty() && self.hls.is_none()
+    }
+
+    /// Remembers an HLS fetch by `viewer`.
+    fn saw_hls_viewer(&mut self, viewer: IpAddr) {
+        let now = Instant::now();
+        if self.hls_viewers.len() >= MAX_HLS_VIEWERS {
+            self.hls_viewers
+                .retain(|_, at| now.duration_since(*at) <= HLS_VIEWER_WINDOW);
+        }
+        if self.hls_viewers.len() < MAX_HLS_VIEWERS || self.hls_viewers.contains_key(&viewer) {
+            self.hls_viewers.insert(viewer, now);
+        }
+    }
+
+    /// The live (or just ended) publication's HLS state.
+    fn live_hls(&self) -> Result<&HlsStream, Missing> {
+        self.hls
+            .as_ref()
+            .ok_or_else(|| Missing("the stream is not live".into()))
+    }
+
     fn describe(&self, name: &str, now: Instant) -> Option<LiveStream> {
         let publication = self.publication.as_ref()?;
         self.publisher?;
@@ -288,6 +323,11 @@ impl Stream {
                 Protocol::Flv => viewers.flv += 1,
             }
         }
+        viewers.hls = self
+            .hls_viewers
+            .values()
+            .filter(|at| now.duration_since(**at) <= HLS_VIEWER_WINDOW)
+            .count();
         Some(LiveStream {
             app: app.to_string(),
             stream: stream.to_string(),
@@ -350,6 +390,7 @@ impl Registry {
             stream.cache.clear();
             stream.publisher = Some(conn);
             stream.publication = Some(Publication::new());
+            stream.hls = Some(HlsStream::new());
             // As nginx-rtmp does: players that wait learn that the stream
             // begins (again).
             for player in &stream.players {
@@ -374,7 +415,8 @@ impl Registry {
     /// The streams being published now, by name.
     pub(super) fn live_streams(&self) -> Vec<LiveStream> {
         let now = Instant::now();
-        let streams = lock(&self.streams);
+        let mut streams = lock(&self.streams);
+        Self::forget_ended_hls(&mut streams);
         let mut live: Vec<LiveStream> = streams
             .iter()
             .filter_map(|(name, stream)| stream.describe(name, now))
@@ -396,10 +438,13 @@ impl Registry {
         stream.cache.clear();
         stream.publisher = None;
         stream.publication = None;
+        if let Some(hls) = stream.hls.as_mut() {
+            hls.end();
+        }
         for player in &stream.players {
             player.queue.push(Delivery::End, false);
         }
-        if stream.players.is_empty() {
+        if stream.is_idle() {
             streams.remove(name);
         }
     }
@@ -431,7 +476,7 @@ impl Registry {
             return;
         };
         stream.players.retain(|player| player.conn != conn);
-        if stream.players.is_empty() && stream.publisher.is_none() {
+        if stream.is_idle() {
             streams.remove(name);
         }
     }
@@ -481,12 +526,98 @@ impl Registry {
             publication.count(&media);
         }
         stream.cache.remember(&media, max_gop_bytes);
+        if let Some(hls) = stream.hls.as_mut() {
+            hls.push(&media);
+        }
         let resume = stream.cache.is_resume_point(&media);
         stream
             .players
             .iter()
             .map(|player| player.queue.push(Delivery::Media(media.clone()), resume))
             .sum()
+    }
+
+    /// Forgets the HLS state of publications that ended more than
+    /// [`ENDED_LINGER`] ago, and the streams left with nothing.
+    fn forget_ended_hls(streams: &mut HashMap<String, Stream>) {
+        let now = Instant::now();
+        streams.retain(|_, stream| {
+            if stream
+                .hls
+                .as_ref()
+                .and_then(HlsStream::ended)
+                .is_some_and(|ended| now.duration_since(ended) > ENDED_LINGER)
+            {
+                stream.hls = None;
+            }
+            !stream.is_idle()
+        });
+    }
+
+    /// Runs `look` on the HLS state of `name` and counts `viewer` when it
+    /// finds what it looks for.
+    fn with_hls<T>(
+        &self,
+        name: &str,
+        viewer: IpAddr,
+        look: impl FnOnce(&HlsStream) -> Result<T, Missing>,
+    ) -> Result<T, Missing> {
+        let mut streams = lock(&self.streams);
+        Self::forget_ended_hls(&mut streams);
+        let stream = streams
+            .get_mut(name)
+            .ok_or_else(|| Missing("the stream is not live".into()))?;
+        let found = look(stream.live_hls()?)?;
+        stream.saw_hls_viewer(viewer);
+        Ok(found)
+    }
+
+    /// The HLS playlist of `name` (see [`HlsStream::playlist`]).
+    pub(super) fn hls_playlist(
+        &self,
+        name: &str,
+        rendition: &str,
+        audio_only: bool,
+        query: &str,
+        viewer: IpAddr,
+    ) -> Result<String, Missing> {
+        self.with_hls(name, viewer, |hls| {
+            hls.playlist(rendition, audio_only, query)
+        })
+    }
+
+    /// Init segment `version` of publication `epoch` of `name`.
+    pub(super) fn hls_init(
+        &self,
+        name: &str,
+        epoch: u64,
+        version: u32,
+        viewer: IpAddr,
+    ) -> Result<Arc<Init>, Missing> {
+        self.with_hls(name, viewer, |hls| {
+            if hls.epoch() != epoch {
+                return Err(Missing(format!("publication {epoch} is over")));
+            }
+            hls.init(version)
+                .ok_or_else(|| Missing(format!("no init segment {version}")))
+        })
+    }
+
+    /// Segment `sequence` of publication `epoch` of `name`, while kept.
+    pub(super) fn hls_segment(
+        &self,
+        name: &str,
+        epoch: u64,
+        sequence: u64,
+        viewer: IpAddr,
+    ) -> Result<Arc<Segment>, Missing> {
+        self.with_hls(name, viewer, |hls| {
+            if hls.epoch() != epoch {
+                return Err(Missing(format!("publication {epoch} is over")));
+            }
+            hls.segment(sequence)
+                .ok_or_else(|| Missing(format!("segment {sequence} is not kept")))
+        })
     }
 
     /// The names being published, and the players of each name that has
@@ -587,6 +718,67 @@ mod tests {
             late.take().0.front(),
             Some(Delivery::Metadata(metadata)) if metadata.video_width == Some(640)
         ));
+    }
+
+    #[test]
+    fn hls_is_served_while_live_counts_its_viewers_and_ends_with_the_publisher() {
+        use bytes::Bytes;
+        use rml_rtmp::time::RtmpTimestamp;
+        let registry = Registry::default();
+        let viewer: IpAddr = "10.0.0.1".parse().expect("address");
+        let missing = registry.hls_playlist("live/h", "h", false, "", viewer);
+        assert_eq!(missing, Err(Missing("the stream is not live".into())));
+        registry
+            .decide(1, Role::Publish, "live", "h", None)
+            .expect("publish");
+        let audio = |timestamp: u32, body: &[u8]| {
+            Media::new(
+                Track::Audio,
+                RtmpTimestamp::new(timestamp),
+                Bytes::copy_from_slice(body),
+            )
+        };
+        registry.relay_media(1, "live/h", audio(0, &[0xaf, 0, 0x12, 0x10]), 1 << 20);
+        for i in 0..150u32 {
+            registry.relay_media(
+                1,
+                "live/h",
+                audio(i * 1024 * 1000 / 44100, &[0xaf, 1, 0x21]),
+                1 << 20,
+            );
+        }
+        let playlist = registry
+            .hls_playlist("live/h", "h", false, "", viewer)
+            .expect("a segment is complete");
+        assert!(playlist.contains("#EXTINF:"), "{playlist}");
+        let other: IpAddr = "10.0.0.2".parse().expect("address");
+        let segment = registry.hls_segment("live/h", 0, 0, other);
+        assert!(segment.is_err(), "another publication's epoch");
+        let epoch = playlist
+            .lines()
+            .find_map(|line| line.strip_prefix("h/"))
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|epoch| epoch.parse().ok())
+            .expect("an epoch in the URIs");
+        assert!(registry.hls_segment("live/h", epoch, 0, other).is_ok());
+        assert!(registry.hls_init("live/h", epoch, 0, other).is_ok());
+        assert!(registry.hls_segment("live/h", epoch, 99, other).is_err());
+        assert_eq!(registry.live_streams()[0].viewers.hls, 2);
+
+        registry.end_publishing(1, "live/h");
+        assert!(registry.live_streams().is_empty());
+        let ended = registry
+            .hls_playlist("live/h", "h", false, "", viewer)
+            .expect("the ended playlist lingers");
+        assert!(ended.ends_with("#EXT-X-ENDLIST\n"), "{ended}");
+        // A new publication replaces it at once.
+        registry
+            .decide(2, Role::Publish, "live", "h", None)
+            .expect("publish again");
+        assert_eq!(
+            registry.hls_playlist("live/h", "h", false, "", viewer),
+            Err(Missing("no H.264 or AAC media yet".into()))
+        );
     }
 
     #[test]
