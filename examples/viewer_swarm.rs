@@ -284,6 +284,8 @@ fn main() -> Result<(), BoxError> {
 #[serde(rename_all = "camelCase")]
 struct ProtocolSummary {
     viewers: usize,
+    /// Viewers whose thread reported (a panicking one does not).
+    reported: usize,
     complete: usize,
     errors: usize,
     min_video_frames: u64,
@@ -306,10 +308,11 @@ struct Summary {
 }
 
 fn summarise(tallies: &[Tally], options: &Options, frame_ms: f64) -> Summary {
-    let of = |protocol: &str| {
+    let of = |protocol: &str, viewers: usize| {
         let mine: Vec<&Tally> = tallies.iter().filter(|t| t.protocol == protocol).collect();
         ProtocolSummary {
-            viewers: mine.len(),
+            viewers,
+            reported: mine.len(),
             complete: mine.iter().filter(|t| t.complete).count(),
             errors: mine.iter().filter(|t| t.error.is_some()).count(),
             min_video_frames: mine.iter().map(|t| t.video_frames).min().unwrap_or(0),
@@ -320,11 +323,10 @@ fn summarise(tallies: &[Tally], options: &Options, frame_ms: f64) -> Summary {
             first_error: mine.iter().find_map(|t| t.error.clone()),
         }
     };
-    let rtmp = of("rtmp");
-    let http_flv = of("http-flv");
-    let all_complete = rtmp.complete == options.rtmp_viewers
-        && http_flv.complete == options.http_viewers
-        && tallies.len() == options.rtmp_viewers + options.http_viewers;
+    let rtmp = of("rtmp", options.rtmp_viewers);
+    let http_flv = of("http-flv", options.http_viewers);
+    let all_complete =
+        rtmp.complete == options.rtmp_viewers && http_flv.complete == options.http_viewers;
     Summary {
         expect_video: options.expect_video,
         expect_audio: options.expect_audio,
@@ -447,7 +449,7 @@ impl Read for BodyRead {
             let left = self.deadline.saturating_duration_since(Instant::now());
             let frame = self
                 .runtime
-                .block_on(tokio::time::timeout(left, self.body.frame()))
+                .block_on(async { tokio::time::timeout(left, self.body.frame()).await })
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the time limit passed"))?;
             match frame {
                 None => return Ok(0),
