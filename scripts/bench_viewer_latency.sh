@@ -16,6 +16,9 @@
 # protocol's median and HTTP-FLV minus RTMP.
 #
 #   bash scripts/bench_viewer_latency.sh [FRAMES] [ROUNDS]
+#
+# (PROFILE=dev runs the dev build, for trying the script out; figures come
+# from the release build.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/liveroom-xdg}"
@@ -23,8 +26,14 @@ FRAMES="${1:-300}"
 ROUNDS="${2:-6}"
 WORK="${TMPDIR:-/tmp}/liveroom-bench-latency"
 mkdir -p "$WORK"
-cargo build --quiet --release --bin liveroom --example viewer_latency
-LIVEROOM=target/release/liveroom
+if [ "${PROFILE:-release}" = dev ]; then
+    cargo build --quiet --bin liveroom --example viewer_latency
+    BIN=target/debug
+else
+    cargo build --quiet --release --bin liveroom --example viewer_latency
+    BIN=target/release
+fi
+LIVEROOM=$BIN/liveroom
 RTMP_PORT=19436
 HTTP_PORT=18436
 SERVER_PID=""
@@ -41,7 +50,7 @@ for round in $(seq "$ROUNDS"); do
         listening "$HTTP_PORT" && break
         sleep 0.05
     done
-    target/release/examples/viewer_latency \
+    "$BIN/examples/viewer_latency" \
         --push "rtmp://127.0.0.1:$RTMP_PORT/live/lat" \
         --rtmp "rtmp://127.0.0.1:$RTMP_PORT/live/lat" \
         --http "http://127.0.0.1:$HTTP_PORT/live/lat.flv" \
@@ -53,11 +62,13 @@ for round in $(seq "$ROUNDS"); do
     jq -c --argjson round "$round" --arg first "$first" \
         '{round: $round, first: $first, protocol, framesSent, framesDisplayed,
           lost: .stamps.lost, repeated: .stamps.repeated, outOfOrder: .stamps.outOfOrder,
-          median: .latencyMs.median, p95: .latencyMs.p95, paired: .latencyMs.count}' \
+          median: (.latencyMs.median * 10 | round / 10), p95: (.latencyMs.p95 * 10 | round / 10),
+          paired: .latencyMs.count}' \
         "$WORK/round.jsonl" | tee -a "$WORK/rounds.jsonl"
 done
 
 jq -rs '
+    def r: . * 10 | round / 10;
     def median: sort | if length % 2 == 1 then .[length / 2 | floor]
         else (.[length / 2 - 1] + .[length / 2]) / 2 end;
     (map(select(.protocol == "rtmp") | .median) | median) as $rtmp
@@ -69,8 +80,8 @@ jq -rs '
     | (group_by(.round) | map((map(select(.protocol == "http-flv") | .median)[0])
         - (map(select(.protocol == "rtmp") | .median)[0])) | median) as $diff
     | "rounds: \(length / 2)",
-      "RTMP     push→display median of round medians: \($rtmp) ms (rounds \($rmin)–\($rmax))",
-      "HTTP-FLV push→display median of round medians: \($flv) ms (rounds \($fmin)–\($fmax))",
-      "HTTP-FLV − RTMP: \($flv - $rtmp) ms (median of the per-round differences: \($diff) ms)",
+      "RTMP     push→display median of round medians: \($rtmp | r) ms (rounds \($rmin)–\($rmax))",
+      "HTTP-FLV push→display median of round medians: \($flv | r) ms (rounds \($fmin)–\($fmax))",
+      "HTTP-FLV − RTMP: \($flv - $rtmp | r) ms (median of the per-round differences: \($diff | r) ms)",
       "lost frames (all rounds): \(map(.lost) | add), repeated: \(map(.repeated) | add)"
 ' "$WORK/rounds.jsonl"

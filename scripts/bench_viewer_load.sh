@@ -21,6 +21,9 @@
 # alone), then divide by viewers (and seconds).
 #
 #   bash scripts/bench_viewer_load.sh [SECONDS] [VIEWERS]
+#
+# (PROFILE=dev runs the dev build, for trying the script out; figures come
+# from the release build.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/liveroom-xdg}"
@@ -45,9 +48,15 @@ count_packets() {
 }
 EXPECT_VIDEO=$(count_packets v:0)
 EXPECT_AUDIO=$(count_packets a:0)
-cargo build --quiet --release --bin liveroom --example viewer_swarm
-LIVEROOM=target/release/liveroom
-SWARM=target/release/examples/viewer_swarm
+if [ "${PROFILE:-release}" = dev ]; then
+    cargo build --quiet --bin liveroom --example viewer_swarm
+    BIN=target/debug
+else
+    cargo build --quiet --release --bin liveroom --example viewer_swarm
+    BIN=target/release
+fi
+LIVEROOM=$BIN/liveroom
+SWARM=$BIN/examples/viewer_swarm
 MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
 [ -f "$MODULE" ] || MODULE=/usr/lib64/nginx/modules/ngx_rtmp_module.so
 TICK=$(getconf CLK_TCK)
