@@ -33,6 +33,7 @@ else
     cargo build --quiet --release --bin liveroom --example viewer_latency
     BIN=target/release
 fi
+echo "load average after the build: $(cut -d" " -f1-3 /proc/loadavg)" >&2
 LIVEROOM=$BIN/liveroom
 RTMP_PORT=19436
 HTTP_PORT=18436

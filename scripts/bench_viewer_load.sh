@@ -55,6 +55,7 @@ else
     cargo build --quiet --release --bin liveroom --example viewer_swarm
     BIN=target/release
 fi
+echo "load average after the build: $(cut -d" " -f1-3 /proc/loadavg)" >&2
 LIVEROOM=$BIN/liveroom
 SWARM=$BIN/examples/viewer_swarm
 MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
@@ -164,7 +165,7 @@ run_case() {
             printf "%s %d %d %s %s %.2f %.2f %.1f %d %d %d", s, r, h, mv, ok, cpu, wall, 100 * cpu / wall, idle, peak, hwm
         }')
     ROWS+=("$row")
-    echo "$row" >&2
+    echo "$row (load average $(cut -d" " -f1-3 /proc/loadavg))" >&2
 }
 
 echo "clip: $CLIP, $EXPECT_VIDEO video and $EXPECT_AUDIO audio frames; $VIEWERS viewers per protocol" >&2
