@@ -19,7 +19,7 @@
 //! cargo run --release --example viewer_swarm -- \
 //!     --rtmp rtmp://127.0.0.1:1935/live/x --rtmp-viewers 50 \
 //!     --http http://127.0.0.1:8080/live/x.flv --http-viewers 50 \
-//!     --expect-video 1800 --expect-audio 2813 --max-seconds 120
+//!     --expect-video 1800 --expect-audio 2814 --max-seconds 120
 //! ```
 //!
 //! (`scripts/bench_viewer_load.sh` runs it against our server and
