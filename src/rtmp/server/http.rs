@@ -47,8 +47,10 @@ use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
-use super::http_flv;
+use super::http_flv::FlvFormat;
+use super::http_fmp4::Fmp4Format;
 use super::http_hls::{self, HlsPart};
+use super::http_live;
 use super::pages::{index_page, watch_page, PlayHosts};
 use super::registry::{Role, PURE_AUDIO_SUFFIX};
 use super::{reachable, ServerError, Shared};
@@ -222,14 +224,18 @@ pub(super) enum Route {
     Index,
     /// `/api/streams`.
     Streams,
-    /// `/APP/STREAM.flv` or `/APP/STREAM_pureAudio.flv`.
-    Flv {
+    /// A live stream in one response: `/APP/STREAM.flv` (HTTP-FLV) or
+    /// `/APP/STREAM.mp4` (live fragmented MP4), `STREAM_pureAudio` for the
+    /// sound alone.
+    Live {
         /// The application.
         app: String,
         /// The stream (without `_pureAudio`).
         stream: String,
         /// The sound alone.
         audio_only: bool,
+        /// FLV or fMP4.
+        format: LiveKind,
     },
     /// `/APP/STREAM.html`: the watch page.
     Watch {
@@ -253,6 +259,15 @@ pub(super) enum Route {
     },
     /// Anything else.
     NotFound,
+}
+
+/// The container of a live response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LiveKind {
+    /// HTTP-FLV.
+    Flv,
+    /// Fragmented MP4, for Media Source Extensions.
+    Mp4,
 }
 
 /// A name the HTTP routes accept: letters, digits, `-`, `_`, `.`, not
@@ -287,7 +302,11 @@ pub(super) fn route(path: &str) -> Route {
             stream: stream.to_string(),
         };
     }
-    let Some(stream) = file.strip_suffix(".flv") else {
+    let (stream, format) = if let Some(stream) = file.strip_suffix(".flv") {
+        (stream, LiveKind::Flv)
+    } else if let Some(stream) = file.strip_suffix(".mp4") {
+        (stream, LiveKind::Mp4)
+    } else {
         return Route::NotFound;
     };
     if !plain_name(app) || !plain_name(stream) {
@@ -297,10 +316,11 @@ pub(super) fn route(path: &str) -> Route {
         Some(base) if plain_name(base) => (base, true),
         _ => (stream, false),
     };
-    Route::Flv {
+    Route::Live {
         app: app.to_string(),
         stream: stream.to_string(),
         audio_only,
+        format,
     }
 }
 
@@ -406,10 +426,11 @@ fn respond<B>(
                 watch_page(&app, &stream),
             )
         }
-        Route::Flv {
+        Route::Live {
             app,
             stream,
             audio_only,
+            format,
         } => {
             let shared = &state.shared;
             let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -440,14 +461,29 @@ fn respond<B>(
                 Full::new(Bytes::new()).boxed()
             } else {
                 info!(
-                    "HTTP viewer {peer} plays {name}{}",
+                    "HTTP viewer {peer} plays {name}{} as {format:?}",
                     if audio_only { " (audio only)" } else { "" }
                 );
-                http_flv::start(Arc::clone(shared), id, name, audio_only, peer, kill)
+                let shared = Arc::clone(shared);
+                match format {
+                    LiveKind::Flv => {
+                        let flv = FlvFormat::new(audio_only);
+                        http_live::start(shared, id, name, audio_only, peer, kill, flv)
+                    }
+                    LiveKind::Mp4 => {
+                        let mp4 = Fmp4Format::new(audio_only);
+                        http_live::start(shared, id, name, audio_only, peer, kill, mp4)
+                    }
+                }
+            };
+            let content_type = match (format, audio_only) {
+                (LiveKind::Flv, _) => "video/x-flv",
+                (LiveKind::Mp4, false) => "video/mp4",
+                (LiveKind::Mp4, true) => "audio/mp4",
             };
             let mut response = Response::new(body);
             let headers = response.headers_mut();
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("video/x-flv"));
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             response
         }
@@ -510,10 +546,11 @@ mod tests {
         assert_eq!(route("/api/streams"), Route::Streams);
         assert_eq!(
             route("/live/room1.flv"),
-            Route::Flv {
+            Route::Live {
                 app: "live".into(),
                 stream: "room1".into(),
-                audio_only: false
+                audio_only: false,
+                format: LiveKind::Flv,
             }
         );
         assert_eq!(
@@ -525,10 +562,20 @@ mod tests {
         );
         assert_eq!(
             route("/live/room1_pureAudio.flv"),
-            Route::Flv {
+            Route::Live {
                 app: "live".into(),
                 stream: "room1".into(),
-                audio_only: true
+                audio_only: true,
+                format: LiveKind::Flv,
+            }
+        );
+        assert_eq!(
+            route("/live/room1_pureAudio.mp4"),
+            Route::Live {
+                app: "live".into(),
+                stream: "room1".into(),
+                audio_only: true,
+                format: LiveKind::Mp4,
             }
         );
         assert_eq!(

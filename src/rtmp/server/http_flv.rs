@@ -1,180 +1,55 @@
-//! HTTP-FLV viewers: one task per `GET /APP/STREAM.flv` drains the
-//! viewer's [`PlayerQueue`] (the same bounded queue, with the same
-//! back-pressure, as an RTMP player's: a slow viewer loses whole GOPs and
-//! never blocks the publisher) and writes it as FLV with the crate's own
-//! [`FlvWriter`]: the file header (audio/video flags per the stream), then
-//! the metadata, the sequence headers and the kept GOP, then live tags.
-//!
-//! The response ends when the publisher leaves, when nothing arrives for
-//! the idle timeout (a viewer that comes before the publisher waits that
-//! long), or when the client stops reading for the idle timeout (then the
-//! connection is dropped).
+//! HTTP-FLV (`GET /APP/STREAM.flv`): a live viewer's deliveries written
+//! as FLV with the crate's own [`FlvWriter`]: the file header (audio/video
+//! flags per the stream), then the metadata, the sequence headers and the
+//! kept GOP, then live tags. The viewer task is [`super::http_live`]'s.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Instant;
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::Frame;
-use log::{debug, warn};
-use tokio::sync::{mpsc, Notify};
+use log::debug;
 
-use super::http::Body;
+use super::http_live::LiveFormat;
 use super::outbound::metadata_body;
-use super::player_queue::{Delivery, PlayerQueue, Waker, QUEUE_MESSAGES};
+use super::player_queue::Delivery;
 use super::registry::Protocol;
-use super::{Shared, Track};
+use super::Track;
 use crate::flv::{FlvHeader, FlvWriter, TagKind};
 
-/// FLV chunks that may wait for hyper before the viewer task waits too.
-const CHUNKS_IN_FLIGHT: usize = 8;
-
-/// A live FLV response body: chunks from the viewer's task.
-struct FlvBody {
-    chunks: mpsc::Receiver<Bytes>,
+/// A viewer's FLV: the writer, made with the first batch (whose metadata
+/// and media decide the header's flags).
+pub(super) struct FlvFormat {
+    audio_only: bool,
+    writer: Option<FlvWriter<Vec<u8>>>,
 }
 
-impl hyper::body::Body for FlvBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.chunks
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+impl FlvFormat {
+    /// FLV for a viewer of the whole stream, or of its sound alone.
+    pub(super) fn new(audio_only: bool) -> Self {
+        Self {
+            audio_only,
+            writer: None,
+        }
     }
 }
 
-/// A viewer's place in the registry, left when its task ends or is
-/// dropped.
-struct Viewer {
-    shared: Arc<Shared>,
-    id: u64,
-    name: String,
-    queue: Arc<PlayerQueue>,
-    notify: Arc<Notify>,
-    audio_only: bool,
-    peer: SocketAddr,
-}
+impl LiveFormat for FlvFormat {
+    const NAME: &'static str = "HTTP-FLV";
+    const PROTOCOL: Protocol = Protocol::Flv;
 
-impl Drop for Viewer {
-    fn drop(&mut self) {
-        self.shared.registry.remove_player(self.id, &self.name);
-        debug!("HTTP viewer {} of {} left", self.peer, self.name);
-    }
-}
-
-/// Registers viewer `id` of `name` and starts its task (on the current
-/// tokio runtime); returns the response body. `kill` drops the viewer's
-/// connection if it stops reading.
-pub(super) fn start(
-    shared: Arc<Shared>,
-    id: u64,
-    name: String,
-    audio_only: bool,
-    peer: SocketAddr,
-    kill: Arc<Notify>,
-) -> Body {
-    let notify = Arc::new(Notify::new());
-    let queue = Arc::new(PlayerQueue::new(
-        format!("HTTP-FLV viewer {peer} of {name}"),
-        Waker::Task(Arc::clone(&notify)),
-        shared.config.queue_bytes(),
-        QUEUE_MESSAGES,
-        audio_only,
-    ));
-    shared.registry.add_player(id, &name, &queue, Protocol::Flv);
-    let viewer = Viewer {
-        shared,
-        id,
-        name,
-        queue,
-        notify,
-        audio_only,
-        peer,
-    };
-    let (sender, chunks) = mpsc::channel(CHUNKS_IN_FLIGHT);
-    tokio::spawn(run(viewer, sender, kill));
-    FlvBody { chunks }.boxed()
-}
-
-async fn run(viewer: Viewer, sender: mpsc::Sender<Bytes>, kill: Arc<Notify>) {
-    let idle = viewer.shared.config.idle_timeout;
-    let mut writer: Option<FlvWriter<Vec<u8>>> = None;
-    let mut last_data = Instant::now();
-    loop {
-        tokio::select! {
-            () = viewer.notify.notified() => {}
-            () = sender.closed() => return,
-            () = tokio::time::sleep(idle) => {}
-        }
-        let (batch, overflowed) = viewer.queue.take();
-        if overflowed {
-            warn!(
-                "HTTP-FLV viewer {} of {} fell too far behind; dropping it",
-                viewer.peer, viewer.name
-            );
-            kill.notify_one();
-            return;
-        }
-        if batch.is_empty() {
-            if last_data.elapsed() >= idle {
-                debug!(
-                    "HTTP-FLV viewer {} of {}: nothing for {idle:?}; ending",
-                    viewer.peer, viewer.name
-                );
-                return;
-            }
-            continue;
-        }
-        last_data = Instant::now();
-        let writer = match &mut writer {
+    fn write_batch(&mut self, batch: VecDeque<Delivery>, out: &mut Vec<u8>) -> (u64, bool) {
+        let writer = match &mut self.writer {
             Some(writer) => writer,
             None => {
-                let header = header_for(&batch, viewer.audio_only);
+                let header = header_for(&batch, self.audio_only);
                 match FlvWriter::new(Vec::new(), header) {
-                    Ok(new) => writer.insert(new),
+                    Ok(new) => self.writer.insert(new),
                     // Writing to memory cannot fail.
-                    Err(_) => return,
+                    Err(_) => return (0, true),
                 }
             }
         };
-        let (relayed, ended) = write_batch(writer, batch);
-        if relayed > 0 {
-            viewer.shared.relayed.fetch_add(relayed, Ordering::Relaxed);
-        }
-        let chunk = Bytes::from(std::mem::take(writer.get_mut()));
-        if !chunk.is_empty() {
-            match tokio::time::timeout(idle, sender.send(chunk)).await {
-                Ok(Ok(())) => {}
-                // The client is gone.
-                Ok(Err(_)) => return,
-                Err(_) => {
-                    warn!(
-                        "HTTP-FLV viewer {} of {} read nothing for {idle:?}; dropping it",
-                        viewer.peer, viewer.name
-                    );
-                    kill.notify_one();
-                    return;
-                }
-            }
-        }
-        if ended {
-            debug!(
-                "HTTP-FLV viewer {}: {} is no longer published",
-                viewer.peer, viewer.name
-            );
-            return;
-        }
+        let written = write_batch(writer, batch);
+        out.append(writer.get_mut());
+        written
     }
 }
 
@@ -247,6 +122,7 @@ mod tests {
     use super::*;
     use crate::flv::{parse_stream_metadata, FlvReader};
     use rml_rtmp::sessions::StreamMetadata;
+    use std::sync::Arc;
 
     #[test]
     fn a_batch_becomes_flv_tags_a_reader_reads_back() {

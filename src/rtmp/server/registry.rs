@@ -18,6 +18,8 @@ use super::hls::{HlsStream, Init, Missing, Segment, ENDED_LINGER};
 use super::lock;
 use super::player_queue::{Delivery, PlayerQueue};
 use super::{Media, Track};
+use crate::flv::{parse_audio_body, parse_video_body, AudioBody, VideoBody};
+use crate::fmp4::{AudioTrack, VideoTrack};
 use crate::rtmp::sign::check_signature;
 use crate::rtmp::MediaKind;
 
@@ -36,6 +38,8 @@ pub(super) enum Protocol {
     Rtmp,
     /// An HTTP-FLV `GET /APP/STREAM.flv`.
     Flv,
+    /// A live fragmented MP4 `GET /APP/STREAM.mp4` (the watch page).
+    Mp4,
 }
 
 /// Whether a request publishes or plays.
@@ -128,6 +132,10 @@ struct Publication {
     since: Instant,
     video_codec: Option<u8>,
     audio_codec: Option<u8>,
+    /// RFC 6381 codec strings from the sequence headers (`avc1.64001f`,
+    /// `mp4a.40.2`), as MSE and HLS `CODECS` name them.
+    video_codecs: Option<String>,
+    audio_codecs: Option<String>,
     /// Media messages of the last [`RATE_WINDOW`]: arrival, bytes, and
     /// whether it is a video frame.
     recent: VecDeque<(Instant, usize, bool)>,
@@ -140,6 +148,8 @@ impl Publication {
             since: Instant::now(),
             video_codec: None,
             audio_codec: None,
+            video_codecs: None,
+            audio_codecs: None,
             recent: VecDeque::new(),
         }
     }
@@ -150,6 +160,25 @@ impl Publication {
         match media.track {
             Track::Video => self.video_codec = codec.map(|byte| byte & 0x0f),
             Track::Audio => self.audio_codec = codec.map(|byte| byte >> 4),
+        }
+        if media.kind == MediaKind::SequenceHeader {
+            match media.track {
+                Track::Video => {
+                    if let Ok(VideoBody::SequenceHeader(record)) = parse_video_body(&media.data) {
+                        self.video_codecs = VideoTrack::from_flv_config(record)
+                            .ok()
+                            .map(|track| track.codec_string());
+                    }
+                }
+                Track::Audio => {
+                    if let Ok(AudioBody::AacSequenceHeader(config)) = parse_audio_body(&media.data)
+                    {
+                        self.audio_codecs = AudioTrack::from_flv_config(config)
+                            .ok()
+                            .map(|track| track.codec_string());
+                    }
+                }
+            }
         }
         let frame = media.track == Track::Video
             && matches!(media.kind, MediaKind::KeyFrame | MediaKind::InterFrame);
@@ -213,6 +242,10 @@ pub struct LiveStream {
 pub struct VideoInfo {
     /// `h264`, `hevc`, or `flv-codec-N`.
     pub codec: String,
+    /// The RFC 6381 codec string (`avc1.64001f`) once the AVC sequence
+    /// header has come: what the watch page asks Media Source Extensions
+    /// for.
+    pub codecs: Option<String>,
     /// Width in pixels, from the metadata (0 if not given).
     pub width: u32,
     /// Height in pixels, from the metadata (0 if not given).
@@ -227,6 +260,9 @@ pub struct VideoInfo {
 pub struct AudioInfo {
     /// `aac`, `mp3`, or `flv-sound-N`.
     pub codec: String,
+    /// The RFC 6381 codec string (`mp4a.40.2`) once the AAC sequence
+    /// header has come.
+    pub codecs: Option<String>,
     /// Samples per second, from the metadata (0 if not given).
     pub sample_rate: u32,
     /// Channels, from the metadata (0 if not given).
@@ -244,6 +280,9 @@ pub struct Viewers {
     /// that fetched a playlist, init or segment in the last 10 s. HLS is
     /// stateless, so clients behind one address (a proxy, a CDN) count once.
     pub hls: usize,
+    /// Live fragmented-MP4 viewers (`/APP/STREAM.mp4`: the watch page's
+    /// low-latency path).
+    pub mp4: usize,
 }
 
 fn video_codec_name(id: u8) -> String {
@@ -295,6 +334,7 @@ impl Stream {
         let (bitrate_kbps, measured_fps) = publication.rates(now);
         let video = publication.video_codec.map(|codec| VideoInfo {
             codec: video_codec_name(codec),
+            codecs: publication.video_codecs.clone(),
             width: metadata.and_then(|m| m.video_width).unwrap_or(0),
             height: metadata.and_then(|m| m.video_height).unwrap_or(0),
             fps: if measured_fps > 0.0 {
@@ -308,6 +348,7 @@ impl Stream {
         });
         let audio = publication.audio_codec.map(|codec| AudioInfo {
             codec: audio_codec_name(codec),
+            codecs: publication.audio_codecs.clone(),
             sample_rate: metadata.and_then(|m| m.audio_sample_rate).unwrap_or(0),
             channels: metadata
                 .and_then(|m| {
@@ -321,6 +362,7 @@ impl Stream {
             match player.protocol {
                 Protocol::Rtmp => viewers.rtmp += 1,
                 Protocol::Flv => viewers.flv += 1,
+                Protocol::Mp4 => viewers.mp4 += 1,
             }
         }
         viewers.hls = self
