@@ -1,4 +1,4 @@
-//! HTTP-FLV and the operator API of `liveroom serve --http-port` against
+//! HTTP-FLV, live fMP4 and the operator API of `liveroom serve --http-port` against
 //! real peers: `liveroom push` publishes testsrc over RTMP; FFmpeg
 //! (`ffprobe`, `ffmpeg`) and our own player read the stream over HTTP;
 //! plain TCP clients check the routes, the anti-leech refusals and that a
@@ -120,6 +120,56 @@ fn ffmpeg_reads_http_flv_video_and_audio_and_pure_audio_has_no_video() {
         .args(["-v", "error", "-show_entries", "stream=codec_type"])
         .args(["-of", "csv=p=0"])
         .arg(serve.http_url("/live/y_pureAudio.flv"))
+        .output()
+        .expect("ffprobe runs");
+    let kinds = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{kinds}");
+    assert_eq!(kinds.trim(), "audio", "{kinds}");
+    let (status, _, stderr) = pusher.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}");
+}
+
+/// The live fMP4 stream (the watch page's low-latency path) is plain
+/// fragmented MP4 to FFmpeg: video and audio decode, and the sound alone
+/// has no video track.
+#[test]
+fn ffmpeg_reads_the_live_fmp4_stream_and_its_sound_alone() {
+    let dir = scratch_dir("live-fmp4-ffmpeg");
+    let serve = Serve::start(&[]);
+    let mut pusher = push(&serve.rtmp_url("m"), 240, &dir);
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &serve.http_url("/live/m.mp4")])
+        .args(["-map", "0:v", "-map", "0:a", "-fps_mode", "passthrough"])
+        .args(["-t", "3", "-f", "framecrc", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let video = text.lines().filter(|l| l.starts_with("0,")).count();
+    let audio = text.lines().filter(|l| l.starts_with("1,")).count();
+    assert!(video >= 60, "{video} video frames decoded");
+    assert!(audio >= 90, "{audio} audio frames decoded");
+    // Frames follow each other: with FFmpeg neither dropping nor
+    // duplicating (`-fps_mode passthrough`), each frame's time is the
+    // previous one's plus one frame interval (framecrc counts in frames).
+    let times: Vec<i64> = text
+        .lines()
+        .filter(|l| l.starts_with("0,"))
+        .filter_map(|l| l.split(',').nth(2)?.trim().parse().ok())
+        .collect();
+    assert!(
+        times.windows(2).all(|pair| pair[1] - pair[0] == 1),
+        "a frame is missing or repeated: {times:?}"
+    );
+
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type"])
+        .args(["-of", "csv=p=0", "-read_intervals", "%+2"])
+        .arg(serve.http_url("/live/m_pureAudio.mp4"))
         .output()
         .expect("ffprobe runs");
     let kinds = String::from_utf8_lossy(&output.stdout);
