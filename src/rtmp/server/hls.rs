@@ -749,7 +749,7 @@ mod tests {
             for _ in 0..seconds * 30 {
                 let i = self.frames;
                 let ms = i * 1000 / 30;
-                hls.push(&frame(self.start.wrapping_add(ms), i % self.gop == 0, 0));
+                hls.push(&frame(self.start.wrapping_add(ms), i.is_multiple_of(self.gop), 0));
                 // Audio up to the video frame's time.
                 while self.audio_frames * 1024 * 1000 / 44100 <= u64::from(ms) {
                     let audio_ms = (self.audio_frames * 1024 * 1000 / 44100) as u32;
@@ -921,7 +921,7 @@ mod tests {
         hls.push(&video_header());
         for i in 0..=90u32 {
             // Key frames every 0.4 s: cuts at 1.2 s, 2.4 s.
-            hls.push(&frame(i * 1000 / 30, i % 12 == 0, 66));
+            hls.push(&frame(i * 1000 / 30, i.is_multiple_of(12), 66));
         }
         let durations: Vec<i64> = hls.segments.iter().map(|s| s.duration_ms).collect();
         assert_eq!(durations, vec![1200, 1200]);
