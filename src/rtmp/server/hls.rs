@@ -749,7 +749,11 @@ mod tests {
             for _ in 0..seconds * 30 {
                 let i = self.frames;
                 let ms = i * 1000 / 30;
-                hls.push(&frame(self.start.wrapping_add(ms), i.is_multiple_of(self.gop), 0));
+                hls.push(&frame(
+                    self.start.wrapping_add(ms),
+                    i.is_multiple_of(self.gop),
+                    0,
+                ));
                 // Audio up to the video frame's time.
                 while self.audio_frames * 1024 * 1000 / 44100 <= u64::from(ms) {
                     let audio_ms = (self.audio_frames * 1024 * 1000 / 44100) as u32;
