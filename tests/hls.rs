@@ -187,6 +187,11 @@ fn ffmpeg_plays_hls_and_the_playlist_keeps_a_window_of_six() {
         );
     }
     let playlist = poll(&serve, "/live/h.m3u8", Duration::from_secs(20), |_| true);
+    let listed = tagged(&playlist.text(), "#EXTINF:").len();
+    assert!(
+        listed >= 3,
+        "a live playlist starts with 3 segments: {listed}"
+    );
     assert_eq!(
         playlist.header("content-type"),
         "application/vnd.apple.mpegurl"
