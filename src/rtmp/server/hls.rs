@@ -16,6 +16,8 @@
 //!   [`AUDIO_SEGMENT_MS`].
 //! * The playlist lists the last [`PLAYLIST_WINDOW`] complete segments;
 //!   [`KEPT_PAST_WINDOW`] more stay fetchable for clients a little behind.
+//!   It is served once [`MIN_LIVE_SEGMENTS`] are complete (one, once the
+//!   publication has ended).
 //! * Segment and init URIs carry the publication's epoch (milliseconds
 //!   since 1970 at publish time, unique per server process), so a cache in
 //!   front never confuses two publications of the same name.
@@ -51,6 +53,11 @@ use crate::rtmp::MediaKind;
 
 /// Complete segments the playlist lists.
 pub(super) const PLAYLIST_WINDOW: usize = 6;
+/// Complete segments a live playlist needs before it is served: players
+/// start three target durations from the live edge, and Chromium 156's
+/// native HLS fails on a live playlist of one or two segments
+/// (`DEMUXER_ERROR_COULD_NOT_PARSE`) where it plays three.
+pub(super) const MIN_LIVE_SEGMENTS: usize = 3;
 /// Complete segments kept past the window for clients a little behind.
 pub(super) const KEPT_PAST_WINDOW: usize = 3;
 /// A stream with video cuts at the first key frame after this much.
@@ -562,15 +569,27 @@ impl HlsStream {
             .filter(|segment| segment.init.serves(audio_only))
             .collect();
         let listed = &listed[listed.len().saturating_sub(PLAYLIST_WINDOW)..];
-        let Some(first) = listed.first() else {
-            let why = if audio_only && self.audio.is_none() && !self.segments.is_empty() {
-                "the stream has no AAC audio"
-            } else if self.video.is_none() && self.audio.is_none() {
-                "no H.264 or AAC media yet"
-            } else {
-                "no complete segment yet"
-            };
-            return Err(Missing(why.into()));
+        let needed = if self.ended.is_some() {
+            1
+        } else {
+            MIN_LIVE_SEGMENTS
+        };
+        let first = match listed.first() {
+            Some(first) if listed.len() >= needed => first,
+            _ => {
+                let why = if audio_only && self.audio.is_none() && !self.segments.is_empty() {
+                    "the stream has no AAC audio".to_string()
+                } else if self.video.is_none() && self.audio.is_none() {
+                    "no H.264 or AAC media yet".to_string()
+                } else {
+                    format!(
+                        "{} of the first {needed} segments complete (players start {needed} \
+                         segments from the live edge)",
+                        listed.len()
+                    )
+                };
+                return Err(Missing(why));
+            }
         };
         let target = (self.longest_ms + 999) / 1000;
         let mut text = String::with_capacity(256 + listed.len() * 128);
@@ -749,7 +768,11 @@ mod tests {
             for _ in 0..seconds * 30 {
                 let i = self.frames;
                 let ms = i * 1000 / 30;
-                hls.push(&frame(self.start.wrapping_add(ms), i % self.gop == 0, 0));
+                hls.push(&frame(
+                    self.start.wrapping_add(ms),
+                    i.is_multiple_of(self.gop),
+                    0,
+                ));
                 // Audio up to the video frame's time.
                 while self.audio_frames * 1024 * 1000 / 44100 <= u64::from(ms) {
                     let audio_ms = (self.audio_frames * 1024 * 1000 / 44100) as u32;
@@ -781,9 +804,19 @@ mod tests {
         feeder.run(&mut hls, 1);
         assert_eq!(
             hls.playlist("x", false, ""),
-            Err(Missing("no complete segment yet".into()))
+            Err(Missing(
+                "0 of the first 3 segments complete (players start 3 segments from the \
+                 live edge)"
+                    .into()
+            ))
         );
-        feeder.run(&mut hls, 19);
+        // Two segments are not enough for a live playlist; three are.
+        feeder.run(&mut hls, 4);
+        assert_eq!(hls.segments.len(), 2);
+        assert!(hls.playlist("x", false, "").is_err());
+        feeder.run(&mut hls, 2);
+        assert!(hls.playlist("x", false, "").is_ok());
+        feeder.run(&mut hls, 13);
         // Key frames at 0, 2, ... 18 s: nine segments complete, the tenth open.
         assert_eq!(hls.next_sequence, 9);
         assert_eq!(hls.segments.len(), PLAYLIST_WINDOW + KEPT_PAST_WINDOW);
@@ -919,17 +952,17 @@ mod tests {
     fn short_gops_cut_after_a_second_and_composition_offsets_carry_over() {
         let mut hls = HlsStream::new();
         hls.push(&video_header());
-        for i in 0..=90u32 {
-            // Key frames every 0.4 s: cuts at 1.2 s, 2.4 s.
-            hls.push(&frame(i * 1000 / 30, i % 12 == 0, 66));
+        for i in 0..=150u32 {
+            // Key frames every 0.4 s: cuts at 1.2 s, 2.4 s, 3.6 s, 4.8 s.
+            hls.push(&frame(i * 1000 / 30, i.is_multiple_of(12), 66));
         }
         let durations: Vec<i64> = hls.segments.iter().map(|s| s.duration_ms).collect();
-        assert_eq!(durations, vec![1200, 1200]);
+        assert_eq!(durations, vec![1200; 4]);
         let segment = hls.segment(0).expect("segment");
         assert_eq!(segment.video[0].composition_offset, 66 * 90);
         let playlist = hls.playlist("x", false, "").expect("playlist");
         assert_eq!(lines(&playlist, "#EXT-X-TARGETDURATION:"), vec!["2"]);
-        assert_eq!(lines(&playlist, "#EXTINF:"), vec!["1.200,"; 2]);
+        assert_eq!(lines(&playlist, "#EXTINF:"), vec!["1.200,"; 4]);
         // No audio: the sound alone has nothing to list.
         assert!(hls.playlist("x_pureAudio", true, "").is_err());
     }

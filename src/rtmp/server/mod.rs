@@ -321,6 +321,13 @@ impl RtmpServer {
             .map(|addr| format!("http://{}/{app}/{stream}.{extension}", reachable(addr)))
     }
 
+    /// The HLS playlist URL of stream `stream` in application `app`, e.g.
+    /// `http://127.0.0.1:PORT/live/room1.m3u8`, when HTTP is on.
+    pub fn hls_url(&self, app: &str, stream: &str) -> Option<String> {
+        self.http_addr()
+            .map(|addr| format!("http://{}/{app}/{stream}.m3u8", reachable(addr)))
+    }
+
     /// The streams being published now, as `/api/streams` shows them.
     pub fn live_streams(&self) -> Vec<LiveStream> {
         self.shared.registry.live_streams()

@@ -781,7 +781,8 @@ mod tests {
             )
         };
         registry.relay_media(1, "live/h", audio(0, &[0xaf, 0, 0x12, 0x10]), 1 << 20);
-        for i in 0..150u32 {
+        // Three segments of about 2 s make a live playlist.
+        for i in 0..330u32 {
             registry.relay_media(
                 1,
                 "live/h",
