@@ -1,6 +1,6 @@
 //! A swarm of light viewers for load tests: N RTMP plays (the library's
-//! `PlayClient`) and M HTTP-FLV GETs (hyper, the body read with the
-//! library's `FlvReader`) of one stream, none of them decoding. Each
+//! `PlayClient`) and M HTTP-FLV GETs (the library's `HttpFlvClient`, which
+//! `LivePlayer` uses) of one stream, none of them decoding. Each
 //! viewer counts the video frames (AVC access units) and audio frames (raw
 //! AAC) it receives, with their timestamps, until the stream ends; the
 //! swarm then reports, per viewer, whether it got every frame: the counts
@@ -26,19 +26,13 @@
 //! nginx-rtmp.)
 
 use std::error::Error;
-use std::io::{self, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, HOST};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use liveroom::flv::{parse_audio_body, parse_video_body, AudioBody, FlvReader, TagKind, VideoBody};
+use liveroom::flv::{parse_audio_body, parse_video_body, AudioBody, VideoBody};
+use liveroom::player::{HttpFlvClient, HttpFlvUrl};
 use liveroom::rtmp::play::{PlayClient, PlayConfig, PlayMessage};
 use liveroom::rtmp::RtmpUrl;
 use serde::Serialize;
@@ -337,25 +331,26 @@ fn summarise(tallies: &[Tally], options: &Options, frame_ms: f64) -> Summary {
     }
 }
 
-/// One RTMP viewer: plays until the stream ends (after media came), an
-/// error, or the deadline.
-fn play_rtmp(
-    url: &RtmpUrl,
-    ready: &AtomicUsize,
-    deadline: Instant,
-    tally: &mut Tally,
-) -> Result<(), BoxError> {
-    let config = PlayConfig {
-        // Viewers wait for the publisher: no idle limit but the deadline.
+/// What a viewer waits for: the publisher, with no idle limit but the
+/// deadline.
+fn viewer_config() -> PlayConfig {
+    PlayConfig {
         idle_timeout: Duration::ZERO,
         connect_timeout: Duration::from_secs(20),
         response_timeout: Duration::from_secs(20),
         ..PlayConfig::default()
-    };
-    let client = PlayClient::connect(url, &config, &mut |_| {})?;
-    ready.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts what `next` gives until the stream ends (after media came) or
+/// the deadline.
+fn tally_messages<E: Into<BoxError>>(
+    mut next: impl FnMut(Duration) -> Result<Option<PlayMessage>, E>,
+    deadline: Instant,
+    tally: &mut Tally,
+) -> Result<(), BoxError> {
     while Instant::now() < deadline {
-        match client.recv_timeout(Duration::from_millis(500))? {
+        match next(Duration::from_millis(500)).map_err(Into::into)? {
             Some(PlayMessage::Video { timestamp_ms, body }) => tally.video(timestamp_ms, &body),
             Some(PlayMessage::Audio { timestamp_ms, body }) => tally.audio(timestamp_ms, &body),
             Some(PlayMessage::StreamEnd) if tally.video_frames + tally.audio_frames > 0 => {
@@ -365,6 +360,20 @@ fn play_rtmp(
             Some(_) | None => {}
         }
     }
+    Ok(())
+}
+
+/// One RTMP viewer: plays until the stream ends (after media came), an
+/// error, or the deadline.
+fn play_rtmp(
+    url: &RtmpUrl,
+    ready: &AtomicUsize,
+    deadline: Instant,
+    tally: &mut Tally,
+) -> Result<(), BoxError> {
+    let client = PlayClient::connect(url, &viewer_config(), &mut |_| {})?;
+    ready.fetch_add(1, Ordering::AcqRel);
+    tally_messages(|wait| client.recv_timeout(wait), deadline, tally)?;
     let stats = client.close();
     if stats.video_dropped + stats.audio_dropped > 0 {
         return Err(format!(
@@ -376,94 +385,16 @@ fn play_rtmp(
     Ok(())
 }
 
-/// One HTTP-FLV viewer: GET, then FLV tags until the body ends, an error,
-/// or the deadline.
+/// One HTTP-FLV viewer (the library's own client, as `LivePlayer` uses
+/// it): FLV tags until the body ends, an error, or the deadline.
 fn play_http(
     url: &str,
     ready: &AtomicUsize,
     deadline: Instant,
     tally: &mut Tally,
 ) -> Result<(), BoxError> {
-    let uri: hyper::Uri = url.parse()?;
-    let host = uri.host().ok_or("the URL has no host")?.to_string();
-    let port = uri.port_u16().unwrap_or(80);
-    let path = uri
-        .path_and_query()
-        .map_or("/", |path| path.as_str())
-        .to_string();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
-    let body = runtime.block_on(async {
-        let socket = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-        socket.set_nodelay(true)?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(socket)).await?;
-        tokio::spawn(connection);
-        let mut request = Request::get(path).body(Empty::<Bytes>::new())?;
-        request
-            .headers_mut()
-            .insert(HOST, HeaderValue::from_str(&format!("{host}:{port}"))?);
-        let response = sender.send_request(request).await?;
-        if !response.status().is_success() {
-            return Err::<Incoming, BoxError>(format!("{url}: {}", response.status()).into());
-        }
-        Ok(response.into_body())
-    })?;
+    let url = HttpFlvUrl::parse(url)?;
+    let mut client = HttpFlvClient::connect(&url, &viewer_config(), &mut |_| {})?;
     ready.fetch_add(1, Ordering::AcqRel);
-    let body = BodyRead {
-        runtime,
-        body,
-        pending: Bytes::new(),
-        deadline,
-    };
-    let mut reader = FlvReader::new(body)?;
-    loop {
-        match reader.next_tag() {
-            Ok(Some(tag)) => match tag.kind {
-                TagKind::Video => tally.video(tag.timestamp_ms, &tag.body),
-                TagKind::Audio => tally.audio(tag.timestamp_ms, &tag.body),
-                TagKind::Script => {}
-            },
-            Ok(None) => {
-                tally.ended = true;
-                return Ok(());
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-}
-
-/// A response body as a byte stream, ending with an error at the deadline.
-struct BodyRead {
-    runtime: tokio::runtime::Runtime,
-    body: Incoming,
-    pending: Bytes,
-    deadline: Instant,
-}
-
-impl Read for BodyRead {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pending.is_empty() {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            let frame = self
-                .runtime
-                .block_on(async { tokio::time::timeout(left, self.body.frame()).await })
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the time limit passed"))?;
-            match frame {
-                None => return Ok(0),
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.pending = data;
-                    }
-                }
-                Some(Err(error)) => return Err(io::Error::other(error)),
-            }
-        }
-        let count = out.len().min(self.pending.len());
-        out[..count].copy_from_slice(&self.pending[..count]);
-        self.pending.advance(count);
-        Ok(count)
-    }
+    tally_messages(|wait| client.recv_timeout(wait), deadline, tally)
 }

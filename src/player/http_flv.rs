@@ -36,7 +36,7 @@ const MAX_REASON_BYTES: usize = 1024;
 
 /// A checked `http://HOST[:PORT]/PATH[?QUERY]` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HttpFlvUrl {
+pub struct HttpFlvUrl {
     uri: Uri,
     host: String,
     port: u16,
@@ -45,7 +45,7 @@ pub(crate) struct HttpFlvUrl {
 impl HttpFlvUrl {
     /// Parses and checks `text`: `http://` only (`https://` is refused),
     /// a host, a path.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, String> {
         if text
             .get(..8)
             .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
@@ -93,7 +93,11 @@ impl std::fmt::Display for HttpFlvUrl {
 }
 
 /// A playing HTTP-FLV connection.
-pub(crate) struct HttpFlvClient {
+/// An HTTP-FLV stream being read: the messages a [`PlayClient`] gives for
+/// RTMP, from `GET http://HOST:PORT/APP/STREAM.flv`.
+///
+/// [`PlayClient`]: crate::rtmp::play::PlayClient
+pub struct HttpFlvClient {
     messages: Receiver<Result<PlayMessage, PlayError>>,
 }
 
@@ -101,7 +105,7 @@ impl HttpFlvClient {
     /// Connects, sends the request and checks the answer; then reads the
     /// stream on a thread of its own. Emits 2001 (connected) and 2002
     /// (stream begins) as it goes.
-    pub(crate) fn connect(
+    pub fn connect(
         url: &HttpFlvUrl,
         config: &PlayConfig,
         on_event: &mut dyn FnMut(PlayEvent),
@@ -214,10 +218,7 @@ impl HttpFlvClient {
     }
 
     /// The next message, waiting up to `wait`; `Ok(None)` if none came.
-    pub(crate) fn recv_timeout(
-        &mut self,
-        wait: Duration,
-    ) -> Result<Option<PlayMessage>, PlayError> {
+    pub fn recv_timeout(&mut self, wait: Duration) -> Result<Option<PlayMessage>, PlayError> {
         match self.messages.recv_timeout(wait) {
             Ok(Ok(message)) => Ok(Some(message)),
             Ok(Err(error)) => Err(error),

@@ -36,6 +36,7 @@ use serde::Serialize;
 pub use crate::CallbackError;
 pub use buffer::{BufferState, EncodedVideo, JitterBuffer, ReleaseReport};
 pub use error::PlayerError;
+pub use http_flv::{HttpFlvClient, HttpFlvUrl};
 pub use sound::{AudioSink, AudioSummary};
 pub use verify::{ReferenceClip, Spread, StampTally};
 pub use view::{ObjectFit, ViewConfig, ViewRenderer};
