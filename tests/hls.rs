@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{run_liveroom, scratch_dir, wait_with_timeout, Serve, Watched};
+use common::{play_url, scratch_dir, wait_with_timeout, Serve, Watched};
 
 /// An HTTP answer: status, headers (lower-case names) and body.
 struct Answer {
@@ -354,33 +354,9 @@ fn with_a_key_unsigned_hls_is_403_and_a_signed_playlist_loads_its_segments() {
     );
     assert_eq!(wrong.status, 403);
 
-    let urls = run_liveroom(
-        "url",
-        &[
-            "--stream",
-            "k",
-            "--port",
-            &serve.rtmp.port().to_string(),
-            "--http-port",
-            &serve.http.port().to_string(),
-            "--key",
-            "SECRET",
-            "--json",
-        ],
-        Duration::from_secs(10),
-    );
-    assert!(urls.status.success());
-    let urls: serde_json::Value = serde_json::from_slice(&urls.stdout).expect("JSON");
-    let flv = urls["play"]
-        .as_array()
-        .expect("play URLs")
-        .iter()
-        .find(|play| play["kind"] == "httpFlv")
-        .and_then(|play| play["url"].as_str())
-        .expect("an HTTP-FLV URL")
-        .to_string();
-    // The same signature signs the stream's HLS.
-    let signed = flv.replacen("/live/k.flv?", "/live/k.m3u8?", 1);
+    let urls = serve.signed_urls("k", "SECRET");
+    let signed = play_url(&urls, "hls");
+    assert!(signed.contains("/live/k.m3u8?"), "{signed}");
     let query = signed.split_once('?').expect("a query").1.to_string();
     let path = format!("/live/k.m3u8?{query}");
 

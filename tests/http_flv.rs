@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ffprobe, run_liveroom, scratch_dir, summary_of, Serve, Watched};
+use common::{ffprobe, play_url, run_liveroom, scratch_dir, summary_of, Serve, Watched};
 
 impl Serve {
     /// One request with `Connection: close`: status and body.
@@ -80,6 +80,27 @@ fn wait_for_streams(serve: &Serve, what: &str, check: impl Fn(&serde_json::Value
     }
 }
 
+/// FFmpeg decodes `seconds` of `url`'s video and audio, dropping and
+/// repeating nothing (`-fps_mode passthrough`): video frames, audio
+/// frames, and its framecrc lines.
+fn decode(url: &str, seconds: u32) -> (usize, usize, String) {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", url])
+        .args(["-map", "0:v", "-map", "0:a", "-fps_mode", "passthrough"])
+        .args(["-t", &seconds.to_string(), "-f", "framecrc", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let video = text.lines().filter(|l| l.starts_with("0,")).count();
+    let audio = text.lines().filter(|l| l.starts_with("1,")).count();
+    (video, audio, text)
+}
+
 #[test]
 fn ffmpeg_reads_http_flv_video_and_audio_and_pure_audio_has_no_video() {
     let dir = scratch_dir("http-flv-ffmpeg");
@@ -97,21 +118,7 @@ fn ffmpeg_reads_http_flv_video_and_audio_and_pure_audio_has_no_video() {
 
     // Video and audio both decode.
     let mut pusher = push(&serve.rtmp_url("y"), 150, &dir);
-    let output = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", &serve.http_url("/live/y.flv")])
-        .args([
-            "-map", "0:v", "-map", "0:a", "-t", "2", "-f", "framecrc", "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let video = text.lines().filter(|l| l.starts_with("0,")).count();
-    let audio = text.lines().filter(|l| l.starts_with("1,")).count();
+    let (video, audio, _) = decode(&serve.http_url("/live/y.flv"), 2);
     assert!(video >= 40, "{video} video frames decoded");
     assert!(audio >= 60, "{audio} audio frames decoded");
 
@@ -137,20 +144,7 @@ fn ffmpeg_reads_the_live_fmp4_stream_and_its_sound_alone() {
     let dir = scratch_dir("live-fmp4-ffmpeg");
     let serve = Serve::start(&[]);
     let mut pusher = push(&serve.rtmp_url("m"), 240, &dir);
-    let output = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", &serve.http_url("/live/m.mp4")])
-        .args(["-map", "0:v", "-map", "0:a", "-fps_mode", "passthrough"])
-        .args(["-t", "3", "-f", "framecrc", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let video = text.lines().filter(|l| l.starts_with("0,")).count();
-    let audio = text.lines().filter(|l| l.starts_with("1,")).count();
+    let (video, audio, text) = decode(&serve.http_url("/live/m.mp4"), 3);
     assert!(video >= 60, "{video} video frames decoded");
     assert!(audio >= 90, "{audio} audio frames decoded");
     // Frames follow each other: with FFmpeg neither dropping nor
@@ -230,35 +224,9 @@ fn with_a_key_unsigned_is_403_with_the_reason_and_signed_plays() {
     assert_eq!(serve.request("GET", "/api/streams").0, 200);
     assert_eq!(serve.request("GET", "/").0, 200);
 
-    let urls = run_liveroom(
-        "url",
-        &[
-            "--stream",
-            "k",
-            "--port",
-            &serve.rtmp.port().to_string(),
-            "--http-port",
-            &serve.http.port().to_string(),
-            "--key",
-            "SECRET",
-            "--json",
-        ],
-        Duration::from_secs(10),
-    );
-    assert!(urls.status.success());
-    let urls: serde_json::Value = serde_json::from_slice(&urls.stdout).expect("JSON");
-    let play = |kind: &str| -> String {
-        urls["play"]
-            .as_array()
-            .expect("play URLs")
-            .iter()
-            .find(|play| play["kind"] == kind)
-            .and_then(|play| play["url"].as_str())
-            .unwrap_or_else(|| panic!("no {kind} URL in {urls}"))
-            .to_string()
-    };
-    let flv = play("httpFlv");
-    let pure_audio = play("httpFlvPureAudio");
+    let urls = serve.signed_urls("k", "SECRET");
+    let flv = play_url(&urls, "httpFlv");
+    let pure_audio = play_url(&urls, "httpFlvPureAudio");
     assert!(
         flv.starts_with(&serve.http_url("/live/k.flv?txSecret=")),
         "{flv}"
@@ -377,7 +345,7 @@ fn the_api_counts_viewers_per_protocol_and_routes_are_limited() {
 
     wait_for_streams(&serve, "one viewer per protocol", |streams| {
         let live = &streams["streams"][0];
-        live["viewers"] == serde_json::json!({"rtmp": 1, "flv": 1, "hls": 0})
+        live["viewers"] == serde_json::json!({"rtmp": 1, "flv": 1, "hls": 0, "mp4": 0})
             && live["bitrate_kbps"].as_f64().unwrap_or(0.0) > 0.0
     });
     let streams = serve.streams();
@@ -454,7 +422,8 @@ fn a_viewer_that_reads_nothing_does_not_stall_an_rtmp_player() {
     });
     let mut pusher = push(&serve.rtmp_url("slow"), 300, &dir);
     wait_for_streams(&serve, "the stalled viewers are counted", |streams| {
-        streams["streams"][0]["viewers"] == serde_json::json!({"rtmp": 1, "flv": 3, "hls": 0})
+        streams["streams"][0]["viewers"]
+            == serde_json::json!({"rtmp": 1, "flv": 3, "hls": 0, "mp4": 0})
     });
     let (status, stdout, stderr) = pusher.finish(Duration::from_secs(40));
     assert!(status.success(), "{stderr}");

@@ -278,6 +278,41 @@ impl Serve {
     pub fn http_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }
+
+    /// What `liveroom url --json` gives for `stream` on this server, signed
+    /// with `key`: `{"push": …, "play": [{"kind": …, "url": …}, …]}`.
+    pub fn signed_urls(&self, stream: &str, key: &str) -> serde_json::Value {
+        let output = run_liveroom(
+            "url",
+            &[
+                "--stream",
+                stream,
+                "--port",
+                &self.rtmp.port().to_string(),
+                "--http-port",
+                &self.http.port().to_string(),
+                "--key",
+                key,
+                "--json",
+            ],
+            Duration::from_secs(10),
+        );
+        assert!(output.status.success());
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    }
+}
+
+/// The play URL of `kind` (`httpFlv`, `hls`, …) in [`Serve::signed_urls`]'s
+/// answer.
+pub fn play_url(urls: &serde_json::Value, kind: &str) -> String {
+    urls["play"]
+        .as_array()
+        .expect("play URLs")
+        .iter()
+        .find(|play| play["kind"] == kind)
+        .and_then(|play| play["url"].as_str())
+        .unwrap_or_else(|| panic!("no {kind} URL in {urls}"))
+        .to_string()
 }
 
 impl Drop for Serve {
