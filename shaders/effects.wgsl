@@ -4,7 +4,7 @@
 
 // The effect plan of the frame (src/effects/mod.rs), in output pixels.
 struct Effects {
-    // x: whitening strength, y: smoothing strength.
+    // x: whitening strength, y: smoothing strength, z: ruddiness strength.
     strengths: vec4<f32>,
     // Rectangles (x0, y0, x1, y1) outside which no warp moves anything and
     // the skin mask is zero: most pixels leave early.
@@ -108,5 +108,12 @@ fn whiten(yuv: vec3<f32>, amount: f32) -> vec3<f32> {
     let grey = 128.0 / 255.0;
     let keep = 1.0 - 0.08 * amount;
     return vec3<f32>(luma, vec2<f32>(grey) + (yuv.yz - vec2<f32>(grey)) * keep);
+}
+
+// Ruddiness (redden in src/effects/skin.rs): luma kept, chroma moved by
+// RUDDY_SHIFT (Cb, Cr) levels × `amount` = mask × strength.
+fn redden(yuv: vec3<f32>, amount: f32) -> vec3<f32> {
+    let shift = vec2<f32>(2.0, 8.0) / 255.0;
+    return vec3<f32>(yuv.x, yuv.yz + shift * amount);
 }
 

@@ -49,8 +49,9 @@ override TAPS_Y: u32 = 1u;
 // the pass on a software driver.
 override COLOR_STAGE: bool = true;
 
-// Whether the frame has face warps (thinning, eyes) and skin whitening;
-// without them their code is compiled out.
+// Whether the frame has face warps (thinning, eyes) and a skin tone change
+// (whitening or ruddiness, `WHITENING`); without them their code is
+// compiled out.
 override WARPS: bool = false;
 override WHITENING: bool = false;
 
@@ -165,9 +166,14 @@ fn shade(x: u32, y: u32, uv: vec2<f32>, chroma: f32, cell: FaceCell) -> vec3<f32
         if (COLOR_STAGE) {
             skin = skin_chroma(yuv.yz);
         }
-        let amount = skin_weight(face, yuv.x, skin) * fx.strengths.x;
+        let weight = skin_weight(face, yuv.x, skin);
+        let amount = weight * fx.strengths.x;
         if (amount > 0.0) {
             yuv = whiten(yuv, amount);
+        }
+        let rosy = weight * fx.strengths.z;
+        if (rosy > 0.0) {
+            yuv = redden(yuv, rosy);
         }
     }
     return yuv;

@@ -536,3 +536,142 @@ fn effects_laid_over_the_cpu_plain_frame_match_the_all_gpu_frame() {
     assert_eq!(pipeline.last_route(), Some(Route::CpuPlain));
     assert!(mean_abs_difference(&laid_over, &plain, (100, 100, 200, 250)) > 1.0);
 }
+
+/// Mean of `plane` over the output rectangle `rect` (chroma planes at half
+/// its coordinates).
+fn mean_of(frame: &I420Frame, plane: Plane, (x0, y0, x1, y1): Rect) -> f64 {
+    let (x0, y0, x1, y1) = match plane {
+        Plane::Y => (x0, y0, x1, y1),
+        _ => (x0 / 2, y0 / 2, x1 / 2, y1 / 2),
+    };
+    let mut sum = 0.0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            sum += frame.sample(plane, x, y) as f64;
+        }
+    }
+    sum / ((x1 - x0) * (y1 - y0)) as f64
+}
+
+/// The effects of `effects` with ruddiness at `ruddiness`.
+fn rosy(effects: EffectParams, ruddiness: f32) -> EffectParams {
+    effects.with_ruddiness(ruddiness).expect("valid ruddiness")
+}
+
+#[test]
+fn ruddiness_reddens_the_cheeks_keeps_their_luma_and_leaves_the_rest() {
+    let Some((mut pipeline, frame, plain)) = setup() else {
+        return;
+    };
+    let red = run(&mut pipeline, &frame, rosy(EffectParams::default(), 1.0));
+    for cheek in CHEEKS {
+        let cr = mean_of(&red, Plane::V, cheek) - mean_of(&plain, Plane::V, cheek);
+        let cb = mean_of(&red, Plane::U, cheek) - mean_of(&plain, Plane::U, cheek);
+        let luma = mean_of(&red, Plane::Y, cheek) - mean_of(&plain, Plane::Y, cheek);
+        eprintln!("ruddiness: cheek {cheek:?} Cr {cr:+.2}, Cb {cb:+.2}, luma {luma:+.2} levels");
+        assert!(cr >= 4.0, "cheek {cheek:?} Cr rose by {cr:.2} levels");
+        assert!(luma.abs() <= 3.0, "cheek {cheek:?} luma moved {luma:.2}");
+    }
+    // Luma is kept everywhere (the effect moves chroma only; ±1 for the
+    // RGB stage's rounding).
+    let worst_luma = (0..frame.height())
+        .flat_map(|y| (0..frame.width()).map(move |x| (x, y)))
+        .map(|(x, y)| red.sample(Plane::Y, x, y).abs_diff(plain.sample(Plane::Y, x, y)))
+        .max()
+        .unwrap_or(0);
+    eprintln!("ruddiness: largest luma change anywhere {worst_luma}");
+    assert!(worst_luma <= 1, "luma moved by {worst_luma}");
+    for (name, rect) in AWAY_FROM_FACE {
+        for plane in Plane::ALL {
+            let change = (mean_of(&red, plane, rect) - mean_of(&plain, plane, rect)).abs();
+            eprintln!("ruddiness: {name} {plane:?} mean change {change:.3}");
+            assert!(change <= 2.0, "{name} {plane:?} changed by {change:.2}");
+        }
+    }
+    assert_background_untouched(&plain, &red, "ruddiness");
+}
+
+#[test]
+fn ruddiness_at_zero_changes_no_byte_on_any_route() {
+    let Some((mut pipeline, frame, plain)) = setup() else {
+        return;
+    };
+    let all_four = effect(1.0, 1.0, 1.0, 1.0);
+    assert_eq!(rosy(all_four, 0.0), all_four);
+    for (placement, _) in PLACEMENTS {
+        pipeline.set_placement(placement);
+        let before = run(&mut pipeline, &frame, all_four);
+        // Switched on and off again between frames, as `set_effects` does.
+        let red = run(&mut pipeline, &frame, rosy(all_four, 1.0));
+        assert_ne!(red, before, "{placement:?}: ruddiness did nothing");
+        let after = run(&mut pipeline, &frame, rosy(all_four, 0.0));
+        assert_eq!(after, before, "{placement:?}");
+        let off = run(&mut pipeline, &frame, rosy(EffectParams::default(), 0.0));
+        assert_eq!(off, plain, "{placement:?}");
+    }
+    let reference_off = reference::process(
+        &frame,
+        OutputSize::new(frame.width(), frame.height()).expect("size"),
+        &params(rosy(EffectParams::default(), 0.0)),
+    )
+    .expect("reference");
+    assert_eq!(reference_off.to_packed_bytes(), frame.to_packed_bytes());
+}
+
+#[test]
+fn gpu_ruddiness_matches_the_reference_within_two_levels() {
+    let Some(gpu) = gpu() else { return };
+    let frame = portrait();
+    let size = OutputSize::new(frame.width(), frame.height()).expect("size");
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    let cpu_skin = Route::Cpu {
+        warps: false,
+        skin: true,
+    };
+    // Ruddiness alone: it routes as whitening does (the shader's tone
+    // step, over the CPU's plain frame or not; or the CPU's skin route).
+    let alone = [
+        (Placement::SHADERS, Route::Shader),
+        (PLAIN_ON_CPU, Route::CpuPlainGpuTiles { skin_on_cpu: false }),
+        (Placement::CPU_ASSISTS, cpu_skin),
+    ];
+    // With whitening and smoothing.
+    let with_skin = [
+        (Placement::SHADERS, Route::Shader),
+        (PLAIN_ON_CPU, Route::CpuPlainGpuRegion),
+        (Placement::CPU_ASSISTS, cpu_skin),
+    ];
+    for (effects, cases) in [
+        (rosy(EffectParams::default(), 1.0), alone),
+        (rosy(effect(1.0, 1.0, 0.0, 0.0), 1.0), with_skin),
+        (rosy(EffectParams::default(), 0.4), alone),
+    ] {
+        let params = params(effects);
+        let cpu_out = reference::process(&frame, size, &params).expect("reference");
+        for (placement, route) in cases {
+            pipeline.set_placement(placement);
+            let gpu_out = pipeline.process(&frame, &params).expect("GPU");
+            assert_eq!(pipeline.last_route(), Some(route), "{effects:?}");
+            let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
+            eprintln!("ruddiness {effects:?} {route:?}: worst difference {worst}");
+            assert!(
+                worst <= 2,
+                "differs from reference by {worst} at {plane:?} ({x}, {y}) ({route:?}, {effects:?})"
+            );
+        }
+    }
+}
+
+#[test]
+fn ruddiness_with_every_effect_matches_the_reference_through_crop_and_mirror() {
+    for (placement, route) in PLACEMENTS {
+        let Some((gpu_out, cpu_out)) =
+            cropped_and_mirrored(rosy(effect(1.0, 1.0, 1.0, 1.0), 1.0), placement, route)
+        else {
+            return;
+        };
+        let (worst, ..) = max_difference(&gpu_out, &cpu_out);
+        eprintln!("ruddiness, all effects, crop and mirror {route:?}: worst difference {worst}");
+        assert_mostly_within_two_levels(&gpu_out, &cpu_out, route);
+    }
+}

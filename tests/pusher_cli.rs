@@ -294,6 +294,8 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
         (vec!["--skin-smoothness", "NaN"], "--skin-smoothness"),
         (vec!["--face-thinness", "-0.1"], "--face-thinness"),
         (vec!["--eye-bigness", "lots"], "--eye-bigness"),
+        (vec!["--ruddiness", "1.5"], "--ruddiness"),
+        (vec!["--ruddiness", "NaN"], "--ruddiness"),
         (vec!["--beauty", "10"], "--beauty"),
         (vec!["--whiteness", "4.5"], "--whiteness"),
         (vec!["--beauty", "3", "--eye-bigness", "0.5"], "either"),

@@ -20,6 +20,9 @@
 //!   `1.95x / (1 + 0.95x)` over video-range luma `x` in 0..1 (0 and 1 stay
 //!   put, so nothing clips), blended by mask × strength; chroma is drawn 8 %
 //!   toward grey at full strength, which lightens without turning hue.
+//! * **Ruddiness** adds a rosy tone to the skin: chroma moves by
+//!   `(Cb, Cr) += (RUDDY_SHIFT) × amount` levels, amount = mask × strength,
+//!   and luma stays exactly as it was (see [`redden`]).
 
 //!
 //! This file holds the parameters and the plan; the plan sampled on a
@@ -32,7 +35,10 @@ mod skin;
 use thiserror::Error;
 
 pub use face_field::{FaceField, FACE_FIELD_SPACING};
-pub use skin::{skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten, WHITEN_LIFT};
+pub use skin::{
+    redden, skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten, RUDDY_SHIFT,
+    WHITEN_LIFT,
+};
 
 use crate::landmarks::{FaceLandmarks, MAX_FACES};
 
@@ -42,7 +48,8 @@ pub enum EffectError {
     /// A strength NaN, infinite, or outside 0..=1.
     #[error("{name} {value} out of range: expected a number from 0 to 1")]
     StrengthOutOfRange {
-        /// The parameter (`skin_whiteness`, `skin_smoothness`, `face_thinness`, `eye_bigness`).
+        /// The parameter (`skin_whiteness`, `skin_smoothness`, `face_thinness`,
+        /// `eye_bigness`, `ruddiness`).
         name: &'static str,
         /// The value given.
         value: f32,
@@ -57,7 +64,8 @@ pub enum EffectError {
     },
 }
 
-/// Strengths of the four effects, each in 0..=1 (0 = off).
+/// Strengths of the effects, each in 0..=1 (0 = off): the four of
+/// [`EffectParams::new`], and ruddiness ([`EffectParams::with_ruddiness`]).
 ///
 /// The legacy levels map linearly: `beauty` level *b* gives
 /// `skin_smoothness = b / 9`, `whiteness` level *w* gives
@@ -69,6 +77,7 @@ pub struct EffectParams {
     skin_smoothness: f32,
     face_thinness: f32,
     eye_bigness: f32,
+    ruddiness: f32,
 }
 
 fn strength(name: &'static str, value: f32) -> Result<f32, EffectError> {
@@ -100,6 +109,16 @@ impl EffectParams {
             skin_smoothness: strength("skin_smoothness", skin_smoothness)?,
             face_thinness: strength("face_thinness", face_thinness)?,
             eye_bigness: strength("eye_bigness", eye_bigness)?,
+            ruddiness: 0.0,
+        })
+    }
+
+    /// The same strengths with ruddiness (a rosy tone on the skin, luma
+    /// kept) at `ruddiness`, in 0..=1 (0 = off).
+    pub fn with_ruddiness(self, ruddiness: f32) -> Result<Self, EffectError> {
+        Ok(Self {
+            ruddiness: strength("ruddiness", ruddiness)?,
+            ..self
         })
     }
 
@@ -132,9 +151,15 @@ impl EffectParams {
         self.eye_bigness
     }
 
-    /// Whether any effect changes colours (whitening or smoothing).
+    /// Ruddiness (rosy tone) strength.
+    pub fn ruddiness(&self) -> f32 {
+        self.ruddiness
+    }
+
+    /// Whether any effect changes colours (whitening, smoothing or
+    /// ruddiness).
     pub fn has_color_effect(&self) -> bool {
-        self.skin_whiteness > 0.0 || self.skin_smoothness > 0.0
+        self.skin_whiteness > 0.0 || self.skin_smoothness > 0.0 || self.ruddiness > 0.0
     }
 
     /// Whether any effect moves pixels (face or eye warps).
@@ -203,6 +228,8 @@ pub struct EffectPlan {
     pub whiteness: f32,
     /// Smoothing strength, 0..1.
     pub smoothness: f32,
+    /// Ruddiness strength, 0..1.
+    pub ruddiness: f32,
 }
 
 /// Smooth falloff: 1 at the centre, 0 from `r² ≥ 1` on, `(1 − r²)²` between.
@@ -245,6 +272,7 @@ impl EffectPlan {
         let mut plan = Self {
             whiteness: params.skin_whiteness,
             smoothness: params.skin_smoothness,
+            ruddiness: params.ruddiness,
             ..Self::default()
         };
         for face in faces.iter().take(MAX_FACES) {
@@ -329,7 +357,7 @@ impl EffectPlan {
 
     /// Whether the plan changes colours.
     pub fn has_color(&self) -> bool {
-        self.has_whitening() || (!self.faces.is_empty() && self.smoothness > 0.0)
+        self.has_tone() || (!self.faces.is_empty() && self.smoothness > 0.0)
     }
 
     /// The face field the passes read for this plan on an output of
@@ -348,6 +376,19 @@ impl EffectPlan {
     /// Whether the plan whitens skin.
     pub fn has_whitening(&self) -> bool {
         !self.faces.is_empty() && self.whiteness > 0.0
+    }
+
+    /// Whether the plan reddens skin (ruddiness).
+    pub fn has_ruddiness(&self) -> bool {
+        !self.faces.is_empty() && self.ruddiness > 0.0
+    }
+
+    /// Whether the plan changes the skin's tone per pixel, by whitening or
+    /// ruddiness: the step that follows the geometry (in the geometry
+    /// shader, the reference's `shade`, or the CPU's skin route), before
+    /// any smoothing.
+    pub fn has_tone(&self) -> bool {
+        self.has_whitening() || self.has_ruddiness()
     }
 
     /// The inverse warp: the point (output pixels) whose content the output
@@ -446,6 +487,34 @@ mod tests {
             let err = EffectParams::new(args[0], args[1], args[2], args[3]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
+    }
+
+    #[test]
+    fn ruddiness_is_validated_and_off_by_default() {
+        let p = EffectParams::new(0.5, 0.0, 0.0, 0.0).unwrap();
+        assert_eq!(p.ruddiness(), 0.0);
+        let rosy = p.with_ruddiness(0.75).unwrap();
+        assert_eq!(rosy.ruddiness(), 0.75);
+        assert_eq!(rosy.skin_whiteness(), 0.5);
+        assert!(rosy.has_color_effect());
+        assert!(EffectParams::default()
+            .with_ruddiness(1.0)
+            .unwrap()
+            .has_color_effect());
+        for bad in [1.01, -0.5, f32::NAN, f32::INFINITY] {
+            let err = p.with_ruddiness(bad).unwrap_err();
+            assert!(
+                matches!(err, EffectError::StrengthOutOfRange { name: "ruddiness", .. }),
+                "{err}"
+            );
+            assert!(err.to_string().starts_with("ruddiness"), "{err}");
+        }
+        // Without faces nothing is reddened; with one, the plan tones skin.
+        let plan = EffectPlan::new(&rosy, &[]);
+        assert!(!plan.has_tone() && !plan.has_color());
+        let plan = EffectPlan::new(&EffectParams::default().with_ruddiness(1.0).unwrap(), &[face()]);
+        assert!(plan.has_ruddiness() && plan.has_tone() && plan.has_color());
+        assert!(!plan.has_whitening());
     }
 
     #[test]

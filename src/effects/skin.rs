@@ -1,5 +1,6 @@
 //! The skin-colour model (a soft ellipse in Cb/Cr times a luma fade-in)
-//! that weighs the skin mask, and the whitening tone curve.
+//! that weighs the skin mask, the whitening tone curve and the ruddiness
+//! shift.
 
 use super::smoothstep;
 
@@ -50,6 +51,28 @@ pub fn whiten(yuv: [f32; 3], amount: f32) -> [f32; 3] {
     ]
 }
 
+/// How far ruddiness moves a skin pixel's chroma at full amount, in levels
+/// of (Cb, Cr): mostly toward red (Cr), and a little toward blue (Cb) so
+/// that the tone turns pink rather than orange. On a typical light skin
+/// (RGB 224, 172, 150) that is about +13 red, −7 green, +4 blue at the
+/// same luma.
+pub const RUDDY_SHIFT: [f32; 2] = [2.0, 8.0];
+
+/// The ruddiness of one pixel: `yuv` (normalised, video range) with weight
+/// `amount` = mask × strength. Luma stays exactly as it was; chroma moves
+/// by [`RUDDY_SHIFT`] × `amount`. An amount of 0 leaves the pixel exactly
+/// as it was.
+pub fn redden(yuv: [f32; 3], amount: f32) -> [f32; 3] {
+    if amount <= 0.0 {
+        return yuv;
+    }
+    [
+        yuv[0],
+        yuv[1] + RUDDY_SHIFT[0] / 255.0 * amount,
+        yuv[2] + RUDDY_SHIFT[1] / 255.0 * amount,
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +88,18 @@ mod tests {
         assert!((whiten([16.0 / 255.0, 0.5, 0.5], 1.0)[0] * 255.0 - 16.0).abs() < 1e-3);
         assert!((whiten([235.0 / 255.0, 0.5, 0.5], 1.0)[0] * 255.0 - 235.0).abs() < 1e-3);
         assert_eq!(whiten([0.4, 0.3, 0.7], 0.0), [0.4, 0.3, 0.7]);
+    }
+
+    #[test]
+    fn reddening_keeps_luma_and_raises_cr() {
+        let skin = [0.6, 102.0 / 255.0, 152.0 / 255.0];
+        assert_eq!(redden(skin, 0.0), skin);
+        let full = redden(skin, 1.0);
+        assert_eq!(full[0], skin[0]);
+        assert!(((full[2] - skin[2]) * 255.0 - RUDDY_SHIFT[1]).abs() < 1e-3);
+        assert!(((full[1] - skin[1]) * 255.0 - RUDDY_SHIFT[0]).abs() < 1e-3);
+        let half = redden(skin, 0.5);
+        assert!(((half[2] - skin[2]) * 255.0 - RUDDY_SHIFT[1] / 2.0).abs() < 1e-3);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The skin effects on the CPU: whitening (the geometry shader's, on the
-//! frame as it stands) and smoothing (the smoothing passes of
+//! The skin effects on the CPU: whitening and ruddiness (the geometry
+//! shader's, on the frame as it stands) and smoothing (the smoothing passes of
 //! `shaders/smoothing.wgsl`: a fast guided filter on luma at a quarter of
 //! the resolution, blended by the skin mask and the strength), in `f32` as
 //! in the shaders, one output row at a time, on two threads.
@@ -19,7 +19,7 @@ use super::rows::in_two_halves;
 use super::smoothing::{low_res_size, BLOCK, EPS, RADIUS};
 use crate::effects::{
     is_empty_rect, skin_chroma_weight, skin_luma_weight, EffectPlan, FaceField, FACE_FIELD_SPACING,
-    WHITEN_LIFT,
+    RUDDY_SHIFT, WHITEN_LIFT,
 };
 use crate::frame::{I420Frame, Plane};
 
@@ -28,6 +28,8 @@ use crate::frame::{I420Frame, Plane};
 pub(crate) struct SkinWork {
     /// Whitening strength, if it whitens.
     whitening: Option<f32>,
+    /// Ruddiness strength, if it reddens.
+    ruddiness: Option<f32>,
     /// Smoothing strength, if it smooths.
     smoothing: Option<f32>,
     /// The rectangles outside which the face field reads as zero: the
@@ -41,11 +43,13 @@ impl SkinWork {
     pub(crate) fn for_plan(plan: &EffectPlan) -> Option<Self> {
         let work = Self {
             whitening: plan.has_whitening().then_some(plan.whiteness),
+            ruddiness: plan.has_ruddiness().then_some(plan.ruddiness),
             smoothing: plan.has_smoothing().then_some(plan.smoothness),
             warp_bounds: plan.warp_bounds(),
             mask_bounds: plan.mask_bounds(),
         };
-        (work.whitening.is_some() || work.smoothing.is_some()).then_some(work)
+        (work.whitening.is_some() || work.ruddiness.is_some() || work.smoothing.is_some())
+            .then_some(work)
     }
 }
 
@@ -61,11 +65,11 @@ pub(crate) struct CpuSkin {
 }
 
 impl CpuSkin {
-    /// Whitens, then smooths, the skin of `frame` as `work` says, with the
-    /// frame's face field `field`.
+    /// Whitens and reddens, then smooths, the skin of `frame` as `work`
+    /// says, with the frame's face field `field`.
     pub(crate) fn apply(&mut self, frame: &mut I420Frame, field: &FaceField, work: &SkinWork) {
-        if let Some(strength) = work.whitening {
-            whiten(frame, field, work, strength);
+        if work.whitening.is_some() || work.ruddiness.is_some() {
+            tone(frame, field, work);
         }
         if let Some(strength) = work.smoothing {
             self.smooth(frame, field, work.mask_bounds, strength);
@@ -230,12 +234,16 @@ struct Across {
     low_t: f32,
 }
 
-/// Whitening (`whiten` in the geometry shader) over the 2×2 blocks of the
-/// skin mask's bounds: per pixel, the skin weight (the face field's region
-/// weight × the block's chroma term × the pixel's luma term) × `strength`
-/// lifts luma along the whitening curve; the block's chroma moves toward
-/// grey by its pixels' mean.
-fn whiten(frame: &mut I420Frame, field: &FaceField, work: &SkinWork, strength: f32) {
+/// Whitening and ruddiness (`whiten` and `redden` in the geometry shader)
+/// over the 2×2 blocks of the skin mask's bounds: per pixel, the skin
+/// weight (the face field's region weight × the block's chroma term × the
+/// pixel's luma term) × the whitening strength lifts luma along the
+/// whitening curve; the block's chroma moves toward grey by its pixels'
+/// mean whitening amount, then by the ruddiness shift × their mean skin
+/// weight × the ruddiness strength.
+fn tone(frame: &mut I420Frame, field: &FaceField, work: &SkinWork) {
+    let whiteness = work.whitening.unwrap_or(0.0);
+    let ruddiness = work.ruddiness.unwrap_or(0.0);
     let (w, h) = (frame.width(), frame.height());
     let Some(span) = pixel_span(work.mask_bounds, w, h) else {
         return;
@@ -243,10 +251,13 @@ fn whiten(frame: &mut I420Frame, field: &FaceField, work: &SkinWork, strength: f
     let (x0, x1) = (span[0] & !1, (span[2] + 1).min(w) & !1);
     let grid = Grid::new(field);
     let columns = grid.cell_column(x0)..grid.cell_column(x1.max(x0 + 1) - 1) + 2;
-    // Per luma byte: its skin term × strength, and the whitening's lift
-    // of it at full amount (normalised).
+    // Per luma byte: its skin term × each strength, and the whitening's
+    // lift of it at full amount (normalised).
     let luma_weights: [f32; 256] =
-        std::array::from_fn(|v| skin_luma_weight(v as f32 / 255.0) * strength);
+        std::array::from_fn(|v| skin_luma_weight(v as f32 / 255.0) * whiteness);
+    let rosy_weights: [f32; 256] =
+        std::array::from_fn(|v| skin_luma_weight(v as f32 / 255.0) * ruddiness);
+    let shift = RUDDY_SHIFT.map(|levels| levels / 255.0);
     let lifts: [f32; 256] = std::array::from_fn(|v| {
         let x = ((v as f32 - 16.0) / 219.0).clamp(0.0, 1.0);
         let curved = x * (1.0 + WHITEN_LIFT) / (1.0 + WHITEN_LIFT * x);
@@ -296,7 +307,7 @@ fn whiten(frame: &mut I420Frame, field: &FaceField, work: &SkinWork, strength: f
                 if chroma <= 0.0 {
                     continue;
                 }
-                let mut amounts = 0.0;
+                let (mut amounts, mut rosy) = (0.0, 0.0);
                 for (r, row) in weights.iter().enumerate() {
                     let (warp, mask) = spans[r];
                     for k in 0..2 {
@@ -317,12 +328,16 @@ fn whiten(frame: &mut I420Frame, field: &FaceField, work: &SkinWork, strength: f
                             rows.luma[at] = to_byte(value);
                             amounts += amount;
                         }
+                        // Ruddiness keeps luma: only its chroma amount.
+                        rosy += region * chroma * rosy_weights[usize::from(byte)];
                     }
                 }
-                // Chroma toward grey by 8 % of the mean amount.
+                // Chroma toward grey by 8 % of the mean whitening amount,
+                // then along the ruddiness shift by the mean rosy amount.
                 let keep = 0.08 * amounts * 0.25;
-                rows.u[chroma_at] = to_byte(uv[0] + (grey - uv[0]) * keep);
-                rows.v[chroma_at] = to_byte(uv[1] + (grey - uv[1]) * keep);
+                let rosy = rosy * 0.25;
+                rows.u[chroma_at] = to_byte(uv[0] + (grey - uv[0]) * keep + shift[0] * rosy);
+                rows.v[chroma_at] = to_byte(uv[1] + (grey - uv[1]) * keep + shift[1] * rosy);
             }
         }
     });

@@ -15,7 +15,8 @@ pub(super) struct VariantKey {
     pub(super) color_stage: bool,
     /// Whether the frame has face warps (`WARPS`).
     pub(super) warps: bool,
-    /// Whether the frame whitens skin (`WHITENING`).
+    /// Whether the frame changes the skin's tone, by whitening or
+    /// ruddiness (`WHITENING`).
     pub(super) whitening: bool,
     /// Whether the dispatch covers a list of tiles (`TILED`).
     pub(super) tiled: bool,

@@ -39,7 +39,7 @@ impl GpuBlocks {
         shader_may_whiten: bool,
     ) -> Self {
         let warp_rect = effects.has_warp().then(|| effects.warp_bounds());
-        let mask_rect = effects.has_whitening().then(|| effects.mask_bounds());
+        let mask_rect = effects.has_tone().then(|| effects.mask_bounds());
         // Without the smoothing passes (which read every block around the
         // skin), only the tiles where the face field changes something.
         let tiles = |whitening: bool| {
@@ -57,7 +57,7 @@ impl GpuBlocks {
         });
         Self {
             warps: tiles(false),
-            warps_and_whitening: match effects.has_whitening() && shader_may_whiten {
+            warps_and_whitening: match effects.has_tone() && shader_may_whiten {
                 true => tiles(true),
                 false => Vec::new(),
             },

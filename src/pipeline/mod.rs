@@ -387,7 +387,7 @@ impl FramePipeline {
         let facts = FrameFacts {
             plain_fits_cpu,
             warps_fit_cpu: CpuWarp::fits(&plan),
-            whitening: effects.has_whitening(),
+            whitening: effects.has_tone(),
             smoothing: effects.has_smoothing(),
             blocks: blocks.facts(),
         };
@@ -398,7 +398,7 @@ impl FramePipeline {
             taps: (plan.taps_x, plan.taps_y),
             color_stage: placement.always_convert,
             warps: effects.has_warp(),
-            whitening: effects.has_whitening() && !skin_on_cpu,
+            whitening: effects.has_tone() && !skin_on_cpu,
             tiled: false,
         };
         let smoothing = effects.has_smoothing() && !skin_on_cpu;

@@ -6,7 +6,7 @@ use super::smoothing::{low_res_size, BLOCK, EPS, RADIUS};
 use super::uniforms::{crop_bounds, TapGrid};
 use super::{FrameParams, PipelineError};
 use crate::color::{to_u8, ColorMatrix};
-use crate::effects::{whiten, FaceField};
+use crate::effects::{redden, whiten, FaceField};
 use crate::frame::{I420Frame, Plane};
 use crate::geometry::{GeometryPlan, OutputSize};
 
@@ -114,9 +114,13 @@ pub fn process(
         let p = [x as f32 + 0.5, y as f32 + 0.5];
         let luma = sample_y(source_of(p));
         let yuv = matrix.rgb_to_yuv(matrix.yuv_to_rgb([luma, uv[0], uv[1]]));
-        if effects.has_whitening() {
+        if effects.has_tone() {
+            // One skin weight, taken before either changes the pixel.
             let weight = field.as_ref().map_or(0.0, |f| f.skin_weight(p, yuv));
-            whiten(yuv, weight * effects.whiteness)
+            redden(
+                whiten(yuv, weight * effects.whiteness),
+                weight * effects.ruddiness,
+            )
         } else {
             yuv
         }

@@ -29,7 +29,7 @@ pub struct Placement {
     /// shader's texture sampling on a software adapter. Both agree within
     /// one level. The other CPU parts need this one.
     pub plain_on_cpu: bool,
-    /// Skin whitening and smoothing on the CPU (`pipeline::cpu_skin`), after
+    /// Skin whitening, ruddiness and smoothing on the CPU (`pipeline::cpu_skin`), after
     /// whatever the shader does, where the plain geometry is on the CPU.
     pub skin_on_cpu: bool,
     /// The face warps (thinning, eyes) on the CPU (`pipeline::cpu_warp`),
@@ -136,7 +136,8 @@ pub(crate) struct FrameFacts {
     pub plain_fits_cpu: bool,
     /// The CPU's warps can do the geometry (one tap per axis).
     pub warps_fit_cpu: bool,
-    /// The frame whitens skin.
+    /// The frame changes the skin's tone: whitens it, or reddens it
+    /// (ruddiness), both done where whitening is.
     pub whitening: bool,
     /// The frame smooths skin.
     pub smoothing: bool,

@@ -256,7 +256,7 @@ impl EffectUniforms {
     /// The uniforms for a frame's effect plan and its face field's grid.
     pub fn new(plan: &EffectPlan, field: &FaceField) -> Self {
         Self {
-            strengths: [plan.whiteness, plan.smoothness, 0.0, 0.0],
+            strengths: [plan.whiteness, plan.smoothness, plan.ruddiness, 0.0],
             warp_bounds: plan.warp_bounds(),
             mask_bounds: plan.mask_bounds(),
             field: [field.columns, field.rows, FACE_FIELD_SPACING, 0],

@@ -50,6 +50,9 @@ pub struct EffectsArgs {
     /// Eye enlarging, 0 (off) to 1.
     #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
     eye_bigness: f32,
+    /// Rosy skin tone (ruddiness), 0 (off) to 1.
+    #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
+    ruddiness: f32,
 }
 
 /// The sheet's tiles: (whiteness, smoothness, thinness, eyes), with their
@@ -76,6 +79,7 @@ pub fn run(args: EffectsArgs) -> Result<(), Failure> {
         args.face_thinness,
         args.eye_bigness,
     )
+    .and_then(|effects| effects.with_ruddiness(args.ruddiness))
     .map_err(Failure::usage)?;
     let frame = even_sided(&args.input)?;
     let faces = faces_in(&frame, args.landmarks.as_deref())?;

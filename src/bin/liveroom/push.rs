@@ -123,6 +123,9 @@ pub struct PushArgs {
     /// Eye enlarging, 0 (off) to 1.
     #[arg(long, value_name = "X", help_heading = "Beauty", value_parser = args::unit)]
     eye_bigness: Option<f32>,
+    /// Rosy skin tone (ruddiness), 0 (off) to 1; goes with either set of flags.
+    #[arg(long, value_name = "X", help_heading = "Beauty", value_parser = args::unit)]
+    ruddiness: Option<f32>,
     /// Legacy smoothing level 0 to 9 (smoothness = level / 9); not with the custom flags.
     #[arg(long, value_name = "LEVEL", help_heading = "Beauty", value_parser = args::level)]
     beauty: Option<i64>,
@@ -205,7 +208,7 @@ fn effect_params(args: &PushArgs) -> Result<EffectParams, Failure> {
     ];
     let has_custom = custom.iter().any(Option::is_some);
     let has_levels = args.beauty.is_some() || args.whiteness.is_some();
-    match (has_custom, has_levels) {
+    let effects = match (has_custom, has_levels) {
         (true, true) => Err(Failure::Usage(
             "use either the custom effect (--skin-whiteness, --skin-smoothness, --face-thinness, --eye-bigness) or the levels (--beauty, --whiteness), not both".into(),
         )),
@@ -216,7 +219,10 @@ fn effect_params(args: &PushArgs) -> Result<EffectParams, Failure> {
         (false, true) => EffectParams::from_levels(args.beauty.unwrap_or(0), args.whiteness.unwrap_or(0))
             .map_err(Failure::usage),
         (false, false) => Ok(EffectParams::default()),
-    }
+    }?;
+    effects
+        .with_ruddiness(args.ruddiness.unwrap_or(0.0))
+        .map_err(Failure::usage)
 }
 
 fn check_sound_flags(args: &PushArgs) -> Result<(), Failure> {
