@@ -576,7 +576,10 @@ fn ruddiness_reddens_the_cheeks_keeps_their_luma_and_leaves_the_rest() {
     // RGB stage's rounding).
     let worst_luma = (0..frame.height())
         .flat_map(|y| (0..frame.width()).map(move |x| (x, y)))
-        .map(|(x, y)| red.sample(Plane::Y, x, y).abs_diff(plain.sample(Plane::Y, x, y)))
+        .map(|(x, y)| {
+            red.sample(Plane::Y, x, y)
+                .abs_diff(plain.sample(Plane::Y, x, y))
+        })
         .max()
         .unwrap_or(0);
     eprintln!("ruddiness: largest luma change anywhere {worst_luma}");

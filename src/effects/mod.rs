@@ -504,7 +504,13 @@ mod tests {
         for bad in [1.01, -0.5, f32::NAN, f32::INFINITY] {
             let err = p.with_ruddiness(bad).unwrap_err();
             assert!(
-                matches!(err, EffectError::StrengthOutOfRange { name: "ruddiness", .. }),
+                matches!(
+                    err,
+                    EffectError::StrengthOutOfRange {
+                        name: "ruddiness",
+                        ..
+                    }
+                ),
                 "{err}"
             );
             assert!(err.to_string().starts_with("ruddiness"), "{err}");
@@ -512,7 +518,10 @@ mod tests {
         // Without faces nothing is reddened; with one, the plan tones skin.
         let plan = EffectPlan::new(&rosy, &[]);
         assert!(!plan.has_tone() && !plan.has_color());
-        let plan = EffectPlan::new(&EffectParams::default().with_ruddiness(1.0).unwrap(), &[face()]);
+        let plan = EffectPlan::new(
+            &EffectParams::default().with_ruddiness(1.0).unwrap(),
+            &[face()],
+        );
         assert!(plan.has_ruddiness() && plan.has_tone() && plan.has_color());
         assert!(!plan.has_whitening());
     }
