@@ -14,14 +14,15 @@
 //!   falling smoothly to none at the edge.
 //! * **Skin mask** = a soft ellipse around each face × a soft skin-colour
 //!   model in (Cb, Cr), minus soft discs over the eyes (with brows) and the
-//!   mouth. Whitening and smoothing are weighed by it, so hair, eyes, brows,
-//!   lips, clothes and a skin-coloured background stay as they were.
+//!   mouth. Whitening, ruddiness and smoothing are weighed by it, so hair,
+//!   eyes, brows, lips, clothes and a skin-coloured background stay as they
+//!   were.
 //! * **Whitening** is a monotone tone curve on luma,
 //!   `1.95x / (1 + 0.95x)` over video-range luma `x` in 0..1 (0 and 1 stay
 //!   put, so nothing clips), blended by mask × strength; chroma is drawn 8 %
 //!   toward grey at full strength, which lightens without turning hue.
 //! * **Ruddiness** adds a rosy tone to the skin: chroma moves by
-//!   `(Cb, Cr) += (RUDDY_SHIFT) × amount` levels, amount = mask × strength,
+//!   `(Cb, Cr) += RUDDY_SHIFT × amount` levels, amount = mask × strength,
 //!   and luma stays exactly as it was (see [`redden`]).
 
 //!
