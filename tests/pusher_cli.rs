@@ -155,7 +155,9 @@ fn effects_run_from_the_command_line_with_landmarks() {
     )
     .expect("write");
     let (plain, beautified) = (dir.join("plain.y4m"), dir.join("beautified.y4m"));
+    let rosy = dir.join("rosy.y4m");
     for (out, effects) in [
+        (&rosy, vec!["--ruddiness", "1"]),
         (&plain, vec![]),
         (
             &beautified,
@@ -193,8 +195,24 @@ fn effects_run_from_the_command_line_with_landmarks() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let (plain, beautified) = (read_all(&plain), read_all(&beautified));
-    assert_eq!((plain.len(), beautified.len()), (2, 2));
+    let (plain, beautified, rosy) = (read_all(&plain), read_all(&beautified), read_all(&rosy));
+    assert_eq!((plain.len(), beautified.len(), rosy.len()), (2, 2, 2));
+    // Ruddiness alone: the same luma (±1 where a shader rounds it), redder
+    // chroma somewhere (the face).
+    let luma_moved = plain[0]
+        .plane(Plane::Y)
+        .iter()
+        .zip(rosy[0].plane(Plane::Y))
+        .map(|(a, b)| a.abs_diff(*b))
+        .max();
+    assert!(luma_moved <= Some(1), "luma moved by {luma_moved:?}");
+    let redder = plain[0]
+        .plane(Plane::V)
+        .iter()
+        .zip(rosy[0].plane(Plane::V))
+        .filter(|(a, b)| b > a)
+        .count();
+    assert!(redder > 100, "{redder} chroma samples redder");
     // The face changed; the top corners (wall) did not.
     assert!(luma_psnr(&plain[0], &beautified[0]) < 40.0);
     for (x, y) in [(5, 5), (350, 5)] {
