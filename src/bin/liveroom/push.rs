@@ -123,7 +123,7 @@ pub struct PushArgs {
     /// Eye enlarging, 0 (off) to 1.
     #[arg(long, value_name = "X", help_heading = "Beauty", value_parser = args::unit)]
     eye_bigness: Option<f32>,
-    /// Rosy skin tone (ruddiness), 0 (off) to 1; goes with either set of flags.
+    /// Rosy skin tone (ruddiness), 0 (off) to 1.
     #[arg(long, value_name = "X", help_heading = "Beauty", value_parser = args::unit)]
     ruddiness: Option<f32>,
     /// Legacy smoothing level 0 to 9 (smoothness = level / 9); not with the custom flags.
