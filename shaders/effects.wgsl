@@ -97,17 +97,20 @@ fn skin_weight(face: vec3<f32>, y: f32, chroma: f32) -> f32 {
     return face.z * chroma * skin_luma(y);
 }
 
-// Whitening (whiten in src/effects/skin.rs): a monotone curve on luma, chroma a
-// little toward grey; `amount` = mask × strength.
+// Whitening (whiten and whiten_lift in src/effects/skin.rs): a monotone curve
+// on luma, the chroma offsets from grey grown with it so that the hue stays
+// and most of the saturation does; `amount` = mask × strength.
 fn whiten(yuv: vec3<f32>, amount: f32) -> vec3<f32> {
     let x = clamp((yuv.x * 255.0 - 16.0) / 219.0, 0.0, 1.0);
-    // x (1 + k) / (1 + k x), k = WHITEN_LIFT in src/effects/skin.rs.
+    // The curve x (1 + k) / (1 + k x), k = WHITEN_LIFT, as its relative
+    // lift k (1 - x) / (1 + k x); the chroma gets WHITEN_CHROMA of it.
     let lift = 0.95;
-    let curved = x * (1.0 + lift) / (1.0 + lift * x);
-    let luma = (16.0 + 219.0 * (x + (curved - x) * amount)) / 255.0;
-    let grey = 128.0 / 255.0;
-    let keep = 1.0 - 0.08 * amount;
-    return vec3<f32>(luma, vec2<f32>(grey) + (yuv.yz - vec2<f32>(grey)) * keep);
+    let follow = 0.75;
+    let relative = lift * (1.0 - x) / (1.0 + lift * x);
+    let luma = (16.0 + 219.0 * x) / 255.0 + 219.0 * x * relative * amount / 255.0;
+    let grey = vec2<f32>(128.0 / 255.0);
+    let gain = 1.0 + follow * relative * amount;
+    return vec3<f32>(luma, grey + (yuv.yz - grey) * gain);
 }
 
 // Ruddiness (redden in src/effects/skin.rs): luma kept, chroma moved by

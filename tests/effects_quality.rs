@@ -396,6 +396,91 @@ fn eye_bigness_magnifies_the_eyes() {
     assert_background_untouched(&plain, &big, "eye bigness");
 }
 
+/// Chroma statistics of `rect`: the hue angle (degrees) of its mean
+/// chroma offset `atan2(Cr − 128, Cb − 128)`, its mean chroma magnitude
+/// `|(Cb − 128, Cr − 128)|` in levels, and that magnitude relative to the
+/// block's mean video-range luma `Y − 16` (how saturated it looks: the
+/// same chroma over a brighter luma reads greyer).
+fn chroma_stats(frame: &I420Frame, (x0, y0, x1, y1): Rect) -> (f64, f64, f64) {
+    let (mut cb_sum, mut cr_sum, mut magnitude, mut relative, mut n) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for by in y0 / 2..y1 / 2 {
+        for bx in x0 / 2..x1 / 2 {
+            let cb = frame.sample(Plane::U, bx, by) as f64 - 128.0;
+            let cr = frame.sample(Plane::V, bx, by) as f64 - 128.0;
+            let luma = (0..4)
+                .map(|k| frame.sample(Plane::Y, bx * 2 + k % 2, by * 2 + k / 2) as f64)
+                .sum::<f64>()
+                / 4.0;
+            let chroma = cb.hypot(cr);
+            cb_sum += cb;
+            cr_sum += cr;
+            magnitude += chroma;
+            relative += chroma / (luma - 16.0).max(1.0);
+            n += 1.0;
+        }
+    }
+    (
+        cr_sum.atan2(cb_sum).to_degrees(),
+        magnitude / n,
+        relative / n,
+    )
+}
+
+#[test]
+fn whitening_keeps_the_cheeks_hue_and_most_of_their_saturation() {
+    let Some((mut pipeline, frame, plain)) = setup() else {
+        return;
+    };
+    let white = run(&mut pipeline, &frame, effect(1.0, 0.0, 0.0, 0.0));
+    for cheek in CHEEKS {
+        let luma = mean_luma(&white, cheek) - mean_luma(&plain, cheek);
+        let (hue_before, chroma_before, relative_before) = chroma_stats(&plain, cheek);
+        let (hue_after, chroma_after, relative_after) = chroma_stats(&white, cheek);
+        let hue = hue_after - hue_before;
+        let chroma_kept = chroma_after / chroma_before;
+        let relative_kept = relative_after / relative_before;
+        eprintln!(
+            "whitening: cheek {cheek:?} luma {luma:+.1}, hue {hue_before:.1}° → {hue_after:.1}° \
+             ({hue:+.2}°), chroma {chroma_before:.1} → {chroma_after:.1} levels \
+             ({:.0} % kept), chroma / luma {relative_before:.3} → {relative_after:.3} \
+             ({:.0} % kept)",
+            100.0 * chroma_kept,
+            100.0 * relative_kept
+        );
+        assert!(
+            luma >= 8.0,
+            "cheek {cheek:?} brightened by {luma:.1} levels"
+        );
+        assert!(hue.abs() <= 3.0, "cheek {cheek:?} hue turned {hue:.2}°");
+        assert!(
+            chroma_kept >= 0.8,
+            "cheek {cheek:?} kept {:.0} % of its chroma",
+            100.0 * chroma_kept
+        );
+        // The curve that drew chroma 8 % toward grey kept 82 % and 83 %
+        // here (the grey cast); scaling chroma with luma keeps 97 %.
+        assert!(
+            relative_kept >= 0.9,
+            "cheek {cheek:?} kept {:.0} % of its saturation (chroma / luma)",
+            100.0 * relative_kept
+        );
+        // And it does not overshoot into an orange cast.
+        assert!(
+            chroma_kept <= 1.25,
+            "cheek {cheek:?} chroma grew to {:.0} %",
+            100.0 * chroma_kept
+        );
+    }
+    assert_background_untouched(&plain, &white, "whitening");
+    for (name, rect) in AWAY_FROM_FACE {
+        for plane in Plane::ALL {
+            let change = (mean_of(&white, plane, rect) - mean_of(&plain, plane, rect)).abs();
+            eprintln!("whitening: {name} {plane:?} mean change {change:.3}");
+            assert!(change <= 2.0, "{name} {plane:?} changed by {change:.2}");
+        }
+    }
+}
+
 #[test]
 fn effects_match_the_reference_through_crop_and_mirror() {
     for (placement, route) in PLACEMENTS {

@@ -19,8 +19,10 @@
 //!   were.
 //! * **Whitening** is a monotone tone curve on luma,
 //!   `1.95x / (1 + 0.95x)` over video-range luma `x` in 0..1 (0 and 1 stay
-//!   put, so nothing clips), blended by mask × strength; chroma is drawn 8 %
-//!   toward grey at full strength, which lightens without turning hue.
+//!   put, so nothing clips), blended by mask × strength; the chroma offsets
+//!   from grey grow with it by [`WHITEN_CHROMA`] of luma's relative lift,
+//!   so the skin lightens without turning hue or going grey (see
+//!   [`whiten`]).
 //! * **Ruddiness** adds a rosy tone to the skin: chroma moves by
 //!   `(Cb, Cr) += RUDDY_SHIFT × amount` levels, amount = mask × strength,
 //!   and luma stays exactly as it was (see [`redden`]).
@@ -37,8 +39,8 @@ use thiserror::Error;
 
 pub use face_field::{FaceField, FACE_FIELD_SPACING};
 pub use skin::{
-    redden, skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten, RUDDY_SHIFT,
-    WHITEN_LIFT,
+    redden, skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten, whiten_lift,
+    RUDDY_SHIFT, WHITEN_CHROMA, WHITEN_LIFT,
 };
 
 use crate::landmarks::{FaceLandmarks, MAX_FACES};

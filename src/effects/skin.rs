@@ -1,6 +1,6 @@
 //! The skin-colour model (a soft ellipse in Cb/Cr times a luma fade-in)
-//! that weighs the skin mask, the whitening tone curve and the ruddiness
-//! shift.
+//! that weighs the skin mask, the whitening tone curve (luma lifted,
+//! chroma scaled with it so the hue stays) and the ruddiness shift.
 
 use super::smoothstep;
 
@@ -29,25 +29,48 @@ pub fn skin_luma_weight(y: f32) -> f32 {
 /// `x (1 + k) / (1 + k x)` (mid-grey 0.5 goes to 0.66).
 pub const WHITEN_LIFT: f32 = 0.95;
 
+/// How much of luma's relative lift whitening gives the chroma offsets
+/// (Cb − 128, Cr − 128) too: 1 would keep the colour's saturation exactly
+/// (every RGB channel scaled alike, like more light), 0 would keep the
+/// chroma as it was, so that the brighter skin reads greyer. At 0.75 the
+/// skin keeps its hue exactly and at least 87 % of its saturation (chroma
+/// over video-range luma), mid-grey luma about 94 %.
+pub const WHITEN_CHROMA: f32 = 0.75;
+
+/// Whitening's change of one pixel at full amount, from its video-range
+/// luma byte `level` as a normalised value `y`: the luma lift (normalised,
+/// added to `y`) and the gain of its chroma offsets less one (the offsets
+/// are scaled by `1 + gain × amount`). Both are 0 at the luma range's ends.
+pub fn whiten_lift(y: f32) -> (f32, f32) {
+    let x = ((y * 255.0 - 16.0) / 219.0).clamp(0.0, 1.0);
+    // A rational lift, 0 → 0 and 1 → 1, within 0.01 of the logarithmic
+    // one (ln(1 + 3x) / ln 4) it replaced: a division costs a software GPU
+    // far less than a logarithm. Its relative lift, (curved − x) / x,
+    // is k (1 − x) / (1 + k x), finite at 0.
+    let relative = WHITEN_LIFT * (1.0 - x) / (1.0 + WHITEN_LIFT * x);
+    let curved = x * (1.0 + relative);
+    (219.0 * (curved - x) / 255.0, WHITEN_CHROMA * relative)
+}
+
 /// The whitening of one pixel: `yuv` (normalised, video range) with weight
-/// `amount` = mask × strength; an amount of 0 leaves the pixel exactly as
-/// it was.
+/// `amount` = mask × strength. Luma follows the curve
+/// `x (1 + k) / (1 + k x)` ([`WHITEN_LIFT`]) blended by `amount`; the
+/// chroma offsets from grey grow by [`WHITEN_CHROMA`] of luma's relative
+/// lift, so the hue stays and the saturation mostly does
+/// ([`whiten_lift`]). An amount of 0 leaves the pixel exactly as it was.
 pub fn whiten(yuv: [f32; 3], amount: f32) -> [f32; 3] {
     if amount <= 0.0 {
         return yuv;
     }
+    let (lift, chroma_gain) = whiten_lift(yuv[0]);
     let x = ((yuv[0] * 255.0 - 16.0) / 219.0).clamp(0.0, 1.0);
-    // A rational lift, 0 → 0 and 1 → 1, within 0.01 of the logarithmic
-    // one (ln(1 + 3x) / ln 4) it replaced: a division costs a software GPU
-    // far less than a logarithm.
-    let curved = x * (1.0 + WHITEN_LIFT) / (1.0 + WHITEN_LIFT * x);
-    let luma = (16.0 + 219.0 * (x + (curved - x) * amount)) / 255.0;
+    let luma = (16.0 + 219.0 * x) / 255.0 + lift * amount;
     let grey = 128.0 / 255.0;
-    let keep = 1.0 - 0.08 * amount;
+    let gain = 1.0 + chroma_gain * amount;
     [
         luma,
-        grey + (yuv[1] - grey) * keep,
-        grey + (yuv[2] - grey) * keep,
+        grey + (yuv[1] - grey) * gain,
+        grey + (yuv[2] - grey) * gain,
     ]
 }
 
@@ -88,6 +111,24 @@ mod tests {
         assert!((whiten([16.0 / 255.0, 0.5, 0.5], 1.0)[0] * 255.0 - 16.0).abs() < 1e-3);
         assert!((whiten([235.0 / 255.0, 0.5, 0.5], 1.0)[0] * 255.0 - 235.0).abs() < 1e-3);
         assert_eq!(whiten([0.4, 0.3, 0.7], 0.0), [0.4, 0.3, 0.7]);
+    }
+
+    #[test]
+    fn whitening_keeps_hue_and_most_saturation() {
+        let grey = 128.0 / 255.0;
+        for level in (30..=230).step_by(10) {
+            let skin = [level as f32 / 255.0, 102.0 / 255.0, 152.0 / 255.0];
+            let white = whiten(skin, 1.0);
+            let offsets = |p: [f32; 3]| [p[1] - grey, p[2] - grey];
+            let (before, after) = (offsets(skin), offsets(white));
+            let hue = |o: [f32; 2]| o[1].atan2(o[0]);
+            assert!((hue(after) - hue(before)).abs() < 1e-4, "level {level}");
+            // Saturation: chroma over video-range luma.
+            let saturation = |p: [f32; 3], o: [f32; 2]| o[0].hypot(o[1]) / (p[0] - 16.0 / 255.0);
+            let kept = saturation(white, after) / saturation(skin, before);
+            assert!((0.87..=1.0).contains(&kept), "level {level}: {kept}");
+            assert!(white[0] > skin[0], "level {level}");
+        }
     }
 
     #[test]

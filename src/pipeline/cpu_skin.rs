@@ -18,8 +18,8 @@
 use super::rows::in_two_halves;
 use super::smoothing::{low_res_size, BLOCK, EPS, RADIUS};
 use crate::effects::{
-    is_empty_rect, skin_chroma_weight, skin_luma_weight, EffectPlan, FaceField, FACE_FIELD_SPACING,
-    RUDDY_SHIFT, WHITEN_LIFT,
+    is_empty_rect, skin_chroma_weight, skin_luma_weight, whiten_lift, EffectPlan, FaceField,
+    FACE_FIELD_SPACING, RUDDY_SHIFT,
 };
 use crate::frame::{I420Frame, Plane};
 
@@ -238,9 +238,10 @@ struct Across {
 /// over the 2×2 blocks of the skin mask's bounds: per pixel, the skin
 /// weight (the face field's region weight × the block's chroma term × the
 /// pixel's luma term) × the whitening strength lifts luma along the
-/// whitening curve; the block's chroma moves toward grey by its pixels'
-/// mean whitening amount, then by the ruddiness shift × their mean skin
-/// weight × the ruddiness strength.
+/// whitening curve; the block's chroma offsets from grey grow by its
+/// pixels' mean whitening chroma gain (`whiten_lift`) × amount, then move
+/// by the ruddiness shift × their mean skin weight × the ruddiness
+/// strength.
 fn tone(frame: &mut I420Frame, field: &FaceField, work: &SkinWork) {
     let whiteness = work.whitening.unwrap_or(0.0);
     let ruddiness = work.ruddiness.unwrap_or(0.0);
@@ -258,11 +259,8 @@ fn tone(frame: &mut I420Frame, field: &FaceField, work: &SkinWork) {
     let rosy_weights: [f32; 256] =
         std::array::from_fn(|v| skin_luma_weight(v as f32 / 255.0) * ruddiness);
     let shift = RUDDY_SHIFT.map(|levels| levels / 255.0);
-    let lifts: [f32; 256] = std::array::from_fn(|v| {
-        let x = ((v as f32 - 16.0) / 219.0).clamp(0.0, 1.0);
-        let curved = x * (1.0 + WHITEN_LIFT) / (1.0 + WHITEN_LIFT * x);
-        219.0 * (curved - x) / 255.0
-    });
+    // And the gain of the chroma offsets less one at full amount.
+    let lifts: [(f32, f32); 256] = std::array::from_fn(|v| whiten_lift(v as f32 / 255.0));
     let grey = 128.0 / 255.0;
     // Per output column: its cell (from the first column of the row's
     // weights) and where it lies across it.
@@ -307,7 +305,7 @@ fn tone(frame: &mut I420Frame, field: &FaceField, work: &SkinWork) {
                 if chroma <= 0.0 {
                     continue;
                 }
-                let (mut amounts, mut rosy) = (0.0, 0.0);
+                let (mut gains, mut rosy) = (0.0, 0.0);
                 for (r, row) in weights.iter().enumerate() {
                     let (warp, mask) = spans[r];
                     for k in 0..2 {
@@ -324,20 +322,22 @@ fn tone(frame: &mut I420Frame, field: &FaceField, work: &SkinWork) {
                         let byte = rows.luma[at];
                         let amount = region * chroma * luma_weights[usize::from(byte)];
                         if amount > 0.0 {
-                            let value = f32::from(byte) / 255.0 + lifts[usize::from(byte)] * amount;
+                            let (lift, chroma_gain) = lifts[usize::from(byte)];
+                            let value = f32::from(byte) / 255.0 + lift * amount;
                             rows.luma[at] = to_byte(value);
-                            amounts += amount;
+                            gains += chroma_gain * amount;
                         }
                         // Ruddiness keeps luma: only its chroma amount.
                         rosy += region * chroma * rosy_weights[usize::from(byte)];
                     }
                 }
-                // Chroma toward grey by 8 % of the mean whitening amount,
-                // then along the ruddiness shift by the mean rosy amount.
-                let keep = 0.08 * amounts * 0.25;
+                // The chroma offsets from grey scaled by the pixels' mean
+                // whitening gain, then moved along the ruddiness shift by
+                // the mean rosy amount.
+                let gain = gains * 0.25;
                 let rosy = rosy * 0.25;
-                rows.u[chroma_at] = to_byte(uv[0] + (grey - uv[0]) * keep + shift[0] * rosy);
-                rows.v[chroma_at] = to_byte(uv[1] + (grey - uv[1]) * keep + shift[1] * rosy);
+                rows.u[chroma_at] = to_byte(uv[0] + (uv[0] - grey) * gain + shift[0] * rosy);
+                rows.v[chroma_at] = to_byte(uv[1] + (uv[1] - grey) * gain + shift[1] * rosy);
             }
         }
     });
