@@ -482,6 +482,41 @@ fn whitening_keeps_the_cheeks_hue_and_most_of_their_saturation() {
 }
 
 #[test]
+fn gpu_whitening_alone_matches_the_reference_within_two_levels() {
+    let Some(gpu) = gpu() else { return };
+    let frame = portrait();
+    let size = OutputSize::new(frame.width(), frame.height()).expect("size");
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    for whiteness in [1.0, 0.5] {
+        let params = params(effect(whiteness, 0.0, 0.0, 0.0));
+        let cpu_out = reference::process(&frame, size, &params).expect("reference");
+        // The shader's tone step, over the CPU's plain frame or not, and the
+        // CPU's skin route.
+        for (placement, route) in [
+            (Placement::SHADERS, Route::Shader),
+            (PLAIN_ON_CPU, Route::CpuPlainGpuTiles { skin_on_cpu: false }),
+            (
+                Placement::CPU_ASSISTS,
+                Route::Cpu {
+                    warps: false,
+                    skin: true,
+                },
+            ),
+        ] {
+            pipeline.set_placement(placement);
+            let gpu_out = pipeline.process(&frame, &params).expect("GPU");
+            assert_eq!(pipeline.last_route(), Some(route));
+            let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
+            eprintln!("whitening {whiteness} {route:?}: worst difference {worst}");
+            assert!(
+                worst <= 2,
+                "differs from reference by {worst} at {plane:?} ({x}, {y}) ({route:?})"
+            );
+        }
+    }
+}
+
+#[test]
 fn effects_match_the_reference_through_crop_and_mirror() {
     for (placement, route) in PLACEMENTS {
         let Some((gpu_out, cpu_out)) =
