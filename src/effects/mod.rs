@@ -28,15 +28,21 @@
 //!   and luma stays exactly as it was (see [`redden`]).
 
 //!
+//! Shape effects (thinning, eyes) are scaled per face by a weight that
+//! [`FaceFade`] ramps over [`FADE_TIME`] as faces appear and are lost.
+//!
 //! This file holds the parameters and the plan; the plan sampled on a
 //! coarse grid for the passes ([`FaceField`]) is in `face_field`, the
-//! skin-colour model and the whitening curve in `skin`.
+//! skin-colour model and the whitening curve in `skin`, the shape effects'
+//! fade in `face_fade`.
 
+mod face_fade;
 mod face_field;
 mod skin;
 
 use thiserror::Error;
 
+pub use face_fade::{box_overlap, FaceFade, FaceWeights, FADE_TIME};
 pub use face_field::{FaceField, FACE_FIELD_SPACING};
 pub use skin::{
     redden, skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten, whiten_lift,
@@ -272,56 +278,90 @@ impl EffectPlan {
     /// The plan for one frame: `faces` must already be in output pixels.
     /// At most [`MAX_FACES`] faces are used.
     pub fn new(params: &EffectParams, faces: &[FaceLandmarks]) -> Self {
+        Self::faded(params, faces, &FaceWeights::default())
+    }
+
+    /// The plan for one frame with the shape effects of each face scaled by
+    /// its weight in `weights`, and the shapes of the faces fading out
+    /// there added (no skin region for those). `faces` and the fading
+    /// faces must be in output pixels; at most [`MAX_FACES`] faces get
+    /// shape effects, the frame's own first.
+    pub fn faded(params: &EffectParams, faces: &[FaceLandmarks], weights: &FaceWeights) -> Self {
         let mut plan = Self {
             whiteness: params.skin_whiteness,
             smoothness: params.skin_smoothness,
             ruddiness: params.ruddiness,
             ..Self::default()
         };
-        for face in faces.iter().take(MAX_FACES) {
-            let (across, down) = face.axes();
-            let iod = face.inter_ocular();
-            let eye_mid = [
-                (face.left_eye[0] + face.right_eye[0]) / 2.0,
-                (face.left_eye[1] + face.right_eye[1]) / 2.0,
-            ];
-            let [x, y, w, h] = face.bbox;
-            let width = w.max(iod);
-            if params.face_thinness > 0.0 {
-                let pull = 0.12 * params.face_thinness;
-                for c in resample(&face.contour_or_synthesised(), MAX_CONTOUR_POINTS) {
-                    let rel = [c[0] - eye_mid[0], c[1] - eye_mid[1]];
-                    let foot = along(eye_mid, down, dot(rel, down));
-                    plan.shifts.push(Shift {
-                        centre: c,
-                        radius: 0.3 * width,
-                        offset: [(foot[0] - c[0]) * pull, (foot[1] - c[1]) * pull],
-                    });
-                }
-            }
-            if params.eye_bigness > 0.0 {
-                for eye in [face.left_eye, face.right_eye] {
-                    plan.magnifies.push(Magnify {
-                        centre: eye,
-                        radius: 0.5 * iod,
-                        amount: 0.3 * params.eye_bigness,
-                    });
-                }
-            }
-            plan.faces.push(FaceRegion {
-                centre: [x + w / 2.0, y + h / 2.0],
-                across,
-                half_axes: [0.6 * w, 0.65 * h],
-                eyes: [
-                    along(face.left_eye, down, -0.12 * iod),
-                    along(face.right_eye, down, -0.12 * iod),
-                ],
-                eye_radius: 0.38 * iod,
-                mouth: along(eye_mid, down, 1.05 * iod),
-                mouth_half_axes: [0.55 * iod, 0.32 * iod],
-            });
+        let faces = &faces[..faces.len().min(MAX_FACES)];
+        for (index, face) in faces.iter().enumerate() {
+            plan.add_shapes(params, face, weights.of(index));
+            plan.add_region(face);
+        }
+        let room = MAX_FACES - faces.len();
+        for (face, weight) in weights.fading.iter().take(room) {
+            plan.add_shapes(params, face, *weight);
         }
         plan
+    }
+
+    /// The face's thinning shifts and eye magnifications, at `weight`
+    /// (0..=1) of the strengths.
+    fn add_shapes(&mut self, params: &EffectParams, face: &FaceLandmarks, weight: f32) {
+        let weight = weight.clamp(0.0, 1.0);
+        let thinness = params.face_thinness * weight;
+        let eyes = params.eye_bigness * weight;
+        let (_, down) = face.axes();
+        let iod = face.inter_ocular();
+        let eye_mid = [
+            (face.left_eye[0] + face.right_eye[0]) / 2.0,
+            (face.left_eye[1] + face.right_eye[1]) / 2.0,
+        ];
+        let width = face.bbox[2].max(iod);
+        if thinness > 0.0 {
+            let pull = 0.12 * thinness;
+            for c in resample(&face.contour_or_synthesised(), MAX_CONTOUR_POINTS) {
+                let rel = [c[0] - eye_mid[0], c[1] - eye_mid[1]];
+                let foot = along(eye_mid, down, dot(rel, down));
+                self.shifts.push(Shift {
+                    centre: c,
+                    radius: 0.3 * width,
+                    offset: [(foot[0] - c[0]) * pull, (foot[1] - c[1]) * pull],
+                });
+            }
+        }
+        if eyes > 0.0 {
+            for eye in [face.left_eye, face.right_eye] {
+                self.magnifies.push(Magnify {
+                    centre: eye,
+                    radius: 0.5 * iod,
+                    amount: 0.3 * eyes,
+                });
+            }
+        }
+    }
+
+    /// The face's skin region (for the mask).
+    fn add_region(&mut self, face: &FaceLandmarks) {
+        let (across, down) = face.axes();
+        let iod = face.inter_ocular();
+        let eye_mid = [
+            (face.left_eye[0] + face.right_eye[0]) / 2.0,
+            (face.left_eye[1] + face.right_eye[1]) / 2.0,
+        ];
+        let [x, y, w, h] = face.bbox;
+        self.faces.push(FaceRegion {
+            centre: [x + w / 2.0, y + h / 2.0],
+            across,
+            half_axes: [0.6 * w, 0.65 * h],
+            eyes: [
+                along(face.left_eye, down, -0.12 * iod),
+                along(face.right_eye, down, -0.12 * iod),
+            ],
+            eye_radius: 0.38 * iod,
+            mouth: along(eye_mid, down, 1.05 * iod),
+            mouth_half_axes: [0.55 * iod, 0.32 * iod],
+        });
     }
 
     /// The rectangle `[x0, y0, x1, y1]` outside which no warp moves anything:

@@ -53,7 +53,7 @@ use std::collections::VecDeque;
 use thiserror::Error;
 
 use crate::color::ColorMatrix;
-use crate::effects::{union_of, EffectParams, EffectPlan};
+use crate::effects::{union_of, EffectParams, EffectPlan, FaceWeights};
 use crate::frame::{FrameError, I420Frame};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
 use crate::gpu::{
@@ -126,18 +126,29 @@ pub struct FrameParams {
     /// The faces in this frame, in input pixels (see [`crate::landmarks`]).
     /// Without faces the face effects (warps, skin mask) do nothing.
     pub faces: Vec<FaceLandmarks>,
+    /// How far each face's shape effects are faded in, and the faces lost
+    /// and fading out (in input pixels), from [`crate::effects::FaceFade`].
+    /// The default weighs every face fully.
+    pub face_weights: FaceWeights,
 }
 
 impl FrameParams {
     /// The frame's effect plan: the faces mapped through the geometry into
-    /// output pixels, turned into warps and mask regions.
+    /// output pixels, turned into warps (scaled by the faces' weights) and
+    /// mask regions.
     pub fn effect_plan(&self, geometry: &GeometryPlan) -> EffectPlan {
-        let faces: Vec<FaceLandmarks> = self
-            .faces
-            .iter()
-            .map(|face| face.mapped(|point| geometry.to_output(point)))
-            .collect();
-        EffectPlan::new(&self.effects, &faces)
+        let to_output = |face: &FaceLandmarks| face.mapped(|point| geometry.to_output(point));
+        let faces: Vec<FaceLandmarks> = self.faces.iter().map(to_output).collect();
+        let weights = FaceWeights {
+            present: self.face_weights.present.clone(),
+            fading: self
+                .face_weights
+                .fading
+                .iter()
+                .map(|(face, weight)| (to_output(face), *weight))
+                .collect(),
+        };
+        EffectPlan::faded(&self.effects, &faces, &weights)
     }
 }
 

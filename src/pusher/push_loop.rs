@@ -11,7 +11,7 @@ use super::audio_feed::{AudioFeed, BgmCommand};
 use super::faces::{FaceFeed, FrameBudget};
 use super::output::{OutputStage, OutputThread};
 use super::{pace_of, Command, FrameTap, PushError, PushSummary, PusherConfig, PusherEvent};
-use crate::effects::EffectParams;
+use crate::effects::{EffectParams, FaceFade, FaceWeights};
 use crate::events::{PushCode, PushEvent};
 use crate::frame::I420Frame;
 use crate::geometry::GeometryParams;
@@ -157,7 +157,11 @@ impl PushLoop {
             geometry: self.prepare_source(geometry),
             effects: config.effects,
             faces: Vec::new(),
+            face_weights: FaceWeights::default(),
         };
+        // However faces arrive (landmarker, track, application), their
+        // shape effects fade in and out by stream time.
+        let mut fade = FaceFade::default();
         let mut timeline = Timeline {
             frame_interval: info.frame_rate.timestamp(1),
             offset: Duration::ZERO,
@@ -200,7 +204,7 @@ impl PushLoop {
                 let plain = FrameParams {
                     geometry,
                     effects: EffectParams::default(),
-                    faces: Vec::new(),
+                    ..FrameParams::default()
                 };
                 let mut out = self.pipeline.process(&waiting, &plain)?;
                 out.timestamp = waiting.timestamp;
@@ -222,6 +226,7 @@ impl PushLoop {
             if config.max_duration.is_some_and(|max| stream_time >= max) {
                 break;
             }
+            params.face_weights = fade.update(&faces, stream_time);
             params.faces = faces;
             self.pipeline.submit(&frame, &params)?;
             let current = InFlightFrame {
