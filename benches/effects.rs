@@ -96,6 +96,7 @@ fn effects_720p_to_vertical_fhd(c: &mut Criterion) {
                 geometry: GeometryParams::new(1.0, true).expect("geometry"),
                 effects: effects.expect("strengths"),
                 faces: vec![landmarks.clone()],
+                ..Default::default()
             };
             let id = match framing {
                 "small_face" => format!("1280x720_to_720x1280_{name}"),

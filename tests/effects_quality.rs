@@ -52,6 +52,7 @@ fn params(effects: EffectParams) -> FrameParams {
         geometry: GeometryParams::default(),
         effects,
         faces: vec![portrait_face()],
+        ..Default::default()
     }
 }
 
@@ -278,6 +279,7 @@ fn cropped_and_mirrored(
         geometry: GeometryParams::new(1.4, true).expect("geometry"),
         effects,
         faces: vec![portrait_face()],
+        ..Default::default()
     };
     let gpu_out = pipeline.process(&frame, &params).expect("GPU");
     assert_eq!(pipeline.last_route(), Some(route), "{placement:?}");
@@ -605,6 +607,7 @@ fn effects_laid_over_the_cpu_plain_frame_match_the_all_gpu_frame() {
         geometry: GeometryParams::new(1.4, true).expect("geometry"),
         effects: effect(1.0, 1.0, 1.0, 1.0),
         faces: vec![portrait_face()],
+        ..Default::default()
     };
     let plan =
         GeometryPlan::new(frame.width(), frame.height(), size, params.geometry).expect("plan");

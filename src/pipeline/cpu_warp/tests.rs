@@ -46,6 +46,7 @@ fn against_reference(
         geometry: GeometryParams::new(zoom, true).expect("geometry"),
         effects: EffectParams::new(0.0, 0.0, 1.0, 1.0).expect("strengths"),
         faces,
+        ..Default::default()
     };
     let plan = GeometryPlan::new(1280, 720, output, params.geometry).expect("plan");
     let layout = OutputLayout::new(output);
@@ -143,6 +144,7 @@ fn a_span_off_the_cells_traces_as_one_on_them() {
         geometry: GeometryParams::new(1.0, true).expect("geometry"),
         effects: EffectParams::new(0.0, 0.0, 1.0, 1.0).expect("strengths"),
         faces: vec![face(520.0, 150.0, 260.0)],
+        ..Default::default()
     };
     let plan = GeometryPlan::new(1280, 720, output, params.geometry).expect("plan");
     let layout = OutputLayout::new(output);
@@ -195,6 +197,7 @@ fn warped(
         geometry: GeometryParams::new(zoom, true).expect("geometry"),
         effects: EffectParams::new(0.0, 0.0, 1.0, 1.0).expect("strengths"),
         faces: faces.to_vec(),
+        ..Default::default()
     };
     let plan = GeometryPlan::new(width, height, output, params.geometry).expect("plan");
     let layout = OutputLayout::new(output);
@@ -282,6 +285,7 @@ fn vector_and_scalar_code_trace_and_sample_alike_off_the_cells() {
         geometry: GeometryParams::new(1.3, true).expect("geometry"),
         effects: EffectParams::new(0.0, 0.0, 1.0, 1.0).expect("strengths"),
         faces: vec![face(520.0, 150.0, 260.0)],
+        ..Default::default()
     };
     let plan = GeometryPlan::new(1280, 720, output, params.geometry).expect("plan");
     let layout = OutputLayout::new(output);
