@@ -156,8 +156,11 @@ impl FaceFade {
 }
 
 /// Intersection over union of two `[x, y, width, height]` boxes (0 when
-/// either is empty).
+/// either is empty or not finite).
 pub fn box_overlap(a: [f32; 4], b: [f32; 4]) -> f32 {
+    if a.iter().chain(&b).any(|v| !v.is_finite()) {
+        return 0.0;
+    }
     let width = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
     let height = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
     if !(width > 0.0 && height > 0.0) {
