@@ -6,13 +6,14 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use common::{gpu, max_difference};
 use liveroom::color::rgb_image_to_i420;
-use liveroom::effects::EffectParams;
+use liveroom::effects::{EffectParams, FaceFade};
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::geometry::{GeometryParams, GeometryPlan, OutputSize};
-use liveroom::landmarks::FaceLandmarks;
+use liveroom::landmarks::{FaceLandmarks, LandmarkTrack};
 use liveroom::pipeline::{reference, Placement, Route};
 use liveroom::{FrameParams, FramePipeline};
 
@@ -799,5 +800,115 @@ fn ruddiness_with_every_effect_matches_the_reference_through_crop_and_mirror() {
         let (worst, ..) = max_difference(&gpu_out, &cpu_out);
         eprintln!("ruddiness, all effects, crop and mirror {route:?}: worst difference {worst}");
         assert_mostly_within_two_levels(&gpu_out, &cpu_out, route);
+    }
+}
+
+/// Shape effects fade in when a face appears and out when it is lost:
+/// landmarks given per frame (the portrait's face from frame 10 to 29, at
+/// 30 fps) through [`FaceFade`], measured as the warp's displacement at a
+/// jaw point (the plan's exact warp) and as the jaw's shift in the CPU
+/// reference's picture.
+#[test]
+fn face_thinness_fades_in_and_out_instead_of_snapping() {
+    const FIRST: u64 = 10;
+    const LOST: u64 = 30;
+    let frame = portrait();
+    let size = OutputSize::new(frame.width(), frame.height()).expect("even size");
+    let mut track = LandmarkTrack::default();
+    for index in FIRST..LOST {
+        track.insert(index, vec![portrait_face()]);
+    }
+    let plan = GeometryPlan::new(
+        frame.width(),
+        frame.height(),
+        size,
+        GeometryParams::default(),
+    )
+    .expect("plan");
+    // The contour point nearest the left jaw.
+    let jaw = portrait_face()
+        .contour_or_synthesised()
+        .into_iter()
+        .min_by(|a, b| {
+            let d = |p: &[f32; 2]| (p[0] - 186.0).hypot(p[1] - 140.0);
+            d(a).total_cmp(&d(b))
+        })
+        .expect("a contour");
+    let mut fade = FaceFade::default();
+    let plain = reference::process(&frame, size, &FrameParams::default()).expect("reference");
+    let mut moved = Vec::new();
+    for index in 0..LOST + 12 {
+        let faces = track.faces(index).to_vec();
+        let time = Duration::from_nanos(index * 1_000_000_000 / 30);
+        let params = FrameParams {
+            effects: effect(0.0, 0.0, 1.0, 0.0),
+            face_weights: fade.update(&faces, time),
+            faces,
+            ..Default::default()
+        };
+        let q = params.effect_plan(&plan).warp(jaw);
+        let displacement = (q[0] - jaw[0]).hypot(q[1] - jaw[1]);
+        // The picture, around the fade-in and the fade-out.
+        let shift = if (FIRST - 1..=FIRST + 10).contains(&index)
+            || (LOST - 1..=LOST + 9).contains(&index)
+        {
+            let out = reference::process(&frame, size, &params).expect("reference");
+            if index == FIRST - 1 {
+                assert_eq!(out, plain, "no face yet, nothing moves");
+            }
+            // With the effects at 0 the fade changes no byte.
+            let zero = FrameParams {
+                effects: EffectParams::default(),
+                ..params.clone()
+            };
+            if index == FIRST + 4 || index == LOST + 4 {
+                let untouched = reference::process(&frame, size, &zero).expect("reference");
+                assert_eq!(untouched, plain, "frame {index} at strength 0");
+            }
+            Some(horizontal_shift(&plain, &out, (172, 128, 200, 152)))
+        } else {
+            None
+        };
+        eprintln!("frame {index}: jaw displacement {displacement:.3} px, picture shift {shift:?}");
+        moved.push((displacement, shift));
+    }
+    let full = moved[(FIRST + 15) as usize].0;
+    assert!(full > 1.0, "full thinning moves the jaw {full} px");
+    // Before the face, nothing; on its first frame, nothing yet.
+    assert!(moved[..=FIRST as usize].iter().all(|m| m.0 == 0.0));
+    // Then it grows frame by frame, over about 9 frames (0.3 s), to full.
+    let rise: Vec<f32> = moved[FIRST as usize..=(FIRST + 10) as usize]
+        .iter()
+        .map(|m| m.0)
+        .collect();
+    for pair in rise.windows(2) {
+        assert!(pair[1] > pair[0] || pair[1] == full, "{rise:?}");
+        assert!(pair[1] - pair[0] <= 0.2 * full, "a jump: {rise:?}");
+    }
+    let reached = rise.iter().position(|&d| (d - full).abs() < 1e-3 * full);
+    assert!(
+        reached.is_some_and(|frames| (8..=10).contains(&frames)),
+        "full after {reached:?} frames: {rise:?}"
+    );
+    // Lost: the last landmarks fade out over about 9 frames, then nothing.
+    let fall: Vec<f32> = moved[(LOST - 1) as usize..].iter().map(|m| m.0).collect();
+    for pair in fall.windows(2) {
+        assert!(pair[1] < pair[0] || pair[1] == 0.0, "{fall:?}");
+        assert!(pair[0] - pair[1] <= 0.2 * full, "a drop: {fall:?}");
+    }
+    let gone = fall.iter().position(|&d| d == 0.0);
+    assert!(
+        gone.is_some_and(|frames| (8..=10).contains(&frames)),
+        "gone after {gone:?} frames: {fall:?}"
+    );
+    // The picture follows: the jaw's shift grows with the weight.
+    let shifts: Vec<f32> = moved[FIRST as usize..=(FIRST + 10) as usize]
+        .iter()
+        .filter_map(|m| m.1)
+        .collect();
+    assert_eq!(shifts[0], 0.0, "{shifts:?}");
+    assert!(shifts[3] > 0.0 && shifts[3] < shifts[10], "{shifts:?}");
+    for pair in shifts.windows(2) {
+        assert!(pair[1] >= pair[0], "{shifts:?}");
     }
 }
