@@ -381,3 +381,67 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
     }
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn face_thinness_fades_in_when_the_landmarks_start() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut.png");
+    let dir = scratch_dir("fade-cli");
+    let faces = dir.join("faces.jsonl");
+    // The face from frame 3 on (a still at 30 fps: 0.3 s is 9 frames).
+    let lines: String = (3..16)
+        .map(|frame| {
+            format!(
+                "{{\"frame\":{frame},\"faces\":[{{\"box\":[183,85,81,93],\"left_eye\":[204,101],\"right_eye\":[246,102.5]}}]}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(&faces, lines).expect("write");
+    let (plain, thinner) = (dir.join("plain.y4m"), dir.join("thinner.y4m"));
+    for (out, thinness) in [(&plain, "0"), (&thinner, "1")] {
+        let output = run_pusher(&[
+            "--input",
+            photo.to_str().expect("utf-8"),
+            "--frames",
+            "16",
+            "--landmarks",
+            faces.to_str().expect("utf-8"),
+            "--face-thinness",
+            thinness,
+            "--output",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let (plain, thinner) = (read_all(&plain), read_all(&thinner));
+    assert_eq!((plain.len(), thinner.len()), (16, 16));
+    let moved: Vec<u64> = plain
+        .iter()
+        .zip(&thinner)
+        .map(|(a, b)| {
+            a.plane(Plane::Y)
+                .iter()
+                .zip(b.plane(Plane::Y))
+                .map(|(p, q)| u64::from(p.abs_diff(*q)))
+                .sum()
+        })
+        .collect();
+    eprintln!("luma moved per frame: {moved:?}");
+    // Nothing before the face nor on its first frame; then more each frame
+    // until full after 9 frames, and the same from then on.
+    assert!(moved[..=3].iter().all(|&m| m == 0), "{moved:?}");
+    for pair in moved[3..=12].windows(2) {
+        assert!(pair[1] > pair[0], "{moved:?}");
+    }
+    assert!(
+        thinner[12].to_packed_bytes() == thinner[15].to_packed_bytes(),
+        "{moved:?}"
+    );
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
