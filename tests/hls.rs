@@ -10,88 +10,17 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{play_url, scratch_dir, wait_with_timeout, Serve, Watched};
-
-/// An HTTP answer: status, headers (lower-case names) and body.
-struct Answer {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", String::as_str)
-    }
-}
-
-/// One request with `Connection: close`.
-fn request(serve: &Serve, method: &str, path: &str) -> Answer {
-    let mut socket = TcpStream::connect(serve.http).expect("connects");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        socket,
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        serve.http
-    )
-    .expect("request sent");
-    let mut answer = Vec::new();
-    socket.read_to_end(&mut answer).expect("answer read");
-    let split = answer
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&answer)));
-    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head:?}"));
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: answer[split + 4..].to_vec(),
-    }
-}
-
-/// Starts `liveroom push` of `frames` testsrc frames (30 fps, with the
-/// tone) to `url`, and waits until it publishes.
-fn push(url: &str, frames: u32, dir: &Path) -> Watched {
-    let frames = frames.to_string();
-    let mut pusher = Watched::spawn(
-        "pusher",
-        "push",
-        &[
-            "--url", url, "--frames", &frames, "--mode", "sd", "--events", "json",
-        ],
-        dir,
-    );
-    pusher.wait_for(1002, Duration::from_secs(20));
-    pusher
-}
+use common::{play_url, push_testsrc, scratch_dir, wait_with_timeout, Answer, Serve};
 
 /// Polls `path` until `check` holds for a 200 answer; returns it.
 fn poll(serve: &Serve, path: &str, limit: Duration, check: impl Fn(&str) -> bool) -> Answer {
     let deadline = Instant::now() + limit;
     loop {
-        let answer = request(serve, "GET", path);
+        let answer = serve.fetch("GET", path);
         if answer.status == 200 && check(&answer.text()) {
             return answer;
         }
@@ -173,12 +102,12 @@ fn decoded(child: Child, out: &Path) -> (HashMap<u32, usize>, HashMap<u32, usize
 fn ffmpeg_plays_hls_and_the_playlist_keeps_a_window_of_six() {
     let dir = scratch_dir("hls-ffmpeg");
     let serve = Serve::start(&[]);
-    assert_eq!(request(&serve, "GET", "/live/h.m3u8").status, 404);
+    assert_eq!(serve.fetch("GET", "/live/h.m3u8").status, 404);
     // 16 s at 30 fps: eight 2 s GOPs.
-    let mut pusher = push(&serve.rtmp_url("h"), 480, &dir);
+    let mut pusher = push_testsrc(&serve.rtmp_url("h"), 480, &dir);
 
     // Not before three segments are complete; the reason says why.
-    let first = request(&serve, "GET", "/live/h.m3u8");
+    let first = serve.fetch("GET", "/live/h.m3u8");
     if first.status == 404 {
         let why = first.text();
         assert!(
@@ -272,7 +201,7 @@ fn ffmpeg_plays_hls_and_the_playlist_keeps_a_window_of_six() {
     assert!(paths[0].ends_with("/init-0.mp4"), "{paths:?}");
     assert!(paths[1].ends_with(&format!("/{sequence}.m4s")), "{paths:?}");
     for path in &paths {
-        let answer = request(&serve, "GET", path);
+        let answer = serve.fetch("GET", path);
         assert_eq!(answer.status, 200, "{path}: {}", answer.text());
         assert_eq!(answer.header("content-type"), "video/mp4", "{path}");
         assert_eq!(
@@ -286,20 +215,20 @@ fn ffmpeg_plays_hls_and_the_playlist_keeps_a_window_of_six() {
             "moof"
         };
         assert_eq!(&answer.body[4..8], kind.as_bytes(), "{path}");
-        let head = request(&serve, "HEAD", path);
+        let head = serve.fetch("HEAD", path);
         assert_eq!(head.status, 200);
         assert_eq!(head.header("content-length"), answer.body.len().to_string());
     }
     // The sound alone: `audio/mp4`, its own URIs.
-    let audio = request(&serve, "GET", "/live/h_pureAudio.m3u8");
+    let audio = serve.fetch("GET", "/live/h_pureAudio.m3u8");
     assert_eq!(audio.status, 200);
     let audio_paths = uris(&audio.text());
     assert!(audio_paths[0].contains("/h_pureAudio/"), "{audio_paths:?}");
-    let init = request(&serve, "GET", &audio_paths[0]);
+    let init = serve.fetch("GET", &audio_paths[0]);
     assert_eq!(init.header("content-type"), "audio/mp4");
 
     // HLS viewers are counted (all of us come from 127.0.0.1: one).
-    let streams = request(&serve, "GET", "/api/streams").text();
+    let streams = serve.fetch("GET", "/api/streams").text();
     let streams: serde_json::Value = serde_json::from_str(&streams).expect("JSON");
     assert_eq!(streams["streams"][0]["viewers"]["hls"], 1, "{streams}");
 
@@ -320,7 +249,7 @@ fn ffmpeg_plays_hls_and_the_playlist_keeps_a_window_of_six() {
     assert!(frames.get(&0).copied().unwrap_or(0) >= 550, "{frames:?}");
     // Segments of a publication that is over are gone with it, once the
     // ended playlist has lingered; a new publication's URIs differ.
-    let mut again = push(&serve.rtmp_url("h"), 240, &dir);
+    let mut again = push_testsrc(&serve.rtmp_url("h"), 240, &dir);
     let next = poll(&serve, "/live/h.m3u8", Duration::from_secs(20), |text| {
         !text.contains("#EXT-X-ENDLIST")
     });
@@ -339,7 +268,7 @@ fn with_a_key_unsigned_hls_is_403_and_a_signed_playlist_loads_its_segments() {
         "/live/k/1/init-0.mp4",
         "/live/k/1/0.m4s",
     ] {
-        let answer = request(&serve, "GET", path);
+        let answer = serve.fetch("GET", path);
         assert_eq!(answer.status, 403, "{path}");
         assert!(
             answer.text().contains("txSecret"),
@@ -347,8 +276,7 @@ fn with_a_key_unsigned_hls_is_403_and_a_signed_playlist_loads_its_segments() {
             answer.text()
         );
     }
-    let wrong = request(
-        &serve,
+    let wrong = serve.fetch(
         "GET",
         "/live/k.m3u8?txSecret=00000000000000000000000000000000&txTime=7FFFFFFF",
     );
@@ -360,7 +288,7 @@ fn with_a_key_unsigned_hls_is_403_and_a_signed_playlist_loads_its_segments() {
     let query = signed.split_once('?').expect("a query").1.to_string();
     let path = format!("/live/k.m3u8?{query}");
 
-    let mut pusher = push(urls["push"].as_str().expect("push URL"), 240, &dir);
+    let mut pusher = push_testsrc(urls["push"].as_str().expect("push URL"), 240, &dir);
     let answer = poll(&serve, &path, Duration::from_secs(20), |_| true);
     let text = answer.text();
     let paths = uris(&text);
@@ -370,13 +298,13 @@ fn with_a_key_unsigned_hls_is_403_and_a_signed_playlist_loads_its_segments() {
             uri.ends_with(&format!("?{query}")),
             "{uri} carries the signature"
         );
-        let answer = request(&serve, "GET", uri);
+        let answer = serve.fetch("GET", uri);
         assert_eq!(answer.status, 200, "{uri}: {}", answer.text());
         // The same file without the signature is refused.
         let bare = uri.split('?').next().expect("path");
-        assert_eq!(request(&serve, "GET", bare).status, 403, "{bare}");
+        assert_eq!(serve.fetch("GET", bare).status, 403, "{bare}");
     }
-    let audio = request(&serve, "GET", &format!("/live/k_pureAudio.m3u8?{query}"));
+    let audio = serve.fetch("GET", &format!("/live/k_pureAudio.m3u8?{query}"));
     assert_eq!(audio.status, 200, "{}", audio.text());
 
     // FFmpeg plays the signed URL to the end.

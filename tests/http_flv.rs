@@ -14,34 +14,15 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ffprobe, play_url, run_liveroom, scratch_dir, summary_of, Serve, Watched};
+use common::{
+    ffprobe, play_url, push_testsrc, run_liveroom, scratch_dir, summary_of, Serve, Watched,
+};
 
 impl Serve {
-    /// One request with `Connection: close`: status and body.
+    /// One request: status and body.
     fn request(&self, method: &str, path: &str) -> (u16, String) {
-        let mut socket = TcpStream::connect(self.http).expect("connects");
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        write!(
-            socket,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.http
-        )
-        .expect("request sent");
-        let mut answer = Vec::new();
-        socket.read_to_end(&mut answer).expect("answer read");
-        let answer = String::from_utf8_lossy(&answer).into_owned();
-        let status = answer
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("no status in {answer:?}"));
-        let body = answer
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_string())
-            .unwrap_or_default();
-        (status, body)
+        let answer = self.fetch(method, path);
+        (answer.status, answer.text())
     }
 
     fn streams(&self) -> serde_json::Value {
@@ -49,22 +30,6 @@ impl Serve {
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
     }
-}
-
-/// Starts `liveroom push` of `frames` testsrc frames (with the tone) to
-/// `url`, and waits until it publishes.
-fn push(url: &str, frames: u32, dir: &Path) -> Watched {
-    let frames = frames.to_string();
-    let mut pusher = Watched::spawn(
-        "pusher",
-        "push",
-        &[
-            "--url", url, "--frames", &frames, "--mode", "sd", "--events", "json",
-        ],
-        dir,
-    );
-    pusher.wait_for(1002, Duration::from_secs(20));
-    pusher
 }
 
 /// Polls `/api/streams` until `check` holds.
@@ -105,7 +70,7 @@ fn decode(url: &str, seconds: u32) -> (usize, usize, String) {
 fn ffmpeg_reads_http_flv_video_and_audio_and_pure_audio_has_no_video() {
     let dir = scratch_dir("http-flv-ffmpeg");
     let serve = Serve::start(&[]);
-    let mut pusher = push(&serve.rtmp_url("x"), 300, &dir);
+    let mut pusher = push_testsrc(&serve.rtmp_url("x"), 300, &dir);
 
     // ffprobe decodes every video frame it reads until the publisher
     // leaves (the response then ends).
@@ -117,7 +82,7 @@ fn ffmpeg_reads_http_flv_video_and_audio_and_pure_audio_has_no_video() {
     assert!(status.success(), "{stderr}");
 
     // Video and audio both decode.
-    let mut pusher = push(&serve.rtmp_url("y"), 150, &dir);
+    let mut pusher = push_testsrc(&serve.rtmp_url("y"), 150, &dir);
     let (video, audio, _) = decode(&serve.http_url("/live/y.flv"), 2);
     assert!(video >= 40, "{video} video frames decoded");
     assert!(audio >= 60, "{audio} audio frames decoded");
@@ -143,7 +108,7 @@ fn ffmpeg_reads_http_flv_video_and_audio_and_pure_audio_has_no_video() {
 fn ffmpeg_reads_the_live_fmp4_stream_and_its_sound_alone() {
     let dir = scratch_dir("live-fmp4-ffmpeg");
     let serve = Serve::start(&[]);
-    let mut pusher = push(&serve.rtmp_url("m"), 240, &dir);
+    let mut pusher = push_testsrc(&serve.rtmp_url("m"), 240, &dir);
     let (video, audio, text) = decode(&serve.http_url("/live/m.mp4"), 3);
     assert!(video >= 60, "{video} video frames decoded");
     assert!(audio >= 90, "{audio} audio frames decoded");
@@ -194,7 +159,7 @@ fn our_player_plays_http_flv_with_every_stamp() {
         &dir,
     );
     player.wait_for(2002, Duration::from_secs(10));
-    let mut pusher = push(&serve.rtmp_url("stamps"), 150, &dir);
+    let mut pusher = push_testsrc(&serve.rtmp_url("stamps"), 150, &dir);
     let (status, _, stderr) = pusher.finish(Duration::from_secs(30));
     assert!(status.success(), "{stderr}");
     let (status, stdout, stderr) = player.finish(Duration::from_secs(30));
@@ -232,7 +197,7 @@ fn with_a_key_unsigned_is_403_with_the_reason_and_signed_plays() {
         "{flv}"
     );
 
-    let mut pusher = push(urls["push"].as_str().expect("push URL"), 240, &dir);
+    let mut pusher = push_testsrc(urls["push"].as_str().expect("push URL"), 240, &dir);
     let path = |url: &str| {
         url.split_once(&serve.http.to_string())
             .expect("ours")
@@ -317,7 +282,7 @@ fn the_api_counts_viewers_per_protocol_and_routes_are_limited() {
     assert_eq!(serve.request("DELETE", "/live/x.flv").0, 405);
     assert_eq!(serve.streams()["streams"], serde_json::json!([]));
 
-    let mut pusher = push(&serve.rtmp_url("api"), 300, &dir);
+    let mut pusher = push_testsrc(&serve.rtmp_url("api"), 300, &dir);
     let mut rtmp_player = Watched::spawn(
         "rtmp-player",
         "play",
@@ -420,7 +385,7 @@ fn a_viewer_that_reads_nothing_does_not_stall_an_rtmp_player() {
     wait_for_streams(&serve, "nothing yet", |streams| {
         streams["streams"] == serde_json::json!([])
     });
-    let mut pusher = push(&serve.rtmp_url("slow"), 300, &dir);
+    let mut pusher = push_testsrc(&serve.rtmp_url("slow"), 300, &dir);
     wait_for_streams(&serve, "the stalled viewers are counted", |streams| {
         streams["streams"][0]["viewers"]
             == serde_json::json!({"rtmp": 1, "flv": 3, "hls": 0, "mp4": 0})

@@ -279,6 +279,44 @@ impl Serve {
         format!("http://{}{path}", self.http)
     }
 
+    /// One request with `Connection: close`, written by hand so that any
+    /// method and path (bad ones included) reach the server as given.
+    pub fn fetch(&self, method: &str, path: &str) -> Answer {
+        use std::io::{Read, Write};
+        let mut socket = std::net::TcpStream::connect(self.http).expect("connects");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            socket,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.http
+        )
+        .expect("request sent");
+        let mut answer = Vec::new();
+        socket.read_to_end(&mut answer).expect("answer read");
+        let split = answer
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&answer)));
+        let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head:?}"));
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+            .collect();
+        Answer {
+            status,
+            headers,
+            body: answer[split + 4..].to_vec(),
+        }
+    }
+
     /// What `liveroom url --json` gives for `stream` on this server, signed
     /// with `key`: `{"push": …, "play": [{"kind": …, "url": …}, …]}`.
     pub fn signed_urls(&self, stream: &str, key: &str) -> serde_json::Value {
@@ -313,6 +351,41 @@ pub fn play_url(urls: &serde_json::Value, kind: &str) -> String {
         .and_then(|play| play["url"].as_str())
         .unwrap_or_else(|| panic!("no {kind} URL in {urls}"))
         .to_string()
+}
+
+/// An HTTP answer: status, headers (lower-case names) and body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's value ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Starts `liveroom push` of `frames` testsrc frames (30 fps, SD, with the
+/// tone) to `url`, and waits until it publishes.
+pub fn push_testsrc(url: &str, frames: u32, dir: &Path) -> Watched {
+    let frames = frames.to_string();
+    let mut pusher = Watched::spawn(
+        "pusher",
+        "push",
+        &[
+            "--url", url, "--frames", &frames, "--mode", "sd", "--events", "json",
+        ],
+        dir,
+    );
+    pusher.wait_for(1002, Duration::from_secs(30));
+    pusher
 }
 
 impl Drop for Serve {
