@@ -351,8 +351,43 @@ fn page(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
     response
 }
 
-fn text(status: StatusCode, body: String) -> Response<Body> {
+/// A plain-text answer (errors and refusals), never cached.
+pub(super) fn text(status: StatusCode, body: String) -> Response<Body> {
     page(status, "text/plain; charset=utf-8", body)
+}
+
+/// Admits a play request of `app/stream` over HTTP as an RTMP play is
+/// admitted: a valid name and, with an anti-leech key, a valid signature
+/// of the base stream name in `query`. The viewer's id and the stream's
+/// registry name, or the 403 answer with the reason.
+pub(super) fn admit(
+    state: &HttpState,
+    peer: SocketAddr,
+    path: &str,
+    app: &str,
+    stream: &str,
+    query: Option<&str>,
+) -> Result<(u64, String), Response<Body>> {
+    let shared = &state.shared;
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let requested = match query {
+        Some(query) => format!("{stream}?{query}"),
+        None => stream.to_string(),
+    };
+    let key = shared.config.anti_leech_key.as_deref();
+    match shared.registry.decide(id, Role::Play, app, &requested, key) {
+        Ok(name) => Ok((id, name)),
+        Err(refusal) => {
+            warn!(
+                "HTTP viewer {peer}: refusing {path}: {}",
+                refusal.description
+            );
+            Err(text(
+                StatusCode::FORBIDDEN,
+                format!("403 forbidden: {}\n", refusal.description),
+            ))
+        }
+    }
 }
 
 fn respond<B>(
@@ -398,27 +433,9 @@ fn respond<B>(
             )
         }
         Route::Watch { app, stream } => {
-            let requested = match request.uri().query() {
-                Some(query) => format!("{stream}?{query}"),
-                None => stream.clone(),
-            };
             // The page is guarded as the stream is: a signed page plays.
-            let shared = &state.shared;
-            if let Err(refusal) = shared.registry.decide(
-                0,
-                Role::Play,
-                &app,
-                &requested,
-                shared.config.anti_leech_key.as_deref(),
-            ) {
-                warn!(
-                    "HTTP viewer {peer}: refusing {path}: {}",
-                    refusal.description
-                );
-                return text(
-                    StatusCode::FORBIDDEN,
-                    format!("403 forbidden: {}\n", refusal.description),
-                );
+            if let Err(refused) = admit(state, peer, path, &app, &stream, request.uri().query()) {
+                return refused;
             }
             page(
                 StatusCode::OK,
@@ -432,30 +449,9 @@ fn respond<B>(
             audio_only,
             format,
         } => {
-            let shared = &state.shared;
-            let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-            let requested = match request.uri().query() {
-                Some(query) => format!("{stream}?{query}"),
-                None => stream,
-            };
-            let name = match shared.registry.decide(
-                id,
-                Role::Play,
-                &app,
-                &requested,
-                shared.config.anti_leech_key.as_deref(),
-            ) {
-                Ok(name) => name,
-                Err(refusal) => {
-                    warn!(
-                        "HTTP viewer {peer}: refusing {path}: {}",
-                        refusal.description
-                    );
-                    return text(
-                        StatusCode::FORBIDDEN,
-                        format!("403 forbidden: {}\n", refusal.description),
-                    );
-                }
+            let (id, name) = match admit(state, peer, path, &app, &stream, request.uri().query()) {
+                Ok(admitted) => admitted,
+                Err(refused) => return refused,
             };
             let body = if method == Method::HEAD {
                 Full::new(Bytes::new()).boxed()
@@ -464,7 +460,7 @@ fn respond<B>(
                     "HTTP viewer {peer} plays {name}{} as {format:?}",
                     if audio_only { " (audio only)" } else { "" }
                 );
-                let shared = Arc::clone(shared);
+                let shared = Arc::clone(&state.shared);
                 match format {
                     LiveKind::Flv => {
                         let flv = FlvFormat::new(audio_only);

@@ -18,7 +18,6 @@
 //! Media responses allow any origin (`Access-Control-Allow-Origin: *`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -30,8 +29,8 @@ use hyper::{Method, Response, StatusCode};
 use log::warn;
 
 use super::hls::Missing;
-use super::http::{Body, HttpState};
-use super::registry::{Role, PURE_AUDIO_SUFFIX};
+use super::http::{admit, text, Body, HttpState};
+use super::registry::PURE_AUDIO_SUFFIX;
 use crate::rtmp::sign::{SECRET_PARAM, TIME_PARAM};
 
 /// MIME type of the playlists.
@@ -101,18 +100,6 @@ pub(super) fn parse_path(path: &str) -> Option<(&str, &str, HlsPart)> {
     }
 }
 
-fn text(status: StatusCode, body: String) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
-}
-
 /// A `200` with `body` (none for `HEAD`, its length still given).
 fn media(
     method: &Method,
@@ -172,29 +159,9 @@ pub(super) fn respond(
     let shared = &state.shared;
     // The same admission as `.flv`: a valid name and, with a key, a valid
     // signature of the base stream name.
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let requested = match query {
-        Some(query) => format!("{stream}?{query}"),
-        None => stream.to_string(),
-    };
-    let name = match shared.registry.decide(
-        id,
-        Role::Play,
-        app,
-        &requested,
-        shared.config.anti_leech_key.as_deref(),
-    ) {
-        Ok(name) => name,
-        Err(refusal) => {
-            warn!(
-                "HLS viewer {peer}: refusing {path}: {}",
-                refusal.description
-            );
-            return text(
-                StatusCode::FORBIDDEN,
-                format!("403 forbidden: {}\n", refusal.description),
-            );
-        }
+    let name = match admit(state, peer, path, app, stream, query) {
+        Ok((_, name)) => name,
+        Err(refused) => return refused,
     };
     let registry = &shared.registry;
     let viewer = peer.ip();
