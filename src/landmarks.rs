@@ -21,8 +21,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// Most faces per frame the effects handle; further faces are ignored.
-pub const MAX_FACES: usize = 4;
+/// Most faces per frame the effects and the built-in landmarker handle;
+/// further faces are ignored.
+pub const MAX_FACES: usize = 8;
+
+/// Faces the built-in landmarker follows unless told otherwise.
+pub const DEFAULT_MAX_FACES: usize = 4;
 
 /// Longest line accepted in a landmarks file.
 const MAX_LINE: usize = 1 << 20;

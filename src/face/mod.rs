@@ -48,6 +48,9 @@ pub enum FaceError {
         /// tract's message.
         reason: String,
     },
+    /// `max_faces` is outside 1..=[`crate::landmarks::MAX_FACES`].
+    #[error("max faces must be from 1 to {most}, not {0}", most = crate::landmarks::MAX_FACES)]
+    MaxFaces(usize),
     /// Running a model failed.
     #[error("face model inference failed: {0}")]
     Inference(String),

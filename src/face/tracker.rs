@@ -8,12 +8,14 @@ use super::mesh::{FaceMesh, MeshResult, Roi};
 use super::one_euro::OneEuroFilter;
 use super::{FaceError, FaceLandmarker, ModelPaths};
 use crate::frame::I420Frame;
-use crate::landmarks::{FaceLandmarks, MAX_FACES};
+use crate::landmarks::{FaceLandmarks, DEFAULT_MAX_FACES, MAX_FACES};
 
 /// Settings of [`BuiltinLandmarker`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LandmarkerConfig {
-    /// Most faces followed at once (1..=[`MAX_FACES`]).
+    /// Most faces followed at once, 1..=[`MAX_FACES`] (default
+    /// [`DEFAULT_MAX_FACES`]); anything else is
+    /// [`FaceError::MaxFaces`] from [`LandmarkerConfig::validate`].
     pub max_faces: usize,
     /// A followed face whose mesh scores below this is let go.
     pub min_mesh_score: f32,
@@ -34,7 +36,7 @@ pub struct LandmarkerConfig {
 impl Default for LandmarkerConfig {
     fn default() -> Self {
         Self {
-            max_faces: 1,
+            max_faces: DEFAULT_MAX_FACES,
             min_mesh_score: 0.5,
             min_cutoff: 1.0,
             beta: 0.1,
@@ -52,6 +54,15 @@ impl LandmarkerConfig {
         Self {
             mesh_interval: 2,
             ..Self::default()
+        }
+    }
+
+    /// Checks the settings: `max_faces` must be 1..=[`MAX_FACES`].
+    pub fn validate(&self) -> Result<(), FaceError> {
+        if (1..=MAX_FACES).contains(&self.max_faces) {
+            Ok(())
+        } else {
+            Err(FaceError::MaxFaces(self.max_faces))
         }
     }
 }
@@ -136,8 +147,10 @@ pub struct BuiltinLandmarker {
 }
 
 impl BuiltinLandmarker {
-    /// Loads the three models.
+    /// Checks `config` ([`LandmarkerConfig::validate`]), then loads the
+    /// three models.
     pub fn new(paths: &ModelPaths, config: LandmarkerConfig) -> Result<Self, FaceError> {
+        config.validate()?;
         // The three models load and optimise side by side (about 60 ms each
         // on one core); a failure is reported for the first model in this
         // order, whichever finished first.
@@ -166,10 +179,7 @@ impl BuiltinLandmarker {
             short_range: short_range?,
             full_range: full_range?,
             mesh: mesh?,
-            config: LandmarkerConfig {
-                max_faces: config.max_faces.clamp(1, MAX_FACES),
-                ..config
-            },
+            config,
             tracks: Vec::new(),
             frames_since_search: 0,
             frames_since_mesh: 0,

@@ -9,6 +9,7 @@ use crate::audio::{AudioFormat, AudioQuality};
 use crate::effects::EffectParams;
 use crate::encoder::BitrateRange;
 use crate::geometry::{Aspect, GeometryParams, Mode, Orientation, OutputSize};
+use crate::landmarks::{DEFAULT_MAX_FACES, MAX_FACES};
 use crate::rtmp::{PublisherConfig, RtmpUrl};
 
 /// The "microphone": where the stream's own sound comes from.
@@ -98,6 +99,9 @@ pub struct PusherConfig {
     /// x264's `zerolatency` tune (no lookahead, no B-frames): `None` uses
     /// it in RTC mode only.
     pub zero_latency: Option<bool>,
+    /// Most faces the built-in landmarker follows and beautifies,
+    /// 1..=[`MAX_FACES`] (default [`DEFAULT_MAX_FACES`]).
+    pub max_faces: usize,
 }
 
 impl Default for PusherConfig {
@@ -127,6 +131,7 @@ impl Default for PusherConfig {
             enable_camera: true,
             max_duration: None,
             zero_latency: None,
+            max_faces: DEFAULT_MAX_FACES,
         }
     }
 }
@@ -165,6 +170,12 @@ impl PusherConfig {
         }
         if self.max_duration == Some(Duration::ZERO) {
             return Err(PushError::Config("the duration must be positive".into()));
+        }
+        if !(1..=MAX_FACES).contains(&self.max_faces) {
+            return Err(PushError::Config(format!(
+                "max faces must be from 1 to {MAX_FACES}, not {}",
+                self.max_faces
+            )));
         }
         self.bitrate_range()?;
         GeometryParams::new(self.zoom, self.mirror)?;

@@ -238,7 +238,7 @@ mod tests {
             read: 0,
             limit: None,
         };
-        let mut feed = FaceFeed::new(FaceInput::None, false, 1).expect("no faces");
+        let mut feed = FaceFeed::new(FaceInput::None, false, 1, 1).expect("no faces");
         let Err(error) = feed.next(source.as_mut(), &mut budget) else {
             panic!("a truncated frame was read");
         };

@@ -11,7 +11,7 @@ use crate::source::FrameSource;
 /// Where the pusher gets each frame's faces.
 pub enum FaceInput {
     /// The built-in landmarker (BlazeFace + FaceMesh, with
-    /// [`LandmarkerConfig::for_live`]) when a face effect is on, none
+    /// [`LandmarkerConfig::for_live`] and the config's `max_faces`) when a face effect is on, none
     /// otherwise. The default.
     Auto,
     /// The built-in landmarker, even with no face effect on (to record
@@ -58,13 +58,15 @@ impl FaceFeed {
     /// when a face effect needs it (missing models are an error then).
     ///
     /// `lookahead` frames (at least one) are handed to the landmarker ahead
-    /// of the push loop. Two let a frame that runs the mesh overlap the
+    /// of the push loop; the built-in landmarker follows up to `max_faces`
+    /// faces. Two let a frame that runs the mesh overlap the
     /// next one that only extrapolates, for throughput; each one more
     /// holds a real-time source's frames a frame interval longer.
     pub(super) fn new(
         input: FaceInput,
         needs_faces: bool,
         lookahead: usize,
+        max_faces: usize,
     ) -> Result<Self, PushError> {
         let lookahead = lookahead.max(1);
         let wanted = match input {
@@ -74,8 +76,11 @@ impl FaceFeed {
         };
         Ok(match wanted {
             FaceInput::Builtin => {
-                let landmarker =
-                    BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::for_live())?;
+                let config = LandmarkerConfig {
+                    max_faces,
+                    ..LandmarkerConfig::for_live()
+                };
+                let landmarker = BuiltinLandmarker::new(&ModelPaths::from_env(), config)?;
                 FaceFeed::Worker(LandmarkWorker::spawn(Box::new(landmarker)), lookahead)
             }
             FaceInput::Auto | FaceInput::None => FaceFeed::Plain,

@@ -186,6 +186,7 @@ impl LivePusher {
             faces,
             config.effects.has_warp() || config.effects.has_color_effect(),
             lookahead,
+            config.max_faces,
         )?;
         let audio = AudioFeed::open(&config)?;
         let pipeline = FramePipeline::new(&gpu, size)?;

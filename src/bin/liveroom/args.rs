@@ -55,6 +55,12 @@ pub fn unit(text: &str) -> Result<f32, String> {
         .ok_or_else(|| "expected a number from 0 to 1".to_string())
 }
 
+/// Most faces the landmarker follows, 1 to [`liveroom::landmarks::MAX_FACES`].
+pub fn max_faces(text: &str) -> Result<usize, String> {
+    let most = liveroom::landmarks::MAX_FACES as u64;
+    whole_in(text, 1, most, "a whole number").map(|n| n as usize)
+}
+
 /// A legacy beauty level, 0 to 9.
 pub fn level(text: &str) -> Result<i64, String> {
     whole_in(text, 0, 9, "a whole number").map(|n| n as i64)

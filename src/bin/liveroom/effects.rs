@@ -38,6 +38,9 @@ pub struct EffectsArgs {
     /// landmarker.
     #[arg(long, value_name = "FILE.jsonl")]
     landmarks: Option<PathBuf>,
+    /// Most faces the built-in landmarker finds and beautifies, 1 to 8.
+    #[arg(long, value_name = "N", default_value = "4", value_parser = args::max_faces)]
+    max_faces: usize,
     /// Skin whitening, 0 (off) to 1.
     #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
     skin_whiteness: f32,
@@ -82,7 +85,7 @@ pub fn run(args: EffectsArgs) -> Result<(), Failure> {
     .and_then(|effects| effects.with_ruddiness(args.ruddiness))
     .map_err(Failure::usage)?;
     let frame = even_sided(&args.input)?;
-    let faces = faces_in(&frame, args.landmarks.as_deref())?;
+    let faces = faces_in(&frame, args.landmarks.as_deref(), args.max_faces)?;
     let size = OutputSize::new(frame.width(), frame.height()).map_err(Failure::usage)?;
     let gpu = GpuContext::from_env().map_err(Failure::run)?;
     eprintln!("GPU adapter: {}", gpu.adapter_summary());
@@ -128,16 +131,23 @@ fn even_sided(path: &Path) -> Result<I420Frame, Failure> {
 
 /// The faces in `frame`: from the landmarks file, or found by the built-in
 /// landmarker.
-fn faces_in(frame: &I420Frame, landmarks: Option<&Path>) -> Result<Vec<FaceLandmarks>, Failure> {
+fn faces_in(
+    frame: &I420Frame,
+    landmarks: Option<&Path>,
+    max_faces: usize,
+) -> Result<Vec<FaceLandmarks>, Failure> {
     match landmarks {
         Some(path) => Ok(LandmarkTrack::open(path)
             .map_err(Failure::usage)?
             .faces(0)
             .to_vec()),
         None => {
+            let config = LandmarkerConfig {
+                max_faces,
+                ..LandmarkerConfig::default()
+            };
             let mut landmarker =
-                BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::default())
-                    .map_err(Failure::usage)?;
+                BuiltinLandmarker::new(&ModelPaths::from_env(), config).map_err(Failure::usage)?;
             landmarker.landmarks(frame).map_err(Failure::run)
         }
     }

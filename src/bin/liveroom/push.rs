@@ -135,6 +135,9 @@ pub struct PushArgs {
     /// The faces of each frame as JSON lines, instead of the built-in landmarker.
     #[arg(long, value_name = "FILE.jsonl", help_heading = "Beauty")]
     landmarks: Option<PathBuf>,
+    /// Most faces the built-in landmarker follows and beautifies, 1 to 8.
+    #[arg(long, value_name = "N", default_value = "4", help_heading = "Beauty", value_parser = args::max_faces)]
+    max_faces: usize,
     /// Write the faces used for every frame (input pixels, same format).
     #[arg(long, value_name = "FILE.jsonl", help_heading = "Beauty")]
     dump_landmarks: Option<PathBuf>,
@@ -291,6 +294,7 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
             Duration::from_secs_f64(frames as f64 / args.fps)
         })),
         zero_latency: args.zerolatency.then_some(true),
+        max_faces: args.max_faces,
         ..Default::default()
     };
     if let Some(attempts) = args.reconnect_attempts {
@@ -309,8 +313,14 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
     let faces = match &args.landmarks {
         Some(path) => FaceInput::Track(LandmarkTrack::open(path).map_err(Failure::usage)?),
         None if needs_faces => FaceInput::Landmarker(Box::new(
-            BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::for_live())
-                .map_err(Failure::usage)?,
+            BuiltinLandmarker::new(
+                &ModelPaths::from_env(),
+                LandmarkerConfig {
+                    max_faces: args.max_faces,
+                    ..LandmarkerConfig::for_live()
+                },
+            )
+            .map_err(Failure::usage)?,
         )),
         None => FaceInput::None,
     };
