@@ -249,3 +249,80 @@ fn track_the_panning_clip(mesh_interval: u32) {
         "eye error jumps by {jitter:.2} px between frames"
     );
 }
+
+/// Face widths (pixels) of the five portraits on the composite.
+const COMPOSITE_FACE_WIDTHS: [u32; 5] = [160, 120, 95, 75, 60];
+
+/// Five copies of the portrait's head at different scales, side by side on
+/// a 1280×720 grey canvas, faces from 160 down to 60 px across.
+fn composite() -> I420Frame {
+    let portrait = portrait_rgb();
+    // The head with some margin; its face is about 100 px across.
+    let head = image::imageops::crop_imm(&portrait, 125, 10, 200, 240).to_image();
+    let mut canvas = image::RgbImage::from_pixel(1280, 720, image::Rgb([128, 128, 128]));
+    let mut x = 20i64;
+    for (i, width) in COMPOSITE_FACE_WIDTHS.iter().enumerate() {
+        let w = width * 2;
+        let h = w * 240 / 200;
+        let scaled = image::imageops::resize(&head, w, h, image::imageops::FilterType::Triangle);
+        let y = if i % 2 == 0 { 60 } else { 300 };
+        image::imageops::overlay(&mut canvas, &scaled, x, y);
+        x += i64::from(w) - 40;
+    }
+    frame_of(&canvas)
+}
+
+/// The faces the landmarker finds on the composite, and its mean time per
+/// frame over `frames` frames after the first (ms).
+fn faces_on_composite(max_faces: usize, frames: u32) -> (usize, f64) {
+    let mut landmarker = landmarker_with(LandmarkerConfig {
+        max_faces,
+        ..LandmarkerConfig::default()
+    });
+    let mut frame = composite();
+    let mut found = landmarker.landmarks(&frame).expect("inference").len();
+    let started = std::time::Instant::now();
+    for i in 1..=frames {
+        frame.timestamp = std::time::Duration::from_millis(33 * u64::from(i));
+        found = landmarker.landmarks(&frame).expect("inference").len();
+    }
+    let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(frames.max(1));
+    (found, ms)
+}
+
+#[test]
+fn the_composite_of_five_faces_gives_at_least_four() {
+    let (five, _) = faces_on_composite(5, 2);
+    let (default, _) = faces_on_composite(LandmarkerConfig::default().max_faces, 2);
+    eprintln!("composite: {five} faces with max_faces 5, {default} with the default");
+    assert!(five >= 4, "{five} of 5 faces found");
+    assert_eq!(default, 4);
+}
+
+#[test]
+fn max_faces_one_finds_exactly_one_face_on_the_composite() {
+    assert_eq!(faces_on_composite(1, 2).0, 1);
+}
+
+#[test]
+fn landmarker_time_per_frame_with_one_and_three_faces() {
+    for max_faces in [1, 3] {
+        let (found, ms) = faces_on_composite(max_faces, 10);
+        eprintln!("landmarker: {found} faces, {ms:.1} ms per frame (mesh every frame)");
+        assert_eq!(found, max_faces);
+    }
+}
+
+#[test]
+fn max_faces_out_of_range_is_an_error() {
+    for max_faces in [0, liveroom::landmarks::MAX_FACES + 1] {
+        let config = LandmarkerConfig {
+            max_faces,
+            ..LandmarkerConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(liveroom::face::FaceError::MaxFaces(n)) if n == max_faces
+        ));
+    }
+}

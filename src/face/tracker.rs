@@ -194,8 +194,21 @@ impl BuiltinLandmarker {
     /// Looks for faces not yet followed and starts following them.
     fn search(&mut self, frame: &I420Frame) -> Result<(), FaceError> {
         let mut detections = self.short_range.detect(frame)?;
-        if detections.is_empty() {
-            detections = self.full_range.detect(frame)?;
+        // The full-range model sees the smaller faces: it runs when the
+        // short one leaves room for more faces, and adds the faces that
+        // the short one did not find.
+        if self.tracks.len() + detections.len() < self.config.max_faces {
+            for far in self.full_range.detect(frame)? {
+                let [x0, y0, x1, y1] = far.bbox;
+                let centre = [(x0 + x1) / 2.0, (y0 + y1) / 2.0];
+                let seen = detections.iter().any(|near| {
+                    let [a0, b0, a1, b1] = near.bbox;
+                    (a0..=a1).contains(&centre[0]) && (b0..=b1).contains(&centre[1])
+                });
+                if !seen {
+                    detections.push(far);
+                }
+            }
         }
         for detection in detections {
             if self.tracks.len() >= self.config.max_faces {
