@@ -304,6 +304,8 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
         (vec!["--zoom", "many"], "zoom"),
         (vec!["--zoom"], "value is required"),
         (vec!["--fps", "0"], "fps"),
+        (vec!["--max-faces", "0"], "max-faces"),
+        (vec!["--max-faces", "9"], "max-faces"),
         (vec!["--frames", "-3"], "frames"),
         (vec!["--frames", "0"], "frames"),
         (vec!["--output", "out.mp4"], "y4m"),
