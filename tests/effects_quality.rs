@@ -263,6 +263,60 @@ const PLACEMENTS: [(Placement, Route); 4] = [
     ),
 ];
 
+/// The routes of a skin-tone step alone (whitening, ruddiness): the
+/// shader's, over the CPU's plain frame or not, and the CPU's skin route.
+const TONE_ROUTES: [(Placement, Route); 3] = [
+    (Placement::SHADERS, Route::Shader),
+    (PLAIN_ON_CPU, Route::CpuPlainGpuTiles { skin_on_cpu: false }),
+    (
+        Placement::CPU_ASSISTS,
+        Route::Cpu {
+            warps: false,
+            skin: true,
+        },
+    ),
+];
+
+/// The routes of the skin effects with smoothing: the shaders; the shaders
+/// over the CPU's plain frame; the CPU's skin route (the default on a
+/// software adapter).
+const SKIN_ROUTES: [(Placement, Route); 3] = [
+    (Placement::SHADERS, Route::Shader),
+    (PLAIN_ON_CPU, Route::CpuPlainGpuRegion),
+    (
+        Placement::CPU_ASSISTS,
+        Route::Cpu {
+            warps: false,
+            skin: true,
+        },
+    ),
+];
+
+/// Processes `frame` with `params` on each of `routes` (checking the
+/// pipeline took it) and asserts every sample within two levels of the CPU
+/// reference.
+fn assert_routes_match_reference(
+    pipeline: &mut FramePipeline,
+    frame: &I420Frame,
+    params: &FrameParams,
+    routes: &[(Placement, Route)],
+    what: &str,
+) {
+    let size = OutputSize::new(frame.width(), frame.height()).expect("size");
+    let cpu_out = reference::process(frame, size, params).expect("reference");
+    for &(placement, route) in routes {
+        pipeline.set_placement(placement);
+        let gpu_out = pipeline.process(frame, params).expect("GPU");
+        assert_eq!(pipeline.last_route(), Some(route), "{what}");
+        let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
+        eprintln!("{what} {route:?}: worst difference {worst}");
+        assert!(
+            worst <= 2,
+            "{what}: differs from reference by {worst} at {plane:?} ({x}, {y}) ({route:?})"
+        );
+    }
+}
+
 /// The portrait through the pipeline and the reference with `effects`,
 /// zoomed 1.4×, mirrored and cropped to 288×384, the pipeline with
 /// `placement`; checks that the frame took `route`.
@@ -492,30 +546,8 @@ fn gpu_whitening_alone_matches_the_reference_within_two_levels() {
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     for whiteness in [1.0, 0.5] {
         let params = params(effect(whiteness, 0.0, 0.0, 0.0));
-        let cpu_out = reference::process(&frame, size, &params).expect("reference");
-        // The shader's tone step, over the CPU's plain frame or not, and the
-        // CPU's skin route.
-        for (placement, route) in [
-            (Placement::SHADERS, Route::Shader),
-            (PLAIN_ON_CPU, Route::CpuPlainGpuTiles { skin_on_cpu: false }),
-            (
-                Placement::CPU_ASSISTS,
-                Route::Cpu {
-                    warps: false,
-                    skin: true,
-                },
-            ),
-        ] {
-            pipeline.set_placement(placement);
-            let gpu_out = pipeline.process(&frame, &params).expect("GPU");
-            assert_eq!(pipeline.last_route(), Some(route));
-            let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
-            eprintln!("whitening {whiteness} {route:?}: worst difference {worst}");
-            assert!(
-                worst <= 2,
-                "differs from reference by {worst} at {plane:?} ({x}, {y}) ({route:?})"
-            );
-        }
+        let what = format!("whitening {whiteness}");
+        assert_routes_match_reference(&mut pipeline, &frame, &params, &TONE_ROUTES, &what);
     }
 }
 
@@ -574,29 +606,8 @@ fn gpu_whitening_and_smoothing_match_the_reference_within_two_levels_without_res
     let size = OutputSize::new(frame.width(), frame.height()).expect("size");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
     let params = params(effect(1.0, 1.0, 0.0, 0.0));
-    let cpu_out = reference::process(&frame, size, &params).expect("reference");
-    // The shaders; the shaders over the CPU's plain frame; the CPU's
-    // whitening and smoothing (the default on a software adapter).
-    for (placement, route) in [
-        (Placement::SHADERS, Route::Shader),
-        (PLAIN_ON_CPU, Route::CpuPlainGpuRegion),
-        (
-            Placement::CPU_ASSISTS,
-            Route::Cpu {
-                warps: false,
-                skin: true,
-            },
-        ),
-    ] {
-        pipeline.set_placement(placement);
-        let gpu_out = pipeline.process(&frame, &params).expect("GPU");
-        assert_eq!(pipeline.last_route(), Some(route));
-        let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
-        assert!(
-            worst <= 2,
-            "differs from reference by {worst} at {plane:?} ({x}, {y}) ({route:?})"
-        );
-    }
+    let what = "whitening and smoothing";
+    assert_routes_match_reference(&mut pipeline, &frame, &params, &SKIN_ROUTES, what);
 }
 
 #[test]
@@ -751,41 +762,15 @@ fn gpu_ruddiness_matches_the_reference_within_two_levels() {
     let frame = portrait();
     let size = OutputSize::new(frame.width(), frame.height()).expect("size");
     let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
-    let cpu_skin = Route::Cpu {
-        warps: false,
-        skin: true,
-    };
-    // Ruddiness alone: it routes as whitening does (the shader's tone
-    // step, over the CPU's plain frame or not; or the CPU's skin route).
-    let alone = [
-        (Placement::SHADERS, Route::Shader),
-        (PLAIN_ON_CPU, Route::CpuPlainGpuTiles { skin_on_cpu: false }),
-        (Placement::CPU_ASSISTS, cpu_skin),
-    ];
-    // With whitening and smoothing.
-    let with_skin = [
-        (Placement::SHADERS, Route::Shader),
-        (PLAIN_ON_CPU, Route::CpuPlainGpuRegion),
-        (Placement::CPU_ASSISTS, cpu_skin),
-    ];
-    for (effects, cases) in [
-        (rosy(EffectParams::default(), 1.0), alone),
-        (rosy(effect(1.0, 1.0, 0.0, 0.0), 1.0), with_skin),
-        (rosy(EffectParams::default(), 0.4), alone),
+    // Ruddiness alone routes as whitening does; with whitening and
+    // smoothing, as they do.
+    for (effects, routes) in [
+        (rosy(EffectParams::default(), 1.0), TONE_ROUTES),
+        (rosy(effect(1.0, 1.0, 0.0, 0.0), 1.0), SKIN_ROUTES),
+        (rosy(EffectParams::default(), 0.4), TONE_ROUTES),
     ] {
-        let params = params(effects);
-        let cpu_out = reference::process(&frame, size, &params).expect("reference");
-        for (placement, route) in cases {
-            pipeline.set_placement(placement);
-            let gpu_out = pipeline.process(&frame, &params).expect("GPU");
-            assert_eq!(pipeline.last_route(), Some(route), "{effects:?}");
-            let (worst, plane, x, y) = max_difference(&gpu_out, &cpu_out);
-            eprintln!("ruddiness {effects:?} {route:?}: worst difference {worst}");
-            assert!(
-                worst <= 2,
-                "differs from reference by {worst} at {plane:?} ({x}, {y}) ({route:?}, {effects:?})"
-            );
-        }
+        let what = format!("ruddiness {effects:?}");
+        assert_routes_match_reference(&mut pipeline, &frame, &params(effects), &routes, &what);
     }
 }
 
