@@ -1,7 +1,7 @@
 //! `liveroom effects`: a picture in, the beauty effects applied on the GPU,
 //! a PNG out. With `--contact-sheet` it writes a before/after sheet
-//! instead: original, then each effect alone at full strength, then all
-//! four together (left to right, top to bottom).
+//! instead (`contact_sheet.rs`): original, each effect alone at full
+//! strength, all together; the whole picture above a close-up of the face.
 //!
 //! Faces come from `--landmarks` (frame 0 of a JSON-lines file) or, without
 //! it, from the built-in landmarker.
@@ -19,6 +19,7 @@ use liveroom::source::{FrameRate, FrameSource, StillImage};
 use liveroom::{FrameParams, FramePipeline, GpuContext};
 
 use crate::args;
+use crate::contact_sheet;
 use crate::Failure;
 
 /// `liveroom effects` flags.
@@ -31,7 +32,7 @@ pub struct EffectsArgs {
     #[arg(long, value_name = "FILE.png", value_parser = args::png)]
     output: Option<PathBuf>,
     /// Write a before/after sheet: original, each effect alone at full
-    /// strength, all four together.
+    /// strength, all together; the picture above a close-up of the face.
     #[arg(long, value_name = "FILE.png", value_parser = args::png)]
     contact_sheet: Option<PathBuf>,
     /// The faces (frame 0 of a JSON-lines file) instead of the built-in
@@ -57,17 +58,6 @@ pub struct EffectsArgs {
     #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
     ruddiness: f32,
 }
-
-/// The sheet's tiles: (whiteness, smoothness, thinness, eyes), with their
-/// names for the caption.
-const SHEET: [([f32; 4], &str); 6] = [
-    ([0.0, 0.0, 0.0, 0.0], "original"),
-    ([1.0, 0.0, 0.0, 0.0], "whiteness"),
-    ([0.0, 1.0, 0.0, 0.0], "smoothness"),
-    ([0.0, 0.0, 1.0, 0.0], "thinness"),
-    ([0.0, 0.0, 0.0, 1.0], "eyes"),
-    ([1.0, 1.0, 1.0, 1.0], "all four"),
-];
 
 /// Runs `liveroom effects`.
 pub fn run(args: EffectsArgs) -> Result<(), Failure> {
@@ -104,15 +94,14 @@ pub fn run(args: EffectsArgs) -> Result<(), Failure> {
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.contact_sheet {
-        let (width, height) = (frame.width(), frame.height());
-        let mut sheet = image::RgbImage::new(width * 3, height * 2);
-        for (index, ([w, s, t, e], _)) in SHEET.into_iter().enumerate() {
-            let effects = EffectParams::new(w, s, t, e).map_err(Failure::run)?;
-            let (x, y) = ((index as u32 % 3) * width, (index as u32 / 3) * height);
-            image::imageops::replace(&mut sheet, &apply(effects)?, x as i64, y as i64);
-        }
-        save(&sheet, path)?;
-        let names: Vec<&str> = SHEET.iter().map(|(_, name)| *name).collect();
+        let tiles = contact_sheet::tiles().map_err(Failure::run)?;
+        let pictures = tiles
+            .iter()
+            .map(|tile| apply(tile.effects))
+            .collect::<Result<Vec<_>, _>>()?;
+        let close_up = contact_sheet::close_up_square(frame.width(), frame.height(), &faces);
+        save(&contact_sheet::assemble(&pictures, close_up), path)?;
+        let names: Vec<&str> = tiles.iter().map(|tile| tile.name).collect();
         println!("wrote {}: {}", path.display(), names.join(", "));
     }
     Ok(())

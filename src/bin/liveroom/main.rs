@@ -8,6 +8,7 @@
 //! failure while running.
 
 mod args;
+mod contact_sheet;
 mod effects;
 mod play;
 mod progress;
