@@ -28,8 +28,8 @@ pub use analysis::{beep_onsets, dominant_frequency, peak_level, rms_dbfs, to_mon
 pub use mixer::{AudioMixer, BgmEvent, BgmState};
 pub use resample::{ResampleError, Resampler};
 pub use source::{
-    decode_file, AudioSource, DecodedAudio, FileSource, SilenceSource, ToneSource,
-    TONE_BEEP_FREQUENCY, TONE_BEEP_LENGTH,
+    decode_file, has_decodable_sound, AudioSource, DecodedAudio, FileSource, SilenceSource,
+    ToneSource, TONE_BEEP_FREQUENCY, TONE_BEEP_LENGTH,
 };
 pub use wav::WavWriter;
 

@@ -388,6 +388,13 @@ fn open_decoder(path: &Path) -> Result<OpenedFile, AudioError> {
     Ok((reader, decoder, track_id))
 }
 
+/// Whether `path` is a file whose sound this module can decode (a video
+/// file with an audio track, say): what a pusher takes as its microphone
+/// when the input file brings its own sound.
+pub fn has_decodable_sound(path: &Path) -> bool {
+    open_decoder(path).is_ok()
+}
+
 /// A whole file decoded at its own rate and channel count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedAudio {

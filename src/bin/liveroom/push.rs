@@ -8,7 +8,7 @@
 //! anything runs (status 2 on a problem); failures while running are
 //! status 1.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,8 +76,9 @@ pub struct PushArgs {
     reconnect_delay_ms: Option<Duration>,
 
     /// The picture source: testsrc (1280×720 with a frame-index stamp), a
-    /// .y4m clip, - for Y4M on stdin (e.g. `ffmpeg … -f yuv4mpegpipe -`),
-    /// or a .png/.jpg still image.
+    /// .y4m clip, an .mp4/.m4v/.mov file with H.264 video (its frame rate,
+    /// length and sound kept), - for Y4M on stdin (e.g. `ffmpeg … -f
+    /// yuv4mpegpipe -`), or a .png/.jpg still image.
     #[arg(
         long,
         value_name = "SOURCE",
@@ -85,10 +86,10 @@ pub struct PushArgs {
         help_heading = "Source"
     )]
     input: String,
-    /// Frames to push (default: all of a Y4M clip, 300 of an endless source).
+    /// Frames to push (default: all of a clip, 300 of an endless source).
     #[arg(long, value_name = "N", help_heading = "Source", value_parser = args::count_above_zero)]
     frames: Option<u64>,
-    /// Frame rate of testsrc and still images (1 to 240); a Y4M clip keeps its own.
+    /// Frame rate of testsrc and still images (1 to 240); a clip keeps its own.
     #[arg(long, value_name = "N", default_value = "30", help_heading = "Source", value_parser = args::fps)]
     fps: f64,
     /// Stop after this many seconds of stream (the length of an audio-only push; default 10 s).
@@ -153,9 +154,10 @@ pub struct PushArgs {
     zerolatency: bool,
 
     /// The microphone: off (no audio track), none (silence), tone (a 1 kHz
-    /// beep every second) or a WAV, MP3, AAC/M4A, FLAC or Ogg Vorbis file.
-    #[arg(long, value_name = "INPUT", default_value = "tone", help_heading = "Sound", value_parser = args::from_str::<AudioInput>)]
-    audio: AudioInput,
+    /// beep every second) or a WAV, MP3, AAC/M4A, FLAC or Ogg Vorbis file
+    /// [default: the --input video file's own sound if it has any, else tone].
+    #[arg(long, value_name = "INPUT", help_heading = "Sound", value_parser = args::from_str::<AudioInput>)]
+    audio: Option<AudioInput>,
     /// Send silence instead of the microphone (the music still plays).
     #[arg(long, help_heading = "Sound")]
     muted: bool,
@@ -228,8 +230,32 @@ fn effect_params(args: &PushArgs) -> Result<EffectParams, Failure> {
         .map_err(Failure::usage)
 }
 
+impl PushArgs {
+    /// The microphone: `--audio`, else the input video file's own sound
+    /// when it has some, else the test tone.
+    fn audio_input(&self) -> AudioInput {
+        if let Some(audio) = &self.audio {
+            return audio.clone();
+        }
+        let input = Path::new(&self.input);
+        if is_video_file(input) && liveroom::audio::has_decodable_sound(input) {
+            AudioInput::File(input.to_path_buf())
+        } else {
+            AudioInput::Tone
+        }
+    }
+}
+
+/// Whether `--input` names a video file (whose sound can be the microphone).
+fn is_video_file(path: &Path) -> bool {
+    ["mp4", "m4v", "mov"]
+        .iter()
+        .any(|extension| has_extension(path, extension))
+}
+
 fn check_sound_flags(args: &PushArgs) -> Result<(), Failure> {
-    if args.audio == AudioInput::Off {
+    let audio = args.audio_input();
+    if audio == AudioInput::Off {
         if args.bgm.is_some() {
             return Err(Failure::Usage(
                 "--bgm needs an audio track: use --audio none (no microphone) instead of --audio off".into(),
@@ -247,7 +273,7 @@ fn check_sound_flags(args: &PushArgs) -> Result<(), Failure> {
             path.display()
         )));
     }
-    if let AudioInput::File(path) = &args.audio {
+    if let AudioInput::File(path) = &audio {
         if !path.is_file() {
             return Err(Failure::Usage(format!(
                 "--audio {}: no such file (or off, none, tone)",
@@ -283,7 +309,7 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
         max_bitrate_kbps: args.max_bitrate,
         max_frames,
         flv_output: output_flv,
-        audio: args.audio.clone(),
+        audio: args.audio_input(),
         muted: args.muted,
         audio_quality: args.audio_quality,
         audio_sample_rate: args.audio_rate,
@@ -479,7 +505,7 @@ impl Prepared {
             playback: played,
         };
         print_summary(printer.is_json(), &report.to_json(), &report.in_words());
-        let sound = match (&args.audio, args.muted) {
+        let sound = match (&args.audio_input(), args.muted) {
             (AudioInput::Off, _) => SoundCheck::None,
             (AudioInput::Tone, false) if stamped && !args.audio_only => SoundCheck::InSync,
             _ => SoundCheck::Decodes,
