@@ -1,8 +1,8 @@
 //! Video files as the pusher's input: an MP4 made by FFmpeg (H.264 High
-//! with B-frames, AAC sound), decoded by the crate's own OpenH264 decoder
-//! through symphonia's MP4 demuxer, frame for frame as FFmpeg decodes it;
-//! pushed whole, every stamped frame arrives and the file's sound goes with
-//! it.
+//! with B-frames, AAC sound), and the same stream remuxed into FLV, decoded
+//! by the crate's own OpenH264 decoder (through symphonia's MP4 demuxer and
+//! our FLV reader) frame for frame as FFmpeg decodes them; pushed whole,
+//! every stamped frame arrives and the MP4's sound goes with it.
 
 mod common;
 
@@ -74,15 +74,13 @@ fn b_frames(path: &Path) -> usize {
         .count()
 }
 
-#[test]
-fn an_ffmpeg_mp4_with_b_frames_decodes_frame_for_frame_as_ffmpeg_does() {
-    let dir = scratch_dir("video-input-decode");
-    let mp4 = stamped_mp4(&dir);
-    assert!(b_frames(&mp4) >= 20, "the clip must have B-frames");
+/// Decodes `file` with our [`VideoFile`] and FFmpeg: the same frames, in
+/// the same (display) order, each carrying its own stamp. Returns the
+/// worst luma PSNR.
+fn decodes_as_ffmpeg_does(file: &Path, dir: &Path) -> f64 {
     let reference = dir.join("ffmpeg.y4m");
-    ffmpeg_decode(&mp4, &reference);
-
-    let mut ours = VideoFile::open(&mp4).expect("opens");
+    ffmpeg_decode(file, &reference);
+    let mut ours = VideoFile::open(file).expect("opens");
     let info = ours.info();
     assert_eq!((info.width, info.height), (640, 360));
     assert_eq!((info.frame_rate.num, info.frame_rate.den), (30, 1));
@@ -112,16 +110,41 @@ fn an_ffmpeg_mp4_with_b_frames_decodes_frame_for_frame_as_ffmpeg_does() {
         cell = found.map(|(_, size)| size);
         count += 1;
     }
-    assert_eq!(count, FRAMES, "every frame of the file");
+    assert_eq!(count, FRAMES, "every frame of {}", file.display());
     assert!(
         theirs.next_frame().expect("reads").is_none(),
         "FFmpeg has no more"
     );
+    worst
+}
+
+#[test]
+fn an_ffmpeg_mp4_with_b_frames_decodes_frame_for_frame_as_ffmpeg_does() {
+    let dir = scratch_dir("video-input-decode");
+    let mp4 = stamped_mp4(&dir);
+    assert!(b_frames(&mp4) >= 20, "the clip must have B-frames");
+    let worst = decodes_as_ffmpeg_does(&mp4, &dir);
     assert!(
         worst >= 40.0,
         "worst luma PSNR against FFmpeg {worst:.1} dB"
     );
-    eprintln!("{count} frames, worst luma PSNR against FFmpeg's decode {worst:.1} dB");
+    eprintln!("MP4: {FRAMES} frames, worst luma PSNR against FFmpeg's decode {worst:.1} dB");
+    // The same stream remuxed by FFmpeg into FLV (composition offsets in
+    // the video tags): the same frames.
+    let flv = dir.join("clip.flv");
+    ffmpeg(&[
+        "-i",
+        mp4.to_str().expect("utf-8"),
+        "-c",
+        "copy",
+        flv.to_str().expect("utf-8"),
+    ]);
+    let worst = decodes_as_ffmpeg_does(&flv, &dir);
+    assert!(
+        worst >= 40.0,
+        "worst luma PSNR against FFmpeg {worst:.1} dB"
+    );
+    eprintln!("FLV: {FRAMES} frames, worst luma PSNR against FFmpeg's decode {worst:.1} dB");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
@@ -226,5 +249,29 @@ fn an_mp4_is_pushed_whole_with_its_own_sound_and_every_frame_arrives() {
     let middle = &mono[mono.len() / 4..mono.len() * 3 / 4];
     let frequency = liveroom::audio::dominant_frequency(middle, sound.sample_rate).expect("a tone");
     assert!((frequency - 440.0).abs() < 10.0, "{frequency} Hz");
+
+    // Our own recording as the next input: an FLV file in, every stamp out.
+    let again = dir.join("again.flv");
+    let stdout = push_ok(
+        &[
+            "--input",
+            flv.to_str().expect("utf-8"),
+            "--audio",
+            "none",
+            "--output",
+            again.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(summary_of(&stdout)["framesCaptured"], FRAMES, "{stdout}");
+    let output = liveroom("play")
+        .args(["--url", again.to_str().expect("utf-8"), "--stamps"])
+        .output()
+        .expect("player runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let played = summary_of(&stdout);
+    assert_eq!(played["stamps"]["distinct"], FRAMES, "{played}");
+    assert_eq!(played["stamps"]["lost"], 0, "{played}");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }

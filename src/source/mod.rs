@@ -1,7 +1,7 @@
 //! Frame sources: where pictures come from before they enter the pipeline.
 //!
 //! Every source implements [`FrameSource`]: a Y4M file ([`Y4mReader`]), an
-//! MP4 file's H.264 video ([`VideoFile`]), a still image ([`StillImage`])
+//! MP4 or FLV file's H.264 video ([`VideoFile`]), a still image ([`StillImage`])
 //! and the synthetic [`TestSource`], whose frames
 //! carry their own index as a block code (see [`stamp`]). [`open_source`]
 //! picks one from the pusher's `--input` value.
@@ -70,7 +70,9 @@ pub enum SourceError {
         reason: String,
     },
     /// The `--input` value names no known source.
-    #[error("unknown input {0:?}: expected testsrc, FILE.y4m, FILE.mp4, FILE.png or FILE.jpg")]
+    #[error(
+        "unknown input {0:?}: expected testsrc, FILE.y4m, FILE.mp4, FILE.flv, FILE.png or FILE.jpg"
+    )]
     UnknownInput(String),
     /// A frame rate that is zero, negative or not a number.
     #[error("invalid frame rate {0}: expected a number from 1 to 240")]
@@ -164,8 +166,8 @@ pub trait FrameSource: Send {
 
 /// Opens the source an `--input` value names: `testsrc` (1280×720), a
 /// `.y4m` file, Y4M on standard input (`-` or `/dev/stdin`: any FFmpeg
-/// source through `-f yuv4mpegpipe -`), an `.mp4`/`.m4v`/`.mov` file with
-/// H.264 video, or a `.png`/`.jpg`/`.jpeg` still image. `fps` sets the rate
+/// source through `-f yuv4mpegpipe -`), an `.mp4`/`.m4v`/`.mov`/`.flv` file
+/// with H.264 video, or a `.png`/`.jpg`/`.jpeg` still image. `fps` sets the rate
 /// of the synthetic and still sources; Y4M and MP4 keep their own.
 pub fn open_source(input: &str, fps: f64) -> Result<Box<dyn FrameSource>, SourceError> {
     let rate = FrameRate::from_fps(fps)?;
@@ -183,7 +185,7 @@ pub fn open_source(input: &str, fps: f64) -> Result<Box<dyn FrameSource>, Source
         .map(str::to_ascii_lowercase);
     match extension.as_deref() {
         Some("y4m") => Ok(Box::new(Y4mReader::open(path)?)),
-        Some("mp4" | "m4v" | "mov") => Ok(Box::new(VideoFile::open(path)?)),
+        Some("mp4" | "m4v" | "mov" | "flv") => Ok(Box::new(VideoFile::open(path)?)),
         Some("png" | "jpg" | "jpeg") => Ok(Box::new(StillImage::open(path, rate)?)),
         _ => Err(SourceError::UnknownInput(input.to_string())),
     }

@@ -24,7 +24,7 @@ use liveroom::player::PlayMode;
 use liveroom::pusher::{AudioInput, FaceInput, FrameTap, LivePusher, PusherConfig, PusherEvent};
 use liveroom::rtmp::LocalServer;
 use liveroom::sinks::{has_extension, LandmarkDump, SnapshotSink, Y4mSink};
-use liveroom::source::{open_source, stamp, FrameSource};
+use liveroom::source::{open_source, stamp, FrameSource, VideoFile};
 use liveroom::urls::sign_if_keyed;
 use liveroom::verify::{
     Expectations, PlaybackCheck, PushReport, SelfPlayback, SoundCheck, Thresholds,
@@ -76,8 +76,8 @@ pub struct PushArgs {
     reconnect_delay_ms: Option<Duration>,
 
     /// The picture source: testsrc (1280×720 with a frame-index stamp), a
-    /// .y4m clip, an .mp4/.m4v/.mov file with H.264 video (its frame rate,
-    /// length and sound kept), - for Y4M on stdin (e.g. `ffmpeg … -f
+    /// .y4m clip, an .mp4/.m4v/.mov/.flv file with H.264 video (its frame
+    /// rate, length and, for MP4, sound kept), - for Y4M on stdin (e.g. `ffmpeg … -f
     /// yuv4mpegpipe -`), or a .png/.jpg still image.
     #[arg(
         long,
@@ -238,19 +238,12 @@ impl PushArgs {
             return audio.clone();
         }
         let input = Path::new(&self.input);
-        if is_video_file(input) && liveroom::audio::has_decodable_sound(input) {
+        if VideoFile::handles(input) && liveroom::audio::has_decodable_sound(input) {
             AudioInput::File(input.to_path_buf())
         } else {
             AudioInput::Tone
         }
     }
-}
-
-/// Whether `--input` names a video file (whose sound can be the microphone).
-fn is_video_file(path: &Path) -> bool {
-    ["mp4", "m4v", "mov"]
-        .iter()
-        .any(|extension| has_extension(path, extension))
 }
 
 fn check_sound_flags(args: &PushArgs) -> Result<(), Failure> {
