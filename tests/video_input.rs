@@ -1,8 +1,9 @@
 //! Video files as the pusher's input: an MP4 made by FFmpeg (H.264 High
 //! with B-frames, AAC sound), and the same stream remuxed into FLV, decoded
 //! by the crate's own OpenH264 decoder (through symphonia's MP4 demuxer and
-//! our FLV reader) frame for frame as FFmpeg decodes them; pushed whole,
-//! every stamped frame arrives and the MP4's sound goes with it.
+//! our FLV reader) frame for frame as FFmpeg decodes them, their sound as
+//! well; pushed whole, every stamped frame arrives and the file's sound
+//! goes with it.
 
 mod common;
 
@@ -58,6 +59,23 @@ fn stamped_mp4(dir: &Path) -> PathBuf {
         mp4.to_str().expect("utf-8"),
     ]);
     mp4
+}
+
+/// The dominant frequency of a file's sound as FFmpeg decodes it, to the
+/// nearest 10 Hz.
+fn dominant_tone(file: &Path, dir: &Path) -> u32 {
+    let wav = dir.join("tone.wav");
+    ffmpeg(&[
+        "-i",
+        file.to_str().expect("utf-8"),
+        "-vn",
+        wav.to_str().expect("utf-8"),
+    ]);
+    let sound = liveroom::audio::decode_file(&wav).expect("decodes");
+    let mono = liveroom::audio::to_mono(&sound.samples, sound.channels);
+    let middle = &mono[mono.len() / 4..mono.len() * 3 / 4];
+    let frequency = liveroom::audio::dominant_frequency(middle, sound.sample_rate).expect("a tone");
+    ((frequency / 10.0).round() * 10.0) as u32
 }
 
 /// How many B-frames FFmpeg's probe counts in the file's video.
@@ -145,6 +163,27 @@ fn an_ffmpeg_mp4_with_b_frames_decodes_frame_for_frame_as_ffmpeg_does() {
         "worst luma PSNR against FFmpeg {worst:.1} dB"
     );
     eprintln!("FLV: {FRAMES} frames, worst luma PSNR against FFmpeg's decode {worst:.1} dB");
+    // Both files' sound decodes through our readers: 3 s of the tone.
+    for file in [&mp4, &flv] {
+        assert!(liveroom::audio::has_decodable_sound(file));
+        let format = liveroom::audio::AudioFormat::new(48_000, 2).expect("format");
+        let mut sound = liveroom::audio::FileSource::open(file, format).expect("opens");
+        let mut samples = vec![0.0f32; 48_000 * 2];
+        let mut frames = 0;
+        loop {
+            let read = liveroom::audio::AudioSource::read(&mut sound, &mut samples).expect("reads");
+            if read == 0 {
+                break;
+            }
+            frames += read;
+        }
+        let seconds = frames as f64 / 48_000.0;
+        assert!(
+            (seconds - 3.0).abs() < 0.1,
+            "{}: {seconds} s",
+            file.display()
+        );
+    }
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
@@ -237,27 +276,15 @@ fn an_mp4_is_pushed_whole_with_its_own_sound_and_every_frame_arrives() {
     assert_eq!(played["stamps"]["distinct"], FRAMES, "{played}");
     assert_eq!(played["stamps"]["lost"], 0, "{played}");
     // The sound is the file's 440 Hz tone, not the default beeps.
-    let wav = dir.join("sound.wav");
-    ffmpeg(&[
-        "-i",
-        flv.to_str().expect("utf-8"),
-        "-vn",
-        wav.to_str().expect("utf-8"),
-    ]);
-    let sound = liveroom::audio::decode_file(&wav).expect("decodes");
-    let mono = liveroom::audio::to_mono(&sound.samples, sound.channels);
-    let middle = &mono[mono.len() / 4..mono.len() * 3 / 4];
-    let frequency = liveroom::audio::dominant_frequency(middle, sound.sample_rate).expect("a tone");
-    assert!((frequency - 440.0).abs() < 10.0, "{frequency} Hz");
+    assert_eq!(dominant_tone(&flv, &dir), 440);
 
-    // Our own recording as the next input: an FLV file in, every stamp out.
+    // Our own recording as the next input: an FLV file in (its sound the
+    // microphone again), every stamp out.
     let again = dir.join("again.flv");
     let stdout = push_ok(
         &[
             "--input",
             flv.to_str().expect("utf-8"),
-            "--audio",
-            "none",
             "--output",
             again.to_str().expect("utf-8"),
         ],
@@ -273,5 +300,6 @@ fn an_mp4_is_pushed_whole_with_its_own_sound_and_every_frame_arrives() {
     let played = summary_of(&stdout);
     assert_eq!(played["stamps"]["distinct"], FRAMES, "{played}");
     assert_eq!(played["stamps"]["lost"], 0, "{played}");
+    assert_eq!(dominant_tone(&again, &dir), 440);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }

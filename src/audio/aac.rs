@@ -22,7 +22,7 @@ pub const AAC_FRAME_LEN: usize = 1024;
 const AOT_AAC_LC: u8 = 2;
 
 /// The sampling-frequency table of ISO/IEC 14496-3, by index.
-const FREQUENCY_TABLE: [u32; 13] = [
+pub(super) const FREQUENCY_TABLE: [u32; 13] = [
     96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
 ];
 

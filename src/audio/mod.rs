@@ -14,6 +14,7 @@
 
 mod aac;
 mod analysis;
+mod flv_sound;
 mod mixer;
 mod resample;
 mod source;

@@ -1,6 +1,6 @@
 //! Where the pusher's sound comes from: nothing, a test tone, or a file
-//! (WAV, MP3, AAC/M4A, FLAC, Ogg Vorbis, decoded with symphonia) standing
-//! in for a microphone. Every source delivers the stream's format; files
+//! (WAV, MP3, AAC/M4A, FLAC, Ogg Vorbis, the AAC of an FLV, decoded with
+//! symphonia) standing in for a microphone. Every source delivers the stream's format; files
 //! are converted (channels mixed or duplicated, the rate resampled).
 
 use std::collections::VecDeque;
@@ -15,6 +15,7 @@ use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
+use super::flv_sound::FlvAdtsStream;
 use super::resample::{ResampleError, Resampler};
 use super::{AudioError, AudioFormat};
 
@@ -359,12 +360,22 @@ fn open_decoder(path: &Path) -> Result<OpenedFile, AudioError> {
         path: path.to_path_buf(),
         reason,
     };
-    let file = File::open(path).map_err(|e| fail(e.to_string()))?;
-    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let extension = path.extension().and_then(|e| e.to_str());
     let mut hint = Hint::new();
-    if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(extension);
-    }
+    let stream = if extension.is_some_and(|e| e.eq_ignore_ascii_case("flv")) {
+        // FLV's AAC frames, given ADTS headers for symphonia's ADTS reader.
+        hint.with_extension("aac");
+        MediaSourceStream::new(
+            Box::new(FlvAdtsStream::open(path).map_err(fail)?),
+            Default::default(),
+        )
+    } else {
+        if let Some(extension) = extension {
+            hint.with_extension(extension);
+        }
+        let file = File::open(path).map_err(|e| fail(e.to_string()))?;
+        MediaSourceStream::new(Box::new(file), Default::default())
+    };
     let reader = symphonia::default::get_probe()
         .probe(
             &hint,

@@ -77,7 +77,7 @@ pub struct PushArgs {
 
     /// The picture source: testsrc (1280×720 with a frame-index stamp), a
     /// .y4m clip, an .mp4/.m4v/.mov/.flv file with H.264 video (its frame
-    /// rate, length and, for MP4, sound kept), - for Y4M on stdin (e.g. `ffmpeg … -f
+    /// rate, length and sound kept), - for Y4M on stdin (e.g. `ffmpeg … -f
     /// yuv4mpegpipe -`), or a .png/.jpg still image.
     #[arg(
         long,
