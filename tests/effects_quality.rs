@@ -126,6 +126,49 @@ fn horizontal_shift(before: &I420Frame, after: &I420Frame, rect: Rect) -> f32 {
     best.1
 }
 
+/// Optical flow of a textured patch: the displacement `d` (content moved
+/// by `d`, pixels) that best explains `after` from `before` inside `rect`,
+/// by Lucas–Kanade (Gauss–Newton on the patch's summed squared
+/// difference, bilinear samples, central-difference gradients of
+/// `before`), or `None` when the patch has too little texture in some
+/// direction to tell (the smaller eigenvalue of its structure tensor,
+/// per pixel, under 4 levels²).
+fn patch_flow(before: &I420Frame, after: &I420Frame, rect: Rect) -> Option<[f32; 2]> {
+    let (x0, y0, x1, y1) = rect;
+    let pixels = ((x1 - x0) * (y1 - y0)) as f32;
+    let mut d = [0.0f32; 2];
+    for iteration in 0..20 {
+        let (mut gxx, mut gxy, mut gyy, mut bx, mut by) = (0.0f32, 0.0, 0.0, 0.0, 0.0);
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let (sx, sy) = (x as f32 - d[0], y as f32 - d[1]);
+                let gx = (luma_at(before, sx + 1.0, sy) - luma_at(before, sx - 1.0, sy)) / 2.0;
+                let gy = (luma_at(before, sx, sy + 1.0) - luma_at(before, sx, sy - 1.0)) / 2.0;
+                let r = after.sample(Plane::Y, x, y) as f32 - luma_at(before, sx, sy);
+                gxx += gx * gx;
+                gxy += gx * gy;
+                gyy += gy * gy;
+                bx += gx * r;
+                by += gy * r;
+            }
+        }
+        let det = gxx * gyy - gxy * gxy;
+        let half_trace = (gxx + gyy) / 2.0;
+        let smallest = half_trace - (half_trace * half_trace - det).max(0.0).sqrt();
+        if iteration == 0 && smallest / pixels < 4.0 {
+            return None;
+        }
+        // after ≈ before(x − d − δ) ≈ before(x − d) − g·δ, so the step
+        // δ = −G⁻¹ Σ g r.
+        let step = [-(gyy * bx - gxy * by) / det, -(gxx * by - gxy * bx) / det];
+        d = [d[0] + step[0], d[1] + step[1]];
+        if step[0].hypot(step[1]) < 1e-3 {
+            break;
+        }
+    }
+    Some(d)
+}
+
 /// The magnification `m` about `centre` that best explains `after` from
 /// `before` within `radius`.
 fn magnification(before: &I420Frame, after: &I420Frame, centre: [f32; 2], radius: f32) -> f32 {
@@ -436,6 +479,85 @@ fn face_thinness_pulls_the_jaw_inward() {
         "jaw moved inward by {inward:.2} px, under 1.5 % of {FACE_WIDTH} px"
     );
     assert_background_untouched(&plain, &thin, "thinning");
+}
+
+/// Textured patches on the collar and the neck below the portrait's jaw
+/// (chin at y ≈ 178), measured by eye.
+const BELOW_THE_JAW: [(&str, Rect); 10] = [
+    ("neck's left corner", (184, 178, 200, 194)),
+    ("neck's right corner", (246, 180, 262, 196)),
+    ("collar ring, left", (150, 152, 166, 168)),
+    ("collar fabric, left", (150, 186, 166, 202)),
+    ("collar fabric, lower left", (156, 206, 172, 222)),
+    ("neck and shirt, left", (196, 184, 212, 200)),
+    ("neck and shirt, middle", (216, 186, 232, 202)),
+    ("neck and shirt, right", (236, 186, 252, 202)),
+    ("collar ring, lower right", (270, 200, 286, 216)),
+    ("collar fabric, right", (262, 215, 278, 231)),
+];
+
+#[test]
+fn face_thinness_leaves_the_neck_and_collar_where_they_are() {
+    let Some((mut pipeline, frame, plain)) = setup() else {
+        return;
+    };
+    let thin = run(&mut pipeline, &frame, effect(0.0, 0.0, 1.0, 0.0));
+    // The flow measure sees the jaw move (the left jaw's edge, right of
+    // the collar ring).
+    let jaw = patch_flow(&plain, &thin, (176, 136, 192, 152)).expect("the jaw's edge has texture");
+    eprintln!("thinning: left jaw flow {jaw:?}");
+    assert!(jaw[0] > 0.5, "left jaw flow {jaw:?}");
+    let mut measured = 0;
+    for (name, rect) in BELOW_THE_JAW {
+        let Some(flow) = patch_flow(&plain, &thin, rect) else {
+            eprintln!("thinning: {name} {rect:?} has too little texture");
+            continue;
+        };
+        let moved = flow[0].hypot(flow[1]);
+        eprintln!("thinning: {name} {rect:?} flow {flow:?} ({moved:.3} px)");
+        assert!(moved <= 0.5, "{name} {rect:?} moved {moved:.2} px");
+        measured += 1;
+    }
+    assert!(measured >= 8, "only {measured} patches had texture");
+    // The warp map itself: the plan's exact warp and the face field the
+    // passes interpolate leave every point a few pixels below the chin
+    // exactly where it is.
+    let size = OutputSize::new(frame.width(), frame.height()).expect("even size");
+    let geometry = GeometryPlan::new(
+        frame.width(),
+        frame.height(),
+        size,
+        GeometryParams::default(),
+    )
+    .expect("plan");
+    let plan = params(effect(0.0, 0.0, 1.0, 0.0)).effect_plan(&geometry);
+    let field = plan
+        .face_field(frame.width(), frame.height())
+        .expect("a face field");
+    let mut worst = 0.0f32;
+    for y in 186..frame.height() {
+        for x in 0..frame.width() {
+            let p = [x as f32 + 0.5, y as f32 + 0.5];
+            for q in [plan.warp(p), field.warp(p)] {
+                worst = worst.max((q[0] - p[0]).hypot(q[1] - p[1]));
+            }
+        }
+    }
+    for (_, (x0, y0, x1, y1)) in BELOW_THE_JAW {
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let p = [x as f32 + 0.5, y as f32 + 0.5];
+                for q in [plan.warp(p), field.warp(p)] {
+                    worst = worst.max((q[0] - p[0]).hypot(q[1] - p[1]));
+                }
+            }
+        }
+    }
+    eprintln!("thinning: the warp moves the neck and collar at most {worst:.3} px");
+    assert!(
+        worst <= 0.5,
+        "the warp moves the neck or collar {worst:.2} px"
+    );
 }
 
 #[test]

@@ -59,7 +59,8 @@ impl FaceField {
         if let (true, Some((across, down))) = (warps, near(plan.warp_bounds())) {
             // EffectPlan::warp, with each shift added only where its
             // falloff is not zero (it is exactly zero outside its disc, so
-            // the sums are the same) and every point rounded as stored.
+            // the sums are the same), the outlines weighed only where some
+            // shift reaches, and every point rounded as stored.
             let width = across.len();
             let mut sums = vec![[0.0f32; 3]; width * down.len()];
             for shift in &plan.shifts {
@@ -96,8 +97,7 @@ impl FaceField {
                         (j * FACE_FIELD_SPACING) as f32,
                     );
                     let sum = sums[(j - down.start) as usize * width + (i - across.start) as usize];
-                    let norm = sum[2].max(1.0);
-                    let mut q = [x - sum[0] / norm, y - sum[1] / norm];
+                    let mut q = plan.thinned([x, y], sum);
                     for m in &plan.magnifies {
                         let v = [q[0] - m.centre[0], q[1] - m.centre[1]];
                         let scale = 1.0 - m.amount * falloff(dot(v, v) / (m.radius * m.radius));

@@ -8,7 +8,11 @@
 //!   line: each contour point `c` becomes a smooth shift of radius
 //!   `0.3 × face width`, by `0.12 × strength × (foot − c)` where `foot` is
 //!   `c` projected on the centre line. Overlapping shifts are averaged, not
-//!   summed, so nothing folds.
+//!   summed, so nothing folds. The result is confined to the face by its
+//!   [`FaceOutline`]: whole inside the jaw contour (closed at the eye line),
+//!   fading to nothing within `0.12 × face width` beside the jaw,
+//!   `0.05 ×` below the chin and `0.2 ×` above the eye line; the neck,
+//!   the collar and the hair further off stay where they are.
 //! * **Eye-bigness** magnifies a disc of radius `0.5 × inter-ocular distance`
 //!   around each eye centre, `1 / (1 − 0.3 × strength)` at the centre,
 //!   falling smoothly to none at the edge.
@@ -34,16 +38,19 @@
 //! This file holds the parameters and the plan; the plan sampled on a
 //! coarse grid for the passes ([`FaceField`]) is in `face_field`, the
 //! skin-colour model and the whitening curve in `skin`, the shape effects'
-//! fade in `face_fade`.
+//! fade in `face_fade`, the thinning's confinement to the face in
+//! `face_outline`.
 
 mod face_fade;
 mod face_field;
+mod face_outline;
 mod skin;
 
 use thiserror::Error;
 
 pub use face_fade::{box_overlap, FaceFade, FaceWeights, FADE_TIME};
 pub use face_field::{FaceField, FACE_FIELD_SPACING};
+pub use face_outline::{FaceOutline, THIN_BAND_ACROSS, THIN_BAND_DOWN, THIN_BAND_UP};
 pub use skin::{
     redden, skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten, whiten_lift,
     RUDDY_SHIFT, WHITEN_CHROMA, WHITEN_LIFT,
@@ -229,6 +236,9 @@ pub struct FaceRegion {
 pub struct EffectPlan {
     /// Thinning shifts, all faces.
     pub shifts: Vec<Shift>,
+    /// Where the thinning reaches, one outline per thinned face: the
+    /// shifts' displacement is multiplied by the most any outline gives.
+    pub outlines: Vec<FaceOutline>,
     /// Eye magnifications, all faces.
     pub magnifies: Vec<Magnify>,
     /// Skin regions of the faces (for the mask).
@@ -320,7 +330,11 @@ impl EffectPlan {
         let width = face.bbox[2].max(iod);
         if thinness > 0.0 {
             let pull = 0.12 * thinness;
-            for c in resample(&face.contour_or_synthesised(), MAX_CONTOUR_POINTS) {
+            let contour = resample(&face.contour_or_synthesised(), MAX_CONTOUR_POINTS);
+            let (across, _) = face.axes();
+            self.outlines
+                .extend(FaceOutline::new(&contour, eye_mid, across, width));
+            for c in contour {
                 let rel = [c[0] - eye_mid[0], c[1] - eye_mid[1]];
                 let foot = along(eye_mid, down, dot(rel, down));
                 self.shifts.push(Shift {
@@ -365,14 +379,28 @@ impl EffectPlan {
     }
 
     /// The rectangle `[x0, y0, x1, y1]` outside which no warp moves anything:
-    /// the union of the shifts' and magnifications' discs.
+    /// the union of the shifts' discs clipped to the outlines' bounds, and
+    /// the magnifications' discs.
     pub fn warp_bounds(&self) -> [f32; 4] {
-        let discs = self
-            .shifts
+        let disc = |c: [f32; 2], r: f32| [c[0] - r, c[1] - r, c[0] + r, c[1] + r];
+        let shifts = union_of(self.shifts.iter().map(|s| disc(s.centre, s.radius)));
+        let outlines = union_of(self.outlines.iter().map(FaceOutline::bounds));
+        let thinning = [
+            shifts[0].max(outlines[0]),
+            shifts[1].max(outlines[1]),
+            shifts[2].min(outlines[2]),
+            shifts[3].min(outlines[3]),
+        ];
+        let magnifies = self.magnifies.iter().map(|m| disc(m.centre, m.radius));
+        union_of(magnifies.chain((!is_empty_rect(thinning)).then_some(thinning)))
+    }
+
+    /// How much of the thinning reaches output point `p` (0..1): the most
+    /// any face's [`FaceOutline`] gives.
+    pub fn thinning_weight(&self, p: [f32; 2]) -> f32 {
+        self.outlines
             .iter()
-            .map(|s| (s.centre, s.radius))
-            .chain(self.magnifies.iter().map(|m| (m.centre, m.radius)));
-        union_of(discs.map(|(c, r)| [c[0] - r, c[1] - r, c[0] + r, c[1] + r]))
+            .fold(0.0f32, |best, o| best.max(o.weight(p)))
     }
 
     /// The rectangle outside which the skin mask is zero: the union of the
@@ -437,23 +465,33 @@ impl EffectPlan {
     /// The inverse warp: the point (output pixels) whose content the output
     /// point `p` shows, before geometry. Thinning first, then the eyes.
     pub fn warp(&self, p: [f32; 2]) -> [f32; 2] {
-        let mut shift = [0.0f32; 2];
-        let mut weight = 0.0f32;
+        let mut sum = [0.0f32; 3];
         for s in &self.shifts {
             let d = [p[0] - s.centre[0], p[1] - s.centre[1]];
             let w = falloff(dot(d, d) / (s.radius * s.radius));
-            shift[0] += w * s.offset[0];
-            shift[1] += w * s.offset[1];
-            weight += w;
+            sum[0] += w * s.offset[0];
+            sum[1] += w * s.offset[1];
+            sum[2] += w;
         }
-        let norm = weight.max(1.0);
-        let mut q = [p[0] - shift[0] / norm, p[1] - shift[1] / norm];
+        let mut q = self.thinned(p, sum);
         for m in &self.magnifies {
             let v = [q[0] - m.centre[0], q[1] - m.centre[1]];
             let scale = 1.0 - m.amount * falloff(dot(v, v) / (m.radius * m.radius));
             q = [m.centre[0] + v[0] * scale, m.centre[1] + v[1] * scale];
         }
         q
+    }
+
+    /// The thinning of `p` from its shifts' weighted `[Σ w·offset x,
+    /// Σ w·offset y, Σ w]`: their mean offset (their sum where the weights
+    /// add up to less than 1), times [`EffectPlan::thinning_weight`], taken
+    /// off `p`.
+    pub(crate) fn thinned(&self, p: [f32; 2], sum: [f32; 3]) -> [f32; 2] {
+        if sum[2] <= 0.0 {
+            return p;
+        }
+        let scale = self.thinning_weight(p) / sum[2].max(1.0);
+        [p[0] - sum[0] * scale, p[1] - sum[1] * scale]
     }
 
     /// Skin weight (0..1) of the output point `p` whose colour is `yuv`
@@ -610,6 +648,33 @@ mod tests {
         // Far away nothing moves.
         assert_eq!(plan.warp([20.0, 20.0]), [20.0, 20.0]);
         assert_eq!(plan.warp([400.0, 300.0]), [400.0, 300.0]);
+    }
+
+    #[test]
+    fn thinning_never_folds_and_stops_a_band_below_the_chin() {
+        let params = EffectParams::new(0.0, 0.0, 1.0, 0.0).unwrap();
+        let plan = EffectPlan::new(&params, &[face()]);
+        let mut least = f32::MAX;
+        for y in 40..260 {
+            for x in 60..240 {
+                let p = [x as f32 + 0.5, y as f32 + 0.5];
+                let (a, b, c) = (
+                    plan.warp(p),
+                    plan.warp([p[0] + 0.5, p[1]]),
+                    plan.warp([p[0], p[1] + 0.5]),
+                );
+                let det = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
+                least = least.min(det / 0.25);
+            }
+        }
+        assert!(least > 0.1, "the warp's Jacobian falls to {least}");
+        // The chin is at y = 190, the band below it 5 px.
+        for y in 196..300 {
+            for x in 0..300 {
+                let p = [x as f32 + 0.5, y as f32 + 0.5];
+                assert_eq!(plan.warp(p), p);
+            }
+        }
     }
 
     #[test]
