@@ -377,6 +377,54 @@ fn several_faces_take_turns_for_the_mesh() {
 }
 
 #[test]
+fn a_face_24_px_across_is_found_by_the_tiled_search() {
+    // The portrait's face (81 px across) at 0.3×, alone on a 1280×720
+    // canvas: too small for either detector on the whole frame; the
+    // full-range one looks at one 320 px tile per search.
+    const SCALE: f32 = 0.3;
+    let portrait = portrait_rgb();
+    let head = image::imageops::crop_imm(&portrait, 125, 10, 200, 240).to_image();
+    let (w, h) = ((200.0 * SCALE) as u32, (240.0 * SCALE) as u32);
+    let small = image::imageops::resize(&head, w, h, image::imageops::FilterType::Triangle);
+    let mut canvas = image::RgbImage::from_pixel(1280, 720, image::Rgb([128, 128, 128]));
+    let at = [900i64, 500i64];
+    image::imageops::overlay(&mut canvas, &small, at[0], at[1]);
+    let mut frame = frame_of(&canvas);
+    let place = |p: [f32; 2]| {
+        [
+            at[0] as f32 + (p[0] - 125.0) * SCALE,
+            at[1] as f32 + (p[1] - 10.0) * SCALE,
+        ]
+    };
+    let (left, right) = (place([204.0, 101.0]), place([246.0, 102.5]));
+    let mut landmarker = landmarker_with(LandmarkerConfig {
+        max_faces: 1,
+        search_interval: 1,
+        ..LandmarkerConfig::default()
+    });
+    let tiles = liveroom::face::detection_tiles(1280, 720).len() as u64;
+    let mut found = None;
+    for i in 0..=tiles {
+        frame.timestamp = std::time::Duration::from_millis(33 * i);
+        if let Some(face) = landmarker.landmarks(&frame).expect("inference").first() {
+            found = Some((i, face.clone()));
+            break;
+        }
+    }
+    let (index, face) = found.expect("the small face is found within one round of tiles");
+    eprintln!(
+        "tiled search: a {:.0} px face found on frame {index} of {tiles} tiles: eyes {:?} {:?}, \
+         expected {left:?} {right:?}",
+        81.0 * SCALE,
+        face.left_eye,
+        face.right_eye
+    );
+    let iod = distance(left, right);
+    assert!(distance(face.left_eye, left) < 0.35 * iod, "{face:?}");
+    assert!(distance(face.right_eye, right) < 0.35 * iod, "{face:?}");
+}
+
+#[test]
 fn max_faces_out_of_range_is_an_error() {
     for max_faces in [0, liveroom::landmarks::MAX_FACES + 1] {
         let config = LandmarkerConfig {

@@ -157,6 +157,46 @@ pub struct BuiltinLandmarker {
     config: LandmarkerConfig,
     tracks: Vec<Track>,
     frames_since_search: u32,
+    /// The tile the next search's tiled full-range pass looks at.
+    next_tile: usize,
+}
+
+/// Side of the tiles (frame pixels) the full-range detector looks at, one
+/// per search, on frames larger than a tile: there a face about 24 px
+/// across fills as much of the model's input as a 60 px one does in a
+/// 720p frame seen whole.
+pub const DETECTION_TILE: u32 = 320;
+
+/// The tiles `[x, y, w, h]` covering a `width × height` frame, overlapping
+/// by a quarter of a tile so a small face lies whole in one; none when the
+/// frame fits in one tile.
+pub fn detection_tiles(width: u32, height: u32) -> Vec<[f32; 4]> {
+    let side = DETECTION_TILE;
+    if width <= side && height <= side {
+        return Vec::new();
+    }
+    let starts = |extent: u32| {
+        let step = side * 3 / 4;
+        let mut starts: Vec<u32> = (0..)
+            .map(|i| i * step)
+            .take_while(|&s| s + side < extent)
+            .collect();
+        starts.push(extent.saturating_sub(side));
+        starts
+    };
+    let (xs, ys) = (starts(width), starts(height));
+    ys.iter()
+        .flat_map(|&y| {
+            xs.iter().map(move |&x| {
+                [
+                    x as f32,
+                    y as f32,
+                    side.min(width) as f32,
+                    side.min(height) as f32,
+                ]
+            })
+        })
+        .collect()
 }
 
 impl BuiltinLandmarker {
@@ -195,6 +235,7 @@ impl BuiltinLandmarker {
             config,
             tracks: Vec::new(),
             frames_since_search: 0,
+            next_tile: 0,
         })
     }
 
@@ -207,10 +248,17 @@ impl BuiltinLandmarker {
     fn search(&mut self, frame: &I420Frame) -> Result<(), FaceError> {
         let mut detections = self.short_range.detect(frame)?;
         // The full-range model sees the smaller faces: it runs when the
-        // short one leaves room for more faces, and adds the faces that
-        // the short one did not find.
+        // short one leaves room for more faces, on the whole frame and on
+        // one of its tiles in turn (for faces down to about 24 px), and
+        // adds the faces that the short one did not find.
         if self.tracks.len() + detections.len() < self.config.max_faces {
-            for far in self.full_range.detect(frame)? {
+            let mut far = self.full_range.detect(frame)?;
+            let tiles = detection_tiles(frame.width(), frame.height());
+            if let Some(&tile) = tiles.get(self.next_tile % tiles.len().max(1)) {
+                self.next_tile = (self.next_tile + 1) % tiles.len();
+                far.extend(self.full_range.detect_in(frame, tile)?);
+            }
+            for far in far {
                 let [x0, y0, x1, y1] = far.bbox;
                 let centre = [(x0 + x1) / 2.0, (y0 + y1) / 2.0];
                 let seen = detections.iter().any(|near| {
