@@ -91,15 +91,27 @@ impl FaceDetector {
 
     /// The faces in a frame, best first.
     pub fn detect(&self, frame: &I420Frame) -> Result<Vec<Detection>, FaceError> {
+        let whole = [0.0, 0.0, frame.width() as f32, frame.height() as f32];
+        self.detect_in(frame, whole)
+    }
+
+    /// The faces in the region `[x, y, w, h]` of a frame (its pixels; a
+    /// tile, seen larger than in the whole frame, so smaller faces are
+    /// found), best first, in the frame's pixels.
+    pub fn detect_in(
+        &self,
+        frame: &I420Frame,
+        region: [f32; 4],
+    ) -> Result<Vec<Detection>, FaceError> {
         let size = self.range.input_size();
-        let (w, h) = (frame.width() as f32, frame.height() as f32);
-        let scale = size as f32 / w.max(h);
+        let [x0, y0, w, h] = region;
+        let scale = size as f32 / w.max(h).max(1.0);
         let pad = [
             (size as f32 - w * scale) / 2.0,
             (size as f32 - h * scale) / 2.0,
         ];
         let input = crop_tensor(frame, size, (-1.0, 1.0), |u, v| {
-            ((u - pad[0]) / scale, (v - pad[1]) / scale)
+            (x0 + (u - pad[0]) / scale, y0 + (v - pad[1]) / scale)
         })?;
         let outputs = run_model(&self.model, input)?;
         let (boxes, scores) = match outputs.as_slice() {
@@ -118,8 +130,8 @@ impl FaceDetector {
         // Tensor pixels (normalised by `size`) back to image pixels.
         let to_image = |x: f32, y: f32| {
             [
-                (x * size as f32 - pad[0]) / scale,
-                (y * size as f32 - pad[1]) / scale,
+                x0 + (x * size as f32 - pad[0]) / scale,
+                y0 + (y * size as f32 - pad[1]) / scale,
             ]
         };
         let mut candidates = Vec::new();

@@ -25,7 +25,7 @@ use crate::landmarks::FaceLandmarks;
 pub use detector::{Detection, DetectorRange, FaceDetector};
 pub use mesh::{FaceMesh, MeshResult};
 pub use one_euro::OneEuroFilter;
-pub use tracker::{BuiltinLandmarker, LandmarkerConfig};
+pub use tracker::{detection_tiles, BuiltinLandmarker, LandmarkerConfig, DETECTION_TILE};
 pub use worker::{LandmarkWorker, LandmarkedFrame};
 
 /// Why the built-in landmarker could not run.

@@ -1,10 +1,12 @@
 //! The built-in landmarker: detect when no face is followed, then follow
 //! each face with the mesh from its previous position, letting it go when
 //! the mesh no longer sees a face; every output coordinate is smoothed with a
-//! One-Euro filter.
+//! One-Euro filter. With several faces they may take turns for the mesh
+//! ([`LandmarkerConfig::meshes_per_frame`]), the others carrying their
+//! landmarks forward.
 
 use super::detector::{DetectorRange, FaceDetector};
-use super::mesh::{FaceMesh, MeshResult, Roi};
+use super::mesh::{FaceMesh, Roi};
 use super::one_euro::OneEuroFilter;
 use super::{FaceError, FaceLandmarker, ModelPaths};
 use crate::frame::I420Frame;
@@ -31,6 +33,13 @@ pub struct LandmarkerConfig {
     /// at the speed of their last two results. 2 halves the landmarker's
     /// cost at 30 frames/s for a small lag on sudden moves.
     pub mesh_interval: u32,
+    /// Most faces meshed in one frame (0: every face that is due). The
+    /// others carry their landmarks forward at the speed of their last two
+    /// results and take their turn on a later frame, the longest-waiting
+    /// first; faces just found are always meshed. 1 keeps the
+    /// landmarker's cost per frame near one face's however many faces it
+    /// follows.
+    pub meshes_per_frame: usize,
 }
 
 impl Default for LandmarkerConfig {
@@ -42,6 +51,7 @@ impl Default for LandmarkerConfig {
             beta: 0.1,
             search_interval: 15,
             mesh_interval: 1,
+            meshes_per_frame: 0,
         }
     }
 }
@@ -49,10 +59,13 @@ impl Default for LandmarkerConfig {
 impl LandmarkerConfig {
     /// The pusher's settings: the defaults with the mesh on every other
     /// frame, which halves the landmarker's share of the CPU on a live
-    /// 30 frames/s push (see [`LandmarkerConfig::mesh_interval`]).
+    /// 30 frames/s push (see [`LandmarkerConfig::mesh_interval`]), and one
+    /// face meshed per frame, so that several faces take turns instead of
+    /// adding a mesh each (see [`LandmarkerConfig::meshes_per_frame`]).
     pub fn for_live() -> Self {
         Self {
             mesh_interval: 2,
+            meshes_per_frame: 1,
             ..Self::default()
         }
     }
@@ -73,6 +86,8 @@ struct Track {
     filters: Vec<OneEuroFilter>,
     /// The last two smoothed results and their times, newest last.
     history: Vec<(f32, FaceLandmarks)>,
+    /// Frames since its mesh last ran.
+    waiting: u32,
 }
 
 impl Track {
@@ -142,8 +157,46 @@ pub struct BuiltinLandmarker {
     config: LandmarkerConfig,
     tracks: Vec<Track>,
     frames_since_search: u32,
-    /// Frames since the mesh last ran on the tracks.
-    frames_since_mesh: u32,
+    /// The tile the next search's tiled full-range pass looks at.
+    next_tile: usize,
+}
+
+/// Side of the tiles (frame pixels) the full-range detector looks at, one
+/// per search, on frames larger than a tile: there a face about 24 px
+/// across fills as much of the model's input as a 60 px one does in a
+/// 720p frame seen whole.
+pub const DETECTION_TILE: u32 = 320;
+
+/// The tiles `[x, y, w, h]` covering a `width × height` frame, overlapping
+/// by a quarter of a tile so a small face lies whole in one; none when the
+/// frame fits in one tile.
+pub fn detection_tiles(width: u32, height: u32) -> Vec<[f32; 4]> {
+    let side = DETECTION_TILE;
+    if width <= side && height <= side {
+        return Vec::new();
+    }
+    let starts = |extent: u32| {
+        let step = side * 3 / 4;
+        let mut starts: Vec<u32> = (0..)
+            .map(|i| i * step)
+            .take_while(|&s| s + side < extent)
+            .collect();
+        starts.push(extent.saturating_sub(side));
+        starts
+    };
+    let (xs, ys) = (starts(width), starts(height));
+    ys.iter()
+        .flat_map(|&y| {
+            xs.iter().map(move |&x| {
+                [
+                    x as f32,
+                    y as f32,
+                    side.min(width) as f32,
+                    side.min(height) as f32,
+                ]
+            })
+        })
+        .collect()
 }
 
 impl BuiltinLandmarker {
@@ -182,7 +235,7 @@ impl BuiltinLandmarker {
             config,
             tracks: Vec::new(),
             frames_since_search: 0,
-            frames_since_mesh: 0,
+            next_tile: 0,
         })
     }
 
@@ -195,10 +248,17 @@ impl BuiltinLandmarker {
     fn search(&mut self, frame: &I420Frame) -> Result<(), FaceError> {
         let mut detections = self.short_range.detect(frame)?;
         // The full-range model sees the smaller faces: it runs when the
-        // short one leaves room for more faces, and adds the faces that
-        // the short one did not find.
+        // short one leaves room for more faces, on the whole frame and on
+        // one of its tiles in turn (for faces down to about 24 px), and
+        // adds the faces that the short one did not find.
         if self.tracks.len() + detections.len() < self.config.max_faces {
-            for far in self.full_range.detect(frame)? {
+            let mut far = self.full_range.detect(frame)?;
+            let tiles = detection_tiles(frame.width(), frame.height());
+            if let Some(&tile) = tiles.get(self.next_tile % tiles.len().max(1)) {
+                self.next_tile = (self.next_tile + 1) % tiles.len();
+                far.extend(self.full_range.detect_in(frame, tile)?);
+            }
+            for far in far {
                 let [x0, y0, x1, y1] = far.bbox;
                 let centre = [(x0 + x1) / 2.0, (y0 + y1) / 2.0];
                 let seen = detections.iter().any(|near| {
@@ -234,37 +294,73 @@ impl BuiltinLandmarker {
                 },
                 filters: Vec::new(),
                 history: Vec::new(),
+                waiting: 0,
             });
         }
         Ok(())
     }
 
-    /// Runs the mesh on every track; keeps the tracks that still see a
-    /// face, and their meshes in the same order.
-    fn follow(&mut self, frame: &I420Frame) -> Result<Vec<MeshResult>, FaceError> {
-        let mut meshes = Vec::new();
-        let mut kept = Vec::new();
-        for track in std::mem::take(&mut self.tracks) {
-            let mesh = self.mesh.run(frame, &track.roi)?;
-            if mesh.score >= self.config.min_mesh_score {
+    /// Which tracks the mesh runs on this frame: those without two
+    /// results yet, then those waiting at least `mesh_interval` frames,
+    /// longest-waiting first, up to `meshes_per_frame` in all.
+    fn due(&self) -> Vec<bool> {
+        let interval = self.config.mesh_interval.max(1);
+        let mut due: Vec<bool> = self.tracks.iter().map(|t| t.history.len() < 2).collect();
+        let fresh = due.iter().filter(|&&d| d).count();
+        let budget = match self.config.meshes_per_frame {
+            0 => usize::MAX,
+            most => most.saturating_sub(fresh),
+        };
+        let mut waiting: Vec<usize> = (0..self.tracks.len())
+            .filter(|&i| !due[i] && self.tracks[i].waiting >= interval)
+            .collect();
+        waiting.sort_by_key(|&i| std::cmp::Reverse(self.tracks[i].waiting));
+        for i in waiting.into_iter().take(budget) {
+            due[i] = true;
+        }
+        due
+    }
+
+    /// Runs the mesh on the tracks that are due (see
+    /// [`BuiltinLandmarker::due`]) and carries the others forward to time
+    /// `t`; lets go of the meshed tracks that no longer see a face. The
+    /// faces, in the kept tracks' order.
+    fn follow(&mut self, frame: &I420Frame, t: f32) -> Result<Vec<FaceLandmarks>, FaceError> {
+        let due = self.due();
+        let mut faces = Vec::with_capacity(self.tracks.len());
+        let mut kept = Vec::with_capacity(self.tracks.len());
+        for (mut track, due) in std::mem::take(&mut self.tracks).into_iter().zip(due) {
+            if !due {
+                faces.extend(track.extrapolate(t));
                 kept.push(track);
-                meshes.push(mesh);
+                continue;
             }
+            let mesh = self.mesh.run(frame, &track.roi)?;
+            if mesh.score < self.config.min_mesh_score {
+                continue;
+            }
+            track.roi = mesh.next_roi();
+            let mut face = mesh.landmarks();
+            track.smooth(&mut face, t, &self.config);
+            track.remember(t, &face);
+            track.waiting = 0;
+            faces.push(face);
+            kept.push(track);
         }
         self.tracks = kept;
-        Ok(meshes)
+        Ok(faces)
     }
 }
 
 impl FaceLandmarker for BuiltinLandmarker {
     fn landmarks(&mut self, frame: &I420Frame) -> Result<Vec<FaceLandmarks>, FaceError> {
         let t = frame.timestamp.as_secs_f32();
-        // Between mesh runs, the followed faces move on by extrapolation.
-        self.frames_since_mesh += 1;
-        let skip = self.frames_since_mesh < self.config.mesh_interval.max(1)
-            && !self.tracks.is_empty()
-            && self.tracks.iter().all(|track| track.history.len() == 2);
-        if skip {
+        for track in &mut self.tracks {
+            track.waiting = track.waiting.saturating_add(1);
+        }
+        // No face due for the mesh: the followed faces move on by
+        // extrapolation, and no search runs.
+        if !self.tracks.is_empty() && !self.due().contains(&true) {
             self.frames_since_search += 1;
             return Ok(self
                 .tracks
@@ -272,7 +368,6 @@ impl FaceLandmarker for BuiltinLandmarker {
                 .filter_map(|track| track.extrapolate(t))
                 .collect());
         }
-        self.frames_since_mesh = 0;
         let searched = if self.tracks.is_empty()
             || (self.tracks.len() < self.config.max_faces
                 && self.frames_since_search >= self.config.search_interval)
@@ -284,19 +379,11 @@ impl FaceLandmarker for BuiltinLandmarker {
             self.frames_since_search += 1;
             false
         };
-        let mut meshes = self.follow(frame)?;
-        if meshes.is_empty() && !searched {
+        let mut faces = self.follow(frame, t)?;
+        if self.tracks.is_empty() && !searched {
             // Every face was lost: look again in this same frame.
             self.search(frame)?;
-            meshes = self.follow(frame)?;
-        }
-        let mut faces = Vec::with_capacity(meshes.len());
-        for (track, mesh) in self.tracks.iter_mut().zip(meshes) {
-            track.roi = mesh.next_roi();
-            let mut face = mesh.landmarks();
-            track.smooth(&mut face, t, &self.config);
-            track.remember(t, &face);
-            faces.push(face);
+            faces = self.follow(frame, t)?;
         }
         Ok(faces)
     }
