@@ -1,15 +1,24 @@
-// Skin smoothing: a fast guided filter on luma, run on the packed I420 that
-// the geometry pass wrote, at a quarter of the resolution, so its cost does
-// not grow with its radius. Composed after shaders/effects.wgsl (the skin
-// mask). The CPU reference is `smooth` in src/pipeline/reference.rs.
+// Skin smoothing by frequency separation, run on the packed I420 that the
+// geometry pass wrote. The base (4×4 block means) goes through a fast
+// guided filter at a quarter of the resolution, with a window scaled to
+// the face, so its cost does not grow with the picture; the fine detail
+// (the picture less its block means: pores, grain) comes back at
+// `DETAIL` of itself on flat skin and whole at edges. Composed after
+// shaders/effects.wgsl (the skin mask). The CPU reference is `smooth` in
+// src/pipeline/reference.rs; the module doc of src/pipeline/smoothing.rs
+// has the maths.
 //
-// 1. smooth_stats: mean of I and I² over each 4×4 block (low-res grid).
+// 1. smooth_stats: mean m of I and of I² over each 4×4 block (low-res grid).
 // 2. smooth_coefficients: box means over (2r+1)² low-res pixels give the
-//    local mean m and variance v; a = v / (v + eps), b = m (1 - a).
-// 3. smooth_mean_coefficients: box means of a and b over the same window.
-// 4. smooth_apply: q = a I + b with a, b bilinear from the low-res grid;
-//    I += (q - I) × skin mask × strength. Flat skin (v << eps) is smoothed,
-//    edges (v >> eps: eyes, brows, lips, the face outline) are kept.
+//    local mean and variance v; a = v / (v + eps), b = mean (1 - a).
+// 3. smooth_mean_coefficients: box means A, B of a and b over the same
+//    window; the detail gain g = A + (1 - A) DETAIL and the offset
+//    c = B + (A - g) m, so that q = g I + c = B + A m + g (I - m).
+// 4. smooth_apply: q = g I + c with g, c bilinear from the low-res grid;
+//    I += (q - I) × skin mask × strength. On flat skin (v << eps, A ≈ 0)
+//    q = B + DETAIL (I - m): blotches and uneven tone go, fine texture
+//    stays; at edges (v >> eps: eyes, brows, lips, the face outline)
+//    A ≈ 1 and q ≈ I.
 //
 // Only the skin mask's bounds are dispatched: the apply pass over the
 // words and rows inside them, the low-res passes over the cells they
@@ -20,7 +29,8 @@ struct Smoothing {
     sizes: vec4<u32>,
     // Output words: luma stride, chroma stride, U offset, V offset.
     words: vec4<u32>,
-    // x: eps, y: strength; z: box radius (low-res pixels, as a float).
+    // x: eps, y: strength; z: box radius (low-res pixels, as a float);
+    // w: the share of fine detail kept on flat skin.
     params: vec4<f32>,
     // The apply pass's luma words and rows: first word, first row, end
     // word, end row (exclusive).
@@ -32,7 +42,7 @@ struct Smoothing {
 @group(0) @binding(0) var<uniform> sm: Smoothing;
 @group(0) @binding(4) var<storage, read_write> dst: array<u32>;
 // Three low-res fields one after another: the block statistics (mean of
-// I, I²), the coefficients (a, b), and their box means.
+// I, I²), the coefficients (a, b), and the gain and offset (g, c).
 @group(0) @binding(6) var<storage, read_write> fields: array<vec2<f32>>;
 const STATS: u32 = 0u;
 const COEFFS: u32 = 1u;
@@ -110,13 +120,16 @@ fn smooth_mean_coefficients(@builtin(global_invocation_id) invocation: vec3<u32>
         return;
     }
     let id = c.xy;
-    fields[at(MEAN_COEFFS, id.x, id.y)] = box_mean(COEFFS, id.x, id.y);
+    let ab = box_mean(COEFFS, id.x, id.y);
+    let m = fields[at(STATS, id.x, id.y)].x;
+    let g = ab.x + (1.0 - ab.x) * sm.params.w;
+    fields[at(MEAN_COEFFS, id.x, id.y)] = vec2<f32>(g, ab.y + (ab.x - g) * m);
 }
 
 // One invocation per output luma word (4 pixels of a row). The word's
 // pixels share their chroma in pairs (one U and one V word hold both
-// pairs) and their coefficients' low-res cells (three columns, two rows),
-// so each is loaded once. Per pixel, (a, b) is bilinear between low-res
+// pairs) and their gains' low-res cells (three columns, two rows),
+// so each is loaded once. Per pixel, (g, c) is bilinear between low-res
 // pixel centres, clamped at the edges (`coefficients_at` in the reference).
 @compute @workgroup_size(8, 8, 1)
 fn smooth_apply(@builtin(global_invocation_id) invocation: vec3<u32>) {
@@ -165,8 +178,8 @@ fn smooth_apply(@builtin(global_invocation_id) invocation: vec3<u32>) {
                 let x1 = min(x0 + 1u, sm.sizes.x - 1u);
                 let left = column[i32(x0) - first_column];
                 let right = column[i32(x1) - first_column];
-                let ab = mix(left, right, px - floor(px));
-                let q = ab.x * i + ab.y;
+                let gc = mix(left, right, px - floor(px));
+                let q = gc.x * i + gc.y;
                 value = u32(clamp(round((i + (q - i) * amount) * 255.0), 0.0, 255.0));
             }
         }

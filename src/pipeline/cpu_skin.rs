@@ -1,7 +1,8 @@
 //! The skin effects on the CPU: whitening and ruddiness (the geometry
 //! shader's, on the frame as it stands) and smoothing (the smoothing passes of
-//! `shaders/smoothing.wgsl`: a fast guided filter on luma at a quarter of
-//! the resolution, blended by the skin mask and the strength), in `f32` as
+//! `shaders/smoothing.wgsl`: a frequency separation whose base goes through a
+//! fast guided filter at a quarter of the resolution, blended by the skin
+//! mask and the strength), in `f32` as
 //! in the shaders, one output row at a time, on two threads.
 //!
 //! On a software Vulkan driver (lavapipe) every invocation of a dispatched
@@ -16,7 +17,7 @@
 //! (`tests/effects_quality.rs`).
 
 use super::rows::in_two_halves;
-use super::smoothing::{low_res_size, BLOCK, EPS, RADIUS};
+use super::smoothing::{low_res_size, radius_for, BLOCK, DETAIL, EPS};
 use crate::effects::{
     is_empty_rect, skin_chroma_weight, skin_luma_weight, whiten_lift, EffectPlan, FaceField,
     FACE_FIELD_SPACING, RUDDY_SHIFT,
@@ -30,8 +31,8 @@ pub(crate) struct SkinWork {
     whitening: Option<f32>,
     /// Ruddiness strength, if it reddens.
     ruddiness: Option<f32>,
-    /// Smoothing strength, if it smooths.
-    smoothing: Option<f32>,
+    /// Smoothing strength and box radius ([`radius_for`]), if it smooths.
+    smoothing: Option<(f32, u32)>,
     /// The rectangles outside which the face field reads as zero: the
     /// warps' and the skin mask's (`face_in` in the shaders).
     warp_bounds: [f32; 4],
@@ -44,7 +45,9 @@ impl SkinWork {
         let work = Self {
             whitening: plan.has_whitening().then_some(plan.whiteness),
             ruddiness: plan.has_ruddiness().then_some(plan.ruddiness),
-            smoothing: plan.has_smoothing().then_some(plan.smoothness),
+            smoothing: plan
+                .has_smoothing()
+                .then(|| (plan.smoothness, radius_for(plan))),
             warp_bounds: plan.warp_bounds(),
             mask_bounds: plan.mask_bounds(),
         };
@@ -60,8 +63,10 @@ pub(crate) struct CpuSkin {
     stats: Vec<[f32; 2]>,
     /// The guided filter's coefficients (a, b).
     coefficients: Vec<[f32; 2]>,
-    /// Their box means.
+    /// The detail gain and offset (g, c) from their box means.
     means: Vec<[f32; 2]>,
+    /// Row sums of the box means (see [`box_means`]).
+    row_sums: Vec<[f32; 2]>,
 }
 
 impl CpuSkin {
@@ -71,17 +76,24 @@ impl CpuSkin {
         if work.whitening.is_some() || work.ruddiness.is_some() {
             tone(frame, field, work);
         }
-        if let Some(strength) = work.smoothing {
-            self.smooth(frame, field, work.mask_bounds, strength);
+        if let Some((strength, radius)) = work.smoothing {
+            self.smooth(frame, field, work.mask_bounds, strength, radius);
         }
     }
 
     /// Smooths the skin of `frame` inside the mask's bounds `mask` (output
-    /// pixels) with `strength`: block statistics, coefficients and their
-    /// means on the low-res grid around the bounds, then the blend where
-    /// the skin weight (`field`'s region weight × the skin colour) is not
-    /// zero.
-    fn smooth(&mut self, frame: &mut I420Frame, field: &FaceField, mask: [f32; 4], strength: f32) {
+    /// pixels) with `strength` and box radius `radius`: block statistics,
+    /// coefficients and the gains and offsets on the low-res grid around
+    /// the bounds, then the blend where the skin weight (`field`'s region
+    /// weight × the skin colour) is not zero.
+    fn smooth(
+        &mut self,
+        frame: &mut I420Frame,
+        field: &FaceField,
+        mask: [f32; 4],
+        strength: f32,
+        radius: u32,
+    ) {
         let (w, h) = (frame.width(), frame.height());
         let Some(span) = pixel_span(mask, w, h) else {
             return;
@@ -116,25 +128,35 @@ impl CpuSkin {
             frame.stride(Plane::Y),
             (w, h),
             lw,
-            grown(2 * RADIUS),
+            grown(2 * radius),
             &mut self.stats,
         );
-        let [x0, y0, x1, y1] = grown(RADIUS);
-        for ly in y0..y1 {
-            for lx in x0..x1 {
-                let m = box_mean(&self.stats, (lw, lh), lx, ly);
+        let grid_size = (lw, lh);
+        let coefficients = &mut self.coefficients;
+        box_means(
+            &self.stats,
+            grid_size,
+            radius,
+            grown(radius),
+            &mut self.row_sums,
+            |at, m| {
                 let variance = (m[1] - m[0] * m[0]).max(0.0);
                 let a = variance / (variance + EPS);
-                self.coefficients[(ly * lw + lx) as usize] = [a, m[0] * (1.0 - a)];
-            }
-        }
-        let [x0, y0, x1, y1] = blend_cells;
-        for ly in y0..y1 {
-            for lx in x0..x1 {
-                self.means[(ly * lw + lx) as usize] =
-                    box_mean(&self.coefficients, (lw, lh), lx, ly);
-            }
-        }
+                coefficients[at] = [a, m[0] * (1.0 - a)];
+            },
+        );
+        let (stats, means) = (&self.stats, &mut self.means);
+        box_means(
+            &self.coefficients,
+            grid_size,
+            radius,
+            blend_cells,
+            &mut self.row_sums,
+            |at, [a, b]| {
+                let g = a + (1.0 - a) * DETAIL;
+                means[at] = [g, b + (a - g) * stats[at][0]];
+            },
+        );
         let grid = Grid::new(field);
         let columns = grid.cell_column(span[0])..grid.cell_column(span[2] - 1) + 2;
         // What depends on the column only, once: the face-field cell and
@@ -461,22 +483,54 @@ fn block_statistics(
     }
 }
 
-/// Box mean over `(2 RADIUS + 1)²` low-res pixels around (x, y), clamped at
-/// the edges (`box_mean` in the shader).
-fn box_mean(field: &[[f32; 2]], (lw, lh): (u32, u32), x: u32, y: u32) -> [f32; 2] {
-    let r = RADIUS as i32;
-    let mut sum = [0.0f32; 2];
-    for dy in -r..=r {
-        let cy = (y as i32 + dy).clamp(0, lh as i32 - 1) as u32;
-        for dx in -r..=r {
-            let cx = (x as i32 + dx).clamp(0, lw as i32 - 1) as u32;
-            let v = field[(cy * lw + cx) as usize];
-            sum[0] += v[0];
-            sum[1] += v[1];
-        }
+/// Box means over `(2 radius + 1)²` low-res pixels of `field` (a grid of
+/// `lw × lh`), clamped at its edges (`box_mean` in the shader), at the
+/// cells `[x0, y0, x1, y1]` (ends exclusive): `each(index, mean)` for each.
+/// Separable: sums along rows into `row_sums` first, then down columns, so
+/// a cell costs `2 (2 radius + 1)` reads instead of `(2 radius + 1)²`.
+fn box_means(
+    field: &[[f32; 2]],
+    (lw, lh): (u32, u32),
+    radius: u32,
+    [x0, y0, x1, y1]: [u32; 4],
+    row_sums: &mut Vec<[f32; 2]>,
+    mut each: impl FnMut(usize, [f32; 2]),
+) {
+    if x1 <= x0 || y1 <= y0 {
+        return;
+    }
+    let r = radius as i32;
+    let clamp = |v: i32, size: u32| v.clamp(0, size as i32 - 1) as u32;
+    // The rows the column sums read: clamped, all within these.
+    let (first, end) = (y0.saturating_sub(radius), (y1 + radius).min(lh));
+    let width = (x1 - x0) as usize;
+    row_sums.clear();
+    for ly in first..end {
+        let row = &field[(ly * lw) as usize..][..lw as usize];
+        row_sums.extend((x0..x1).map(|lx| {
+            let mut sum = [0.0f32; 2];
+            for dx in -r..=r {
+                let v = row[clamp(lx as i32 + dx, lw) as usize];
+                sum[0] += v[0];
+                sum[1] += v[1];
+            }
+            sum
+        }));
     }
     let n = ((2 * r + 1) * (2 * r + 1)) as f32;
-    [sum[0] / n, sum[1] / n]
+    for ly in y0..y1 {
+        for lx in x0..x1 {
+            let column = (lx - x0) as usize;
+            let mut sum = [0.0f32; 2];
+            for dy in -r..=r {
+                let row = (clamp(ly as i32 + dy, lh) - first) as usize;
+                let v = row_sums[row * width + column];
+                sum[0] += v[0];
+                sum[1] += v[1];
+            }
+            each((ly * lw + lx) as usize, [sum[0] / n, sum[1] / n]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -509,6 +563,44 @@ mod tests {
     }
 
     #[test]
+    fn separable_box_means_are_the_clamped_box_means() {
+        let (lw, lh) = (7u32, 5u32);
+        let field: Vec<[f32; 2]> = (0..lw * lh)
+            .map(|i| [(i * 37 % 11) as f32, (i * 13 % 7) as f32])
+            .collect();
+        for radius in [1, 2, 4] {
+            let r = radius as i32;
+            let mut row_sums = Vec::new();
+            let mut seen = 0;
+            box_means(
+                &field,
+                (lw, lh),
+                radius,
+                [1, 0, 6, 4],
+                &mut row_sums,
+                |at, mean| {
+                    let (x, y) = ((at as u32 % lw) as i32, (at as u32 / lw) as i32);
+                    let mut sum = [0.0f32; 2];
+                    for dy in -r..=r {
+                        for dx in -r..=r {
+                            let cx = (x + dx).clamp(0, lw as i32 - 1);
+                            let cy = (y + dy).clamp(0, lh as i32 - 1);
+                            let v = field[(cy * lw as i32 + cx) as usize];
+                            sum = [sum[0] + v[0], sum[1] + v[1]];
+                        }
+                    }
+                    let n = ((2 * r + 1) * (2 * r + 1)) as f32;
+                    for k in 0..2 {
+                        assert!((mean[k] - sum[k] / n).abs() < 1e-4, "({x}, {y}) r {r}");
+                    }
+                    seen += 1;
+                },
+            );
+            assert_eq!(seen, 5 * 4);
+        }
+    }
+
+    #[test]
     fn faces_over_the_edges_are_smoothed_inside_the_frame_and_nothing_else_moves() {
         let (width, height) = (96, 64);
         let params = EffectParams::new(0.0, 1.0, 0.0, 0.0).expect("strengths");
@@ -521,7 +613,8 @@ mod tests {
             let field = plan.face_field(width, height).expect("a face field");
             let before = skin_noise(width, height);
             let mut after = before.clone();
-            CpuSkin::default().smooth(&mut after, &field, plan.mask_bounds(), 1.0);
+            let radius = radius_for(&plan);
+            CpuSkin::default().smooth(&mut after, &field, plan.mask_bounds(), 1.0, radius);
             for y in 0..height {
                 for x in 0..width {
                     let p = [x as f32 + 0.5, y as f32 + 0.5];

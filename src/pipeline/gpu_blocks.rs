@@ -51,7 +51,10 @@ impl GpuBlocks {
             }
         };
         let around_skin = effects.has_smoothing().then(|| {
-            let reach = grow(effects.mask_bounds(), SMOOTHING_REACH);
+            let reach = grow(
+                effects.mask_bounds(),
+                smoothing::reach(smoothing::radius_for(effects)),
+            );
             let rect = union_of(warp_rect.into_iter().chain(mask_rect).chain([reach]));
             BlockRegion::covering(rect, layout)
         });
@@ -120,10 +123,6 @@ pub(super) fn effect_tiles(
     }
     tiles
 }
-
-/// Output pixels around the skin mask that the smoothing passes read (the
-/// low-res cells of the bilinear and the two box means), with a margin.
-const SMOOTHING_REACH: f32 = ((1 + 2 * smoothing::RADIUS + 1) * smoothing::BLOCK) as f32;
 
 /// `rect` grown by `by` on every side (an empty one stays empty).
 fn grow(rect: [f32; 4], by: f32) -> [f32; 4] {

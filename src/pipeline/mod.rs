@@ -569,6 +569,7 @@ impl FramePipeline {
                     queue,
                     &mut encoder,
                     effects.smoothness,
+                    smoothing::radius_for(&effects),
                     effects.mask_bounds(),
                 );
             }

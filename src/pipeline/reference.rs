@@ -2,7 +2,7 @@
 //! in plain Rust, one pixel at a time. It is the specification the GPU path
 //! is tested against (within ±2 levels), and a fallback for tiny pictures.
 
-use super::smoothing::{low_res_size, BLOCK, EPS, RADIUS};
+use super::smoothing::{low_res_size, radius_for, BLOCK, DETAIL, EPS};
 use super::uniforms::{crop_bounds, TapGrid};
 use super::{FrameParams, PipelineError};
 use crate::color::{to_u8, ColorMatrix};
@@ -147,15 +147,15 @@ pub fn process(
         }
     }
     if let (true, Some(field)) = (effects.has_smoothing(), &field) {
-        smooth(&mut out, field, effects.smoothness);
+        smooth(&mut out, field, effects.smoothness, radius_for(&effects));
     }
     Ok(out)
 }
 
-/// Box mean over `(2 RADIUS + 1)²` low-res pixels around (x, y), clamped at
-/// the edges (`box_mean_*` in the shader).
-fn box_mean(field: &[[f32; 2]], (lw, lh): (u32, u32), x: u32, y: u32) -> [f32; 2] {
-    let r = RADIUS as i32;
+/// Box mean over `(2 radius + 1)²` low-res pixels around (x, y), clamped
+/// at the edges (`box_mean` in the shader).
+fn box_mean(field: &[[f32; 2]], (lw, lh): (u32, u32), radius: u32, x: u32, y: u32) -> [f32; 2] {
+    let r = radius as i32;
     let mut sum = [0.0f32; 2];
     for dy in -r..=r {
         for dx in -r..=r {
@@ -170,8 +170,9 @@ fn box_mean(field: &[[f32; 2]], (lw, lh): (u32, u32), x: u32, y: u32) -> [f32; 2
     [sum[0] / n, sum[1] / n]
 }
 
-/// The smoothing passes (`shaders/smoothing.wgsl`) on a processed frame.
-fn smooth(frame: &mut I420Frame, field: &FaceField, strength: f32) {
+/// The smoothing passes (`shaders/smoothing.wgsl`) on a processed frame,
+/// with box radius `radius` (low-res pixels).
+fn smooth(frame: &mut I420Frame, field: &FaceField, strength: f32, radius: u32) {
     let (w, h) = (frame.width(), frame.height());
     let (lw, lh) = low_res_size(w, h);
     let original = frame.clone();
@@ -195,16 +196,20 @@ fn smooth(frame: &mut I420Frame, field: &FaceField, strength: f32) {
     let mut coeffs = vec![[0.0f32; 2]; stats.len()];
     for ly in 0..lh {
         for lx in 0..lw {
-            let m = box_mean(&stats, (lw, lh), lx, ly);
+            let m = box_mean(&stats, (lw, lh), radius, lx, ly);
             let variance = (m[1] - m[0] * m[0]).max(0.0);
             let a = variance / (variance + EPS);
             coeffs[(ly * lw + lx) as usize] = [a, m[0] * (1.0 - a)];
         }
     }
+    // The detail gain g and offset c of each low-res pixel: q = g I + c.
     let mut mean_coeffs = vec![[0.0f32; 2]; stats.len()];
     for ly in 0..lh {
         for lx in 0..lw {
-            mean_coeffs[(ly * lw + lx) as usize] = box_mean(&coeffs, (lw, lh), lx, ly);
+            let at = (ly * lw + lx) as usize;
+            let [a, b] = box_mean(&coeffs, (lw, lh), radius, lx, ly);
+            let g = a + (1.0 - a) * DETAIL;
+            mean_coeffs[at] = [g, b + (a - g) * stats[at][0]];
         }
     }
     let coefficients_at = |x: u32, y: u32| {
@@ -233,8 +238,8 @@ fn smooth(frame: &mut I420Frame, field: &FaceField, strength: f32) {
             ];
             let amount = field.skin_weight([x as f32 + 0.5, y as f32 + 0.5], yuv) * strength;
             if amount > 0.0 {
-                let [a, b] = coefficients_at(x, y);
-                let q = a * i + b;
+                let [g, c] = coefficients_at(x, y);
+                let q = g * i + c;
                 frame.row_mut(Plane::Y, y)[x as usize] = to_u8(i + (q - i) * amount);
             }
         }
