@@ -84,7 +84,10 @@ fn max_change(a: &I420Frame, b: &I420Frame, (x0, y0, x1, y1): Rect) -> u8 {
         }
     }
     if most.0 > 2 {
-        eprintln!("  largest change {} at {:?} {},{}", most.0, most.1, most.2, most.3);
+        eprintln!(
+            "  largest change {} at {:?} {},{}",
+            most.0, most.1, most.2, most.3
+        );
     }
     most.0
 }
