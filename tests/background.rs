@@ -213,3 +213,22 @@ fn the_gpu_pass_matches_the_reference_within_two_levels() {
         assert!(most <= 2, "{most} levels at {plane:?} {x},{y}");
     }
 }
+
+#[test]
+fn reference_time_on_a_720_by_1280_frame() {
+    let portrait =
+        image::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut.png"))
+            .expect("portrait")
+            .to_rgb8();
+    let big = image::imageops::resize(&portrait, 720, 1280, image::imageops::FilterType::Triangle);
+    let frame = rgb_image_to_i420(&big).expect("frame");
+    let mask = portrait_mask(&frame);
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        let _ = blurred(&frame, &mask, 1.0);
+    }
+    eprintln!(
+        "CPU reference, blur 1 on 720x1280: {:.1} ms a frame",
+        started.elapsed().as_secs_f64() * 200.0
+    );
+}

@@ -231,5 +231,19 @@ fn on_a_panning_clip_the_mask_edge_moves_smoothly() {
         jitter <= raw_jitter,
         "smoothing made it worse: {jitter} > {raw_jitter}"
     );
+    // The pusher's setting: the model on every other frame.
+    let mut every_other = segmenter.with_interval(2);
+    let held: Vec<(f32, PersonMask)> = clip
+        .iter()
+        .map(|(x0, frame)| (*x0, every_other.mask(frame).expect("inference")))
+        .collect();
+    let (held_jitter, held_n) = edge_jitter(&held[5..]);
+    eprintln!("panning clip, model every other frame: edge jitter {held_jitter:.2} px RMS ({held_n} steps)");
+    // Steadier than the raw model still, though past 2 px (the pusher
+    // therefore runs the model on every frame).
+    assert!(
+        held_jitter < raw_jitter,
+        "edge jitter {held_jitter:.2} px RMS, raw {raw_jitter:.2}"
+    );
     let _ = Duration::ZERO;
 }

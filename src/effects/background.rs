@@ -68,9 +68,9 @@ impl BlurLevel {
     /// The level for `strength` (0..=1) on a `width × height` frame.
     pub fn new(strength: f32, width: u32, height: u32) -> Self {
         let sigma_luma = strength.clamp(0.0, 1.0) * BLUR_SIGMA * width.min(height) as f32;
-        let cell = if sigma_luma >= 16.0 {
+        let cell = if sigma_luma >= 8.0 {
             8
-        } else if sigma_luma >= 8.0 {
+        } else if sigma_luma >= 4.0 {
             4
         } else {
             2
@@ -106,14 +106,6 @@ impl Background<'_> {
     pub fn is_active(&self) -> bool {
         self.blur > 0.0 || self.image.is_some()
     }
-}
-
-/// Plane pixel `(x, y)`'s position as fractions of the frame (its centre).
-fn plane_point(x: usize, y: usize, size: (usize, usize)) -> (f32, f32) {
-    (
-        (x as f32 + 0.5) / size.0 as f32,
-        (y as f32 + 0.5) / size.1 as f32,
-    )
 }
 
 /// One plane's cells: `Σ b·v` and `Σ b` per cell, row-major.
@@ -191,13 +183,8 @@ impl Cells {
         }
     }
 
-    /// Step 3's read: both sums bilinearly at plane pixel (x, y).
-    fn at(&self, x: usize, y: usize, cell: usize) -> [f32; 2] {
-        let fx = ((x as f32 + 0.5) / cell as f32 - 0.5).clamp(0.0, (self.width - 1) as f32);
-        let fy = ((y as f32 + 0.5) / cell as f32 - 0.5).clamp(0.0, (self.height - 1) as f32);
-        let (x0, y0) = (fx as usize, fy as usize);
-        let (x1, y1) = ((x0 + 1).min(self.width - 1), (y0 + 1).min(self.height - 1));
-        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+    /// Step 3's read: both sums bilinearly, given each axis's taps.
+    fn at_taps(&self, (x0, x1, tx): Tap, (y0, y1, ty): Tap) -> [f32; 2] {
         let get = |x: usize, y: usize| self.sums[y * self.width + x];
         let mut out = [0.0f32; 2];
         for (c, value) in out.iter_mut().enumerate() {
@@ -207,6 +194,24 @@ impl Cells {
         }
         out
     }
+}
+
+/// One bilinear tap along an axis: the two grid indices and the weight of
+/// the second.
+type Tap = (usize, usize, f32);
+
+/// The taps of `n` plane pixels on a grid of `grid` entries, pixel `x`
+/// sitting at grid position `position(x)` (clamped to the grid).
+fn taps(n: usize, grid: usize, position: impl Fn(usize) -> f32) -> Vec<Tap> {
+    let last = grid.saturating_sub(1);
+    (0..n)
+        .map(|x| {
+            let f = position(x).clamp(0.0, last as f32);
+            // Non-negative: the cast floors.
+            let i0 = f as usize;
+            (i0, (i0 + 1).min(last), f - i0 as f32)
+        })
+        .collect()
 }
 
 /// The background blurred or replaced behind the person: `mask` covers
@@ -235,10 +240,6 @@ pub fn apply_background(
         let (pw, ph) = frame.plane_size(plane);
         let size = (pw as usize, ph as usize);
         let cell = (level.cell as usize) >> usize::from(index > 0);
-        let mask_at = |x: usize, y: usize| {
-            let (u, v) = plane_point(x, y, size);
-            mask.at(u, v)
-        };
         let behind_person = |u: f32, v: f32| 1.0 - mask.at(u, v);
         let everywhere = |_: f32, _: f32| 1.0;
         let (source, weight_of): (&I420Frame, &dyn Fn(f32, f32) -> f32) = match background.image {
@@ -261,16 +262,43 @@ pub fn apply_background(
         let input = frame.plane(plane);
         let replacement = source.plane(plane);
         let output = out.plane_mut(plane);
+        // The bilinear taps of each column and row, worked out once: the
+        // mask's (as `PersonMask::at`) and the cells'.
+        let (mw, mh) = (mask.width(), mask.height());
+        let mask_x = taps(size.0, mw, |x| {
+            (x as f32 + 0.5) / size.0 as f32 * mw as f32 - 0.5
+        });
+        let mask_y = taps(size.1, mh, |y| {
+            (y as f32 + 0.5) / size.1 as f32 * mh as f32 - 0.5
+        });
+        let cell_taps =
+            |n: usize, grid: usize| taps(n, grid, |x| (x as f32 + 0.5) / cell as f32 - 0.5);
+        let (cells_x, cells_y) = match &behind {
+            Some(cells) => (
+                cell_taps(size.0, cells.width),
+                cell_taps(size.1, cells.height),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let values = mask.values();
         for y in 0..size.1 {
+            let (my0, my1, mty) = mask_y[y];
+            let (top, bottom) = (
+                &values[my0 * mw..(my0 + 1) * mw],
+                &values[my1 * mw..(my1 + 1) * mw],
+            );
             for x in 0..size.0 {
-                let v = f32::from(input[y * stride + x]);
-                let m = mask_at(x, y);
+                let (mx0, mx1, mtx) = mask_x[x];
+                let upper = top[mx0] + (top[mx1] - top[mx0]) * mtx;
+                let lower = bottom[mx0] + (bottom[mx1] - bottom[mx0]) * mtx;
+                let m = upper + (lower - upper) * mty;
                 if m >= 1.0 {
                     continue;
                 }
+                let v = f32::from(input[y * stride + x]);
                 let back = match &behind {
                     Some(cells) => {
-                        let [vb, b] = cells.at(x, y, cell);
+                        let [vb, b] = cells.at_taps(cells_x[x], cells_y[y]);
                         (vb + BACKGROUND_EPSILON * v) / (b + BACKGROUND_EPSILON)
                     }
                     None => f32::from(replacement[y * image_stride + x]),

@@ -142,6 +142,11 @@ pub struct PersonSegmenter {
     /// The last frame's size and timestamp, to notice cuts.
     last: Option<(u32, u32, Duration)>,
     input: Vec<f32>,
+    /// Run the model on every `interval`-th frame; the others reuse the
+    /// last mask.
+    interval: u32,
+    /// Frames since the model last ran, and its steadied mask.
+    held: Option<(u32, PersonMask)>,
 }
 
 impl PersonSegmenter {
@@ -153,7 +158,20 @@ impl PersonSegmenter {
             smoother: MaskSmoother::default(),
             last: None,
             input: Vec::new(),
+            interval: 1,
+            held: None,
         })
+    }
+
+    /// Runs the model on every `interval`-th frame only (at least 1, the
+    /// default); the frames between reuse the last mask, which divides the
+    /// segmenter's cost by `interval` at the price of an edge that moves in
+    /// steps on fast motion.
+    pub fn with_interval(self, interval: u32) -> Self {
+        Self {
+            interval: interval.max(1),
+            ..self
+        }
     }
 
     /// The model's own probabilities for one frame, without smoothing.
@@ -192,9 +210,18 @@ impl PersonSegmenter {
         };
         if cut {
             self.smoother.reset();
+            self.held = None;
         }
         self.last = Some(now);
+        if let Some((age, mask)) = self.held.as_mut() {
+            *age += 1;
+            if *age < self.interval {
+                return Ok(mask.clone());
+            }
+        }
         let raw = self.raw_mask(frame)?;
-        Ok(self.smoother.update(&raw))
+        let mask = self.smoother.update(&raw);
+        self.held = Some((0, mask.clone()));
+        Ok(mask)
     }
 }
