@@ -150,6 +150,48 @@ else
     echo "setup: face models present"
 fi
 
+# Person segmentation for background blur / replace: MediaPipe's selfie
+# segmentation models (Apache-2.0; square 256x256 and landscape 144x256) from
+# the PyPI wheel mediapipe. tflite2onnx does not know their custom op
+# Convolution2DTransposeBias, so scripts/convert_segmentation.py converts the
+# whole graph itself (tflite and onnx come with tflite2onnx). The wheel is
+# fetched for one fixed platform whatever the host: only its models are used.
+MEDIAPIPE_VERSION=0.10.21
+SEG_MODELS=(selfie_segmentation selfie_segmentation_landscape)
+missing_seg=()
+for model in "${SEG_MODELS[@]}"; do
+    [ -s "assets/models/$model.onnx" ] || missing_seg+=("$model")
+done
+if ((${#missing_seg[@]})); then
+    mkdir -p assets/models assets/cache/wheels
+    if [ ! -x assets/cache/venv/bin/tflite2onnx ]; then
+        python3 -m venv assets/cache/venv
+        assets/cache/venv/bin/python -m pip install --quiet "tflite2onnx==$TFLITE2ONNX_VERSION"
+    fi
+    mediapipe_wheel=assets/cache/wheels/mediapipe-"$MEDIAPIPE_VERSION"-cp311-cp311-manylinux_2_28_x86_64.whl
+    if [ ! -s "$mediapipe_wheel" ]; then
+        assets/cache/venv/bin/python -m pip download --quiet --no-deps --only-binary=:all: \
+            --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp --abi cp311 \
+            "mediapipe==$MEDIAPIPE_VERSION" -d assets/cache/wheels
+    fi
+    for model in "${missing_seg[@]}"; do
+        assets/cache/venv/bin/python - "$model" "$mediapipe_wheel" <<'PY'
+import sys, zipfile
+model, wheel = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as archive:
+    data = archive.read(f"mediapipe/modules/selfie_segmentation/{model}.tflite")
+with open(f"assets/cache/{model}.tflite", "wb") as out:
+    out.write(data)
+PY
+        assets/cache/venv/bin/python scripts/convert_segmentation.py \
+            "assets/cache/$model.tflite" "assets/models/$model.onnx"
+        [ -s "assets/models/$model.onnx" ] || { echo "setup: converting $model failed" >&2; exit 1; }
+    done
+    echo "setup: converted ${missing_seg[*]} into assets/models (mediapipe $MEDIAPIPE_VERSION)"
+else
+    echo "setup: segmentation models present"
+fi
+
 # The Vulkan loader complains without a runtime dir; scripts export this one.
 mkdir -p -m 700 /tmp/liveroom-xdg
 echo "setup: done"

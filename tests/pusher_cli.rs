@@ -316,6 +316,11 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
         (vec!["--eye-bigness", "lots"], "--eye-bigness"),
         (vec!["--ruddiness", "1.5"], "--ruddiness"),
         (vec!["--ruddiness", "NaN"], "--ruddiness"),
+        (vec!["--background-blur", "1.5"], "--background-blur"),
+        (
+            vec!["--background-image", "/no/such/picture.png"],
+            "--background-image",
+        ),
         (vec!["--beauty", "10"], "--beauty"),
         (vec!["--whiteness", "4.5"], "--whiteness"),
         (vec!["--beauty", "3", "--eye-bigness", "0.5"], "either"),
@@ -446,4 +451,123 @@ fn face_thinness_fades_in_when_the_landmarks_start() {
         "{moved:?}"
     );
     std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// High-frequency luma energy of a rectangle: squared difference from the
+/// 3×3 mean.
+fn high_frequency_energy(frame: &I420Frame, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> f64 {
+    let mut energy = 0.0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let mut mean = 0.0;
+            for dy in 0..3 {
+                for dx in 0..3 {
+                    mean += f64::from(frame.sample(Plane::Y, x + dx - 1, y + dy - 1));
+                }
+            }
+            let d = f64::from(frame.sample(Plane::Y, x, y)) - mean / 9.0;
+            energy += d * d;
+        }
+    }
+    energy
+}
+
+#[test]
+fn background_blur_and_image_flags_change_the_backdrop_not_the_face() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let photo = root.join("assets/photos/astronaut.png");
+    let model = root.join("assets/models/selfie_segmentation.onnx");
+    for path in [&photo, &model] {
+        assert!(
+            path.exists(),
+            "{} missing: run scripts/setup.sh",
+            path.display()
+        );
+    }
+    let dir = scratch_dir("background-cli");
+    let picture = dir.join("picture.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([20, 200, 40]))
+        .save(&picture)
+        .expect("write picture");
+    let (plain, blurred, replaced) = (
+        dir.join("plain.y4m"),
+        dir.join("blurred.y4m"),
+        dir.join("replaced.y4m"),
+    );
+    for (out, extra) in [
+        (&plain, vec![]),
+        (&blurred, vec!["--background-blur", "1"]),
+        (
+            &replaced,
+            vec!["--background-image", picture.to_str().expect("utf-8")],
+        ),
+    ] {
+        let mut args = vec![
+            "--input",
+            photo.to_str().expect("utf-8"),
+            "--frames",
+            "2",
+            "--mode",
+            "sd",
+            "--aspect",
+            "3:4",
+            "--output",
+            out.to_str().expect("utf-8"),
+        ];
+        args.extend(extra);
+        let output = run_pusher(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let (plain, blurred, replaced) = (read_all(&plain), read_all(&blurred), read_all(&replaced));
+    let (w, h) = (plain[0].width(), plain[0].height());
+    // The portrait's middle 3:4 fills the output: the shuttle model on
+    // the right, the face near the top middle.
+    let backdrop = (w * 85 / 100, h * 6 / 100, w * 97 / 100, h * 37 / 100);
+    let face = (w * 33 / 100, h * 17 / 100, w * 49 / 100, h * 30 / 100);
+    let before = high_frequency_energy(&plain[1], backdrop);
+    let after = high_frequency_energy(&blurred[1], backdrop);
+    eprintln!(
+        "push --background-blur 1: backdrop keeps {:.1} % of its high-frequency energy",
+        100.0 * after / before
+    );
+    assert!(after < 0.3 * before, "{after} of {before}");
+    let mean_green = |frame: &I420Frame, (x0, y0, x1, y1): (u32, u32, u32, u32)| {
+        let mut sum = 0.0;
+        for y in y0 / 2..y1 / 2 {
+            for x in x0 / 2..x1 / 2 {
+                // Green has low U and V.
+                sum += f64::from(frame.sample(Plane::U, x, y))
+                    + f64::from(frame.sample(Plane::V, x, y));
+            }
+        }
+        sum / f64::from((x1 / 2 - x0 / 2) * (y1 / 2 - y0 / 2))
+    };
+    let (plain_uv, replaced_uv) = (
+        mean_green(&plain[1], backdrop),
+        mean_green(&replaced[1], backdrop),
+    );
+    eprintln!("push --background-image: backdrop U+V {plain_uv:.0} → {replaced_uv:.0}");
+    assert!(replaced_uv < plain_uv - 40.0, "{plain_uv} → {replaced_uv}");
+    for (what, frames) in [("blurred", &blurred), ("replaced", &replaced)] {
+        let (x0, y0, x1, y1) = face;
+        let mut most = 0u8;
+        for y in y0..y1 {
+            for x in x0..x1 {
+                most = most.max(plain[1].sample(Plane::Y, x, y).abs_diff(frames[1].sample(
+                    Plane::Y,
+                    x,
+                    y,
+                )));
+            }
+        }
+        eprintln!("{what}: the face changes by {most} levels at most");
+        assert!(most <= 2, "{what}: the face changed by {most}");
+    }
 }

@@ -41,6 +41,7 @@
 //! fade in `face_fade`, the thinning's confinement to the face in
 //! `face_outline`.
 
+mod background;
 mod face_fade;
 mod face_field;
 mod face_outline;
@@ -48,6 +49,10 @@ mod skin;
 
 use thiserror::Error;
 
+pub use background::{
+    apply_background, cover, Background, BackgroundError, BlurLevel, BACKGROUND_EPSILON,
+    BLUR_SIGMA, MAX_TAPS,
+};
 pub use face_fade::{box_overlap, FaceFade, FaceWeights, FADE_TIME};
 pub use face_field::{FaceField, FACE_FIELD_SPACING};
 pub use face_outline::{FaceOutline, THIN_BAND_ACROSS, THIN_BAND_DOWN, THIN_BAND_UP};
@@ -65,7 +70,7 @@ pub enum EffectError {
     #[error("{name} {value} out of range: expected a number from 0 to 1")]
     StrengthOutOfRange {
         /// The parameter (`skin_whiteness`, `skin_smoothness`, `face_thinness`,
-        /// `eye_bigness`, `ruddiness`).
+        /// `eye_bigness`, `ruddiness`, `background_blur`).
         name: &'static str,
         /// The value given.
         value: f32,
@@ -94,6 +99,7 @@ pub struct EffectParams {
     face_thinness: f32,
     eye_bigness: f32,
     ruddiness: f32,
+    background_blur: f32,
 }
 
 fn strength(name: &'static str, value: f32) -> Result<f32, EffectError> {
@@ -125,7 +131,7 @@ impl EffectParams {
             skin_smoothness: strength("skin_smoothness", skin_smoothness)?,
             face_thinness: strength("face_thinness", face_thinness)?,
             eye_bigness: strength("eye_bigness", eye_bigness)?,
-            ruddiness: 0.0,
+            ..Self::default()
         })
     }
 
@@ -134,6 +140,16 @@ impl EffectParams {
     pub fn with_ruddiness(self, ruddiness: f32) -> Result<Self, EffectError> {
         Ok(Self {
             ruddiness: strength("ruddiness", ruddiness)?,
+            ..self
+        })
+    }
+
+    /// The same strengths with the background behind the person blurred
+    /// by `blur`, in 0..=1 (0 = off; 1 blurs with σ = 1.2 % of the
+    /// picture's shorter side; see [`apply_background`]).
+    pub fn with_background_blur(self, blur: f32) -> Result<Self, EffectError> {
+        Ok(Self {
+            background_blur: strength("background_blur", blur)?,
             ..self
         })
     }
@@ -170,6 +186,11 @@ impl EffectParams {
     /// Ruddiness (rosy tone) strength.
     pub fn ruddiness(&self) -> f32 {
         self.ruddiness
+    }
+
+    /// Background blur strength.
+    pub fn background_blur(&self) -> f32 {
+        self.background_blur
     }
 
     /// Whether any effect changes colours (whitening, smoothing or

@@ -12,6 +12,8 @@
 mod detector;
 mod mesh;
 mod one_euro;
+mod person_mask;
+mod segmenter;
 mod tracker;
 mod worker;
 
@@ -25,8 +27,10 @@ use crate::landmarks::FaceLandmarks;
 pub use detector::{Detection, DetectorRange, FaceDetector};
 pub use mesh::{FaceMesh, MeshResult};
 pub use one_euro::OneEuroFilter;
+pub use person_mask::{MaskSmoother, PersonMask};
+pub use segmenter::{PersonSegmenter, SegmentError, SegmentationPaths};
 pub use tracker::{detection_tiles, BuiltinLandmarker, LandmarkerConfig, DETECTION_TILE};
-pub use worker::{LandmarkWorker, LandmarkedFrame};
+pub use worker::{AnalysedFrame, LandmarkWorker, LandmarkedFrame};
 
 /// Why the built-in landmarker could not run.
 #[derive(Debug, Error)]

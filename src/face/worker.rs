@@ -1,36 +1,61 @@
 //! Landmarks on their own thread, so that finding faces in frame N + 1
-//! overlaps the GPU work on frame N.
+//! overlaps the GPU work on frame N; the person segmenter, when given, runs
+//! there too, after the landmarker.
 
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 
-use super::{FaceError, FaceLandmarker};
+use super::{FaceError, FaceLandmarker, PersonMask, PersonSegmenter, SegmentError};
 use crate::frame::I420Frame;
 use crate::landmarks::FaceLandmarks;
 
 /// A frame with the faces found in it.
 pub type LandmarkedFrame = (I420Frame, Result<Vec<FaceLandmarks>, FaceError>);
 
-/// Runs a [`FaceLandmarker`] on a worker thread; frames come back in the
-/// order they were submitted.
+/// A frame with its faces and, from a worker that segments, its person
+/// mask.
+pub struct AnalysedFrame {
+    /// The frame.
+    pub frame: I420Frame,
+    /// Its faces (none from a worker without a landmarker).
+    pub faces: Result<Vec<FaceLandmarks>, FaceError>,
+    /// Its person mask; `None` from a worker without a segmenter.
+    pub mask: Option<Result<PersonMask, SegmentError>>,
+}
+
+/// Runs a [`FaceLandmarker`] and a [`PersonSegmenter`] (either optional)
+/// on a worker thread; frames come back in the order they were submitted.
 pub struct LandmarkWorker {
     frames: Option<Sender<I420Frame>>,
-    results: Receiver<LandmarkedFrame>,
+    results: Receiver<AnalysedFrame>,
     thread: Option<JoinHandle<()>>,
     in_flight: usize,
 }
 
 impl LandmarkWorker {
     /// Starts the worker thread.
-    pub fn spawn(mut landmarker: Box<dyn FaceLandmarker>) -> Self {
+    pub fn spawn(landmarker: Box<dyn FaceLandmarker>) -> Self {
+        Self::spawn_with(Some(landmarker), None)
+    }
+
+    /// Starts the worker thread with a landmarker, a segmenter, or both
+    /// (with neither, frames come back with no faces and no mask).
+    pub fn spawn_with(
+        mut landmarker: Option<Box<dyn FaceLandmarker>>,
+        mut segmenter: Option<PersonSegmenter>,
+    ) -> Self {
         let (frames, inbox) = channel::<I420Frame>();
         let (outbox, results) = channel();
         let thread = std::thread::Builder::new()
             .name("liveroom-landmarks".into())
             .spawn(move || {
                 for frame in inbox {
-                    let faces = landmarker.landmarks(&frame);
-                    if outbox.send((frame, faces)).is_err() {
+                    let faces = match landmarker.as_mut() {
+                        Some(landmarker) => landmarker.landmarks(&frame),
+                        None => Ok(Vec::new()),
+                    };
+                    let mask = segmenter.as_mut().map(|s| s.mask(&frame));
+                    if outbox.send(AnalysedFrame { frame, faces, mask }).is_err() {
                         break;
                     }
                 }
@@ -55,6 +80,13 @@ impl LandmarkWorker {
     /// The oldest submitted frame with its faces; `None` when none is
     /// waiting.
     pub fn receive(&mut self) -> Option<Result<LandmarkedFrame, FaceError>> {
+        self.receive_analysed()
+            .map(|result| result.map(|analysed| (analysed.frame, analysed.faces)))
+    }
+
+    /// The oldest submitted frame with its faces and mask; `None` when
+    /// none is waiting.
+    pub fn receive_analysed(&mut self) -> Option<Result<AnalysedFrame, FaceError>> {
         if self.in_flight == 0 {
             return None;
         }

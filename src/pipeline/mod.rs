@@ -34,6 +34,7 @@
 //! shader redoes over the CPU's plain frame in `gpu_blocks`, the frames in
 //! flight and the readback in `readback`.
 
+pub mod background;
 mod cpu_skin;
 mod cpu_warp;
 mod plain;
@@ -60,6 +61,7 @@ use crate::gpu::{
     buffer_layout_entry, checked, sampler_layout_entry, texture_layout_entry, GpuContext, GpuError,
 };
 use crate::landmarks::FaceLandmarks;
+pub use background::BackgroundPass;
 use cpu_skin::{CpuSkin, SkinWork};
 use cpu_warp::CpuWarp;
 use geometry_pass::{Dispatch, GeometryVariants, VariantKey};
@@ -91,9 +93,10 @@ pub const GEOMETRY_SHADER: &str = concat!(
 
 /// Every composed shader the pipeline compiles, by name: each file in
 /// `shaders/` is part of at least one.
-pub const SHADERS: [(&str, &str); 2] = [
+pub const SHADERS: [(&str, &str); 3] = [
     ("effects.wgsl + geometry.wgsl", GEOMETRY_SHADER),
     ("effects.wgsl + smoothing.wgsl", smoothing::SMOOTHING_SHADER),
+    ("background.wgsl", background::BACKGROUND_SHADER),
 ];
 
 /// Shader invocations per workgroup side (`@workgroup_size(8, 8)`).

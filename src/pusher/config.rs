@@ -60,8 +60,15 @@ pub struct PusherConfig {
     pub mirror: bool,
     /// `zoom`: a digital zoom factor, 1 = none.
     pub zoom: f32,
-    /// `beauty`/`whiteness` or the custom effect, already resolved.
+    /// `beauty`/`whiteness` or the custom effect, already resolved (with
+    /// the background blur strength).
     pub effects: EffectParams,
+    /// A picture to show behind the person instead of the background,
+    /// scaled to cover the output (blurred by the background blur
+    /// strength, if any). The person segmenter runs when this is set or
+    /// the push starts with a background blur; `set_effects` changes the
+    /// blur's strength while it runs.
+    pub background_image: Option<PathBuf>,
     /// `minBitrate` in kbps (`None`: the mode's).
     pub min_bitrate_kbps: Option<u32>,
     /// `maxBitrate` in kbps (`None`: the mode's).
@@ -114,6 +121,7 @@ impl Default for PusherConfig {
             mirror: false,
             zoom: 1.0,
             effects: EffectParams::default(),
+            background_image: None,
             min_bitrate_kbps: None,
             max_bitrate_kbps: None,
             waiting_image: None,

@@ -8,9 +8,10 @@ use thiserror::Error;
 
 use crate::audio::AudioError;
 use crate::avc::AvcError;
+use crate::effects::BackgroundError;
 use crate::encoder::EncoderError;
 use crate::events::PushCode;
-use crate::face::FaceError;
+use crate::face::{FaceError, SegmentError};
 use crate::flv::FlvError;
 use crate::frame::FrameError;
 use crate::geometry::GeometryError;
@@ -63,6 +64,21 @@ pub enum PushError {
     /// The landmarker could not start or failed.
     #[error("{0}")]
     Faces(#[from] FaceError),
+    /// The person segmenter could not start or failed.
+    #[error("{0}")]
+    Segmenter(#[from] SegmentError),
+    /// The background picture could not be read or decoded.
+    #[error("background image {path}: {source}")]
+    BackgroundImage {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: image::ImageError,
+    },
+    /// The background could not be blurred or replaced.
+    #[error("background: {0}")]
+    Background(#[from] BackgroundError),
     /// The GPU pipeline failed.
     #[error("GPU pipeline: {0}")]
     Pipeline(#[from] PipelineError),
@@ -238,7 +254,7 @@ mod tests {
             read: 0,
             limit: None,
         };
-        let mut feed = FaceFeed::new(FaceInput::None, false, 1, 1).expect("no faces");
+        let mut feed = FaceFeed::new(FaceInput::None, false, 1, 1, None).expect("no faces");
         let Err(error) = feed.next(source.as_mut(), &mut budget) else {
             panic!("a truncated frame was read");
         };

@@ -2,7 +2,8 @@
 
 use super::PushError;
 use crate::face::{
-    BuiltinLandmarker, FaceLandmarker, LandmarkWorker, LandmarkerConfig, ModelPaths,
+    BuiltinLandmarker, FaceLandmarker, LandmarkWorker, LandmarkerConfig, ModelPaths, PersonMask,
+    PersonSegmenter,
 };
 use crate::frame::I420Frame;
 use crate::landmarks::{FaceLandmarks, LandmarkTrack};
@@ -44,14 +45,18 @@ pub(super) enum FaceFeed {
     /// A landmarker on its thread, with this many frames handed to it ahead
     /// of the one the push loop works on.
     Worker(LandmarkWorker, usize),
-    Track(LandmarkTrack),
+    /// Faces from a track; the segmenter, if any, runs on the push loop.
+    Track(LandmarkTrack, Option<PersonSegmenter>),
     Plain,
 }
+
+/// A frame, its faces, and its person mask when the feed segments.
+pub(super) type FedFrame = (I420Frame, Vec<FaceLandmarks>, Option<PersonMask>);
 
 impl FaceFeed {
     /// Faces come from a track (coordinates in the source's own pixels).
     pub(super) fn is_track(&self) -> bool {
-        matches!(self, FaceFeed::Track(_))
+        matches!(self, FaceFeed::Track(..))
     }
 
     /// Resolves [`FaceInput::Auto`]: the built-in landmarker is loaded only
@@ -61,12 +66,15 @@ impl FaceFeed {
     /// of the push loop; the built-in landmarker follows up to `max_faces`
     /// faces. Two let a frame that runs the mesh overlap the
     /// next one that only extrapolates, for throughput; each one more
-    /// holds a real-time source's frames a frame interval longer.
+    /// holds a real-time source's frames a frame interval longer. A
+    /// `segmenter` (for the background effects) runs on the landmarker's
+    /// thread, which then runs even without a landmarker.
     pub(super) fn new(
         input: FaceInput,
         needs_faces: bool,
         lookahead: usize,
         max_faces: usize,
+        segmenter: Option<PersonSegmenter>,
     ) -> Result<Self, PushError> {
         let lookahead = lookahead.max(1);
         let wanted = match input {
@@ -81,13 +89,23 @@ impl FaceFeed {
                     ..LandmarkerConfig::for_live()
                 };
                 let landmarker = BuiltinLandmarker::new(&ModelPaths::from_env(), config)?;
-                FaceFeed::Worker(LandmarkWorker::spawn(Box::new(landmarker)), lookahead)
+                let landmarker: Box<dyn FaceLandmarker> = Box::new(landmarker);
+                FaceFeed::Worker(
+                    LandmarkWorker::spawn_with(Some(landmarker), segmenter),
+                    lookahead,
+                )
             }
-            FaceInput::Auto | FaceInput::None => FaceFeed::Plain,
-            FaceInput::Track(track) => FaceFeed::Track(track),
-            FaceInput::Landmarker(landmarker) => {
-                FaceFeed::Worker(LandmarkWorker::spawn(landmarker), lookahead)
-            }
+            FaceInput::Auto | FaceInput::None => match segmenter {
+                Some(segmenter) => {
+                    FaceFeed::Worker(LandmarkWorker::spawn_with(None, Some(segmenter)), lookahead)
+                }
+                None => FaceFeed::Plain,
+            },
+            FaceInput::Track(track) => FaceFeed::Track(track, segmenter),
+            FaceInput::Landmarker(landmarker) => FaceFeed::Worker(
+                LandmarkWorker::spawn_with(Some(landmarker), segmenter),
+                lookahead,
+            ),
         })
     }
 
@@ -108,31 +126,36 @@ impl FaceFeed {
         Ok(())
     }
 
-    /// The next frame and its faces; `None` at the end of the source.
+    /// The next frame with its faces and, when the feed segments, its
+    /// person mask; `None` at the end of the source.
     pub(super) fn next(
         &mut self,
         source: &mut dyn FrameSource,
         limit: &mut FrameBudget,
-    ) -> Result<Option<(I420Frame, Vec<FaceLandmarks>)>, PushError> {
+    ) -> Result<Option<FedFrame>, PushError> {
         match self {
             FaceFeed::Worker(worker, _) => {
                 if let Some(ahead) = limit.next(source)? {
                     worker.submit(ahead)?;
                 }
-                let Some(result) = worker.receive() else {
+                let Some(result) = worker.receive_analysed() else {
                     return Ok(None);
                 };
-                let (frame, faces) = result?;
-                let faces = faces?;
-                Ok(Some((frame, faces)))
+                let analysed = result?;
+                let faces = analysed.faces?;
+                let mask = analysed.mask.transpose()?;
+                Ok(Some((analysed.frame, faces, mask)))
             }
-            FaceFeed::Track(track) => {
+            FaceFeed::Track(track, segmenter) => {
                 let index = limit.read;
-                Ok(limit
-                    .next(source)?
-                    .map(|frame| (frame, track.faces(index).to_vec())))
+                let Some(frame) = limit.next(source)? else {
+                    return Ok(None);
+                };
+                let mask = segmenter.as_mut().map(|s| s.mask(&frame)).transpose()?;
+                let faces = track.faces(index).to_vec();
+                Ok(Some((frame, faces, mask)))
             }
-            FaceFeed::Plain => Ok(limit.next(source)?.map(|frame| (frame, Vec::new()))),
+            FaceFeed::Plain => Ok(limit.next(source)?.map(|frame| (frame, Vec::new(), None))),
         }
     }
 }

@@ -35,6 +35,7 @@
 //! `config`, [`PushError`] in `error`, and the push thread in `push_loop`.
 
 mod audio_feed;
+mod background_stage;
 mod bitrate;
 mod config;
 mod error;
@@ -62,6 +63,7 @@ use crate::audio::BgmEvent;
 use crate::color::rgb_image_to_i420;
 use crate::effects::EffectParams;
 use crate::events::{PushEvent, PushNetStatus};
+use crate::face::{PersonSegmenter, SegmentationPaths};
 use crate::frame::I420Frame;
 use crate::geometry::OutputSize;
 use crate::landmarks::FaceLandmarks;
@@ -69,6 +71,7 @@ use crate::pipeline::FramePipeline;
 use crate::source::FrameSource;
 use crate::GpuContext;
 use audio_feed::{AudioFeed, BgmCommand};
+use background_stage::BackgroundStage;
 use config::pace_of;
 use faces::FaceFeed;
 use push_loop::PushLoop;
@@ -165,6 +168,12 @@ impl std::fmt::Debug for LivePusher {
     }
 }
 
+/// The pusher runs the person segmenter on every this many frames (see
+/// [`PersonSegmenter::with_interval`]): every frame, since every other one
+/// lets the edge jitter by 2.45 px RMS on the panning clip (1.38 on every
+/// frame; `tests/segmentation.rs`), past the 2 px aimed at.
+const SEGMENT_INTERVAL: u32 = 1;
+
 impl LivePusher {
     /// Checks the settings, then starts pushing `source` on a thread of its
     /// own. Events arrive on [`LivePusher::events`].
@@ -182,11 +191,29 @@ impl LivePusher {
         // landmarker works two frames ahead. Paced ones keep one, so a
         // real-time source's frame waits for one more frame only.
         let lookahead = if pace_of(&config) { 1 } else { 2 };
+        // The background effects: the segmenter on the landmarker's thread,
+        // loaded only when the push starts with one of them on.
+        let background_on =
+            config.effects.background_blur() > 0.0 || config.background_image.is_some();
+        let (segmenter, background) = if background_on {
+            let segmenter = PersonSegmenter::new(&SegmentationPaths::from_env())?
+                .with_interval(SEGMENT_INTERVAL);
+            let stage = BackgroundStage::new(
+                &gpu,
+                config.background_image.as_deref(),
+                size.width(),
+                size.height(),
+            )?;
+            (Some(segmenter), Some(stage))
+        } else {
+            (None, None)
+        };
         let feed = FaceFeed::new(
             faces,
             config.effects.has_warp() || config.effects.has_color_effect(),
             lookahead,
             config.max_faces,
+            segmenter,
         )?;
         let audio = AudioFeed::open(&config)?;
         let pipeline = FramePipeline::new(&gpu, size)?;
@@ -206,6 +233,7 @@ impl LivePusher {
                     commands: inbox,
                     events: outbox,
                     behind: Default::default(),
+                    background,
                 };
                 push.run()
             })

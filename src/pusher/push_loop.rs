@@ -8,13 +8,15 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use super::audio_feed::{AudioFeed, BgmCommand};
+use super::background_stage::BackgroundStage;
 use super::faces::{FaceFeed, FrameBudget};
 use super::output::{OutputStage, OutputThread};
 use super::{pace_of, Command, FrameTap, PushError, PushSummary, PusherConfig, PusherEvent};
 use crate::effects::{EffectParams, FaceFade, FaceWeights};
 use crate::events::{PushCode, PushEvent};
+use crate::face::PersonMask;
 use crate::frame::I420Frame;
-use crate::geometry::GeometryParams;
+use crate::geometry::{GeometryParams, GeometryPlan};
 use crate::landmarks::FaceLandmarks;
 use crate::pipeline::{FrameParams, FramePipeline};
 use crate::source::FrameSource;
@@ -93,6 +95,9 @@ struct InFlightFrame {
     stream_time: Duration,
     interval: Duration,
     faces: Vec<FaceLandmarks>,
+    /// The input frame's person mask, the geometry to the output, and the
+    /// blur strength, when the background effects are on.
+    background: Option<(PersonMask, GeometryPlan, f32)>,
 }
 
 /// The push thread: source, faces, GPU; the output stage encodes and sends.
@@ -108,6 +113,8 @@ pub(super) struct PushLoop {
     pub(super) commands: Receiver<Command>,
     pub(super) events: Sender<PusherEvent>,
     pub(super) behind: BehindWatch,
+    /// Background blur / replace, when the push started with it.
+    pub(super) background: Option<BackgroundStage>,
 }
 
 impl PushLoop {
@@ -213,7 +220,8 @@ impl PushLoop {
                 summary.frames_processed += 1;
                 continue;
             }
-            let Some((frame, faces)) = self.feed.next(self.source.as_mut(), &mut budget)? else {
+            let Some((frame, faces, mask)) = self.feed.next(self.source.as_mut(), &mut budget)?
+            else {
                 break;
             };
             // The GPU works on this frame while the previous one is handed
@@ -229,10 +237,19 @@ impl PushLoop {
             params.face_weights = fade.update(&faces, stream_time);
             params.faces = faces;
             self.pipeline.submit(&frame, &params)?;
+            let background = match mask {
+                Some(mask) => Some((
+                    mask,
+                    GeometryPlan::new(frame.width(), frame.height(), size, params.geometry)?,
+                    params.effects.background_blur(),
+                )),
+                None => None,
+            };
             let current = InFlightFrame {
                 stream_time,
                 interval: timeline.frame_interval,
                 faces: params.faces.clone(),
+                background,
             };
             if let Some(previous) = in_flight.replace(current) {
                 self.deliver(previous, &mut output, &mut summary, pacing)?;
@@ -256,6 +273,9 @@ impl PushLoop {
         pacing: Option<Instant>,
     ) -> Result<(), PushError> {
         let mut out = self.pipeline.collect()?.ok_or(PushError::FrameMissing)?;
+        if let (Some(stage), Some((mask, plan, blur))) = (&mut self.background, &frame.background) {
+            out = stage.apply(out, mask, plan, *blur)?;
+        }
         out.timestamp = frame.stream_time;
         if let Some(tap) = &mut self.tap {
             tap(summary.frames_processed, &out, &frame.faces).map_err(PushError::FrameTap)?;

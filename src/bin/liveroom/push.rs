@@ -127,6 +127,12 @@ pub struct PushArgs {
     /// Rosy skin tone (ruddiness), 0 (off) to 1.
     #[arg(long, value_name = "X", help_heading = "Beauty", value_parser = args::unit)]
     ruddiness: Option<f32>,
+    /// Blur the background behind the person, 0 (off) to 1 (runs the person segmenter).
+    #[arg(long, value_name = "X", help_heading = "Beauty", value_parser = args::unit)]
+    background_blur: Option<f32>,
+    /// Show this picture behind the person instead of the background, scaled to cover.
+    #[arg(long, value_name = "FILE", help_heading = "Beauty")]
+    background_image: Option<PathBuf>,
     /// Legacy smoothing level 0 to 9 (smoothness = level / 9); not with the custom flags.
     #[arg(long, value_name = "LEVEL", help_heading = "Beauty", value_parser = args::level)]
     beauty: Option<i64>,
@@ -227,6 +233,7 @@ fn effect_params(args: &PushArgs) -> Result<EffectParams, Failure> {
     }?;
     effects
         .with_ruddiness(args.ruddiness.unwrap_or(0.0))
+        .and_then(|effects| effects.with_background_blur(args.background_blur.unwrap_or(0.0)))
         .map_err(Failure::usage)
 }
 
@@ -282,6 +289,16 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
     BitrateRange::resolve(args.mode, args.min_bitrate, args.max_bitrate)
         .map_err(|e| Failure::Usage(format!("--min-bitrate/--max-bitrate: {e}")))?;
     check_sound_flags(&args)?;
+    if let Some(path) = args
+        .background_image
+        .as_ref()
+        .filter(|path| !path.is_file())
+    {
+        return Err(Failure::Usage(format!(
+            "--background-image {}: no such file",
+            path.display()
+        )));
+    }
     let source = open_source(&args.input, args.fps).map_err(Failure::usage)?;
     let info = source.info();
     // All of a clip, or as many as asked; an endless source stops at the
@@ -298,6 +315,7 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
         mirror: args.mirror,
         zoom: args.zoom,
         effects,
+        background_image: args.background_image.clone(),
         min_bitrate_kbps: args.min_bitrate,
         max_bitrate_kbps: args.max_bitrate,
         max_frames,
