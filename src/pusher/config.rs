@@ -62,6 +62,9 @@ pub struct PusherConfig {
     pub zoom: f32,
     /// `beauty`/`whiteness` or the custom effect, already resolved.
     pub effects: EffectParams,
+    /// The colour filter's look-up table, blended at the effects'
+    /// [`EffectParams::filter_strength`]; `None` filters nothing.
+    pub filter: Option<std::sync::Arc<crate::effects::Lut>>,
     /// `minBitrate` in kbps (`None`: the mode's).
     pub min_bitrate_kbps: Option<u32>,
     /// `maxBitrate` in kbps (`None`: the mode's).
@@ -114,6 +117,7 @@ impl Default for PusherConfig {
             mirror: false,
             zoom: 1.0,
             effects: EffectParams::default(),
+            filter: None,
             min_bitrate_kbps: None,
             max_bitrate_kbps: None,
             waiting_image: None,
