@@ -140,35 +140,34 @@ impl Lut {
     /// trilinear between the cube's 8 points around it.
     pub fn apply(&self, rgb: [f32; 3]) -> [f32; 3] {
         let last = (LUT_SIDE - 1) as f32;
-        let mut cell = [0u32; 3];
+        let mut cell = [0usize; 3];
         let mut t = [0.0f32; 3];
         for k in 0..3 {
             let p = rgb[k].clamp(0.0, 1.0) * last;
             let c = p.floor().min(last - 1.0);
-            cell[k] = c as u32;
+            cell[k] = c as usize;
             t[k] = p - c;
         }
-        let at = |dr: u32, dg: u32, db: u32| {
-            self.entries[index(cell[0] + dr, cell[1] + dg, cell[2] + db)].map(f32::from)
+        // The 8 corners lie within one step of each axis from `base`.
+        let (dg, db) = (LUT_SIDE as usize, (LUT_SIDE * LUT_SIDE) as usize);
+        let base = index(cell[0] as u32, cell[1] as u32, cell[2] as u32);
+        let Some(cube) = self.entries.get(base..=base + db + dg + 1) else {
+            return rgb;
         };
-        let lerp = |a: [f32; 3], b: [f32; 3], t: f32| {
-            [
-                a[0] + (b[0] - a[0]) * t,
-                a[1] + (b[1] - a[1]) * t,
-                a[2] + (b[2] - a[2]) * t,
-            ]
-        };
-        let g0 = lerp(
-            lerp(at(0, 0, 0), at(1, 0, 0), t[0]),
-            lerp(at(0, 1, 0), at(1, 1, 0), t[0]),
-            t[1],
-        );
-        let g1 = lerp(
-            lerp(at(0, 0, 1), at(1, 0, 1), t[0]),
-            lerp(at(0, 1, 1), at(1, 1, 1), t[0]),
-            t[1],
-        );
-        lerp(g0, g1, t[2]).map(|v| v / 255.0)
+        let mut out = [0.0f32; 3];
+        for (k, value) in out.iter_mut().enumerate() {
+            let at = |offset: usize| f32::from(cube[offset][k]);
+            let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
+            let plane = |o: usize| {
+                lerp(
+                    lerp(at(o), at(o + 1), t[0]),
+                    lerp(at(o + dg), at(o + dg + 1), t[0]),
+                    t[1],
+                )
+            };
+            *value = lerp(plane(0), plane(db), t[2]) / 255.0;
+        }
+        out
     }
 }
 
