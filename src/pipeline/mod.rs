@@ -373,7 +373,8 @@ impl FramePipeline {
         if let Some((work, field)) = skin {
             self.cpu_skin.apply(&mut frame, &field, &work);
         }
-        if let Some((work, field)) = finish {
+        if let Some(finish) = finish {
+            let (work, field) = *finish;
             work.apply(&mut frame, field.as_ref());
         }
         Ok(Some(frame))
@@ -639,7 +640,7 @@ impl FramePipeline {
             })
         })??;
         if let Some(work) = finish {
-            flight.finish = Some((work, field.clone()));
+            flight.finish = Some(Box::new((work, field.clone())));
         }
         if let (Some(work), Some(field)) = (skin, field) {
             flight.skin = Some((work, field));

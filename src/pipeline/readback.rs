@@ -30,7 +30,7 @@ pub(super) struct GpuFrame {
     pub(super) skin: Option<(SkinWork, FaceField)>,
     /// Sharpness and the colour filter, when the CPU does them last (with
     /// the frame's face field, if it has one).
-    pub(super) finish: Option<(FinishWork, Option<FaceField>)>,
+    pub(super) finish: Option<Box<(FinishWork, Option<FaceField>)>>,
 }
 
 /// Copies the blocks of `region` from the packed GPU output `packed` into
