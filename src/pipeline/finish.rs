@@ -95,12 +95,21 @@ pub(crate) fn sharpen(
     in_two_halves(frame, y0..y1, |rows, range| {
         for y in range {
             for x in x0..x1 {
+                let centre = luma(x, y);
+                let (left, right) = (x.saturating_sub(1), x + 1);
+                let (up, down) = (y.saturating_sub(1), y + 1);
+                let row = |yy: u32| luma(left, yy) + 2.0 * luma(x, yy) + luma(right, yy);
+                let blurred = row(up) + 2.0 * row(y) + row(down);
+                // The weight is at most 1: a detail the gain cannot move by
+                // half a level leaves the byte as it is.
+                if (centre - blurred / 16.0).abs() * gain < 0.49 {
+                    continue;
+                }
                 let p = [x as f32 + 0.5, y as f32 + 0.5];
                 let vicinity = vicinity_weight(p, bounds);
                 if vicinity <= 0.0 {
                     continue;
                 }
-                let centre = luma(x, y);
                 let chroma = rows.chroma_at(x, y);
                 let yuv = [
                     centre / 255.0,
@@ -112,10 +121,7 @@ pub(crate) fn sharpen(
                 if amount <= 0.0 {
                     continue;
                 }
-                let (left, right) = (x.saturating_sub(1), x + 1);
-                let (up, down) = (y.saturating_sub(1), y + 1);
-                let row = |yy: u32| luma(left, yy) + 2.0 * luma(x, yy) + luma(right, yy);
-                let blur = (row(up) + 2.0 * row(y) + row(down)) / (16.0 * 255.0);
+                let blur = blurred / (16.0 * 255.0);
                 let i = yuv[0];
                 let at = rows.luma_at(x, y);
                 rows.luma[at] = to_u8(i + (i - blur) * amount);
