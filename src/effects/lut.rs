@@ -144,9 +144,10 @@ impl Lut {
         let mut t = [0.0f32; 3];
         for k in 0..3 {
             let p = rgb[k].clamp(0.0, 1.0) * last;
-            let c = p.floor().min(last - 1.0);
-            cell[k] = c as usize;
-            t[k] = p - c;
+            // p ≥ 0: truncation is the floor, without a libm call.
+            let c = (p as usize).min(LUT_SIDE as usize - 2);
+            cell[k] = c;
+            t[k] = p - c as f32;
         }
         // The 8 corners lie within one step of each axis from `base`.
         let (dg, db) = (LUT_SIDE as usize, (LUT_SIDE * LUT_SIDE) as usize);
