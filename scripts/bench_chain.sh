@@ -6,7 +6,9 @@
 # 1800 kbps cap on both sides.
 #
 #   effects:    ours   pusher --mode fhd --mirror --zerolatency, all four
-#                      effects at 1, the built-in landmarker
+#                      effects at 1, the built-in landmarker; with
+#                      --all-effects also ruddiness and sharpness at 1 and
+#                      the film look (assets/luts/film.png) at 1
 #               FFmpeg hflip,crop,scale,bilateral,eq (no face warps at all)
 #   no effects: ours   pusher --mode fhd --mirror --zerolatency
 #               FFmpeg hflip,crop,scale (the encoder's own limit here)
@@ -16,7 +18,7 @@
 # throughput as a share of our own no-effects throughput. Whole commands
 # are timed (start-up included) from the shell.
 #
-#   bash scripts/bench_chain.sh [FRAMES] [ROUNDS]
+#   bash scripts/bench_chain.sh [FRAMES] [ROUNDS] [--all-effects]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/liveroom-xdg}"
@@ -34,9 +36,15 @@ if [ ! -s "$CLIP" ]; then
         -vf "scale=1440:1440,crop=1280:720:x='min(t*60,160)':y=150,format=yuv420p" \
         -r 30 -frames:v "$FRAMES" "$CLIP"
 fi
-cargo build --quiet --release --bin liveroom
-PUSHER="target/release/liveroom push"
+# LIVEROOM_BIN=path uses a liveroom binary built elsewhere (no build here).
+if [ -z "${LIVEROOM_BIN:-}" ]; then
+    cargo build --quiet --release --bin liveroom
+fi
+PUSHER="${LIVEROOM_BIN:-target/release/liveroom} push"
 EFFECTS=(--skin-whiteness 1 --skin-smoothness 1 --face-thinness 1 --eye-bigness 1)
+if [ "${3:-}" = "--all-effects" ]; then
+    EFFECTS+=(--ruddiness 1 --sharpness 1 --filter assets/luts/film.png --filter-strength 1)
+fi
 X264=(-c:v libx264 -preset veryfast -tune zerolatency -b:v 1800k -maxrate 1800k
     -bufsize 1800k -g 60 -pix_fmt yuv420p -f flv)
 # FFmpeg's geometry for the FHD vertical crop of a 1280x720 input, as ours.
@@ -71,6 +79,7 @@ fps_of() { # command → frames per second
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 echo "clip: $FRAMES frames 1280x720 panning over the portrait → 720x1280, $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo "our effects: ${EFFECTS[*]}"
 $PUSHER --input "$CLIP" --frames 2 --mode fhd --audio off --output "$WORK/warm.flv" 2>&1 >/dev/null \
     | grep -m1 "GPU adapter" || true
 declare -A RESULTS

@@ -6,11 +6,12 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{gpu, max_difference};
 use liveroom::color::rgb_image_to_i420;
-use liveroom::effects::{EffectParams, FaceFade};
+use liveroom::effects::{EffectParams, FaceFade, Lut};
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::geometry::{GeometryParams, GeometryPlan, OutputSize};
 use liveroom::landmarks::{FaceLandmarks, LandmarkTrack};
@@ -228,6 +229,24 @@ fn assert_background_untouched(plain: &I420Frame, after: &I420Frame, what: &str)
             "{what}: {name} changed by {change:.2} levels"
         );
     }
+}
+
+/// High-frequency energy: squared difference from the 3×3 mean.
+fn high_frequency_energy(frame: &I420Frame, (x0, y0, x1, y1): Rect) -> f64 {
+    let mut energy = 0.0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let mut mean = 0.0;
+            for dy in 0..3 {
+                for dx in 0..3 {
+                    mean += frame.sample(Plane::Y, x + dx - 1, y + dy - 1) as f64;
+                }
+            }
+            let d = frame.sample(Plane::Y, x, y) as f64 - mean / 9.0;
+            energy += d * d;
+        }
+    }
+    energy
 }
 
 #[test]
@@ -1182,5 +1201,229 @@ fn face_thinness_fades_in_and_out_instead_of_snapping() {
     assert!(shifts[3] > 0.0 && shifts[3] < shifts[10], "{shifts:?}");
     for pair in shifts.windows(2) {
         assert!(pair[1] >= pair[0], "{shifts:?}");
+    }
+}
+
+/// Around the eyes (with the brows' lower edge), in the portrait's pixels.
+const EYES: [Rect; 2] = [(194, 92, 215, 110), (236, 93, 257, 111)];
+
+/// The effects of `effects` with sharpness at `sharpness`.
+fn sharp(effects: EffectParams, sharpness: f32) -> EffectParams {
+    effects.with_sharpness(sharpness).expect("valid sharpness")
+}
+
+/// The routes of sharpness alone (or the colour filter): the shaders'
+/// finishing pass, or the CPU's after its plain frame.
+const FINISH_ROUTES: [(Placement, Route); 3] = [
+    (Placement::SHADERS, Route::Shader),
+    (PLAIN_ON_CPU, Route::CpuPlain),
+    (Placement::CPU_ASSISTS, Route::CpuPlain),
+];
+
+#[test]
+fn sharpness_sharpens_the_eyes_and_leaves_the_cheeks_and_background() {
+    let Some((mut pipeline, frame, plain)) = setup() else {
+        return;
+    };
+    for (placement, _) in FINISH_ROUTES {
+        pipeline.set_placement(placement);
+        let sharpened = run(&mut pipeline, &frame, sharp(EffectParams::default(), 1.0));
+        for eye in EYES {
+            let gain = gradient_energy(&sharpened, eye) / gradient_energy(&plain, eye) - 1.0;
+            eprintln!(
+                "sharpness 1 {placement:?}: eye {eye:?} gradient energy {:+.1} %",
+                gain * 100.0
+            );
+            assert!(
+                gain >= 0.30,
+                "eye {eye:?} gradient energy rose {:.1} %",
+                gain * 100.0
+            );
+        }
+        for cheek in CHEEKS {
+            let gain = high_frequency_energy(&sharpened, cheek)
+                / high_frequency_energy(&plain, cheek)
+                - 1.0;
+            eprintln!(
+                "sharpness 1 {placement:?}: cheek {cheek:?} high-frequency energy {:+.1} %",
+                gain * 100.0
+            );
+            assert!(
+                gain <= 0.10,
+                "cheek {cheek:?} high frequencies rose {:.1} %",
+                gain * 100.0
+            );
+        }
+        assert_background_untouched(&plain, &sharpened, "sharpness");
+    }
+}
+
+#[test]
+fn sharpness_at_zero_changes_no_byte_on_any_route() {
+    let Some((mut pipeline, frame, plain)) = setup() else {
+        return;
+    };
+    let all_four = rosy(effect(1.0, 1.0, 1.0, 1.0), 1.0);
+    assert_eq!(sharp(all_four, 0.0), all_four);
+    for (placement, _) in PLACEMENTS {
+        pipeline.set_placement(placement);
+        let before = run(&mut pipeline, &frame, all_four);
+        // Switched on and off again between frames, as `set_effects` does.
+        let sharpened = run(&mut pipeline, &frame, sharp(all_four, 1.0));
+        assert_ne!(sharpened, before, "{placement:?}: sharpness did nothing");
+        let after = run(&mut pipeline, &frame, sharp(all_four, 0.0));
+        assert_eq!(after, before, "{placement:?}");
+        let off = run(&mut pipeline, &frame, sharp(EffectParams::default(), 0.0));
+        assert_eq!(off, plain, "{placement:?}");
+    }
+}
+
+#[test]
+fn gpu_sharpness_matches_the_reference_within_two_levels() {
+    let Some(gpu) = gpu() else { return };
+    let frame = portrait();
+    let size = OutputSize::new(frame.width(), frame.height()).expect("size");
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    assert_routes_match_reference(
+        &mut pipeline,
+        &frame,
+        &params(sharp(EffectParams::default(), 1.0)),
+        &FINISH_ROUTES,
+        "sharpness 1",
+    );
+    assert_routes_match_reference(
+        &mut pipeline,
+        &frame,
+        &params(sharp(EffectParams::default(), 0.35)),
+        &FINISH_ROUTES,
+        "sharpness 0.35",
+    );
+    // With the skin effects; with the warps too, whose resampling differs
+    // from the reference's by a level here and there, which the unsharp
+    // mask amplifies on a few pixels (so: mostly within two levels).
+    let skin = sharp(rosy(effect(1.0, 1.0, 0.0, 0.0), 1.0), 1.0);
+    assert_routes_match_reference(
+        &mut pipeline,
+        &frame,
+        &params(skin),
+        &SKIN_ROUTES,
+        "sharpness with the skin effects",
+    );
+    let every = sharp(rosy(effect(1.0, 1.0, 1.0, 1.0), 1.0), 1.0);
+    assert_every_effect_mostly_matches(&mut pipeline, &frame, &params(every));
+}
+
+/// `params` (every effect) on each of [`PLACEMENTS`] against the reference,
+/// with the tolerance of resampled warps ([`assert_mostly_within_two_levels`]).
+fn assert_every_effect_mostly_matches(
+    pipeline: &mut FramePipeline,
+    frame: &I420Frame,
+    params: &FrameParams,
+) {
+    let size = OutputSize::new(frame.width(), frame.height()).expect("size");
+    let cpu_out = reference::process(frame, size, params).expect("reference");
+    for (placement, route) in PLACEMENTS {
+        pipeline.set_placement(placement);
+        let gpu_out = pipeline.process(frame, params).expect("GPU");
+        assert_eq!(pipeline.last_route(), Some(route));
+        let (worst, ..) = max_difference(&gpu_out, &cpu_out);
+        eprintln!("every effect {route:?}: worst difference {worst}");
+        assert_mostly_within_two_levels(&gpu_out, &cpu_out, route);
+    }
+}
+
+/// A look-up table of `assets/luts/` (`scripts/make_luts.py` writes them).
+fn look(name: &str) -> Arc<Lut> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("assets/luts/{name}.png"));
+    Arc::new(Lut::open(&path).unwrap_or_else(|e| panic!("{e}; run scripts/make_luts.py")))
+}
+
+/// The portrait's parameters with `effects` and the colour filter `lut`
+/// at `strength`.
+fn filtered(effects: EffectParams, lut: &Arc<Lut>, strength: f32) -> FrameParams {
+    FrameParams {
+        filter: Some(Arc::clone(lut)),
+        ..params(
+            effects
+                .with_filter_strength(strength)
+                .expect("valid strength"),
+        )
+    }
+}
+
+#[test]
+fn identity_filter_gives_the_unfiltered_frame_within_one_level() {
+    let Some((mut pipeline, frame, plain)) = setup() else {
+        return;
+    };
+    let identity = look("identity");
+    for (placement, route) in FINISH_ROUTES {
+        pipeline.set_placement(placement);
+        let out = pipeline
+            .process(&frame, &filtered(EffectParams::default(), &identity, 1.0))
+            .expect("GPU");
+        assert_eq!(pipeline.last_route(), Some(route));
+        let (worst, plane, x, y) = max_difference(&out, &plain);
+        eprintln!("identity filter {route:?}: worst difference {worst}");
+        assert!(
+            worst <= 1,
+            "identity filter moved {plane:?} ({x}, {y}) by {worst} ({route:?})"
+        );
+    }
+}
+
+#[test]
+fn sepia_filter_matches_the_reference_and_strength_zero_changes_no_byte() {
+    let Some((mut pipeline, frame, plain)) = setup() else {
+        return;
+    };
+    let sepia = look("sepia");
+    let size = OutputSize::new(frame.width(), frame.height()).expect("size");
+    let toned = reference::process(
+        &frame,
+        size,
+        &filtered(EffectParams::default(), &sepia, 1.0),
+    )
+    .expect("reference");
+    // Sepia: the flag's red and blue turn brown, chroma near one hue.
+    let flag = (5, 10, 60, 140);
+    let (u, v) = (
+        mean_of(&toned, Plane::U, flag),
+        mean_of(&toned, Plane::V, flag),
+    );
+    eprintln!("sepia: flag mean Cb {u:.1}, Cr {v:.1}");
+    assert!(
+        u < 128.0 && v > 128.0,
+        "flag not brownish: Cb {u:.1}, Cr {v:.1}"
+    );
+    for (effects, routes, what) in [
+        (EffectParams::default(), &FINISH_ROUTES[..], "sepia"),
+        (
+            sharp(rosy(effect(1.0, 1.0, 0.0, 0.0), 1.0), 1.0),
+            &SKIN_ROUTES[..],
+            "sepia with the skin effects and sharpness",
+        ),
+    ] {
+        assert_routes_match_reference(
+            &mut pipeline,
+            &frame,
+            &filtered(effects, &sepia, 1.0),
+            routes,
+            what,
+        );
+    }
+    // Every other effect (the warps' few differing pixels are amplified
+    // by sharpness and then by sepia's contrast past the tolerance: the
+    // pair is checked without warps above).
+    let every = rosy(effect(1.0, 1.0, 1.0, 1.0), 1.0);
+    assert_every_effect_mostly_matches(&mut pipeline, &frame, &filtered(every, &sepia, 1.0));
+    let half = filtered(EffectParams::default(), &sepia, 0.5);
+    assert_routes_match_reference(&mut pipeline, &frame, &half, &FINISH_ROUTES, "sepia at 0.5");
+    for (placement, _) in PLACEMENTS {
+        pipeline.set_placement(placement);
+        let off = pipeline
+            .process(&frame, &filtered(EffectParams::default(), &sepia, 0.0))
+            .expect("GPU");
+        assert_eq!(off, plain, "{placement:?}: filter strength 0 changed bytes");
     }
 }

@@ -156,8 +156,16 @@ fn effects_run_from_the_command_line_with_landmarks() {
     .expect("write");
     let (plain, beautified) = (dir.join("plain.y4m"), dir.join("beautified.y4m"));
     let rosy = dir.join("rosy.y4m");
+    let (sharp, sepia) = (dir.join("sharp.y4m"), dir.join("sepia.y4m"));
+    let sepia_lut = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/luts/sepia.png");
+    let sepia_lut = sepia_lut.to_str().expect("utf-8");
     for (out, effects) in [
         (&rosy, vec!["--ruddiness", "1"]),
+        (&sharp, vec!["--sharpness", "1"]),
+        (
+            &sepia,
+            vec!["--filter", sepia_lut, "--filter-strength", "1"],
+        ),
         (&plain, vec![]),
         (
             &beautified,
@@ -197,6 +205,36 @@ fn effects_run_from_the_command_line_with_landmarks() {
     }
     let (plain, beautified, rosy) = (read_all(&plain), read_all(&beautified), read_all(&rosy));
     assert_eq!((plain.len(), beautified.len(), rosy.len()), (2, 2, 2));
+    let (sharp, sepia) = (read_all(&sharp), read_all(&sepia));
+    assert_eq!((sharp.len(), sepia.len()), (2, 2));
+    // Sharpness: luma changes near the face, the top corners (wall) stay;
+    // chroma is untouched.
+    assert_ne!(sharp[0].plane(Plane::Y), plain[0].plane(Plane::Y));
+    assert_eq!(sharp[0].plane(Plane::U), plain[0].plane(Plane::U));
+    for (x, y) in [(5, 5), (350, 5)] {
+        assert_eq!(
+            sharp[0].sample(Plane::Y, x, y),
+            plain[0].sample(Plane::Y, x, y)
+        );
+    }
+    // Sepia: chroma on the brownish side of grey (Cb at most, Cr at least
+    // grey) but for a few samples of colours out of RGB's range.
+    let samples = sepia[0].plane(Plane::U).len();
+    let bluish = sepia[0]
+        .plane(Plane::U)
+        .iter()
+        .filter(|&&u| u > 130)
+        .count();
+    let greenish = sepia[0]
+        .plane(Plane::V)
+        .iter()
+        .filter(|&&v| v < 126)
+        .count();
+    eprintln!("sepia: {bluish} bluish, {greenish} greenish of {samples} chroma samples");
+    assert!(
+        bluish + greenish < samples / 200,
+        "sepia left colours: {bluish}, {greenish}"
+    );
     // Ruddiness alone: the same luma (±1 where a shader rounds it), redder
     // chroma somewhere (the face).
     let luma_moved = plain[0]
@@ -289,6 +327,9 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
     let not_png = dir.join("photo.png");
     std::fs::write(&not_png, b"this is not a picture").expect("write");
     let missing_dir_output = dir.join("no/such/dir/out.y4m");
+    // A picture, but not a look-up table's size.
+    let small_png = dir.join("small.png");
+    image::RgbImage::new(64, 32).save(&small_png).expect("save");
     let bad_landmarks = dir.join("faces.jsonl");
     std::fs::write(
         &bad_landmarks,
@@ -320,6 +361,21 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
         (
             vec!["--background-image", "/no/such/picture.png"],
             "--background-image",
+        ),
+        (vec!["--sharpness", "1.5"], "--sharpness"),
+        (vec!["--sharpness", "NaN"], "--sharpness"),
+        (vec!["--filter-strength", "-1"], "--filter-strength"),
+        (
+            vec!["--filter", "/no/such/look.png"],
+            "cannot read look-up table",
+        ),
+        (
+            vec!["--filter", not_png.to_str().expect("utf-8")],
+            "cannot read look-up table",
+        ),
+        (
+            vec!["--filter", small_png.to_str().expect("utf-8")],
+            "expected a 512x512",
         ),
         (vec!["--beauty", "10"], "--beauty"),
         (vec!["--whiteness", "4.5"], "--whiteness"),

@@ -30,6 +30,11 @@
 //! * **Ruddiness** adds a rosy tone to the skin: chroma moves by
 //!   `(Cb, Cr) += RUDDY_SHIFT × amount` levels, amount = mask × strength,
 //!   and luma stays exactly as it was (see [`redden`]).
+//! * **Sharpness** is an unsharp mask on luma around the faces (eyes,
+//!   brows, lips, hair), weighed by one minus the skin mask so that skin
+//!   is left to the smoothing (see [`sharpen_weight`]).
+//! * **Filter strength** blends a colour look-up table ([`Lut`], the
+//!   512×512 PNG layout) over the whole frame's RGB.
 
 //!
 //! Shape effects (thinning, eyes) are scaled per face by a weight that
@@ -45,6 +50,8 @@ mod background;
 mod face_fade;
 mod face_field;
 mod face_outline;
+mod lut;
+mod sharpen;
 mod skin;
 
 use thiserror::Error;
@@ -56,6 +63,8 @@ pub use background::{
 pub use face_fade::{box_overlap, FaceFade, FaceWeights, FADE_TIME};
 pub use face_field::{FaceField, FACE_FIELD_SPACING};
 pub use face_outline::{FaceOutline, THIN_BAND_ACROSS, THIN_BAND_DOWN, THIN_BAND_UP};
+pub use lut::{Lut, LutError, LUT_IMAGE_SIDE, LUT_SIDE};
+pub use sharpen::{sharpen_weight, vicinity_weight, SHARPEN_GAIN};
 pub use skin::{
     redden, skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten, whiten_lift,
     RUDDY_SHIFT, WHITEN_CHROMA, WHITEN_LIFT,
@@ -100,6 +109,8 @@ pub struct EffectParams {
     eye_bigness: f32,
     ruddiness: f32,
     background_blur: f32,
+    sharpness: f32,
+    filter_strength: f32,
 }
 
 fn strength(name: &'static str, value: f32) -> Result<f32, EffectError> {
@@ -132,6 +143,25 @@ impl EffectParams {
             face_thinness: strength("face_thinness", face_thinness)?,
             eye_bigness: strength("eye_bigness", eye_bigness)?,
             ..Self::default()
+        })
+    }
+
+    /// The same strengths with sharpness (an unsharp mask on luma around
+    /// the faces, skin left alone) at `sharpness`, in 0..=1 (0 = off).
+    pub fn with_sharpness(self, sharpness: f32) -> Result<Self, EffectError> {
+        Ok(Self {
+            sharpness: strength("sharpness", sharpness)?,
+            ..self
+        })
+    }
+
+    /// The same strengths with the colour filter (the frame's look-up
+    /// table, [`crate::FrameParams::filter`]) blended at `filter_strength`,
+    /// in 0..=1 (0 = off).
+    pub fn with_filter_strength(self, filter_strength: f32) -> Result<Self, EffectError> {
+        Ok(Self {
+            filter_strength: strength("filter_strength", filter_strength)?,
+            ..self
         })
     }
 
@@ -193,10 +223,23 @@ impl EffectParams {
         self.background_blur
     }
 
-    /// Whether any effect changes colours (whitening, smoothing or
-    /// ruddiness).
+    /// Sharpness strength.
+    pub fn sharpness(&self) -> f32 {
+        self.sharpness
+    }
+
+    /// Colour filter (look-up table) strength.
+    pub fn filter_strength(&self) -> f32 {
+        self.filter_strength
+    }
+
+    /// Whether any effect changes the faces' colours (whitening, smoothing,
+    /// ruddiness or sharpness): those need the faces' landmarks.
     pub fn has_color_effect(&self) -> bool {
-        self.skin_whiteness > 0.0 || self.skin_smoothness > 0.0 || self.ruddiness > 0.0
+        self.skin_whiteness > 0.0
+            || self.skin_smoothness > 0.0
+            || self.ruddiness > 0.0
+            || self.sharpness > 0.0
     }
 
     /// Whether any effect moves pixels (face or eye warps).
@@ -270,6 +313,10 @@ pub struct EffectPlan {
     pub smoothness: f32,
     /// Ruddiness strength, 0..1.
     pub ruddiness: f32,
+    /// Sharpness strength, 0..1.
+    pub sharpness: f32,
+    /// Colour filter strength, 0..1 (the table is the frame's).
+    pub filter_strength: f32,
 }
 
 /// Smooth falloff: 1 at the centre, 0 from `r² ≥ 1` on, `(1 − r²)²` between.
@@ -322,6 +369,8 @@ impl EffectPlan {
             whiteness: params.skin_whiteness,
             smoothness: params.skin_smoothness,
             ruddiness: params.ruddiness,
+            sharpness: params.sharpness,
+            filter_strength: params.filter_strength,
             ..Self::default()
         };
         let faces = &faces[..faces.len().min(MAX_FACES)];
@@ -456,8 +505,21 @@ impl EffectPlan {
     /// `width × height`: the warp where the plan warps, the skin region where
     /// it whitens or smooths; `None` when it does neither.
     pub fn face_field(&self, width: u32, height: u32) -> Option<FaceField> {
-        (self.has_warp() || self.has_color())
-            .then(|| FaceField::new(self, width, height, self.has_warp(), self.has_color()))
+        let mask = self.has_color() || self.has_sharpening();
+        (self.has_warp() || mask)
+            .then(|| FaceField::new(self, width, height, self.has_warp(), mask))
+    }
+
+    /// Whether the plan sharpens around the faces.
+    pub fn has_sharpening(&self) -> bool {
+        !self.faces.is_empty() && self.sharpness > 0.0
+    }
+
+    /// The rectangle outside which nothing is sharpened: the skin mask's
+    /// bounds grown by [`sharpen::REACH`] of their size each way and twice
+    /// that upward (hair), where [`vicinity_weight`] fades to zero.
+    pub fn sharpen_bounds(&self) -> [f32; 4] {
+        sharpen::bounds(self.mask_bounds())
     }
 
     /// Whether the plan smooths skin.

@@ -1,9 +1,9 @@
 //! The frame pipeline: I420 in, processed I420 out.
 //!
 //! ```text
-//! upload I420 ─► geometry pass ─► packed I420 ─► smoothing passes ─► readback
-//!                (warps, crop, zoom, mirror,      (guided filter at ¼ size,
-//!                 scale, whitening)               only when asked for)
+//! upload I420 ─► geometry pass ─► packed I420 ─► smoothing passes ─► finishing pass ─► readback
+//!                (warps, crop, zoom, mirror,      (guided filter at ¼ size,  (sharpness, colour
+//!                 scale, whitening)               only when asked for)        filter; when asked for)
 //! ```
 //!
 //! Only I420 crosses the bus (1.5 bytes per pixel each way). Buffers, the
@@ -37,6 +37,8 @@
 pub mod background;
 mod cpu_skin;
 mod cpu_warp;
+mod finish;
+mod finish_pass;
 mod plain;
 pub mod reference;
 pub mod route;
@@ -50,11 +52,12 @@ mod readback;
 mod resources;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use thiserror::Error;
 
 use crate::color::ColorMatrix;
-use crate::effects::{union_of, EffectParams, EffectPlan, FaceWeights};
+use crate::effects::{union_of, EffectParams, EffectPlan, FaceWeights, Lut};
 use crate::frame::{FrameError, I420Frame};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
 use crate::gpu::{
@@ -64,6 +67,8 @@ use crate::landmarks::FaceLandmarks;
 pub use background::BackgroundPass;
 use cpu_skin::{CpuSkin, SkinWork};
 use cpu_warp::CpuWarp;
+use finish::FinishWork;
+use finish_pass::Finisher;
 use geometry_pass::{Dispatch, GeometryVariants, VariantKey};
 use gpu_blocks::GpuBlocks;
 use plain::PlainScaler;
@@ -93,10 +98,11 @@ pub const GEOMETRY_SHADER: &str = concat!(
 
 /// Every composed shader the pipeline compiles, by name: each file in
 /// `shaders/` is part of at least one.
-pub const SHADERS: [(&str, &str); 3] = [
+pub const SHADERS: [(&str, &str); 4] = [
     ("effects.wgsl + geometry.wgsl", GEOMETRY_SHADER),
     ("effects.wgsl + smoothing.wgsl", smoothing::SMOOTHING_SHADER),
     ("background.wgsl", background::BACKGROUND_SHADER),
+    ("effects.wgsl + finish.wgsl", finish_pass::FINISH_SHADER),
 ];
 
 /// Shader invocations per workgroup side (`@workgroup_size(8, 8)`).
@@ -133,6 +139,10 @@ pub struct FrameParams {
     /// and fading out (in input pixels), from [`crate::effects::FaceFade`].
     /// The default weighs every face fully.
     pub face_weights: FaceWeights,
+    /// The colour filter's look-up table, blended at
+    /// [`EffectParams::filter_strength`]; `None` filters nothing. Upload
+    /// to the GPU happens when the table (the `Arc`) changes.
+    pub filter: Option<Arc<Lut>>,
 }
 
 impl FrameParams {
@@ -178,6 +188,9 @@ pub struct FramePipeline {
     interleaved: Vec<u8>,
     /// The smoothing passes, made when a frame first needs them.
     smoother: Option<Smoother>,
+    /// The finishing pass (sharpness, colour filter), made when a frame
+    /// first needs it on the GPU.
+    finisher: Option<Finisher>,
     /// Frames submitted and not yet collected, oldest first.
     in_flight: VecDeque<InFlight>,
     /// The readback buffer the next submission uses.
@@ -278,6 +291,7 @@ impl FramePipeline {
             input: None,
             interleaved: Vec::new(),
             smoother: None,
+            finisher: None,
             in_flight: VecDeque::new(),
             next_slot: 0,
             output,
@@ -299,6 +313,7 @@ impl FramePipeline {
             self.output_size = size;
             self.input = None;
             self.smoother = None;
+            self.finisher = None;
         }
         Ok(())
     }
@@ -356,9 +371,14 @@ impl FramePipeline {
         };
         let readback = &self.output.readbacks[flight.slot];
         let skin = flight.skin.take();
+        let finish = flight.finish.take();
         let mut frame = read_back(&self.gpu, readback, &self.output.layout, flight)?;
         if let Some((work, field)) = skin {
             self.cpu_skin.apply(&mut frame, &field, &work);
+        }
+        if let Some(finish) = finish {
+            let (work, field) = *finish;
+            work.apply(&mut frame, field.as_ref());
         }
         Ok(Some(frame))
     }
@@ -420,6 +440,9 @@ impl FramePipeline {
             true => SkinWork::for_plan(&effects),
             false => None,
         };
+        // Sharpness and the colour filter come last: in the shader where
+        // the shaders do the whole frame, else on the CPU.
+        let mut finish = FinishWork::for_frame(&effects, params.filter.as_ref());
         let scaler = match route {
             Route::Shader => None,
             _ => PlainScaler::new(&plan, &layout),
@@ -478,6 +501,9 @@ impl FramePipeline {
                 if let (Some(work), Some(field)) = (&skin, &field) {
                     self.cpu_skin.apply(&mut plain_frame, field, work);
                 }
+                if let Some(work) = &finish {
+                    work.apply(&mut plain_frame, field.as_ref());
+                }
                 self.in_flight.push_back(InFlight::Ready(plain_frame));
                 self.last_route = Some(route);
                 return Ok(());
@@ -513,6 +539,19 @@ impl FramePipeline {
             Some(_) => route,
             None => Route::Shader,
         };
+        let finish_on_gpu = match base.is_none() && skin.is_none() {
+            true => finish.take(),
+            false => None,
+        };
+        if finish_on_gpu.is_some() && self.finisher.is_none() {
+            self.finisher = Some(Finisher::new(
+                device,
+                self.output.layout,
+                &self.output.storage,
+                &self.effect_uniforms,
+                &self.output.face_field,
+            )?);
+        }
         if smoothing && self.smoother.is_none() {
             self.smoother = Some(Smoother::new(
                 device,
@@ -529,6 +568,7 @@ impl FramePipeline {
             .ok_or_else(|| GpuError::Operation("no input textures were allocated".into()))?;
         let uniforms = GeometryUniforms::new(&plan, &output.layout);
         let queue = self.gpu.queue();
+        let finisher = &mut self.finisher;
         let mut flight = checked(device, || {
             for (index, dispatch) in dispatches.iter().enumerate() {
                 let uniforms = uniforms.with_region(dispatch.region);
@@ -576,6 +616,9 @@ impl FramePipeline {
                     effects.mask_bounds(),
                 );
             }
+            if let (Some(work), Some(finisher)) = (&finish_on_gpu, finisher.as_mut()) {
+                finisher.encode(device, queue, &mut encoder, &output.storage, work)?;
+            }
             encoder.copy_buffer_to_buffer(
                 &output.storage,
                 0,
@@ -590,15 +633,19 @@ impl FramePipeline {
                 // The receiver lives until the frame is collected.
                 let _ = sender.send(result);
             });
-            GpuFrame {
+            Ok::<_, GpuError>(GpuFrame {
                 slot,
                 submission,
                 mapped,
                 timestamp: frame.timestamp,
                 base,
                 skin: None,
-            }
-        })?;
+                finish: None,
+            })
+        })??;
+        if let Some(work) = finish {
+            flight.finish = Some(Box::new((work, field.clone())));
+        }
         if let (Some(work), Some(field)) = (skin, field) {
             flight.skin = Some((work, field));
         }

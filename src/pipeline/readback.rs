@@ -3,6 +3,7 @@
 //! or laying the blocks the GPU computed over the CPU's plain frame.
 
 use super::cpu_skin::SkinWork;
+use super::finish::FinishWork;
 use super::uniforms::{BlockRegion, OutputLayout};
 use super::PipelineError;
 use crate::effects::FaceField;
@@ -27,6 +28,9 @@ pub(super) struct GpuFrame {
     pub(super) base: Option<(I420Frame, Vec<BlockRegion>)>,
     /// The skin effects, when the CPU does them after the GPU's part.
     pub(super) skin: Option<(SkinWork, FaceField)>,
+    /// Sharpness and the colour filter, when the CPU does them last (with
+    /// the frame's face field, if it has one).
+    pub(super) finish: Option<Box<(FinishWork, Option<FaceField>)>>,
 }
 
 /// Copies the blocks of `region` from the packed GPU output `packed` into

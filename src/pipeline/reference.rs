@@ -2,6 +2,7 @@
 //! in plain Rust, one pixel at a time. It is the specification the GPU path
 //! is tested against (within ±2 levels), and a fallback for tiny pictures.
 
+use super::finish::FinishWork;
 use super::smoothing::{low_res_size, radius_for, BLOCK, DETAIL, EPS};
 use super::uniforms::{crop_bounds, TapGrid};
 use super::{FrameParams, PipelineError};
@@ -148,6 +149,9 @@ pub fn process(
     }
     if let (true, Some(field)) = (effects.has_smoothing(), &field) {
         smooth(&mut out, field, effects.smoothness, radius_for(&effects));
+    }
+    if let Some(work) = FinishWork::for_frame(&effects, params.filter.as_ref()) {
+        work.apply(&mut out, field.as_ref());
     }
     Ok(out)
 }

@@ -84,7 +84,9 @@ impl Placement {
 }
 
 /// The way one frame went through the pipeline (see
-/// [`super::FramePipeline::last_route`]).
+/// [`super::FramePipeline::last_route`]). Sharpness and the colour filter
+/// come last on every route: in the shaders' finishing pass on
+/// [`Route::Shader`], on the CPU (`pipeline::finish`) on the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     /// The shaders did the whole frame: the geometry pass (its effects'
@@ -92,7 +94,8 @@ pub enum Route {
     /// rest), then the smoothing passes where the frame smooths skin.
     Shader,
     /// The CPU did the plain geometry and the frame needed nothing more (no
-    /// effect, or none that changes a block of the output); no GPU pass.
+    /// effect, or none that changes a block of the output) but, where
+    /// asked for, sharpness and the colour filter; no GPU pass.
     CpuPlain,
     /// The CPU did the whole frame: the plain geometry, then its warps
     /// where `warps`, then its skin effects where `skin` (one of the two at

@@ -69,6 +69,9 @@ pub struct PusherConfig {
     /// the push starts with a background blur; `set_effects` changes the
     /// blur's strength while it runs.
     pub background_image: Option<PathBuf>,
+    /// The colour filter's look-up table, blended at the effects'
+    /// [`EffectParams::filter_strength`]; `None` filters nothing.
+    pub filter: Option<std::sync::Arc<crate::effects::Lut>>,
     /// `minBitrate` in kbps (`None`: the mode's).
     pub min_bitrate_kbps: Option<u32>,
     /// `maxBitrate` in kbps (`None`: the mode's).
@@ -122,6 +125,7 @@ impl Default for PusherConfig {
             zoom: 1.0,
             effects: EffectParams::default(),
             background_image: None,
+            filter: None,
             min_bitrate_kbps: None,
             max_bitrate_kbps: None,
             waiting_image: None,

@@ -150,6 +150,7 @@ enum Command {
     Snapshot(PathBuf, Sender<Result<(), PushError>>),
     SwitchSource(Box<dyn FrameSource>),
     SetEffects(EffectParams),
+    SetFilter(Option<std::sync::Arc<crate::effects::Lut>>),
     Bgm(BgmCommand),
     Mute(bool),
     Stop,
@@ -277,6 +278,16 @@ impl LivePusher {
     /// Changes the effect strengths from the next frame.
     pub fn set_effects(&self, effects: EffectParams) -> Result<(), PushError> {
         self.send(Command::SetEffects(effects))
+    }
+
+    /// Changes the colour filter's look-up table from the next frame
+    /// (`None`: no filter); its strength is the effects'
+    /// [`EffectParams::filter_strength`]. The GPU gets the new table once.
+    pub fn set_filter(
+        &self,
+        filter: Option<std::sync::Arc<crate::effects::Lut>>,
+    ) -> Result<(), PushError> {
+        self.send(Command::SetFilter(filter))
     }
 
     /// `playBGM`: mixes `path` into the stream from its start (`bgmStart`,

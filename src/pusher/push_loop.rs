@@ -165,6 +165,7 @@ impl PushLoop {
             effects: config.effects,
             faces: Vec::new(),
             face_weights: FaceWeights::default(),
+            filter: config.filter.clone(),
         };
         // However faces arrive (landmarker, track, application), their
         // shape effects fade in and out by stream time.
@@ -482,6 +483,7 @@ impl PushLoop {
                 params.geometry = self.prepare_source(self.geometry()?);
             }
             Command::SetEffects(effects) => params.effects = effects,
+            Command::SetFilter(filter) => params.filter = filter,
             Command::Bgm(command) => match (&mut self.audio, command) {
                 (Some(audio), command) => audio.bgm(command),
                 (None, BgmCommand::Play(_, reply)) => {

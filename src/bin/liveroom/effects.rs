@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use liveroom::color::i420_to_rgb_image;
-use liveroom::effects::EffectParams;
+use liveroom::effects::{EffectParams, Lut};
 use liveroom::face::{BuiltinLandmarker, FaceLandmarker, LandmarkerConfig, ModelPaths};
 use liveroom::frame::I420Frame;
 use liveroom::geometry::OutputSize;
@@ -57,6 +57,15 @@ pub struct EffectsArgs {
     /// Rosy skin tone (ruddiness), 0 (off) to 1.
     #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
     ruddiness: f32,
+    /// Sharpening of eyes, brows, lips and hair (skin left alone), 0 (off) to 1.
+    #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
+    sharpness: f32,
+    /// Colour filter: a 512x512 PNG look-up table (e.g. assets/luts/sepia.png).
+    #[arg(long, value_name = "FILE.png")]
+    filter: Option<PathBuf>,
+    /// How much of --filter to blend in, 0 (off) to 1.
+    #[arg(long, value_name = "X", default_value = "1", value_parser = args::unit)]
+    filter_strength: f32,
 }
 
 /// Runs `liveroom effects`.
@@ -73,7 +82,15 @@ pub fn run(args: EffectsArgs) -> Result<(), Failure> {
         args.eye_bigness,
     )
     .and_then(|effects| effects.with_ruddiness(args.ruddiness))
+    .and_then(|effects| effects.with_sharpness(args.sharpness))
+    .and_then(|effects| effects.with_filter_strength(args.filter_strength))
     .map_err(Failure::usage)?;
+    let filter = args
+        .filter
+        .as_deref()
+        .map(|path| Lut::open(path).map(std::sync::Arc::new))
+        .transpose()
+        .map_err(Failure::usage)?;
     let frame = even_sided(&args.input)?;
     let faces = faces_in(&frame, args.landmarks.as_deref(), args.max_faces)?;
     let size = OutputSize::new(frame.width(), frame.height()).map_err(Failure::usage)?;
@@ -84,6 +101,7 @@ pub fn run(args: EffectsArgs) -> Result<(), Failure> {
         let params = FrameParams {
             effects,
             faces: faces.clone(),
+            filter: filter.clone(),
             ..Default::default()
         };
         let processed = pipeline.process(&frame, &params).map_err(Failure::run)?;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 use liveroom::audio::AudioQuality;
-use liveroom::effects::EffectParams;
+use liveroom::effects::{EffectParams, Lut};
 use liveroom::encoder::BitrateRange;
 use liveroom::events::{EventPrinter, PushCode};
 use liveroom::face::{BuiltinLandmarker, LandmarkerConfig, ModelPaths};
@@ -133,6 +133,15 @@ pub struct PushArgs {
     /// Show this picture behind the person instead of the background, scaled to cover.
     #[arg(long, value_name = "FILE", help_heading = "Beauty")]
     background_image: Option<PathBuf>,
+    /// Sharpening of eyes, brows, lips and hair (skin left alone), 0 (off) to 1.
+    #[arg(long, value_name = "X", help_heading = "Beauty", value_parser = args::unit)]
+    sharpness: Option<f32>,
+    /// Colour filter: a 512x512 PNG look-up table (e.g. assets/luts/sepia.png).
+    #[arg(long, value_name = "FILE.png", help_heading = "Beauty")]
+    filter: Option<PathBuf>,
+    /// How much of --filter to blend in, 0 (off) to 1.
+    #[arg(long, value_name = "X", default_value = "1", help_heading = "Beauty", value_parser = args::unit)]
+    filter_strength: f32,
     /// Legacy smoothing level 0 to 9 (smoothness = level / 9); not with the custom flags.
     #[arg(long, value_name = "LEVEL", help_heading = "Beauty", value_parser = args::level)]
     beauty: Option<i64>,
@@ -234,6 +243,8 @@ fn effect_params(args: &PushArgs) -> Result<EffectParams, Failure> {
     effects
         .with_ruddiness(args.ruddiness.unwrap_or(0.0))
         .and_then(|effects| effects.with_background_blur(args.background_blur.unwrap_or(0.0)))
+        .and_then(|e| e.with_sharpness(args.sharpness.unwrap_or(0.0)))
+        .and_then(|e| e.with_filter_strength(args.filter_strength))
         .map_err(Failure::usage)
 }
 
@@ -286,6 +297,12 @@ fn check_sound_flags(args: &PushArgs) -> Result<(), Failure> {
 
 fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
     let effects = effect_params(&args)?;
+    let filter = args
+        .filter
+        .as_deref()
+        .map(|path| Lut::open(path).map(Arc::new))
+        .transpose()
+        .map_err(Failure::usage)?;
     BitrateRange::resolve(args.mode, args.min_bitrate, args.max_bitrate)
         .map_err(|e| Failure::Usage(format!("--min-bitrate/--max-bitrate: {e}")))?;
     check_sound_flags(&args)?;
@@ -316,6 +333,7 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
         zoom: args.zoom,
         effects,
         background_image: args.background_image.clone(),
+        filter,
         min_bitrate_kbps: args.min_bitrate,
         max_bitrate_kbps: args.max_bitrate,
         max_frames,

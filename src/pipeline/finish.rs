@@ -1,0 +1,179 @@
+//! The finishing effects, after everything else a frame gets: sharpness
+//! (an unsharp mask on luma around the faces, skin left alone; see
+//! `crate::effects::sharpen_weight`) and then the colour filter (a
+//! look-up table on the RGB of every pixel, blended by its strength).
+//!
+//! This CPU code is the specification: the reference calls it, the CPU
+//! routes call it (on two threads), and `shaders/finish.wgsl` repeats it.
+
+use std::sync::Arc;
+
+use super::rows::in_two_halves;
+use crate::color::{to_u8, ColorMatrix};
+use crate::effects::{
+    is_empty_rect, sharpen_weight, vicinity_weight, EffectPlan, FaceField, Lut, SHARPEN_GAIN,
+};
+use crate::frame::{I420Frame, Plane};
+
+/// What a frame's finishing step does.
+#[derive(Debug, Clone)]
+pub(crate) struct FinishWork {
+    /// Sharpness strength and the rectangle sharpened, if it sharpens.
+    pub(crate) sharpen: Option<(f32, [f32; 4])>,
+    /// The look-up table and its strength, if it filters.
+    pub(crate) filter: Option<(Arc<Lut>, f32)>,
+}
+
+impl FinishWork {
+    /// The finishing step of a frame with the effect plan `plan` and the
+    /// look-up table `filter` (if any); `None` when it does nothing.
+    pub(crate) fn for_frame(plan: &EffectPlan, filter: Option<&Arc<Lut>>) -> Option<Self> {
+        let work = Self {
+            sharpen: (plan.has_sharpening() && !is_empty_rect(plan.sharpen_bounds()))
+                .then(|| (plan.sharpness, plan.sharpen_bounds())),
+            filter: filter
+                .filter(|_| plan.filter_strength > 0.0)
+                .map(|lut| (Arc::clone(lut), plan.filter_strength)),
+        };
+        (work.sharpen.is_some() || work.filter.is_some()).then_some(work)
+    }
+
+    /// Sharpens, then filters, `frame` (the frame's face field `field`
+    /// gives the skin region weight; without one nothing is skin).
+    pub(crate) fn apply(&self, frame: &mut I420Frame, field: Option<&FaceField>) {
+        if let Some((strength, bounds)) = self.sharpen {
+            sharpen(frame, field, strength, bounds);
+        }
+        if let Some((lut, strength)) = &self.filter {
+            filter(frame, lut, *strength);
+        }
+    }
+}
+
+/// The pixels `[x0, y0, x1, y1)` (ends exclusive, rows even) that touch
+/// `rect` in a `width × height` frame.
+fn pixel_span(rect: [f32; 4], width: u32, height: u32) -> Option<[u32; 4]> {
+    if is_empty_rect(rect) {
+        return None;
+    }
+    let clamp = |v: f32, max: u32| (v.max(0.0) as u32).min(max);
+    let span = [
+        clamp(rect[0].floor(), width),
+        clamp(rect[1].floor(), height) & !1,
+        clamp(rect[2].ceil() + 1.0, width),
+        (clamp(rect[3].ceil() + 1.0, height) + 1).min(height) & !1,
+    ];
+    (span[2] > span[0] && span[3] > span[1]).then_some(span)
+}
+
+/// The unsharp mask: per pixel of `bounds`, luma `I` gains
+/// `SHARPEN_GAIN × strength × weight × (I − blur)`, `blur` the 3×3
+/// binomial of the frame as it was (clamped at its edges), `weight`
+/// [`sharpen_weight`] of the pixel's vicinity, the face field's region
+/// weight and the pixel's colour.
+pub(crate) fn sharpen(
+    frame: &mut I420Frame,
+    field: Option<&FaceField>,
+    strength: f32,
+    bounds: [f32; 4],
+) {
+    let (w, h) = (frame.width(), frame.height());
+    let Some([x0, y0, x1, y1]) = pixel_span(bounds, w, h) else {
+        return;
+    };
+    // The luma rows the mask reads, one beyond each side, as they were.
+    let first = y0.saturating_sub(1);
+    let last = (y1 + 1).min(h);
+    let stride = frame.stride(Plane::Y);
+    let original: Vec<u8> =
+        frame.plane(Plane::Y)[first as usize * stride..last as usize * stride].to_vec();
+    let luma = |x: u32, y: u32| {
+        let (x, y) = (x.min(w - 1), y.clamp(first, last - 1));
+        f32::from(original[(y - first) as usize * stride + x as usize])
+    };
+    let gain = SHARPEN_GAIN * strength;
+    in_two_halves(frame, y0..y1, |rows, range| {
+        for y in range {
+            for x in x0..x1 {
+                let centre = luma(x, y);
+                let (left, right) = (x.saturating_sub(1), x + 1);
+                let (up, down) = (y.saturating_sub(1), y + 1);
+                let row = |yy: u32| luma(left, yy) + 2.0 * luma(x, yy) + luma(right, yy);
+                let blurred = row(up) + 2.0 * row(y) + row(down);
+                // The weight is at most 1: a detail the gain cannot move by
+                // half a level leaves the byte as it is.
+                if (centre - blurred / 16.0).abs() * gain < 0.49 {
+                    continue;
+                }
+                let p = [x as f32 + 0.5, y as f32 + 0.5];
+                let vicinity = vicinity_weight(p, bounds);
+                if vicinity <= 0.0 {
+                    continue;
+                }
+                let chroma = rows.chroma_at(x, y);
+                let yuv = [
+                    centre / 255.0,
+                    f32::from(rows.u[chroma]) / 255.0,
+                    f32::from(rows.v[chroma]) / 255.0,
+                ];
+                let region = field.map_or(0.0, |f| f.at(p)[2]);
+                let amount = sharpen_weight(vicinity, region, yuv) * gain;
+                if amount <= 0.0 {
+                    continue;
+                }
+                let blur = blurred / (16.0 * 255.0);
+                let i = yuv[0];
+                let at = rows.luma_at(x, y);
+                rows.luma[at] = to_u8(i + (i - blur) * amount);
+            }
+        }
+    });
+}
+
+/// The colour filter over every 2×2 block: each pixel's RGB (its luma and
+/// the block's chroma) moves toward what `lut` gives its colour clamped to
+/// 0..1, by `strength` (so out-of-range colours keep their excess and an
+/// identity table changes nothing); luma is the result's, chroma the
+/// block's plus the mean change of its pixels'.
+pub(crate) fn filter(frame: &mut I420Frame, lut: &Lut, strength: f32) {
+    let (w, h) = (frame.width(), frame.height());
+    let matrix = ColorMatrix::bt601_video_range();
+    in_two_halves(frame, 0..h.next_multiple_of(2), |rows, range| {
+        for y in range.step_by(2) {
+            for bx in 0..w.div_ceil(2) {
+                let chroma = rows.chroma_at(bx * 2, y);
+                let uv = [
+                    f32::from(rows.u[chroma]) / 255.0,
+                    f32::from(rows.v[chroma]) / 255.0,
+                ];
+                let mut delta = [0.0f32; 2];
+                let mut count = 0.0f32;
+                for yy in y..(y + 2).min(h) {
+                    for x in bx * 2..(bx * 2 + 2).min(w) {
+                        let at = rows.luma_at(x, yy);
+                        let yuv = [f32::from(rows.luma[at]) / 255.0, uv[0], uv[1]];
+                        let out = filtered(&matrix, lut, strength, yuv);
+                        rows.luma[at] = to_u8(out[0]);
+                        delta[0] += out[1] - uv[0];
+                        delta[1] += out[2] - uv[1];
+                        count += 1.0;
+                    }
+                }
+                rows.u[chroma] = to_u8(uv[0] + delta[0] / count);
+                rows.v[chroma] = to_u8(uv[1] + delta[1] / count);
+            }
+        }
+    });
+}
+
+/// One pixel through the colour filter (normalised YUV in and out).
+pub(crate) fn filtered(matrix: &ColorMatrix, lut: &Lut, strength: f32, yuv: [f32; 3]) -> [f32; 3] {
+    let rgb = matrix.yuv_to_rgb(yuv);
+    let clamped = rgb.map(|c| c.clamp(0.0, 1.0));
+    let looked = lut.apply(clamped);
+    matrix.rgb_to_yuv([
+        rgb[0] + (looked[0] - clamped[0]) * strength,
+        rgb[1] + (looked[1] - clamped[1]) * strength,
+        rgb[2] + (looked[2] - clamped[2]) * strength,
+    ])
+}
