@@ -4,7 +4,8 @@
 # for the test portrait and assets/contact-sheet-2.png for the official
 # portrait. Each column is one effect alone at full strength (the original
 # first, all together last); the whole picture sits above a close-up of the
-# face, where skin texture shows. People judge beauty by looking.
+# face, where skin texture shows; the colour-filter column is the film look.
+# People judge beauty by looking.
 #
 #   bash scripts/contact_sheet.sh
 set -euo pipefail
@@ -18,8 +19,10 @@ JSON
 cargo run --quiet --release -- effects \
     --input assets/photos/astronaut.png \
     --landmarks assets/astronaut-landmarks.jsonl \
+    --filter assets/luts/film.png \
     --contact-sheet assets/contact-sheet.png
 # The second face is found by the built-in landmarker.
 cargo run --quiet --release -- effects \
     --input assets/photos/official-portrait.jpg \
+    --filter assets/luts/film.png \
     --contact-sheet assets/contact-sheet-2.png

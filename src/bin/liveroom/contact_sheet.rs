@@ -19,10 +19,11 @@ pub struct Tile {
     pub effects: EffectParams,
 }
 
-/// The sheet's columns, left to right.
-pub fn tiles() -> Result<Vec<Tile>, EffectError> {
+/// The sheet's columns, left to right; a colour-filter column when the
+/// command was given a look-up table (`with_filter`).
+pub fn tiles(with_filter: bool) -> Result<Vec<Tile>, EffectError> {
     let plain = |w, s, t, e| EffectParams::new(w, s, t, e);
-    Ok(vec![
+    let mut tiles = vec![
         Tile {
             name: "original",
             effects: EffectParams::default(),
@@ -48,10 +49,24 @@ pub fn tiles() -> Result<Vec<Tile>, EffectError> {
             effects: plain(0.0, 0.0, 0.0, 1.0)?,
         },
         Tile {
-            name: "all",
-            effects: plain(1.0, 1.0, 1.0, 1.0)?.with_ruddiness(1.0)?,
+            name: "sharpness",
+            effects: EffectParams::default().with_sharpness(1.0)?,
         },
-    ])
+    ];
+    if with_filter {
+        tiles.push(Tile {
+            name: "filter",
+            effects: EffectParams::default().with_filter_strength(1.0)?,
+        });
+    }
+    tiles.push(Tile {
+        name: "all",
+        effects: plain(1.0, 1.0, 1.0, 1.0)?
+            .with_ruddiness(1.0)?
+            .with_sharpness(1.0)?
+            .with_filter_strength(1.0)?,
+    });
+    Ok(tiles)
 }
 
 /// The square around the first face (1.3 face heights across, inside the

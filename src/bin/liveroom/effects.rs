@@ -112,7 +112,7 @@ pub fn run(args: EffectsArgs) -> Result<(), Failure> {
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.contact_sheet {
-        let tiles = contact_sheet::tiles().map_err(Failure::run)?;
+        let tiles = contact_sheet::tiles(filter.is_some()).map_err(Failure::run)?;
         let pictures = tiles
             .iter()
             .map(|tile| apply(tile.effects))
