@@ -366,6 +366,10 @@ fn bad_values_give_one_clear_line_and_a_non_zero_exit() {
         (vec!["--sharpness", "NaN"], "--sharpness"),
         (vec!["--filter-strength", "-1"], "--filter-strength"),
         (
+            vec!["--filter-strength", "0.5"],
+            "--filter-strength needs --filter",
+        ),
+        (
             vec!["--filter", "/no/such/look.png"],
             "cannot read look-up table",
         ),

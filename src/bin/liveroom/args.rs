@@ -146,6 +146,20 @@ pub fn y4m(text: &str) -> Result<PathBuf, String> {
     path_with(text, &["y4m"])
 }
 
+/// The colour filter's strength: `--filter-strength` (default 1), which
+/// means nothing without a `--filter` table to blend.
+pub fn filter_strength(
+    filter: Option<&std::path::Path>,
+    strength: Option<f32>,
+) -> Result<f32, crate::Failure> {
+    match (filter, strength) {
+        (None, Some(_)) => Err(crate::Failure::Usage(
+            "--filter-strength needs --filter FILE.png (the look-up table to blend)".into(),
+        )),
+        (_, strength) => Ok(strength.unwrap_or(1.0)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,9 +63,9 @@ pub struct EffectsArgs {
     /// Colour filter: a 512x512 PNG look-up table (e.g. assets/luts/sepia.png).
     #[arg(long, value_name = "FILE.png")]
     filter: Option<PathBuf>,
-    /// How much of --filter to blend in, 0 (off) to 1.
-    #[arg(long, value_name = "X", default_value = "1", value_parser = args::unit)]
-    filter_strength: f32,
+    /// How much of --filter to blend in, 0 (off) to 1 [default: 1].
+    #[arg(long, value_name = "X", value_parser = args::unit)]
+    filter_strength: Option<f32>,
 }
 
 /// Runs `liveroom effects`.
@@ -75,6 +75,7 @@ pub fn run(args: EffectsArgs) -> Result<(), Failure> {
             "give --output FILE.png or --contact-sheet FILE.png".into(),
         ));
     }
+    let filter_strength = args::filter_strength(args.filter.as_deref(), args.filter_strength)?;
     let chosen = EffectParams::new(
         args.skin_whiteness,
         args.skin_smoothness,
@@ -83,7 +84,7 @@ pub fn run(args: EffectsArgs) -> Result<(), Failure> {
     )
     .and_then(|effects| effects.with_ruddiness(args.ruddiness))
     .and_then(|effects| effects.with_sharpness(args.sharpness))
-    .and_then(|effects| effects.with_filter_strength(args.filter_strength))
+    .and_then(|effects| effects.with_filter_strength(filter_strength))
     .map_err(Failure::usage)?;
     let filter = args
         .filter

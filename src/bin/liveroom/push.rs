@@ -139,9 +139,9 @@ pub struct PushArgs {
     /// Colour filter: a 512x512 PNG look-up table (e.g. assets/luts/sepia.png).
     #[arg(long, value_name = "FILE.png", help_heading = "Beauty")]
     filter: Option<PathBuf>,
-    /// How much of --filter to blend in, 0 (off) to 1.
-    #[arg(long, value_name = "X", default_value = "1", help_heading = "Beauty", value_parser = args::unit)]
-    filter_strength: f32,
+    /// How much of --filter to blend in, 0 (off) to 1 [default: 1].
+    #[arg(long, value_name = "X", help_heading = "Beauty", value_parser = args::unit)]
+    filter_strength: Option<f32>,
     /// Legacy smoothing level 0 to 9 (smoothness = level / 9); not with the custom flags.
     #[arg(long, value_name = "LEVEL", help_heading = "Beauty", value_parser = args::level)]
     beauty: Option<i64>,
@@ -240,11 +240,12 @@ fn effect_params(args: &PushArgs) -> Result<EffectParams, Failure> {
             .map_err(Failure::usage),
         (false, false) => Ok(EffectParams::default()),
     }?;
+    let filter_strength = args::filter_strength(args.filter.as_deref(), args.filter_strength)?;
     effects
         .with_ruddiness(args.ruddiness.unwrap_or(0.0))
         .and_then(|effects| effects.with_background_blur(args.background_blur.unwrap_or(0.0)))
         .and_then(|e| e.with_sharpness(args.sharpness.unwrap_or(0.0)))
-        .and_then(|e| e.with_filter_strength(args.filter_strength))
+        .and_then(|e| e.with_filter_strength(filter_strength))
         .map_err(Failure::usage)
 }
 
