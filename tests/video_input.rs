@@ -241,6 +241,36 @@ fn broken_and_video_less_files_get_clear_errors() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+/// Pushes `input` whole into the FLV file `output` with no `--audio` (the
+/// file's own sound is the microphone) and plays it back: every stamp
+/// arrives, none lost, and the sound is the clip's 440 Hz tone. Returns
+/// the push summary.
+fn push_and_play_back(input: &Path, output: &Path, dir: &Path) -> serde_json::Value {
+    let stdout = push_ok(
+        &[
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--output",
+            output.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(120),
+    );
+    let pushed = summary_of(&stdout);
+    assert_eq!(pushed["framesCaptured"], FRAMES, "{pushed}");
+    let played = liveroom("play")
+        .args(["--url", output.to_str().expect("utf-8"), "--stamps"])
+        .output()
+        .expect("player runs");
+    let stdout = String::from_utf8_lossy(&played.stdout);
+    assert!(played.status.success(), "{stdout}");
+    let played = summary_of(&stdout);
+    assert_eq!(played["stamps"]["distinct"], FRAMES, "{played}");
+    assert_eq!(played["stamps"]["lost"], 0, "{played}");
+    // The sound is the file's 440 Hz tone, not the default beeps.
+    assert_eq!(dominant_tone(output, dir), 440);
+    pushed
+}
+
 #[test]
 fn an_mp4_is_pushed_whole_with_its_own_sound_and_every_frame_arrives() {
     if common::gpu().is_none() {
@@ -249,57 +279,13 @@ fn an_mp4_is_pushed_whole_with_its_own_sound_and_every_frame_arrives() {
     let dir = scratch_dir("video-input-push");
     let mp4 = stamped_mp4(&dir);
     let flv = dir.join("out.flv");
-    // No --audio: the file's own sound is the microphone.
-    let stdout = push_ok(
-        &[
-            "--input",
-            mp4.to_str().expect("utf-8"),
-            "--output",
-            flv.to_str().expect("utf-8"),
-        ],
-        Duration::from_secs(120),
-    );
-    let pushed = summary_of(&stdout);
-    assert_eq!(pushed["framesCaptured"], FRAMES, "{pushed}");
+    let pushed = push_and_play_back(&mp4, &flv, &dir);
     assert!(
         pushed["audioPackets"].as_u64().unwrap_or(0) > 100,
         "{pushed}"
     );
-
-    let output = liveroom("play")
-        .args(["--url", flv.to_str().expect("utf-8"), "--stamps"])
-        .output()
-        .expect("player runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
-    let played = summary_of(&stdout);
-    assert_eq!(played["stamps"]["distinct"], FRAMES, "{played}");
-    assert_eq!(played["stamps"]["lost"], 0, "{played}");
-    // The sound is the file's 440 Hz tone, not the default beeps.
-    assert_eq!(dominant_tone(&flv, &dir), 440);
-
     // Our own recording as the next input: an FLV file in (its sound the
     // microphone again), every stamp out.
-    let again = dir.join("again.flv");
-    let stdout = push_ok(
-        &[
-            "--input",
-            flv.to_str().expect("utf-8"),
-            "--output",
-            again.to_str().expect("utf-8"),
-        ],
-        Duration::from_secs(120),
-    );
-    assert_eq!(summary_of(&stdout)["framesCaptured"], FRAMES, "{stdout}");
-    let output = liveroom("play")
-        .args(["--url", again.to_str().expect("utf-8"), "--stamps"])
-        .output()
-        .expect("player runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
-    let played = summary_of(&stdout);
-    assert_eq!(played["stamps"]["distinct"], FRAMES, "{played}");
-    assert_eq!(played["stamps"]["lost"], 0, "{played}");
-    assert_eq!(dominant_tone(&again, &dir), 440);
+    push_and_play_back(&flv, &dir.join("again.flv"), &dir);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
