@@ -9,7 +9,7 @@
 
 struct Target {
     // Luma row stride, chroma row stride, U offset, V offset; in bytes.
-    layout: vec4<u32>,
+    strides_offsets: vec4<u32>,
     // x: 1 when the target is sRGB (its writes take linear light; the
     // values are decoded first, so the stored bytes are R'G'B').
     flags: vec4<u32>,
@@ -36,13 +36,13 @@ fn byte_at(offset: u32) -> f32 {
 }
 
 fn luma_at(p: vec2<u32>) -> f32 {
-    return byte_at(p.y * tg.layout.x + p.x);
+    return byte_at(p.y * tg.strides_offsets.x + p.x);
 }
 
 // U and V of the chroma sample at `c`.
 fn chroma_at(c: vec2<u32>) -> vec2<f32> {
-    let at = c.y * tg.layout.y + c.x;
-    return vec2<f32>(byte_at(tg.layout.z + at), byte_at(tg.layout.w + at));
+    let at = c.y * tg.strides_offsets.y + c.x;
+    return vec2<f32>(byte_at(tg.strides_offsets.z + at), byte_at(tg.strides_offsets.w + at));
 }
 
 fn srgb_decode(c: vec3<f32>) -> vec3<f32> {
