@@ -33,6 +33,14 @@
 //! textures and buffers and the upload in `resources`, the blocks the
 //! shader redoes over the CPU's plain frame in `gpu_blocks`, the frames in
 //! flight and the readback in `readback`.
+//!
+//! Frames other than CPU I420 come in through `frame_inputs`: CPU NV12 and
+//! RGBA/BGRA frames ([`crate::frame_formats`]) and frames in textures
+//! ([`TextureFrame`]), put into the input textures by `input_convert` (the
+//! RGB conversion pass, NV12 copies); a frame may also be drawn into a
+//! caller's textures ([`TextureTarget`], `output_render`) instead of read
+//! back. The textures' types and checks are in [`texture_frames`], and
+//! [`texture_transfer`] moves pixels in and out of textures for callers.
 
 pub mod background;
 mod cpu_skin;
