@@ -232,8 +232,8 @@ fn texture_frames_in_and_out_equal_the_cpu_frame_path() {
         .process_texture(&input, &params)
         .expect("texture to I420");
     assert_eq!(read_back.timestamp, Duration::from_millis(33));
-    let (d, plane, x, y) = common::max_difference(&read_back, &expected);
-    println!("RGBA8 texture -> I420 frame: max |diff| {d} ({plane:?} at {x},{y})");
+    let (d, plane, at_x, at_y) = common::max_difference(&read_back, &expected);
+    println!("RGBA8 texture -> I420 frame: max |diff| {d} ({plane:?} at {at_x},{at_y})");
     assert!(d <= 1);
 
     // BGRA sRGB texture in and out: the same bytes as the Unorm formats.
@@ -295,6 +295,31 @@ fn texture_frames_in_and_out_equal_the_cpu_frame_path() {
         "NV12 textures -> RGBA8 texture vs I420 path -> src/color.rs RGB: max |diff| {nv12_diff}"
     );
     assert!(nv12_diff <= 1, "NV12 in: {nv12_diff}");
+
+    // A CPU NV12 frame drawn into I420 textures (a preview of pushed frames).
+    pipeline
+        .render_frame(
+            &InputFrame::Nv12(nv12),
+            &params,
+            &TextureTarget::I420 {
+                y: &y,
+                u: &u,
+                v: &v,
+            },
+        )
+        .expect("CPU NV12 frame to I420 textures");
+    let cpu_diffs = [(Plane::Y, &y), (Plane::U, &u), (Plane::V, &v)].map(|(plane, texture)| {
+        let back = read_texture(&gpu, texture).expect("read back");
+        max_diff(&back, &packed_plane(&expected_nv12_input, plane))
+    });
+    println!(
+        "CPU NV12 frame -> I420 textures vs I420 path: max |diff| Y {} U {} V {}",
+        cpu_diffs[0], cpu_diffs[1], cpu_diffs[2]
+    );
+    assert!(
+        cpu_diffs.iter().all(|d| *d <= 1),
+        "NV12 frame: {cpu_diffs:?}"
+    );
 }
 
 #[test]
