@@ -81,6 +81,7 @@ pub mod sinks;
 pub mod source;
 pub mod urls;
 pub mod verify;
+pub mod window;
 
 pub use frame::I420Frame;
 pub use gpu::{GpuContext, GpuError};
