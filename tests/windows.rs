@@ -233,9 +233,8 @@ impl Drop for Desktop {
 }
 
 fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
 }
 
 /// RGB PSNR of `shot`'s rectangle at (`left`, `top`) against `reference`
@@ -257,6 +256,35 @@ fn psnr(shot: &RgbImage, left: u32, top: u32, reference: &RgbImage) -> f64 {
     }
 }
 
+/// The brightest channel value in columns `columns` of `shot`.
+fn brightest_columns(shot: &RgbImage, columns: std::ops::Range<u32>) -> u8 {
+    columns
+        .flat_map(|x| (0..shot.height()).map(move |y| (x, y)))
+        .map(|(x, y)| shot.get_pixel(x, y).0.into_iter().max().unwrap_or(0))
+        .max()
+        .unwrap_or(0)
+}
+
+/// A 16-bit PCM WAV file's samples (all channels interleaved) and its
+/// channel count and rate.
+fn wav_samples(path: &Path) -> (Vec<i16>, u16, u32) {
+    let bytes = std::fs::read(path).expect("WAV written");
+    let at = |offset: usize| bytes.get(offset..offset + 4).expect("WAV header");
+    assert_eq!(at(0), b"RIFF");
+    let channels = u16::from_le_bytes([bytes[22], bytes[23]]);
+    let rate = u32::from_le_bytes(at(24).try_into().expect("4 bytes"));
+    let data = bytes
+        .windows(4)
+        .position(|w| w == b"data")
+        .expect("a data chunk")
+        + 8;
+    let samples = bytes[data..]
+        .chunks_exact(2)
+        .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
+        .collect();
+    (samples, channels, rate)
+}
+
 /// The brightest channel value in rows `rows` of `shot`.
 fn brightest(shot: &RgbImage, rows: std::ops::Range<u32>) -> u8 {
     rows.flat_map(|y| (0..shot.width()).map(move |x| (x, y)))
@@ -275,13 +303,7 @@ fn photo() -> String {
 
 /// Pushes the photo as a 640x360 stream (SD, horizontal) for `frames`
 /// frames to `url`, paced, with a preview window when `preview`.
-fn push_photo(
-    url: &str,
-    frames: u32,
-    extra: &[&str],
-    desktop: &Desktop,
-    dir: &Path,
-) -> Watched {
+fn push_photo(url: &str, frames: u32, extra: &[&str], desktop: &Desktop, dir: &Path) -> Watched {
     let frames = frames.to_string();
     let input = photo();
     let mut args = vec![
@@ -345,7 +367,11 @@ fn player_window_letterboxes_goes_full_screen_and_quits() {
     player.wait_for(2004, Duration::from_secs(60));
     let window = desktop.window("liveroom play", Duration::from_secs(20));
     let (_, _, width, height) = desktop.geometry(&window);
-    assert_eq!((width, height), (640, 480), "the window opens at --window-size");
+    assert_eq!(
+        (width, height),
+        (640, 480),
+        "the window opens at --window-size"
+    );
     // A few frames drawn after the first.
     std::thread::sleep(Duration::from_secs(2));
     let windowed = desktop.screenshot(&window, &dir.join("windowed.png"));
@@ -366,7 +392,10 @@ fn player_window_letterboxes_goes_full_screen_and_quits() {
 
     desktop.press(&window, "q");
     let (status, stdout, stderr) = player.finish(Duration::from_secs(30));
-    assert!(status.success(), "q quits with status 0: {status}\n{stderr}");
+    assert!(
+        status.success(),
+        "q quits with status 0: {status}\n{stderr}"
+    );
     let summary = summary_of(&stdout);
     assert!(summary["framesDisplayed"].as_u64().unwrap_or(0) > 30);
 
@@ -376,12 +405,8 @@ fn player_window_letterboxes_goes_full_screen_and_quits() {
     let windowed_psnr = psnr(&windowed, 0, 60, &shown);
     let bars = brightest(&windowed, 0..60).max(brightest(&windowed, 420..480));
     let picture_edge = brightest(&windowed, 60..62);
-    let full_small = image::imageops::resize(
-        &fullscreen,
-        640,
-        360,
-        image::imageops::FilterType::Triangle,
-    );
+    let full_small =
+        image::imageops::resize(&fullscreen, 640, 360, image::imageops::FilterType::Triangle);
     let full_psnr = psnr(&full_small, 0, 0, &shown);
     eprintln!(
         "player window: picture area PSNR {windowed_psnr:.1} dB, bars at most {bars}, \
@@ -421,7 +446,11 @@ fn push_preview_shows_the_processed_picture_and_closing_it_keeps_the_push() {
     );
     let window = desktop.window("liveroom push preview", Duration::from_secs(20));
     let (_, _, width, height) = desktop.geometry(&window);
-    assert_eq!((width, height), (360, 640), "the preview has the output's size");
+    assert_eq!(
+        (width, height),
+        (360, 640),
+        "the preview has the output's size"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let shot = desktop.screenshot(&window, &dir.join("preview.png"));
 
@@ -449,4 +478,123 @@ fn push_preview_shows_the_processed_picture_and_closing_it_keeps_the_push() {
     let preview_psnr = psnr(&shot, 0, 0, &processed);
     eprintln!("preview window: PSNR {preview_psnr:.1} dB against the processed frame");
     assert!(preview_psnr >= 30.0, "preview PSNR {preview_psnr:.1} dB");
+}
+
+/// The player window's other keys and resizing, on testsrc (a picture that
+/// changes every frame): a window resized to 800x300 keeps `contain`
+/// (pillarbox bars left and right, black); space pauses (two screenshots a
+/// second apart are identical) and resumes (the picture moves again); `m`
+/// mutes (the test tone's beep, every second, is gone from the sound
+/// written after it).
+#[test]
+fn player_window_resizes_pauses_resumes_and_mutes() {
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    let dir = scratch_dir("player-window-keys");
+    let serve = Serve::start(&[]);
+    let url = serve.rtmp_url("keys");
+    let frames = "3000";
+    let _pusher = {
+        let mut pusher = Watched::spawn(
+            "pusher",
+            "push",
+            &[
+                "--url",
+                &url,
+                "--frames",
+                frames,
+                "--mode",
+                "sd",
+                "--orientation",
+                "horizontal",
+                "--events",
+                "json",
+            ],
+            &dir,
+        );
+        pusher.wait_for(1002, Duration::from_secs(60));
+        pusher
+    };
+    let sound = dir.join("sound.wav");
+    let mut player = Watched::spawn_with_env(
+        "player",
+        "play",
+        &[
+            "--url",
+            &url,
+            "--window",
+            "--window-size",
+            "640x480",
+            "--audio-output",
+            sound.to_str().expect("utf-8 path"),
+            "--events",
+            "json",
+        ],
+        &[("DISPLAY", desktop.display.as_str())],
+        &dir,
+    );
+    player.wait_for(2004, Duration::from_secs(60));
+    let window = desktop.window("liveroom play", Duration::from_secs(20));
+
+    desktop.run("xdotool", &["windowsize", "--sync", &window, "800", "300"]);
+    desktop.wait_geometry(&window, Duration::from_secs(10), |(_, _, w, h)| {
+        (w, h) == (800, 300)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let resized = desktop.screenshot(&window, &dir.join("resized.png"));
+    // 640x360 in 800x300: 533x300 at x = 133.
+    let bars = brightest_columns(&resized, 0..133).max(brightest_columns(&resized, 666..800));
+    let picture = brightest_columns(&resized, 133..666);
+    eprintln!("resized to 800x300: bars at most {bars}, picture up to {picture}");
+    assert!(bars <= 2, "pillarbox bars are black (brightest {bars})");
+    assert!(picture > 100, "the picture is between the bars");
+
+    desktop.press(&window, "space");
+    std::thread::sleep(Duration::from_millis(500));
+    let paused = desktop.screenshot(&window, &dir.join("paused-1.png"));
+    std::thread::sleep(Duration::from_secs(1));
+    let still_paused = desktop.screenshot(&window, &dir.join("paused-2.png"));
+    assert!(
+        paused == still_paused,
+        "the picture stands still while paused"
+    );
+    // Resuming plays from the live edge: the next key frame (every 2 s)
+    // and the cache (1 s) come first.
+    desktop.press(&window, "space");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while desktop.screenshot(&window, &dir.join("resumed.png")) == still_paused {
+        assert!(
+            Instant::now() < deadline,
+            "the picture still stands 15 s after resuming"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        player.times_of(2004).len(),
+        2,
+        "playback began again (2004) after resuming"
+    );
+
+    desktop.press(&window, "m");
+    std::thread::sleep(Duration::from_secs(3));
+    desktop.press(&window, "q");
+    let (status, _, stderr) = player.finish(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "q quits with status 0: {status}\n{stderr}"
+    );
+    let (samples, channels, rate) = wav_samples(&sound);
+    let tail = (rate as usize * usize::from(channels) * 3) / 2;
+    let seconds = samples.len() as f64 / f64::from(rate) / f64::from(channels);
+    assert!(
+        samples.len() > 2 * tail,
+        "more than 3 s of sound written ({seconds:.1} s)"
+    );
+    let loud = |part: &[i16]| part.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    let (before, after) = samples.split_at(samples.len() - tail);
+    let (before, after) = (loud(before), loud(after));
+    eprintln!("sound: {seconds:.1} s, peak {before} before muting, {after} in the last 1.5 s");
+    assert!(before > 1000, "the beeps are heard before muting");
+    assert_eq!(after, 0, "silence after m");
 }

@@ -398,7 +398,9 @@ impl LivePlayer {
     /// Whether the player has ended (stream end, frame limit, timeout or
     /// an error); [`LivePlayer::wait`] then returns at once.
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|thread| thread.is_finished())
+        self.thread
+            .as_ref()
+            .is_none_or(|thread| thread.is_finished())
     }
 
     fn join(&mut self) -> Result<PlaySummary, PlayerError> {

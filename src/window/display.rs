@@ -37,8 +37,14 @@ pub(super) enum Request {
 
 /// The proxy to the display thread, started on first use.
 pub(super) fn proxy() -> Result<EventLoopProxy<Request>, WindowError> {
+    // winit allows one event loop per process: a failed start is final.
     static PROXY: OnceLock<Result<Mutex<EventLoopProxy<Request>>, String>> = OnceLock::new();
-    let started = PROXY.get_or_init(|| start().map(Mutex::new).map_err(|e| e.to_string()));
+    let started = PROXY.get_or_init(|| {
+        start().map(Mutex::new).map_err(|error| match error {
+            WindowError::NoDisplay(reason) => reason,
+            other => other.to_string(),
+        })
+    });
     match started {
         Ok(proxy) => proxy
             .lock()
