@@ -203,6 +203,27 @@ impl Desktop {
         self.run("xdotool", &["key", "--clearmodifiers", key]);
     }
 
+    /// Screenshots of the window until one satisfies `done` (a loaded
+    /// machine may draw late), failing the test after `limit` with `what`.
+    fn screenshot_until(
+        &self,
+        id: &str,
+        path: &Path,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&RgbImage) -> bool,
+    ) -> RgbImage {
+        let deadline = Instant::now() + limit;
+        loop {
+            let shot = self.screenshot(id, path);
+            if done(&shot) {
+                return shot;
+            }
+            assert!(Instant::now() < deadline, "{what} within {limit:?}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// A screenshot of the window's drawing area.
     fn screenshot(&self, id: &str, path: &Path) -> RgbImage {
         let (x, y, width, height) = self.geometry(id);
@@ -372,17 +393,29 @@ fn player_window_letterboxes_goes_full_screen_and_quits() {
         (640, 480),
         "the window opens at --window-size"
     );
-    // A few frames drawn after the first.
-    std::thread::sleep(Duration::from_secs(2));
-    let windowed = desktop.screenshot(&window, &dir.join("windowed.png"));
+    // Every frame is the same photo: the first one drawn will do.
+    let windowed = desktop.screenshot_until(
+        &window,
+        &dir.join("windowed.png"),
+        Duration::from_secs(20),
+        "the picture shows",
+        |shot| brightest(shot, 60..420) > 16,
+    );
 
     desktop.press(&window, "f");
     let full = desktop.wait_geometry(&window, Duration::from_secs(10), |(_, _, w, h)| {
         (w, h) == SCREEN
     });
     assert_eq!((full.0, full.1), (0, 0), "full screen starts at the corner");
-    std::thread::sleep(Duration::from_secs(2));
-    let fullscreen = desktop.screenshot(&window, &dir.join("fullscreen.png"));
+    // Drawn at the new size: the bottom rows (black bars before) show
+    // the picture.
+    let fullscreen = desktop.screenshot_until(
+        &window,
+        &dir.join("fullscreen.png"),
+        Duration::from_secs(20),
+        "the picture fills the screen",
+        |shot| brightest(shot, SCREEN.1 - 40..SCREEN.1) > 16,
+    );
     let changes = player.lines_with(r#""tag":"fullscreenChange""#);
     assert_eq!(
         changes,
@@ -451,8 +484,13 @@ fn push_preview_shows_the_processed_picture_and_closing_it_keeps_the_push() {
         (360, 640),
         "the preview has the output's size"
     );
-    std::thread::sleep(Duration::from_secs(2));
-    let shot = desktop.screenshot(&window, &dir.join("preview.png"));
+    let shot = desktop.screenshot_until(
+        &window,
+        &dir.join("preview.png"),
+        Duration::from_secs(20),
+        "the preview shows the picture",
+        |shot| brightest(shot, 0..640) > 16,
+    );
 
     desktop.press(&window, "alt+F4");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -541,24 +579,44 @@ fn player_window_resizes_pauses_resumes_and_mutes() {
     desktop.wait_geometry(&window, Duration::from_secs(10), |(_, _, w, h)| {
         (w, h) == (800, 300)
     });
-    std::thread::sleep(Duration::from_secs(1));
-    let resized = desktop.screenshot(&window, &dir.join("resized.png"));
-    // 640x360 in 800x300: 533x300 at x = 133.
+    // 640x360 in 800x300: 533x300 at x = 133, black bars left and right.
+    // Before the redraw at the new size the old picture still covers the
+    // left part, so this waits for the redraw.
+    let pillarbox = |shot: &RgbImage| {
+        brightest_columns(shot, 0..133).max(brightest_columns(shot, 666..800)) <= 2
+            && brightest_columns(shot, 133..666) > 100
+    };
+    let resized = desktop.screenshot_until(
+        &window,
+        &dir.join("resized.png"),
+        Duration::from_secs(20),
+        "black pillarbox bars around the picture at 800x300",
+        pillarbox,
+    );
     let bars = brightest_columns(&resized, 0..133).max(brightest_columns(&resized, 666..800));
     let picture = brightest_columns(&resized, 133..666);
     eprintln!("resized to 800x300: bars at most {bars}, picture up to {picture}");
     assert!(bars <= 2, "pillarbox bars are black (brightest {bars})");
     assert!(picture > 100, "the picture is between the bars");
 
+    // Paused, the picture stands still: two screenshots a second apart
+    // are the same (testsrc changes every frame, so a playing window never
+    // gives two); a frame already on its way may land first.
     desktop.press(&window, "space");
-    std::thread::sleep(Duration::from_millis(500));
-    let paused = desktop.screenshot(&window, &dir.join("paused-1.png"));
-    std::thread::sleep(Duration::from_secs(1));
-    let still_paused = desktop.screenshot(&window, &dir.join("paused-2.png"));
-    assert!(
-        paused == still_paused,
-        "the picture stands still while paused"
-    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut before = desktop.screenshot(&window, &dir.join("paused.png"));
+    let still_paused = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = desktop.screenshot(&window, &dir.join("paused.png"));
+        if now == before {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the picture still moves 10 s after pausing"
+        );
+        before = now;
+    };
     // Resuming plays from the live edge: the next key frame (every 2 s)
     // and the cache (1 s) come first.
     desktop.press(&window, "space");
