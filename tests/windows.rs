@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 
 use common::{declare_skip, ffmpeg, scratch_dir, summary_of, Serve, Watched};
 use image::RgbImage;
+use liveroom::pusher::{FaceInput, LivePusher, PusherConfig};
+use liveroom::rtmp::{RtmpServer, ServerConfig};
+use liveroom::source::{FrameRate, TestSource};
+use liveroom::window::WindowOptions;
 
 /// The screen of every test's X server.
 const SCREEN: (u32, u32) = (1280, 720);
@@ -34,6 +38,9 @@ struct Desktop {
     manager: Child,
     /// `:N`.
     display: String,
+    /// The test process itself holds a connection (its display thread
+    /// lives as long as the process): the server is left to end with it.
+    keep_server: bool,
 }
 
 impl Desktop {
@@ -71,6 +78,9 @@ impl Desktop {
                     &format!("{}x{}x24", SCREEN.0, SCREEN.1),
                     "-nolisten",
                     "tcp",
+                    // Ends by itself once its last client is gone (see
+                    // `Desktop::keep_for_this_process`).
+                    "-terminate",
                 ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -105,6 +115,7 @@ impl Desktop {
                 xvfb,
                 manager,
                 display,
+                keep_server: false,
             });
         }
         panic!("no free X display number from {first}");
@@ -244,12 +255,25 @@ impl Desktop {
     }
 }
 
+impl Desktop {
+    /// For a test that opens windows in its own process: the library's
+    /// display thread keeps its X connection until the process exits, and
+    /// an X server killed under it would end the process with an I/O
+    /// error. The server (started with `-terminate`) then ends when that
+    /// connection, its last client after the window manager, closes.
+    fn keep_for_this_process(&mut self) {
+        self.keep_server = true;
+    }
+}
+
 impl Drop for Desktop {
     fn drop(&mut self) {
         let _ = self.manager.kill();
         let _ = self.manager.wait();
-        let _ = self.xvfb.kill();
-        let _ = self.xvfb.wait();
+        if !self.keep_server {
+            let _ = self.xvfb.kill();
+            let _ = self.xvfb.wait();
+        }
     }
 }
 
@@ -655,4 +679,78 @@ fn player_window_resizes_pauses_resumes_and_mutes() {
     eprintln!("sound: {seconds:.1} s, peak {before} before muting, {after} in the last 1.5 s");
     assert!(before > 1000, "the beeps are heard before muting");
     assert_eq!(after, 0, "silence after m");
+}
+
+/// `LivePusher::start_preview`/`stop_preview` in this process: the
+/// preview opens during a push, closes on `stop_preview`, opens again (a
+/// second window on the same display thread), and closes with the push's
+/// end, every frame sent.
+#[test]
+fn pusher_api_opens_closes_and_reopens_the_preview() {
+    let Some(mut desktop) = Desktop::start() else {
+        return;
+    };
+    let Some(gpu) = common::gpu() else {
+        return;
+    };
+    desktop.keep_for_this_process();
+    // The library's windows go to this test's display. The other tests of
+    // this binary open windows only in the processes they start, each
+    // given its own DISPLAY.
+    std::env::set_var("DISPLAY", &desktop.display);
+    let dir = scratch_dir("preview-api");
+    let server = RtmpServer::start(ServerConfig::default()).expect("server starts");
+    let frames = 240;
+    let config = PusherConfig {
+        push_url: Some(server.url("live", "preview-api")),
+        max_frames: Some(frames),
+        ..Default::default()
+    };
+    let (width, height) = (config.output_size().width(), config.output_size().height());
+    let rate = FrameRate::from_fps(30.0).expect("rate");
+    let source = TestSource::new(640, 360, rate).expect("testsrc");
+    let pusher = LivePusher::start(config, gpu, Box::new(source), FaceInput::None, None)
+        .expect("push starts");
+    let options = |title: &str| WindowOptions {
+        title: title.into(),
+        width,
+        height,
+        ..WindowOptions::default()
+    };
+    let gone = |id: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while desktop.exists(id) {
+            assert!(Instant::now() < deadline, "window {id} still open");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    pusher
+        .start_preview(options("api preview one"))
+        .expect("preview opens");
+    let first = desktop.window("api preview one", Duration::from_secs(20));
+    desktop.screenshot_until(
+        &first,
+        &dir.join("first.png"),
+        Duration::from_secs(20),
+        "the first preview shows the picture",
+        |shot| brightest(shot, 0..height) > 16,
+    );
+    pusher.stop_preview().expect("preview stops");
+    gone(&first);
+
+    pusher
+        .start_preview(options("api preview two"))
+        .expect("preview opens again");
+    let second = desktop.window("api preview two", Duration::from_secs(20));
+    desktop.screenshot_until(
+        &second,
+        &dir.join("second.png"),
+        Duration::from_secs(20),
+        "the second preview shows the picture",
+        |shot| brightest(shot, 0..height) > 16,
+    );
+    let summary = pusher.wait().expect("push ends well");
+    assert_eq!(summary.frames_sent, frames, "every frame sent");
+    gone(&second);
 }
