@@ -82,6 +82,7 @@ pub mod sinks;
 pub mod source;
 pub mod urls;
 pub mod verify;
+pub mod window;
 
 pub use frame::I420Frame;
 pub use frame_formats::{InputFrame, Nv12Frame, RgbaFrame};

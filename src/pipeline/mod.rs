@@ -115,14 +115,19 @@ pub const GEOMETRY_SHADER: &str = concat!(
 
 /// Every composed shader the pipeline compiles, by name: each file in
 /// `shaders/` is part of at least one.
-pub const SHADERS: [(&str, &str); 6] = [
+pub const SHADERS: [(&str, &str); 7] = [
     ("effects.wgsl + geometry.wgsl", GEOMETRY_SHADER),
     ("effects.wgsl + smoothing.wgsl", smoothing::SMOOTHING_SHADER),
     ("background.wgsl", background::BACKGROUND_SHADER),
     ("effects.wgsl + finish.wgsl", finish_pass::FINISH_SHADER),
     ("rgb_to_yuv420.wgsl", input_convert::CONVERT_SHADER),
     ("yuv420_to_target.wgsl", output_render::TARGET_SHADER),
+    ("window.wgsl", WINDOW_SHADER),
 ];
+
+/// The window presenter's shader (`src/window/presenter.rs`): I420 planes
+/// to RGB in a render pass.
+pub const WINDOW_SHADER: &str = include_str!("../../shaders/window.wgsl");
 
 /// Shader invocations per workgroup side (`@workgroup_size(8, 8)`).
 const WORKGROUP_SIDE: u32 = 8;
