@@ -19,12 +19,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{declare_skip, ffmpeg, scratch_dir, summary_of, Serve, Watched};
+use common::{declare_skip, ffmpeg, scratch_dir, summary_of, wait_with_timeout, Serve, Watched};
 use image::RgbImage;
+use liveroom::color::{i420_to_rgb_image, rgb_image_to_i420};
+use liveroom::effects::EffectParams;
+use liveroom::face::{BuiltinLandmarker, FaceLandmarker, LandmarkerConfig, ModelPaths};
+use liveroom::frame_formats::{ChannelOrder, InputFrame, RgbaFrame};
+use liveroom::geometry::OutputSize;
 use liveroom::pusher::{FaceInput, LivePusher, PusherConfig};
 use liveroom::rtmp::{RtmpServer, ServerConfig};
 use liveroom::source::{FrameRate, TestSource};
 use liveroom::window::WindowOptions;
+use liveroom::{FrameParams, FramePipeline};
 
 /// The screen of every test's X server.
 const SCREEN: (u32, u32) = (1280, 720);
@@ -344,6 +350,31 @@ fn photo() -> String {
         .join("assets/photos/astronaut.png")
         .to_string_lossy()
         .into_owned()
+}
+
+/// An example's binary, as `cargo test --all-targets` (CI,
+/// scripts/test.sh) or `cargo build --example NAME` leaves it next to this
+/// test's (a test cannot build it: cargo holds the build directory's lock
+/// while tests run). Missing, the test is skipped, unless
+/// `REQUIRE_DISPLAY=1`, where it fails.
+fn example_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile| profile.join("examples").join(name))
+        .filter(|path| path.is_file());
+    if path.is_none() {
+        let why = format!(
+            "the example {name} is not built (`cargo build --example {name}`, \
+             or `cargo test --all-targets`)"
+        );
+        if std::env::var("REQUIRE_DISPLAY").is_ok_and(|v| v == "1") {
+            panic!("REQUIRE_DISPLAY=1 but {why}");
+        }
+        declare_skip(&format!("{why}; REQUIRE_DISPLAY=1 makes this a failure"));
+    }
+    path
 }
 
 /// Pushes the photo as a 640x360 stream (SD, horizontal) for `frames`
@@ -753,4 +784,102 @@ fn pusher_api_opens_closes_and_reopens_the_preview() {
     let summary = pusher.wait().expect("push ends well");
     assert_eq!(summary.frames_sent, frames, "every frame sent");
     gone(&second);
+}
+
+/// `examples/present_effects.rs`: the effects drawn by the pipeline
+/// straight into the window's surface texture. With `--still` every frame
+/// is the same picture; the screenshot of the window is compared with the
+/// photo processed through the CPU-frame path (an RGBA frame in, I420 read
+/// back, RGB by `src/color.rs`) at the window's size, with the same
+/// strengths and the landmarker's faces: PSNR >= 30 dB. `--frames 60`
+/// ends it with status 0 and its frame rate printed (`--fps 12` spreads
+/// the 60 frames over 5 s so that the screenshot lands while it runs).
+#[test]
+fn present_effects_example_shows_the_processed_photo() {
+    let Some(example) = example_binary("present_effects") else {
+        return;
+    };
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    let Some(gpu) = common::gpu() else {
+        return;
+    };
+    let dir = scratch_dir("present-effects");
+    let child = Command::new(&example)
+        .args([photo().as_str(), "--frames", "60", "--fps", "12", "--still"])
+        .env("DISPLAY", &desktop.display)
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", example.display()));
+    let window = desktop.window("liveroom present_effects", Duration::from_secs(60));
+    let (_, _, width, height) = desktop.geometry(&window);
+    let shot = desktop.screenshot_until(
+        &window,
+        &dir.join("presented.png"),
+        Duration::from_secs(20),
+        "the window shows the picture",
+        |shot| brightest(shot, 0..height) > 16,
+    );
+    let (output, killed) = wait_with_timeout(child, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("present_effects said:\n{stdout}{stderr}");
+    assert!(!killed, "present_effects did not end within 120 s");
+    assert!(output.status.success(), "exit status {}", output.status);
+    assert!(
+        stdout.contains("60 frames presented") && stdout.contains("frames/s"),
+        "the frame rate of 60 frames printed"
+    );
+
+    // The same picture through the CPU-frame path, at the window's size:
+    // the photo (512x512, even sides as the example crops them), the
+    // example's top strengths and the landmarker's faces.
+    let picture = image::open(photo()).expect("the photo").to_rgb8();
+    let faces = match BuiltinLandmarker::new(&ModelPaths::from_env(), LandmarkerConfig::default()) {
+        Ok(mut landmarker) => landmarker
+            .landmarks(&rgb_image_to_i420(&picture).expect("I420"))
+            .expect("landmarks"),
+        Err(_) => Vec::new(),
+    };
+    assert!(
+        stdout.contains(&format!("{} face(s) found", faces.len())),
+        "the example found the faces this test uses"
+    );
+    let params = FrameParams {
+        effects: EffectParams::new(0.7, 0.8, 0.6, 0.6).expect("strengths"),
+        faces,
+        ..Default::default()
+    };
+    let size = OutputSize::new(width, height).expect("even window sides");
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    let frame = RgbaFrame::from_rgb_image(&picture, ChannelOrder::Rgba, Duration::ZERO)
+        .expect("RGBA frame");
+    let processed = pipeline
+        .process_frame(&InputFrame::Rgba(frame), &params)
+        .expect("processed");
+    let reference = i420_to_rgb_image(&processed);
+    reference
+        .save(dir.join("reference.png"))
+        .expect("reference PNG");
+    let presented_psnr = psnr(&shot, 0, 0, &reference);
+    // The effects change the picture: the photo itself is further off.
+    let untouched = image::imageops::resize(
+        &picture,
+        width,
+        height,
+        image::imageops::FilterType::Triangle,
+    );
+    let photo_psnr = psnr(&shot, 0, 0, &untouched);
+    eprintln!(
+        "present_effects window {width}x{height}: PSNR {presented_psnr:.1} dB against the \
+         processed photo, {photo_psnr:.1} dB against the photo itself"
+    );
+    assert!(presented_psnr >= 30.0, "window PSNR {presented_psnr:.1} dB");
+    assert!(
+        presented_psnr > photo_psnr,
+        "the window shows the effects, not the plain photo"
+    );
 }
