@@ -230,8 +230,7 @@ impl App {
         let Some(shown) = self.shown.as_mut() else {
             return Ok(false);
         };
-        let (width, height) = (shown.config.width, shown.config.height);
-        if width % 2 == 1 || height % 2 == 1 {
+        if !is_even(shown.config.width, shown.config.height) {
             // Nothing the pipeline can fill exactly; wait for another size.
             return Ok(false);
         }
@@ -284,7 +283,7 @@ impl App {
         shown.config.width = size.width;
         shown.config.height = size.height;
         shown.surface.configure(shown.gpu.device(), &shown.config);
-        if size.width % 2 == 0 && size.height % 2 == 0 {
+        if is_even(size.width, size.height) {
             shown
                 .pipeline
                 .set_output_size(OutputSize::new(size.width, size.height)?)?;
@@ -297,6 +296,11 @@ impl App {
         self.failure = Some(error);
         event_loop.exit();
     }
+}
+
+/// Whether both sides are even, as the pipeline's output needs.
+fn is_even(width: u32, height: u32) -> bool {
+    width.is_multiple_of(2) && height.is_multiple_of(2)
 }
 
 impl ApplicationHandler for App {

@@ -809,7 +809,8 @@ fn present_effects_example_shows_the_processed_photo() {
     let child = Command::new(&example)
         .args([photo().as_str(), "--frames", "60", "--fps", "12", "--still"])
         .env("DISPLAY", &desktop.display)
-        .current_dir(&dir)
+        // Where users run it: the landmarker's models are under assets/.
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -865,7 +866,8 @@ fn present_effects_example_shows_the_processed_photo() {
         .save(dir.join("reference.png"))
         .expect("reference PNG");
     let presented_psnr = psnr(&shot, 0, 0, &reference);
-    // The effects change the picture: the photo itself is further off.
+    // The effects change the picture: the photo itself is far off (at
+    // least 10 dB further than the processed one).
     let untouched = image::imageops::resize(
         &picture,
         width,
@@ -879,7 +881,7 @@ fn present_effects_example_shows_the_processed_photo() {
     );
     assert!(presented_psnr >= 30.0, "window PSNR {presented_psnr:.1} dB");
     assert!(
-        presented_psnr > photo_psnr,
-        "the window shows the effects, not the plain photo"
+        presented_psnr >= photo_psnr + 10.0,
+        "the window shows the effects, not the plain photo ({photo_psnr:.1} dB from it)"
     );
 }
