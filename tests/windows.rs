@@ -9,6 +9,10 @@
 //! saved (`--snapshot`), PSNR ≥ 30 dB, and the letterbox bars must be
 //! black.
 //!
+//! `examples/present_effects.rs` (the effects drawn into the window's
+//! surface texture) is run as `cargo test --all-targets` builds it, and
+//! its screenshot compared with the CPU-frame path's picture.
+//!
 //! Without `Xvfb`, `openbox`, `xdotool`, `xwininfo` (scripts/setup.sh
 //! installs them) the tests are skipped, unless `REQUIRE_DISPLAY=1` (CI),
 //! where they fail.
@@ -364,15 +368,27 @@ fn example_binary(name: &str) -> Option<PathBuf> {
         .and_then(Path::parent)
         .map(|profile| profile.join("examples").join(name))
         .filter(|path| path.is_file());
-    if path.is_none() {
+    // A binary older than its source would test old code.
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
+    let stale = path
+        .as_deref()
+        .is_some_and(|path| modified(path) < modified(&source));
+    if path.is_none() || stale {
         let why = format!(
-            "the example {name} is not built (`cargo build --example {name}`, \
-             or `cargo test --all-targets`)"
+            "the example {name} is {} (`cargo build --example {name}`, \
+             or `cargo test --all-targets`)",
+            if stale {
+                "older than its source"
+            } else {
+                "not built"
+            }
         );
         if std::env::var("REQUIRE_DISPLAY").is_ok_and(|v| v == "1") {
             panic!("REQUIRE_DISPLAY=1 but {why}");
         }
         declare_skip(&format!("{why}; REQUIRE_DISPLAY=1 makes this a failure"));
+        return None;
     }
     path
 }
@@ -884,4 +900,60 @@ fn present_effects_example_shows_the_processed_photo() {
         presented_psnr >= photo_psnr + 10.0,
         "the window shows the effects, not the plain photo ({photo_psnr:.1} dB from it)"
     );
+}
+
+/// `examples/present_effects.rs` without `--still` or `--frames`: the
+/// strengths swell and fade, so the picture changes between screenshots;
+/// `q`, Escape and the window manager's close (Alt+F4) each end it with
+/// status 0 and its frame rate printed.
+#[test]
+fn present_effects_example_animates_and_quits_on_q_escape_and_close() {
+    let Some(example) = example_binary("present_effects") else {
+        return;
+    };
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    let dir = scratch_dir("present-effects-keys");
+    for (run, key) in ["q", "Escape", "alt+F4"].into_iter().enumerate() {
+        let child = Command::new(&example)
+            .arg(photo())
+            .env("DISPLAY", &desktop.display)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} runs: {e}", example.display()));
+        let window = desktop.window("liveroom present_effects", Duration::from_secs(60));
+        let (_, _, _, height) = desktop.geometry(&window);
+        let shot = dir.join("animated.png");
+        let first = desktop.screenshot_until(
+            &window,
+            &shot,
+            Duration::from_secs(20),
+            "the window shows the picture",
+            |shot| brightest(shot, 0..height) > 16,
+        );
+        if run == 0 {
+            desktop.screenshot_until(
+                &window,
+                &shot,
+                Duration::from_secs(10),
+                "the picture changes as the strengths swell and fade",
+                |shot| *shot != first && brightest(shot, 0..height) > 16,
+            );
+        }
+        desktop.press(&window, key);
+        let (output, killed) = wait_with_timeout(child, Duration::from_secs(30));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        eprintln!("{key}: {}", stdout.lines().last().unwrap_or(""));
+        assert!(!killed, "{key} did not end present_effects within 30 s");
+        assert!(
+            output.status.success(),
+            "{key}: exit status {}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("frames/s"), "{key}: the frame rate printed");
+    }
 }
