@@ -10,8 +10,8 @@
 //! black.
 //!
 //! `examples/present_effects.rs` (the effects drawn into the window's
-//! surface texture) is run as `cargo test --all-targets` builds it, and
-//! its screenshot compared with the CPU-frame path's picture.
+//! surface texture) is built by the test (`cargo build --example`), run,
+//! and its screenshot compared with the CPU-frame path's picture.
 //!
 //! Without `Xvfb`, `openbox`, `xdotool`, `xwininfo` (scripts/setup.sh
 //! installs them) the tests are skipped, unless `REQUIRE_DISPLAY=1` (CI),
@@ -356,41 +356,64 @@ fn photo() -> String {
         .into_owned()
 }
 
-/// An example's binary, as `cargo test --all-targets` (CI,
-/// scripts/test.sh) or `cargo build --example NAME` leaves it next to this
-/// test's (a test cannot build it: cargo holds the build directory's lock
-/// while tests run). Missing, the test is skipped, unless
-/// `REQUIRE_DISPLAY=1`, where it fails.
-fn example_binary(name: &str) -> Option<PathBuf> {
+/// An example's binary, built now by `cargo build --example NAME` (the
+/// same profile and target directory as this test; CI's `cargo test
+/// --all-targets` builds examples only as test harnesses), once per test
+/// process. Without `cargo` the test is skipped, unless
+/// `REQUIRE_DISPLAY=1`, where it fails; a failed build fails the test.
+fn example_binary(name: &'static str) -> Option<PathBuf> {
+    static BUILT: std::sync::Mutex<Vec<(&str, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(built, _)| *built == name) {
+        return Some(path.clone());
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     let exe = std::env::current_exe().expect("the test's own path");
-    let path = exe
+    let release = exe
         .parent()
         .and_then(Path::parent)
-        .map(|profile| profile.join("examples").join(name))
-        .filter(|path| path.is_file());
-    // A binary older than its source would test old code.
-    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
-    let stale = path
-        .as_deref()
-        .is_some_and(|path| modified(path) < modified(&source));
-    if path.is_none() || stale {
-        let why = format!(
-            "the example {name} is {} (`cargo build --example {name}`, \
-             or `cargo test --all-targets`)",
-            if stale {
-                "older than its source"
-            } else {
-                "not built"
-            }
-        );
-        if std::env::var("REQUIRE_DISPLAY").is_ok_and(|v| v == "1") {
-            panic!("REQUIRE_DISPLAY=1 but {why}");
-        }
-        declare_skip(&format!("{why}; REQUIRE_DISPLAY=1 makes this a failure"));
-        return None;
+        .is_some_and(|profile| profile.ends_with("release"));
+    let dir = scratch_dir(&format!("build-{name}"));
+    let (messages, errors) = (dir.join("messages.json"), dir.join("stderr.txt"));
+    let mut command = Command::new(&cargo);
+    command
+        .args(["build", "--example", name, "--message-format=json"])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .stdout(std::fs::File::create(&messages).expect("messages file"))
+        .stderr(std::fs::File::create(&errors).expect("stderr file"));
+    if release {
+        command.arg("--release");
     }
-    path
+    let child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => {
+            let why = format!("cannot run cargo ({error}) to build the example {name}");
+            if std::env::var("REQUIRE_DISPLAY").is_ok_and(|v| v == "1") {
+                panic!("REQUIRE_DISPLAY=1 but {why}");
+            }
+            declare_skip(&format!("{why}; REQUIRE_DISPLAY=1 makes this a failure"));
+            return None;
+        }
+    };
+    let (output, killed) = wait_with_timeout(child, Duration::from_secs(1800));
+    let stderr = std::fs::read_to_string(&errors).unwrap_or_default();
+    assert!(
+        !killed && output.status.success(),
+        "cargo build --example {name} failed ({}):\n{stderr}",
+        output.status
+    );
+    // The executable, from cargo's message about the example.
+    let text = std::fs::read_to_string(&messages).expect("cargo's messages");
+    let path = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["target"]["name"] == name)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo named no executable for the example {name}"));
+    built.push((name, path.clone()));
+    Some(path)
 }
 
 /// Pushes the photo as a 640x360 stream (SD, horizontal) for `frames`
