@@ -73,62 +73,56 @@ impl Desktop {
             declare_skip(&format!("{why}; REQUIRE_DISPLAY=1 makes this a failure"));
             return None;
         }
-        let first = 100 + std::process::id() % 500;
-        for number in first..first + 100 {
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-            if Path::new(&format!("/tmp/.X{number}-lock")).exists() || socket.exists() {
-                continue;
-            }
-            let display = format!(":{number}");
-            let mut xvfb = Command::new("Xvfb")
-                .args([
-                    display.as_str(),
-                    "-screen",
-                    "0",
-                    &format!("{}x{}x24", SCREEN.0, SCREEN.1),
-                    "-nolisten",
-                    "tcp",
-                    // Ends by itself once its last client is gone (see
-                    // `Desktop::keep_for_this_process`).
-                    "-terminate",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb starts");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let mut up = false;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = xvfb.try_wait() {
-                    break; // taken meanwhile: try the next number
-                }
-                if socket.exists() {
-                    up = true;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if !up {
+        // Xvfb picks a free display number itself and writes it on the
+        // descriptor `-displayfd` names once it listens: tests running side
+        // by side cannot pick the same one.
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                &format!("{}x{}x24", SCREEN.0, SCREEN.1),
+                "-nolisten",
+                "tcp",
+                // Ends by itself once its last client is gone (see
+                // `Desktop::keep_for_this_process`).
+                "-terminate",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb starts");
+        let stdout = xvfb.stdout.take().expect("Xvfb's stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = sender.send(line);
+        });
+        let number = match receiver.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) if line.trim().parse::<u32>().is_ok() => line.trim().to_string(),
+            other => {
                 let _ = xvfb.kill();
                 let _ = xvfb.wait();
-                continue;
+                panic!("Xvfb gave no display number within 10 s: {other:?}");
             }
-            let manager = Command::new("openbox")
-                .env("DISPLAY", &display)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("openbox starts");
-            // Openbox takes the screen before the first window maps.
-            std::thread::sleep(Duration::from_millis(800));
-            return Some(Self {
-                xvfb,
-                manager,
-                display,
-                keep_server: false,
-            });
-        }
-        panic!("no free X display number from {first}");
+        };
+        let display = format!(":{number}");
+        let manager = Command::new("openbox")
+            .env("DISPLAY", &display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openbox starts");
+        // Openbox takes the screen before the first window maps.
+        std::thread::sleep(Duration::from_millis(800));
+        Some(Self {
+            xvfb,
+            manager,
+            display,
+            keep_server: false,
+        })
     }
 
     /// Runs `program args…` on this display; its stdout, failing the test
