@@ -152,7 +152,7 @@ enum Command {
     SwitchSource(Box<dyn FrameSource>),
     SetEffects(EffectParams),
     SetFilter(Option<std::sync::Arc<crate::effects::Lut>>),
-    SetBackgroundImage(Option<image::RgbImage>, Sender<Result<(), PushError>>),
+    SetBackgroundImage(Option<image::RgbImage>),
     Bgm(BgmCommand),
     Mute(bool),
     Preview(Option<Preview>),
@@ -315,14 +315,11 @@ impl LivePusher {
     /// next frames, scaled to cover the output and blurred by the
     /// effects' [`EffectParams::background_blur`]; `None` shows the
     /// background itself again. The person segmenter loads on the first
-    /// frame that needs it (warning 1120 if it cannot). Waits until the
-    /// push thread has the picture; [`PushError::BackgroundImage`] if it
-    /// cannot be read.
+    /// frame that needs it (warning 1120 if it cannot). The picture is
+    /// decoded here: [`PushError::BackgroundImage`] if it cannot be read.
     pub fn set_background_image(&self, path: Option<&Path>) -> Result<(), PushError> {
         let picture = path.map(open_picture).transpose()?;
-        let (reply, answer) = mpsc::channel();
-        self.send(Command::SetBackgroundImage(picture, reply))?;
-        answer.recv().map_err(|_| PushError::Stopped)?
+        self.send(Command::SetBackgroundImage(picture))
     }
 
     /// `playBGM`: mixes `path` into the stream from its start (`bgmStart`,

@@ -501,12 +501,22 @@ impl PushLoop {
     }
 
     /// `set_background_image`: the picture scaled to cover the output,
-    /// handed to the background stage (made now if need be).
+    /// handed to the background stage (made now if need be). A picture
+    /// that cannot be scaled is warning 1120; a stage that cannot be made
+    /// ends the push.
     fn set_background_picture(&mut self, picture: Option<RgbImage>) -> Result<(), PushError> {
         let size = self.config.output_size();
-        let picture = picture
-            .map(|p| cover(&p, size.width(), size.height()))
-            .transpose()?;
+        let picture = match picture.map(|p| cover(&p, size.width(), size.height())) {
+            Some(Ok(picture)) => Some(picture),
+            Some(Err(error)) => {
+                self.emit(
+                    PushCode::EffectUnavailable,
+                    format!("background image: {error}"),
+                );
+                return Ok(());
+            }
+            None => None,
+        };
         match &mut self.background {
             Some(stage) => stage.set_picture(picture),
             None if picture.is_some() => {
@@ -572,9 +582,7 @@ impl PushLoop {
             }
             Command::SetEffects(effects) => params.effects = effects,
             Command::SetFilter(filter) => params.filter = filter,
-            Command::SetBackgroundImage(picture, reply) => {
-                let _ = reply.send(self.set_background_picture(picture));
-            }
+            Command::SetBackgroundImage(picture) => self.set_background_picture(picture)?,
             Command::Bgm(command) => match (&mut self.audio, command) {
                 (Some(audio), command) => audio.bgm(command),
                 (None, BgmCommand::Play(_, reply)) => {
