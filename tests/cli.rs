@@ -311,7 +311,36 @@ fn effects_find_the_face_themselves_and_write_a_contact_sheet() {
             }
         }
     }
+    eprintln!("effects --background-blur 1: the face changes by {face_change} at most");
     assert!(face_change <= 3, "the face changed by {face_change}");
+    // --background-image: a green picture behind the person.
+    let green = dir.join("green.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([20, 200, 40]))
+        .save(&green)
+        .expect("write picture");
+    let replaced = dir.join("replaced.png");
+    stdout_of(
+        "effects",
+        &[
+            "--input",
+            photo_arg,
+            "--background-image",
+            green.to_str().expect("utf-8"),
+            "--output",
+            replaced.to_str().expect("utf-8"),
+        ],
+    );
+    let replaced = image::open(&replaced).expect("a PNG").to_rgb8();
+    let (x0, y0, x1, y1) = shuttle;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let p = replaced.get_pixel(x, y).0;
+            assert!(
+                p[1] > 150 && p[0] < 80 && p[2] < 100,
+                "{x},{y} is {p:?}, not the green picture"
+            );
+        }
+    }
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 

@@ -139,6 +139,19 @@ mod tests {
     }
 
     #[test]
+    fn the_background_columns_come_before_all() {
+        let names = |tiles: Vec<Tile>| tiles.iter().map(|t| t.name).collect::<Vec<_>>();
+        let plain = names(tiles(false, false).expect("tiles"));
+        assert_eq!(plain[plain.len() - 2..], ["background blur", "all"]);
+        let both = tiles(true, true).expect("tiles");
+        let replaced: Vec<_> = both.iter().filter(|t| t.replace).map(|t| t.name).collect();
+        assert_eq!(replaced, ["background image"]);
+        let all = both.last().expect("all");
+        assert_eq!(all.effects.background_blur(), 1.0);
+        assert!(names(both).contains(&"filter"));
+    }
+
+    #[test]
     fn the_sheet_has_a_column_per_picture_and_two_rows() {
         let pictures = vec![RgbImage::new(640, 480); 3];
         let sheet = assemble(&pictures, [80, 0, 480]);
