@@ -4,7 +4,9 @@
 # for the test portrait and assets/contact-sheet-2.png for the official
 # portrait. Each column is one effect alone at full strength (the original
 # first, all together last); the whole picture sits above a close-up of the
-# face, where skin texture shows; the colour-filter column is the film look.
+# face, where skin texture shows; the colour-filter column is the film look;
+# the background-blur column blurs behind the person the segmenter finds
+# (assets/models), and "all" blurs the background too.
 # People judge beauty by looking.
 #
 #   bash scripts/contact_sheet.sh

@@ -49,6 +49,10 @@ pub enum PushCode {
     /// behind real time (the source, effects or encoder are too slow for
     /// the frame rate); repeated at most every 5 s while it stays behind.
     FallingBehind,
+    /// 1120 (liveroom's own): an effect turned on mid-push could not start
+    /// (the person segmenter's models did not load); the push goes on
+    /// without it.
+    EffectUnavailable,
     /// 3001: the host name did not resolve.
     DnsFailure,
     /// 3002: the TCP connection failed.
@@ -90,6 +94,7 @@ impl PushCode {
             PushCode::UplinkSlow => 1101,
             PushCode::Reconnecting => 1102,
             PushCode::FallingBehind => 1110,
+            PushCode::EffectUnavailable => 1120,
             PushCode::DnsFailure => 3001,
             PushCode::ConnectFailure => 3002,
             PushCode::HandshakeFailure => 3003,
@@ -118,6 +123,7 @@ impl PushCode {
             PushCode::UplinkSlow
                 | PushCode::Reconnecting
                 | PushCode::FallingBehind
+                | PushCode::EffectUnavailable
                 | PushCode::DnsFailure
                 | PushCode::ConnectFailure
                 | PushCode::HandshakeFailure
@@ -523,6 +529,7 @@ mod tests {
     fn codes_match_the_plugin() {
         assert_eq!(PushCode::Reconnecting.code(), 1102);
         assert_eq!(PushCode::FallingBehind.code(), 1110);
+        assert_eq!(PushCode::EffectUnavailable.code(), 1120);
         assert!(PushCode::FallingBehind.is_warning());
         assert_eq!(PushCode::Disconnected.code(), -1307);
         assert!(PushCode::VideoEncodeFailed.is_error());

@@ -223,8 +223,9 @@ fn effects_find_the_face_themselves_and_write_a_contact_sheet() {
         ],
     );
     assert!(printed.contains("original, whiteness"), "{printed}");
+    assert!(printed.contains(", background blur, all"), "{printed}");
     let columns = printed.trim().split(", ").count() as u32;
-    assert!(columns >= 7, "{printed}");
+    assert!(columns >= 8, "{printed}");
     // 320 px columns: the whole picture above a close-up of the face.
     let sheet = image::open(&sheet).expect("a PNG").to_rgb8();
     assert_eq!(sheet.dimensions(), (320 * columns, 320 + 320));
@@ -259,6 +260,87 @@ fn effects_find_the_face_themselves_and_write_a_contact_sheet() {
     };
     assert!(changed(170, 80, 280, 200) > 200, "the face changed");
     assert_eq!(changed(0, 400, 120, 512), 0, "the corner did not");
+    // --background-blur 1: the backdrop (the shuttle model on the right)
+    // loses its fine detail, the face stays.
+    let blurred = dir.join("blurred.png");
+    stdout_of(
+        "effects",
+        &[
+            "--input",
+            photo_arg,
+            "--background-blur",
+            "1",
+            "--output",
+            blurred.to_str().expect("utf-8"),
+        ],
+    );
+    let blurred = image::open(&blurred).expect("a PNG").to_rgb8();
+    let energy = |picture: &image::RgbImage, (x0, y0, x1, y1): (u32, u32, u32, u32)| {
+        let luma = |x: u32, y: u32| {
+            let p = picture.get_pixel(x, y).0;
+            0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
+        };
+        let mut sum = 0.0;
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let mut mean = 0.0;
+                for dy in 0..3 {
+                    for dx in 0..3 {
+                        mean += luma(x + dx - 1, y + dy - 1);
+                    }
+                }
+                let d = luma(x, y) - mean / 9.0;
+                sum += d * d;
+            }
+        }
+        sum
+    };
+    let shuttle = (385, 30, 440, 200);
+    let kept = energy(&blurred, shuttle) / energy(&original, shuttle);
+    eprintln!(
+        "effects --background-blur 1: the backdrop keeps {:.1} % of its high-frequency energy",
+        100.0 * kept
+    );
+    assert!(kept <= 0.3, "the backdrop kept {kept}");
+    let mut face_change = 0u8;
+    for y in 80..158 {
+        for x in 192..252 {
+            let (a, b) = (original.get_pixel(x, y), blurred.get_pixel(x, y));
+            for (p, q) in a.0.iter().zip(b.0) {
+                face_change = face_change.max(p.abs_diff(q));
+            }
+        }
+    }
+    eprintln!("effects --background-blur 1: the face changes by {face_change} at most");
+    assert!(face_change <= 3, "the face changed by {face_change}");
+    // --background-image: a green picture behind the person.
+    let green = dir.join("green.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([20, 200, 40]))
+        .save(&green)
+        .expect("write picture");
+    let replaced = dir.join("replaced.png");
+    stdout_of(
+        "effects",
+        &[
+            "--input",
+            photo_arg,
+            "--background-image",
+            green.to_str().expect("utf-8"),
+            "--output",
+            replaced.to_str().expect("utf-8"),
+        ],
+    );
+    let replaced = image::open(&replaced).expect("a PNG").to_rgb8();
+    let (x0, y0, x1, y1) = shuttle;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let p = replaced.get_pixel(x, y).0;
+            assert!(
+                p[1] > 150 && p[0] < 80 && p[2] < 100,
+                "{x},{y} is {p:?}, not the green picture"
+            );
+        }
+    }
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 

@@ -10,6 +10,7 @@
 //! converted to ONNX by `scripts/setup.sh` into `assets/models/`.
 
 mod detector;
+mod lazy_segmenter;
 mod mesh;
 mod one_euro;
 mod person_mask;
@@ -25,6 +26,7 @@ use crate::frame::I420Frame;
 use crate::landmarks::FaceLandmarks;
 
 pub use detector::{Detection, DetectorRange, FaceDetector};
+pub use lazy_segmenter::LazySegmenter;
 pub use mesh::{FaceMesh, MeshResult};
 pub use one_euro::OneEuroFilter;
 pub use person_mask::{MaskSmoother, PersonMask};

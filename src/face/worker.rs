@@ -1,11 +1,13 @@
 //! Landmarks on their own thread, so that finding faces in frame N + 1
 //! overlaps the GPU work on frame N; the person segmenter, when given, runs
-//! there too, after the landmarker.
+//! there too, after the landmarker, on the frames submitted as wanting a
+//! mask (it is loaded when the first such frame arrives, see
+//! [`LazySegmenter`]).
 
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 
-use super::{FaceError, FaceLandmarker, PersonMask, PersonSegmenter, SegmentError};
+use super::{FaceError, FaceLandmarker, LazySegmenter, PersonMask, PersonSegmenter, SegmentError};
 use crate::frame::I420Frame;
 use crate::landmarks::FaceLandmarks;
 
@@ -19,14 +21,16 @@ pub struct AnalysedFrame {
     pub frame: I420Frame,
     /// Its faces (none from a worker without a landmarker).
     pub faces: Result<Vec<FaceLandmarks>, FaceError>,
-    /// Its person mask; `None` from a worker without a segmenter.
+    /// Its person mask; `None` from a worker without a segmenter, for a
+    /// frame that wanted none, or after a failed load (see
+    /// [`LazySegmenter::mask`]).
     pub mask: Option<Result<PersonMask, SegmentError>>,
 }
 
 /// Runs a [`FaceLandmarker`] and a [`PersonSegmenter`] (either optional)
 /// on a worker thread; frames come back in the order they were submitted.
 pub struct LandmarkWorker {
-    frames: Option<Sender<I420Frame>>,
+    frames: Option<Sender<(I420Frame, bool)>>,
     results: Receiver<AnalysedFrame>,
     thread: Option<JoinHandle<()>>,
     in_flight: usize,
@@ -41,20 +45,30 @@ impl LandmarkWorker {
     /// Starts the worker thread with a landmarker, a segmenter, or both
     /// (with neither, frames come back with no faces and no mask).
     pub fn spawn_with(
-        mut landmarker: Option<Box<dyn FaceLandmarker>>,
-        mut segmenter: Option<PersonSegmenter>,
+        landmarker: Option<Box<dyn FaceLandmarker>>,
+        segmenter: Option<PersonSegmenter>,
     ) -> Self {
-        let (frames, inbox) = channel::<I420Frame>();
+        Self::spawn_lazy(landmarker, segmenter.map(LazySegmenter::loaded))
+    }
+
+    /// Starts the worker thread with a landmarker and a segmenter that
+    /// loads when the first frame wanting a mask arrives
+    /// ([`LandmarkWorker::submit_wanting_mask`]).
+    pub fn spawn_lazy(
+        mut landmarker: Option<Box<dyn FaceLandmarker>>,
+        mut segmenter: Option<LazySegmenter>,
+    ) -> Self {
+        let (frames, inbox) = channel::<(I420Frame, bool)>();
         let (outbox, results) = channel();
         let thread = std::thread::Builder::new()
             .name("liveroom-landmarks".into())
             .spawn(move || {
-                for frame in inbox {
+                for (frame, wants_mask) in inbox {
                     let faces = match landmarker.as_mut() {
                         Some(landmarker) => landmarker.landmarks(&frame),
                         None => Ok(Vec::new()),
                     };
-                    let mask = segmenter.as_mut().map(|s| s.mask(&frame));
+                    let mask = segmenter.as_mut().and_then(|s| s.mask(&frame, wants_mask));
                     if outbox.send(AnalysedFrame { frame, faces, mask }).is_err() {
                         break;
                     }
@@ -69,10 +83,19 @@ impl LandmarkWorker {
         }
     }
 
-    /// Hands a frame to the worker.
+    /// Hands a frame to the worker (segmented, if the worker segments).
     pub fn submit(&mut self, frame: I420Frame) -> Result<(), FaceError> {
+        self.submit_wanting_mask(frame, true)
+    }
+
+    /// Hands a frame to the worker, segmented only when `wants_mask`.
+    pub fn submit_wanting_mask(
+        &mut self,
+        frame: I420Frame,
+        wants_mask: bool,
+    ) -> Result<(), FaceError> {
         let sender = self.frames.as_ref().ok_or_else(stopped)?;
-        sender.send(frame).map_err(|_| stopped())?;
+        sender.send((frame, wants_mask)).map_err(|_| stopped())?;
         self.in_flight += 1;
         Ok(())
     }

@@ -7,8 +7,10 @@
 
 use std::path::Path;
 
+use image::RgbImage;
+
 use super::PushError;
-use crate::effects::{apply_background, cover, Background};
+use crate::effects::{apply_background, Background};
 use crate::face::PersonMask;
 use crate::frame::I420Frame;
 use crate::geometry::GeometryPlan;
@@ -25,26 +27,9 @@ pub(super) struct BackgroundStage {
 }
 
 impl BackgroundStage {
-    /// The stage for `size` output frames, with the replacement picture at
-    /// `picture` (scaled to cover) if any.
-    pub(super) fn new(
-        gpu: &GpuContext,
-        picture: Option<&Path>,
-        width: u32,
-        height: u32,
-    ) -> Result<Self, PushError> {
-        let picture = match picture {
-            Some(path) => {
-                let image = image::open(path)
-                    .map_err(|source| PushError::BackgroundImage {
-                        path: path.to_path_buf(),
-                        source,
-                    })?
-                    .to_rgb8();
-                Some(cover(&image, width, height)?)
-            }
-            None => None,
-        };
+    /// The stage, with `picture` (already the output's size, see
+    /// [`load_picture`]) to show behind the person, if any.
+    pub(super) fn new(gpu: &GpuContext, picture: Option<I420Frame>) -> Result<Self, PushError> {
         let gpu_pass = if gpu.is_software() {
             None
         } else {
@@ -53,6 +38,20 @@ impl BackgroundStage {
             Some(pass)
         };
         Ok(Self { gpu_pass, picture })
+    }
+
+    /// Shows `picture` (the output's size) behind the person from the next
+    /// frame; `None`: the background itself, blurred or not.
+    pub(super) fn set_picture(&mut self, picture: Option<I420Frame>) {
+        if let Some(pass) = &mut self.gpu_pass {
+            pass.set_picture(picture.as_ref());
+        }
+        self.picture = picture;
+    }
+
+    /// Whether a picture replaces the background.
+    pub(super) fn has_picture(&self) -> bool {
+        self.picture.is_some()
     }
 
     /// Whether frames change at `blur`.
@@ -90,6 +89,16 @@ impl BackgroundStage {
         out.timestamp = timestamp;
         Ok(out)
     }
+}
+
+/// The picture at `path`, decoded (to be scaled with [`crate::effects::cover`]).
+pub(super) fn open_picture(path: &Path) -> Result<RgbImage, PushError> {
+    Ok(image::open(path)
+        .map_err(|source| PushError::BackgroundImage {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .to_rgb8())
 }
 
 /// The input frame's mask resampled over the output frame through the

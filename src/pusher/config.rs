@@ -65,9 +65,10 @@ pub struct PusherConfig {
     pub effects: EffectParams,
     /// A picture to show behind the person instead of the background,
     /// scaled to cover the output (blurred by the background blur
-    /// strength, if any). The person segmenter runs when this is set or
-    /// the push starts with a background blur; `set_effects` changes the
-    /// blur's strength while it runs.
+    /// strength, if any). The person segmenter loads at start when this is
+    /// set or the push starts with a background blur, else when
+    /// `set_effects` or `LivePusher::set_background_image` first turns a
+    /// background effect on mid-push.
     pub background_image: Option<PathBuf>,
     /// The colour filter's look-up table, blended at the effects'
     /// [`EffectParams::filter_strength`]; `None` filters nothing.

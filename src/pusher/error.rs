@@ -204,6 +204,7 @@ mod tests {
     use super::super::uplink::FlvFile;
     use super::super::{AudioInput, FaceInput, FrameTap, PusherConfig};
     use super::*;
+    use crate::face::{LazySegmenter, SegmentationPaths};
     use crate::flv::FlvHeader;
     use crate::frame::I420Frame;
     use crate::source::open_source;
@@ -257,7 +258,9 @@ mod tests {
             read: 0,
             limit: None,
         };
-        let mut feed = FaceFeed::new(FaceInput::None, false, 1, 1, None).expect("no faces");
+        let segmenter = LazySegmenter::new(SegmentationPaths::from_env(), 1);
+        let mut feed =
+            FaceFeed::new(FaceInput::None, false, 1, 1, segmenter, false).expect("no faces");
         let Err(error) = feed.next(source.as_mut(), &mut budget) else {
             panic!("a truncated frame was read");
         };

@@ -61,9 +61,9 @@ pub use crate::CallbackError;
 
 use crate::audio::BgmEvent;
 use crate::color::rgb_image_to_i420;
-use crate::effects::EffectParams;
+use crate::effects::{cover, EffectParams};
 use crate::events::{PushEvent, PushNetStatus};
-use crate::face::{PersonSegmenter, SegmentationPaths};
+use crate::face::{LazySegmenter, PersonSegmenter, SegmentationPaths};
 use crate::frame::I420Frame;
 use crate::geometry::OutputSize;
 use crate::landmarks::FaceLandmarks;
@@ -72,7 +72,7 @@ use crate::source::FrameSource;
 use crate::window::{VideoWindow, WindowEvent, WindowOptions};
 use crate::GpuContext;
 use audio_feed::{AudioFeed, BgmCommand};
-use background_stage::BackgroundStage;
+use background_stage::{open_picture, BackgroundStage};
 use config::pace_of;
 use faces::FaceFeed;
 use push_loop::PushLoop;
@@ -152,6 +152,7 @@ enum Command {
     SwitchSource(Box<dyn FrameSource>),
     SetEffects(EffectParams),
     SetFilter(Option<std::sync::Arc<crate::effects::Lut>>),
+    SetBackgroundImage(Option<image::RgbImage>),
     Bgm(BgmCommand),
     Mute(bool),
     Preview(Option<Preview>),
@@ -200,22 +201,26 @@ impl LivePusher {
         // landmarker works two frames ahead. Paced ones keep one, so a
         // real-time source's frame waits for one more frame only.
         let lookahead = if pace_of(&config) { 1 } else { 2 };
-        // The background effects: the segmenter on the landmarker's thread,
-        // loaded only when the push starts with one of them on.
+        // The background effects: the segmenter on the landmarker's thread.
+        // A push that starts with one loads it now (missing models fail the
+        // start); otherwise it loads when `set_effects` first turns the blur
+        // on (or `set_background_image` sets a picture).
         let background_on =
             config.effects.background_blur() > 0.0 || config.background_image.is_some();
-        let (segmenter, background) = if background_on {
-            let segmenter = PersonSegmenter::new(&SegmentationPaths::from_env())?
-                .with_interval(SEGMENT_INTERVAL);
-            let stage = BackgroundStage::new(
-                &gpu,
-                config.background_image.as_deref(),
-                size.width(),
-                size.height(),
-            )?;
-            (Some(segmenter), Some(stage))
+        let paths = SegmentationPaths::from_env();
+        let segmenter = if background_on {
+            LazySegmenter::loaded(PersonSegmenter::new(&paths)?.with_interval(SEGMENT_INTERVAL))
         } else {
-            (None, None)
+            LazySegmenter::new(paths, SEGMENT_INTERVAL)
+        };
+        let background = if background_on {
+            let picture = match config.background_image.as_deref() {
+                Some(path) => Some(cover(&open_picture(path)?, size.width(), size.height())?),
+                None => None,
+            };
+            Some(BackgroundStage::new(&gpu, picture)?)
+        } else {
+            None
         };
         let feed = FaceFeed::new(
             faces,
@@ -223,6 +228,7 @@ impl LivePusher {
             lookahead,
             config.max_faces,
             segmenter,
+            background_on,
         )?;
         let audio = AudioFeed::open(&config)?;
         let pipeline = FramePipeline::new(&gpu, size)?;
@@ -243,6 +249,7 @@ impl LivePusher {
                     events: outbox,
                     behind: Default::default(),
                     background,
+                    gpu,
                     preview: None,
                 };
                 push.run()
@@ -284,7 +291,12 @@ impl LivePusher {
         self.send(Command::SwitchSource(source))
     }
 
-    /// Changes the effect strengths from the next frame.
+    /// Changes the effect strengths from the next frame. A background
+    /// blur turned on mid-push loads the person segmenter on the
+    /// landmarker's thread when first needed (warning 1120 if it cannot,
+    /// and the push goes on without it); the frames already handed to the
+    /// landmarker ahead (one or two) are pushed unblurred. Blur back at 0
+    /// with no picture stops segmenting.
     pub fn set_effects(&self, effects: EffectParams) -> Result<(), PushError> {
         self.send(Command::SetEffects(effects))
     }
@@ -297,6 +309,17 @@ impl LivePusher {
         filter: Option<std::sync::Arc<crate::effects::Lut>>,
     ) -> Result<(), PushError> {
         self.send(Command::SetFilter(filter))
+    }
+
+    /// Shows the picture at `path` (PNG, JPEG) behind the person from the
+    /// next frames, scaled to cover the output and blurred by the
+    /// effects' [`EffectParams::background_blur`]; `None` shows the
+    /// background itself again. The person segmenter loads on the first
+    /// frame that needs it (warning 1120 if it cannot). The picture is
+    /// decoded here: [`PushError::BackgroundImage`] if it cannot be read.
+    pub fn set_background_image(&self, path: Option<&Path>) -> Result<(), PushError> {
+        let picture = path.map(open_picture).transpose()?;
+        self.send(Command::SetBackgroundImage(picture))
     }
 
     /// `playBGM`: mixes `path` into the stream from its start (`bgmStart`,

@@ -7,6 +7,8 @@
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
+use image::RgbImage;
+
 use super::audio_feed::{AudioFeed, BgmCommand};
 use super::background_stage::BackgroundStage;
 use super::faces::{FaceFeed, FrameBudget};
@@ -14,11 +16,12 @@ use super::output::{OutputStage, OutputThread};
 use super::{
     pace_of, Command, FrameTap, Preview, PushError, PushSummary, PusherConfig, PusherEvent,
 };
-use crate::effects::{EffectParams, FaceFade, FaceWeights};
+use crate::effects::{cover, EffectParams, FaceFade, FaceWeights};
 use crate::events::{PushCode, PushEvent};
-use crate::face::PersonMask;
+use crate::face::{PersonMask, SegmentError};
 use crate::frame::I420Frame;
 use crate::geometry::{GeometryParams, GeometryPlan};
+use crate::gpu::GpuContext;
 use crate::landmarks::FaceLandmarks;
 use crate::pipeline::{FrameParams, FramePipeline};
 use crate::source::FrameSource;
@@ -116,8 +119,11 @@ pub(super) struct PushLoop {
     pub(super) commands: Receiver<Command>,
     pub(super) events: Sender<PusherEvent>,
     pub(super) behind: BehindWatch,
-    /// Background blur / replace, when the push started with it.
+    /// Background blur / replace, made when the push starts with it or
+    /// it is first turned on.
     pub(super) background: Option<BackgroundStage>,
+    /// The GPU, for a background stage made mid-push.
+    pub(super) gpu: GpuContext,
     /// The preview window (`startPreview`), shown every processed frame.
     pub(super) preview: Option<Preview>,
 }
@@ -226,10 +232,12 @@ impl PushLoop {
                 summary.frames_processed += 1;
                 continue;
             }
+            self.feed.set_segmenting(self.wants_background(&params));
             let Some((frame, faces, mask)) = self.feed.next(self.source.as_mut(), &mut budget)?
             else {
                 break;
             };
+            let mask = self.usable_mask(mask, &params)?;
             // The GPU works on this frame while the previous one is handed
             // on and the next one is read.
             summary.frames_captured += 1;
@@ -266,6 +274,46 @@ impl PushLoop {
         }
         let duration = timeline.last + timeline.frame_interval;
         self.finish(output, summary, started, duration)
+    }
+
+    /// Whether frames need a person mask: a background blur, or a picture
+    /// behind the person.
+    fn wants_background(&self, params: &FrameParams) -> bool {
+        params.effects.background_blur() > 0.0
+            || self
+                .background
+                .as_ref()
+                .is_some_and(BackgroundStage::has_picture)
+    }
+
+    /// The frame's mask if the background effects use it, making the
+    /// background stage the first time. A segmenter that could not load
+    /// raises warning 1120 and the frame goes on unchanged; a failed
+    /// inference ends the push.
+    fn usable_mask(
+        &mut self,
+        mask: Option<Result<PersonMask, SegmentError>>,
+        params: &FrameParams,
+    ) -> Result<Option<PersonMask>, PushError> {
+        let mask = match mask {
+            None => return Ok(None),
+            Some(Ok(mask)) => mask,
+            Some(Err(error @ SegmentError::Inference(_))) => return Err(error.into()),
+            Some(Err(error)) => {
+                self.emit(
+                    PushCode::EffectUnavailable,
+                    format!("background effects are off: {error}"),
+                );
+                return Ok(None);
+            }
+        };
+        if !self.wants_background(params) {
+            return Ok(None);
+        }
+        if self.background.is_none() {
+            self.background = Some(BackgroundStage::new(&self.gpu, None)?);
+        }
+        Ok(Some(mask))
     }
 
     /// Collects a processed frame from the GPU and hands it on: the frame
@@ -452,6 +500,33 @@ impl PushLoop {
         }
     }
 
+    /// `set_background_image`: the picture scaled to cover the output,
+    /// handed to the background stage (made now if need be). A picture
+    /// that cannot be scaled is warning 1120; a stage that cannot be made
+    /// ends the push.
+    fn set_background_picture(&mut self, picture: Option<RgbImage>) -> Result<(), PushError> {
+        let size = self.config.output_size();
+        let picture = match picture.map(|p| cover(&p, size.width(), size.height())) {
+            Some(Ok(picture)) => Some(picture),
+            Some(Err(error)) => {
+                self.emit(
+                    PushCode::EffectUnavailable,
+                    format!("background image: {error}"),
+                );
+                return Ok(());
+            }
+            None => None,
+        };
+        match &mut self.background {
+            Some(stage) => stage.set_picture(picture),
+            None if picture.is_some() => {
+                self.background = Some(BackgroundStage::new(&self.gpu, picture)?);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
     /// Handles `first` (a command already received) and every command
     /// waiting; true to stop.
     fn apply_commands(
@@ -507,6 +582,7 @@ impl PushLoop {
             }
             Command::SetEffects(effects) => params.effects = effects,
             Command::SetFilter(filter) => params.filter = filter,
+            Command::SetBackgroundImage(picture) => self.set_background_picture(picture)?,
             Command::Bgm(command) => match (&mut self.audio, command) {
                 (Some(audio), command) => audio.bgm(command),
                 (None, BgmCommand::Play(_, reply)) => {

@@ -1,6 +1,7 @@
 //! The before/after sheet of `liveroom effects --contact-sheet`: one column
 //! per effect (the original first, every effect alone at full strength,
-//! then all of them together), the whole picture in the top row and a
+//! the background blurred (and replaced, given a picture), then all of
+//! them together, the background blurred too), the whole picture in the top row and a
 //! close-up of the first face below it, where skin texture can be judged.
 
 use image::imageops::{self, FilterType};
@@ -17,55 +18,54 @@ pub struct Tile {
     pub name: &'static str,
     /// The effects of this column.
     pub effects: EffectParams,
+    /// Whether the column shows `--background-image` behind the person.
+    pub replace: bool,
 }
 
 /// The sheet's columns, left to right; a colour-filter column when the
-/// command was given a look-up table (`with_filter`).
-pub fn tiles(with_filter: bool) -> Result<Vec<Tile>, EffectError> {
+/// command was given a look-up table (`with_filter`), a background-image
+/// column when it was given a picture (`with_picture`).
+pub fn tiles(with_filter: bool, with_picture: bool) -> Result<Vec<Tile>, EffectError> {
     let plain = |w, s, t, e| EffectParams::new(w, s, t, e);
+    let tile = |name, effects| Tile {
+        name,
+        effects,
+        replace: false,
+    };
     let mut tiles = vec![
-        Tile {
-            name: "original",
-            effects: EffectParams::default(),
-        },
-        Tile {
-            name: "whiteness",
-            effects: plain(1.0, 0.0, 0.0, 0.0)?,
-        },
-        Tile {
-            name: "smoothness",
-            effects: plain(0.0, 1.0, 0.0, 0.0)?,
-        },
-        Tile {
-            name: "ruddiness",
-            effects: EffectParams::default().with_ruddiness(1.0)?,
-        },
-        Tile {
-            name: "thinness",
-            effects: plain(0.0, 0.0, 1.0, 0.0)?,
-        },
-        Tile {
-            name: "eyes",
-            effects: plain(0.0, 0.0, 0.0, 1.0)?,
-        },
-        Tile {
-            name: "sharpness",
-            effects: EffectParams::default().with_sharpness(1.0)?,
-        },
+        tile("original", EffectParams::default()),
+        tile("whiteness", plain(1.0, 0.0, 0.0, 0.0)?),
+        tile("smoothness", plain(0.0, 1.0, 0.0, 0.0)?),
+        tile("ruddiness", EffectParams::default().with_ruddiness(1.0)?),
+        tile("thinness", plain(0.0, 0.0, 1.0, 0.0)?),
+        tile("eyes", plain(0.0, 0.0, 0.0, 1.0)?),
+        tile("sharpness", EffectParams::default().with_sharpness(1.0)?),
     ];
     if with_filter {
+        tiles.push(tile(
+            "filter",
+            EffectParams::default().with_filter_strength(1.0)?,
+        ));
+    }
+    tiles.push(tile(
+        "background blur",
+        EffectParams::default().with_background_blur(1.0)?,
+    ));
+    if with_picture {
         tiles.push(Tile {
-            name: "filter",
-            effects: EffectParams::default().with_filter_strength(1.0)?,
+            name: "background image",
+            effects: EffectParams::default(),
+            replace: true,
         });
     }
-    tiles.push(Tile {
-        name: "all",
-        effects: plain(1.0, 1.0, 1.0, 1.0)?
+    tiles.push(tile(
+        "all",
+        plain(1.0, 1.0, 1.0, 1.0)?
             .with_ruddiness(1.0)?
             .with_sharpness(1.0)?
-            .with_filter_strength(1.0)?,
-    });
+            .with_filter_strength(1.0)?
+            .with_background_blur(1.0)?,
+    ));
     Ok(tiles)
 }
 
@@ -136,6 +136,19 @@ mod tests {
             close_up_square(512, 512, &[face([0.0, 450.0, 100.0, 60.0])]),
             [0, 382, 130]
         );
+    }
+
+    #[test]
+    fn the_background_columns_come_before_all() {
+        let names = |tiles: Vec<Tile>| tiles.iter().map(|t| t.name).collect::<Vec<_>>();
+        let plain = names(tiles(false, false).expect("tiles"));
+        assert_eq!(plain[plain.len() - 2..], ["background blur", "all"]);
+        let both = tiles(true, true).expect("tiles");
+        let replaced: Vec<_> = both.iter().filter(|t| t.replace).map(|t| t.name).collect();
+        assert_eq!(replaced, ["background image"]);
+        let all = both.last().expect("all");
+        assert_eq!(all.effects.background_blur(), 1.0);
+        assert!(names(both).contains(&"filter"));
     }
 
     #[test]

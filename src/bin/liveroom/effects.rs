@@ -4,7 +4,8 @@
 //! strength, all together; the whole picture above a close-up of the face.
 //!
 //! Faces come from `--landmarks` (frame 0 of a JSON-lines file) or, without
-//! it, from the built-in landmarker.
+//! it, from the built-in landmarker. `--background-blur` and
+//! `--background-image` run the person segmenter (`backdrop.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,7 @@ use liveroom::source::{FrameRate, FrameSource, StillImage};
 use liveroom::{FrameParams, FramePipeline, GpuContext};
 
 use crate::args;
+use crate::backdrop::Backdrop;
 use crate::contact_sheet;
 use crate::Failure;
 
@@ -66,6 +68,14 @@ pub struct EffectsArgs {
     /// How much of --filter to blend in, 0 (off) to 1 [default: 1].
     #[arg(long, value_name = "X", value_parser = args::unit)]
     filter_strength: Option<f32>,
+    /// Blur the background behind the person, 0 (off) to 1 (runs the
+    /// person segmenter, as `liveroom push` does).
+    #[arg(long, value_name = "X", default_value = "0", value_parser = args::unit)]
+    background_blur: f32,
+    /// Show this picture behind the person instead of the background,
+    /// scaled to cover (blurred by --background-blur, if given).
+    #[arg(long, value_name = "FILE")]
+    background_image: Option<PathBuf>,
 }
 
 /// Runs `liveroom effects`.
@@ -85,7 +95,14 @@ pub fn run(args: EffectsArgs) -> Result<(), Failure> {
     .and_then(|effects| effects.with_ruddiness(args.ruddiness))
     .and_then(|effects| effects.with_sharpness(args.sharpness))
     .and_then(|effects| effects.with_filter_strength(filter_strength))
+    .and_then(|effects| effects.with_background_blur(args.background_blur))
     .map_err(Failure::usage)?;
+    if let Some(path) = args.background_image.as_deref().filter(|p| !p.is_file()) {
+        return Err(Failure::Usage(format!(
+            "--background-image {}: no such file",
+            path.display()
+        )));
+    }
     let filter = args
         .filter
         .as_deref()
@@ -98,25 +115,48 @@ pub fn run(args: EffectsArgs) -> Result<(), Failure> {
     let gpu = GpuContext::from_env().map_err(Failure::run)?;
     eprintln!("GPU adapter: {}", gpu.adapter_summary());
     let mut pipeline = FramePipeline::new(&gpu, size).map_err(Failure::run)?;
-    let mut apply = |effects: EffectParams| -> Result<image::RgbImage, Failure> {
+    let tiles = match &args.contact_sheet {
+        Some(_) => contact_sheet::tiles(filter.is_some(), args.background_image.is_some())
+            .map_err(Failure::run)?,
+        None => Vec::new(),
+    };
+    // The person segmenter runs only when a picture shows a background
+    // effect.
+    let replace = args.background_image.is_some();
+    let needs_mask = (args.output.is_some() && (chosen.background_blur() > 0.0 || replace))
+        || tiles
+            .iter()
+            .any(|tile| tile.effects.background_blur() > 0.0 || tile.replace);
+    let mut backdrop = if needs_mask {
+        Some(Backdrop::new(
+            &gpu,
+            &frame,
+            args.background_image.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let mut apply = |effects: EffectParams, replace: bool| -> Result<image::RgbImage, Failure> {
         let params = FrameParams {
             effects,
             faces: faces.clone(),
             filter: filter.clone(),
             ..Default::default()
         };
-        let processed = pipeline.process(&frame, &params).map_err(Failure::run)?;
+        let mut processed = pipeline.process(&frame, &params).map_err(Failure::run)?;
+        if let Some(backdrop) = &mut backdrop {
+            processed = backdrop.apply(&processed, effects.background_blur(), replace)?;
+        }
         Ok(i420_to_rgb_image(&processed))
     };
     if let Some(path) = &args.output {
-        save(&apply(chosen)?, path)?;
+        save(&apply(chosen, replace)?, path)?;
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.contact_sheet {
-        let tiles = contact_sheet::tiles(filter.is_some()).map_err(Failure::run)?;
         let pictures = tiles
             .iter()
-            .map(|tile| apply(tile.effects))
+            .map(|tile| apply(tile.effects, tile.replace))
             .collect::<Result<Vec<_>, _>>()?;
         let close_up = contact_sheet::close_up_square(frame.width(), frame.height(), &faces);
         save(&contact_sheet::assemble(&pictures, close_up), path)?;

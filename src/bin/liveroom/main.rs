@@ -8,6 +8,7 @@
 //! failure while running.
 
 mod args;
+mod backdrop;
 mod contact_sheet;
 mod effects;
 mod play;
