@@ -15,6 +15,8 @@ use crate::rtmp::UrlError;
 use crate::source::SourceError;
 use crate::CallbackError;
 
+use super::SpeakerError;
+
 /// Why playing could not start or ended early. Where another module's
 /// error is the cause, the variant keeps it as its
 /// [`source`](std::error::Error::source).
@@ -73,6 +75,10 @@ pub enum PlayerError {
     /// is the source.
     #[error("sink: {0}")]
     Sink(#[source] CallbackError),
+    /// The sound could not be played on the output device (`speaker`):
+    /// there is none, it refused the sound's format, or it failed.
+    #[error("speaker: {0}")]
+    Speaker(#[source] SpeakerError),
     /// An output file (the WAV) could not be created.
     #[error("cannot write {path}: {source}")]
     Output {
