@@ -95,6 +95,9 @@ pub(super) struct SoundTrack {
     wav: Option<WavWriter>,
     sink: Option<AudioSink>,
     speaker: Option<Speaker>,
+    /// The speaker failed outside a release (starting its stream): the
+    /// next release ends playback with it.
+    speaker_error: Option<PlayerError>,
     beeps: BeepFinder,
     summary: AudioSummary,
     first_ts: Option<u64>,
@@ -121,6 +124,7 @@ impl SoundTrack {
             wav: None,
             sink,
             speaker,
+            speaker_error: None,
             beeps: BeepFinder::new(BEEP_LOUD, BEEP_QUIET, BEEP_MIN_GAP),
             summary: AudioSummary::default(),
             first_ts: None,
@@ -148,6 +152,11 @@ impl SoundTrack {
                     "the audio format changed mid-stream ({} Hz, {} channels); the WAV file keeps the first",
                     format.sample_rate, format.channels
                 ));
+            }
+        }
+        if let Some(speaker) = &mut self.speaker {
+            if let Err(error) = speaker.prepare(format) {
+                self.speaker_error = Some(PlayerError::Speaker(error));
             }
         }
         self.summary.sample_rate = format.sample_rate;
@@ -207,6 +216,10 @@ impl SoundTrack {
         flush: bool,
     ) -> SoundOutcome {
         let mut outcome = SoundOutcome::default();
+        if let Some(error) = self.speaker_error.take() {
+            outcome.output_error = Some(error);
+            return outcome;
+        }
         let limit = if flush {
             u64::MAX
         } else if let Some(position) = position {

@@ -2,7 +2,9 @@
 //! through cpal (ALSA on Linux). Decoded blocks go into a queue that the
 //! device's callback empties, silence filling in whenever the queue runs
 //! dry; the player hands blocks over as its play clock reaches them, so the
-//! device plays them on the picture's clock. When the queue holds more than
+//! device plays them on the picture's clock, [`LEAD`] later: the device
+//! starts taking sound once that much is queued (and again after the queue
+//! ran dry), so blocks released a video frame apart play without gaps. When the queue holds more than
 //! [`MAX_QUEUED`] (a file decoded faster than it plays), handing over waits
 //! for the device, which paces the player to the sound.
 
@@ -18,6 +20,10 @@ use crate::audio::{AudioFormat, ResampleError, Resampler};
 
 /// Most sound queued for the device before handing over waits.
 pub const MAX_QUEUED: Duration = Duration::from_secs(1);
+
+/// Sound queued before the device starts taking it: the output's jitter
+/// margin against blocks released a video frame (33 ms) apart.
+pub const LEAD: Duration = Duration::from_millis(100);
 
 /// How long the device may take no sound at all before it counts as
 /// stalled.
@@ -96,8 +102,14 @@ struct Shared {
 struct Queue {
     /// Interleaved samples in the device's format, waiting for the device.
     samples: VecDeque<f32>,
-    /// Samples the device has taken in all.
+    /// Samples the device has taken in all, silence included.
     taken: u64,
+    /// Samples to hold before the device takes any (see [`LEAD`]).
+    lead: usize,
+    /// The lead was reached and the queue has not run dry since.
+    primed: bool,
+    /// The end: what is queued plays even below the lead.
+    draining: bool,
     /// The first fatal error the device reported.
     error: Option<cpal::Error>,
     /// From a callback to its samples' playback, as the device last said.
@@ -172,16 +184,33 @@ impl Speaker {
         &self.name
     }
 
-    /// Queues interleaved `samples` of `format` for the device; waits
-    /// while more than [`MAX_QUEUED`] is queued.
-    pub fn play(&mut self, samples: &[f32], format: AudioFormat) -> Result<(), SpeakerError> {
+    /// Starts the device's stream for sound of `format` ahead of the first
+    /// block (nothing to do when it runs for that format already). A
+    /// device first fills its own buffer, silence here, before it takes
+    /// sound at its pace: started while the player is still buffering, that
+    /// fill does not split the first sound in two.
+    pub fn prepare(&mut self, format: AudioFormat) -> Result<(), SpeakerError> {
         self.check()?;
         if self.output.as_ref().is_none_or(|out| out.input != format) {
             // A new format: the old stream (and what it still held) goes.
             self.output = None;
-            self.shared.lock().samples.clear();
-            self.output = Some(self.build(format)?);
+            let out = self.build(format)?;
+            let mut queue = self.shared.lock();
+            queue.samples.clear();
+            queue.primed = false;
+            queue.lead =
+                (LEAD.as_secs_f64() * f64::from(out.rate)) as usize * usize::from(out.channels);
+            drop(queue);
+            self.output = Some(out);
         }
+        Ok(())
+    }
+
+    /// Queues interleaved `samples` of `format` for the device (starting
+    /// its stream first when needed); waits while more than [`MAX_QUEUED`]
+    /// is queued.
+    pub fn play(&mut self, samples: &[f32], format: AudioFormat) -> Result<(), SpeakerError> {
+        self.prepare(format)?;
         let Some(out) = self.output.as_mut() else {
             return Ok(());
         };
@@ -210,6 +239,7 @@ impl Speaker {
         self.enqueue(&tail, usize::MAX)?;
         let latency = {
             let mut queue = self.shared.lock();
+            queue.draining = true;
             while !queue.samples.is_empty() {
                 queue = self.wait(queue)?;
             }
@@ -353,8 +383,22 @@ where
         config.clone(),
         move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
             let mut queue = shared.lock();
+            if !queue.primed
+                && !queue.samples.is_empty()
+                && (queue.draining || queue.samples.len() >= queue.lead)
+            {
+                queue.primed = true;
+            }
+            let silence = T::from_sample(0.0f32);
             for slot in data.iter_mut() {
-                *slot = T::from_sample(queue.samples.pop_front().unwrap_or(0.0));
+                *slot = match queue.primed {
+                    true => queue.samples.pop_front().map_or(silence, T::from_sample),
+                    false => silence,
+                };
+            }
+            if queue.samples.is_empty() {
+                // Ran dry: wait for the lead again.
+                queue.primed = false;
             }
             queue.taken += data.len() as u64;
             let stamp = info.timestamp();
