@@ -1,40 +1,54 @@
 //! `liveroom play --speaker` for real, on a machine without a sound card:
-//! a temporary `~/.asoundrc` points ALSA's `default` device at its `file`
-//! plugin, whose output FFmpeg takes at the sound's own pace (`-re`, as a
-//! sound card would) and writes as raw 16-bit stereo at 48 kHz. What the
-//! player sent to the device must be the stream's 440 Hz tone, as long and
-//! as loud as the sound the player decoded (its `--audio-output` WAV of
-//! the same run), without gaps; muted, silence; and with no usable device
-//! the command fails before playing, with one line and status 2.
+//! a temporary `~/.asoundrc` points ALSA's `default` device (through a
+//! `plug` fixing the format at 16-bit stereo, 48 kHz) at its `file` plugin,
+//! which writes into a FIFO that the test reads at a sound card's steady
+//! pace. What the player sent to the device must be the stream's 440 Hz
+//! tone, as long and as loud as the sound the player decoded (its
+//! `--audio-output` WAV of the same run), without gaps; muted, silence;
+//! and with no usable device the command fails before playing, with one
+//! line and status 2.
 
 mod common;
 
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{ffmpeg, liveroom, scratch_dir, summary_of, wait_with_timeout, Serve};
 
 /// The device's format, fixed by the `plug` in front of the file.
 const RATE: u32 = 48_000;
+/// Bytes a second the stand-in sound card takes (16-bit stereo).
+const BYTES_PER_SECOND: f64 = RATE as f64 * 4.0;
 /// Seconds of tone in the test stream.
 const SECONDS: f64 = 3.0;
 /// FFmpeg's `sine` source: amplitude 1/8 (−21.1 dBFS RMS), made stereo
 /// by FFmpeg's up-mix at −3 dB a channel.
 const TONE_DBFS: f64 = -24.08;
 
-/// A home folder whose `.asoundrc` sends ALSA's default device to a raw
-/// file, paced by FFmpeg.
+/// A home folder whose `.asoundrc` sends ALSA's default device into a
+/// FIFO, and the thread that plays sound card on the other end.
 struct AlsaCapture {
     home: PathBuf,
-    raw: PathBuf,
+    fifo: PathBuf,
 }
 
 impl AlsaCapture {
     fn new(dir: &Path) -> Self {
         let home = dir.join("home");
         std::fs::create_dir_all(&home).expect("home");
-        let raw = dir.join("speaker.raw");
+        let fifo = dir.join("speaker.fifo");
+        let made = Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success(), "mkfifo {}", fifo.display());
         let config = format!(
             r#"pcm.!default {{
     type plug
@@ -49,36 +63,124 @@ pcm.capture {{
     type file
     slave.pcm "null"
     format "raw"
-    file "|ffmpeg -nostdin -hide_banner -loglevel error -re -f s16le -ar {RATE} -ac 2 -i pipe:0 -y -f s16le {}"
+    file "{}"
 }}
 "#,
-            raw.display()
+            fifo.display()
         );
         std::fs::write(home.join(".asoundrc"), config).expect("asoundrc");
-        Self { home, raw }
+        Self { home, fifo }
     }
 
-    /// `liveroom play ARGS… --speaker` with this ALSA configuration.
-    fn play(&self, args: &[&str]) -> Command {
-        let _ = std::fs::remove_file(&self.raw);
-        let mut command = liveroom("play");
-        command
+    /// `liveroom play ARGS… --speaker` with this ALSA configuration, and
+    /// the sound card reading what it plays.
+    fn play(&self, args: &[&str]) -> (std::process::Child, Card) {
+        let card = Card::start(&self.fifo);
+        let child = liveroom("play")
             .env("HOME", &self.home)
             .args(args)
             .args(["--speaker", "--events", "json"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("player runs");
+        (child, card)
+    }
+}
+
+/// The stand-in sound card: reads the FIFO at 48 kHz stereo 16-bit in
+/// real time, a few milliseconds at a time, as a card's DMA takes a
+/// buffer (the FIFO's 64 KiB are its buffer); once late it does not
+/// catch up, as a card would not. Each time ALSA closes the device
+/// (cpal opens it to ask about it, then to play), it waits for the next
+/// open.
+struct Card {
+    fifo: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Card {
+    fn start(fifo: &Path) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (fifo, stop) = (fifo.to_path_buf(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut heard = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    // Blocks until ALSA (or `Card::stop`) opens the other end.
+                    let Ok(mut file) = File::open(&fifo) else {
+                        break;
+                    };
+                    take_paced(&mut file, &mut heard);
+                }
+                heard
+            })
+        };
+        Self {
+            fifo: fifo.to_path_buf(),
+            stop,
+            thread: Some(thread),
+        }
     }
 
-    /// What reached the device, as mono.
-    fn heard(&self) -> Vec<f32> {
-        let bytes = std::fs::read(&self.raw).expect("the device's capture");
+    /// Everything the card took, as mono.
+    fn stop(mut self) -> Vec<f32> {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the reader if it waits for an open; none waiting: ENXIO.
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.fifo);
+        let bytes = self
+            .thread
+            .take()
+            .expect("running")
+            .join()
+            .expect("the card's thread");
         let stereo: Vec<f32> = bytes
             .chunks_exact(2)
             .map(|pair| f32::from(i16::from_le_bytes([pair[0], pair[1]])) / 32768.0)
             .collect();
         liveroom::audio::to_mono(&stereo, 2)
+    }
+}
+
+/// Reads `file` to its end at [`BYTES_PER_SECOND`], whole frames only.
+fn take_paced(file: &mut File, heard: &mut Vec<u8>) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut start: Option<Instant> = None;
+    let mut taken = 0usize;
+    let lag_limit = (BYTES_PER_SECOND * 0.02) as usize;
+    loop {
+        let due = match start {
+            None => 960,
+            Some(start) => {
+                let due = (start.elapsed().as_secs_f64() * BYTES_PER_SECOND) as usize;
+                if due > taken + lag_limit {
+                    // Late (the machine is busy): go on from now.
+                    let behind = due - taken - lag_limit;
+                    taken += behind;
+                    due - behind
+                } else {
+                    due
+                }
+            }
+        };
+        let want = due.saturating_sub(taken) / 4 * 4;
+        if want == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
+        let want = want.min(buffer.len());
+        match file.read(&mut buffer[..want]) {
+            Ok(0) | Err(_) => return,
+            Ok(read) => {
+                start.get_or_insert_with(Instant::now);
+                heard.extend_from_slice(&buffer[..read]);
+                taken += read;
+            }
+        }
     }
 }
 
@@ -115,13 +217,11 @@ fn tone_flv(dir: &Path) -> PathBuf {
     flv
 }
 
-/// The tone in a block of sound: where it starts and how long it lasts
-/// (from the first to the last sample above a tenth of full scale's
-/// half), its pitch and level in the middle, and the 10 ms stretches
-/// inside it that are silent (gaps).
+/// The tone in a block of sound: how long it lasts (from the first to the
+/// last sample above 0.05), its pitch and level in the middle, and the
+/// 10 ms stretches inside it that are silent (gaps).
 #[derive(Debug)]
 struct Tone {
-    start: f64,
     seconds: f64,
     frequency: f64,
     dbfs: f64,
@@ -140,7 +240,6 @@ fn tone_in(mono: &[f32], rate: u32) -> Tone {
         .filter(|chunk| liveroom::audio::peak_level(chunk) < 0.02)
         .count();
     Tone {
-        start: first as f64 / f64::from(rate),
         seconds: tone.len() as f64 / f64::from(rate),
         frequency: liveroom::audio::dominant_frequency(middle, rate).expect("a pitch"),
         dbfs: liveroom::audio::rms_dbfs(middle),
@@ -186,15 +285,12 @@ fn an_flv_file_plays_its_tone_on_the_speaker_and_silence_when_muted() {
     let capture = AlsaCapture::new(&dir);
     let wav = dir.join("decoded.wav");
     let started = Instant::now();
-    let child = capture
-        .play(&[
-            "--url",
-            flv.to_str().expect("utf-8"),
-            "--audio-output",
-            wav.to_str().expect("utf-8"),
-        ])
-        .spawn()
-        .expect("player runs");
+    let (child, card) = capture.play(&[
+        "--url",
+        flv.to_str().expect("utf-8"),
+        "--audio-output",
+        wav.to_str().expect("utf-8"),
+    ]);
     let (output, killed) = wait_with_timeout(child, Duration::from_secs(30));
     let took = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -203,23 +299,20 @@ fn an_flv_file_plays_its_tone_on_the_speaker_and_silence_when_muted() {
     assert_eq!(summary["framesDisplayed"], 90, "{summary}");
     // A file decodes faster than it plays: the speaker paces the end.
     assert!(took >= SECONDS - 0.2, "done after {took:.2} s");
-    let heard = tone_in(&capture.heard(), RATE);
+    let heard = tone_in(&card.stop(), RATE);
     let decoded = decoded_tone(&wav);
     eprintln!("file: heard {heard:?}, decoded {decoded:?}, {took:.2} s");
     assert_same_tone(&heard, &decoded);
 
     // Muted: the device gets the same length of silence.
-    let child = capture
-        .play(&["--url", flv.to_str().expect("utf-8"), "--muted"])
-        .spawn()
-        .expect("player runs");
+    let (child, card) = capture.play(&["--url", flv.to_str().expect("utf-8"), "--muted"]);
     let (output, killed) = wait_with_timeout(child, Duration::from_secs(30));
     assert!(
         !killed && output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let silence = capture.heard();
+    let silence = card.stop();
     let seconds = silence.len() as f64 / f64::from(RATE);
     let peak = liveroom::audio::peak_level(&silence);
     eprintln!("muted: {seconds:.2} s to the device, peak {peak}");
@@ -236,19 +329,16 @@ fn a_live_stream_plays_on_the_speaker_on_the_pictures_clock() {
     let server = Serve::start(&[]);
     let url = server.rtmp_url("tone");
     let wav = dir.join("decoded.wav");
-    let player = capture
-        .play(&[
-            "--url",
-            &url,
-            "--mode",
-            "rtc",
-            "--timeout",
-            "30",
-            "--audio-output",
-            wav.to_str().expect("utf-8"),
-        ])
-        .spawn()
-        .expect("player runs");
+    let (player, card) = capture.play(&[
+        "--url",
+        &url,
+        "--mode",
+        "rtc",
+        "--timeout",
+        "30",
+        "--audio-output",
+        wav.to_str().expect("utf-8"),
+    ]);
     std::thread::sleep(Duration::from_millis(800));
     let published = Instant::now();
     let publisher = Command::new("ffmpeg")
@@ -267,7 +357,7 @@ fn a_live_stream_plays_on_the_speaker_on_the_pictures_clock() {
     assert!(!killed && output.status.success(), "{stdout}\n{stderr}");
     let summary = summary_of(&stdout);
     assert!(summary["framesDisplayed"].as_u64() >= Some(85), "{summary}");
-    let heard = tone_in(&capture.heard(), RATE);
+    let heard = tone_in(&card.stop(), RATE);
     let decoded = decoded_tone(&wav);
     eprintln!(
         "live: heard {heard:?}, decoded {decoded:?}, player ended {took:.2} s after the publish"

@@ -25,6 +25,13 @@ pub const MAX_QUEUED: Duration = Duration::from_secs(1);
 /// margin against blocks released a video frame (33 ms) apart.
 pub const LEAD: Duration = Duration::from_millis(100);
 
+/// The longest wait for a new device stream to settle (see
+/// [`Speaker::prepare`]).
+const MAX_SETTLE: Duration = Duration::from_secs(1);
+
+/// How often a settling device's pace is looked at.
+const SETTLE_WINDOW: Duration = Duration::from_millis(50);
+
 /// How long the device may take no sound at all before it counts as
 /// stalled.
 const STALL: Duration = Duration::from_secs(5);
@@ -185,10 +192,10 @@ impl Speaker {
     }
 
     /// Starts the device's stream for sound of `format` ahead of the first
-    /// block (nothing to do when it runs for that format already). A
-    /// device first fills its own buffer, silence here, before it takes
-    /// sound at its pace: started while the player is still buffering, that
-    /// fill does not split the first sound in two.
+    /// block (nothing to do when it runs for that format already), and
+    /// waits, up to a second, until the device has filled its own buffer
+    /// with silence and takes sound at its pace: the fill would otherwise
+    /// swallow the first sound and split it with a gap.
     pub fn prepare(&mut self, format: AudioFormat) -> Result<(), SpeakerError> {
         self.check()?;
         if self.output.as_ref().is_none_or(|out| out.input != format) {
@@ -201,7 +208,31 @@ impl Speaker {
             queue.lead =
                 (LEAD.as_secs_f64() * f64::from(out.rate)) as usize * usize::from(out.channels);
             drop(queue);
+            let per_second = f64::from(out.rate) * f64::from(out.channels);
             self.output = Some(out);
+            self.settle(per_second)?;
+        }
+        Ok(())
+    }
+
+    /// Waits (up to [`MAX_SETTLE`]) until a newly started device takes
+    /// sound at its own pace: at first it fills its buffer (and whatever
+    /// lies behind it) at once, with silence while nothing is queued, and
+    /// sound queued meanwhile would be swallowed by that fill, run dry and
+    /// break up. `per_second`: the device's samples a second.
+    fn settle(&self, per_second: f64) -> Result<(), SpeakerError> {
+        let window = SETTLE_WINDOW.as_secs_f64();
+        let started = std::time::Instant::now();
+        let mut before = self.shared.lock().taken;
+        while started.elapsed() < MAX_SETTLE {
+            std::thread::sleep(SETTLE_WINDOW);
+            self.check()?;
+            let taken = self.shared.lock().taken;
+            let pace = (taken - before) as f64 / (per_second * window);
+            if taken > 0 && pace <= 1.5 {
+                break;
+            }
+            before = taken;
         }
         Ok(())
     }
