@@ -214,6 +214,29 @@ mod tests {
     }
 
     #[test]
+    fn a_speaker_error_keeps_the_audio_hosts_error() {
+        let error = PlayerError::Speaker(SpeakerError::Unavailable {
+            device: "default".into(),
+            source: cpal::Error::new(cpal::ErrorKind::DeviceNotAvailable),
+        });
+        assert!(
+            error
+                .to_string()
+                .starts_with("speaker: cannot open the sound output device \"default\": "),
+            "{error}"
+        );
+        let speaker = error
+            .source()
+            .and_then(|s| s.downcast_ref::<SpeakerError>())
+            .expect("the speaker error");
+        let host = speaker
+            .source()
+            .and_then(|s| s.downcast_ref::<cpal::Error>())
+            .expect("cpal's error");
+        assert_eq!(host.kind(), cpal::ErrorKind::DeviceNotAvailable);
+    }
+
+    #[test]
     fn failing_sinks_are_the_source() {
         let frame = I420Frame::black(16, 16).expect("frame");
         let shown = Displayed {
