@@ -411,7 +411,7 @@ where
 {
     let errors = Arc::clone(&shared);
     device.build_output_stream::<T, _, _>(
-        config.clone(),
+        *config,
         move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
             let mut queue = shared.lock();
             if !queue.primed
