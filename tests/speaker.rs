@@ -11,7 +11,7 @@
 mod common;
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -97,7 +97,7 @@ pcm.capture {{
 struct Card {
     fifo: PathBuf,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Vec<u8>>>,
+    thread: Option<JoinHandle<Taken>>,
 }
 
 impl Card {
@@ -106,15 +106,15 @@ impl Card {
         let thread = {
             let (fifo, stop) = (fifo.to_path_buf(), Arc::clone(&stop));
             std::thread::spawn(move || {
-                let mut heard = Vec::new();
+                let mut taken = Taken::default();
                 while !stop.load(Ordering::SeqCst) {
                     // Blocks until ALSA (or `Card::stop`) opens the other end.
                     let Ok(mut file) = File::open(&fifo) else {
                         break;
                     };
-                    take_paced(&mut file, &mut heard);
+                    take_paced(&mut file, &mut taken);
                 }
-                heard
+                taken
             })
         };
         Self {
@@ -124,30 +124,39 @@ impl Card {
         }
     }
 
-    /// Everything the card took, as mono.
-    fn stop(mut self) -> Vec<f32> {
+    /// Everything the card took, as mono, and when it took the first
+    /// loud sample.
+    fn stop(mut self) -> (Vec<f32>, Option<Instant>) {
         self.stop.store(true, Ordering::SeqCst);
         // Wakes the reader if it waits for an open; none waiting: ENXIO.
         let _ = std::fs::OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(&self.fifo);
-        let bytes = self
+        let taken = self
             .thread
             .take()
             .expect("running")
             .join()
             .expect("the card's thread");
-        let stereo: Vec<f32> = bytes
+        let stereo: Vec<f32> = taken
+            .bytes
             .chunks_exact(2)
             .map(|pair| f32::from(i16::from_le_bytes([pair[0], pair[1]])) / 32768.0)
             .collect();
-        liveroom::audio::to_mono(&stereo, 2)
+        (liveroom::audio::to_mono(&stereo, 2), taken.first_loud)
     }
 }
 
+/// What the card took: the bytes, and when the first loud sample came.
+#[derive(Default)]
+struct Taken {
+    bytes: Vec<u8>,
+    first_loud: Option<Instant>,
+}
+
 /// Reads `file` to its end at [`BYTES_PER_SECOND`], whole frames only.
-fn take_paced(file: &mut File, heard: &mut Vec<u8>) {
+fn take_paced(file: &mut File, heard: &mut Taken) {
     let mut buffer = vec![0u8; 64 * 1024];
     let mut start: Option<Instant> = None;
     let mut taken = 0usize;
@@ -177,11 +186,31 @@ fn take_paced(file: &mut File, heard: &mut Vec<u8>) {
             Ok(0) | Err(_) => return,
             Ok(read) => {
                 start.get_or_insert_with(Instant::now);
-                heard.extend_from_slice(&buffer[..read]);
+                let chunk = &buffer[..read];
+                if heard.first_loud.is_none()
+                    && chunk
+                        .chunks_exact(2)
+                        .any(|pair| i16::from_le_bytes([pair[0], pair[1]]).unsigned_abs() > 1600)
+                {
+                    heard.first_loud = Some(Instant::now());
+                }
+                heard.bytes.extend_from_slice(chunk);
                 taken += read;
             }
         }
     }
+}
+
+/// The lines of a child's stdout, each with when it came, read on a
+/// thread until the child closes it.
+fn timed_lines(stdout: std::process::ChildStdout) -> JoinHandle<Vec<(Instant, String)>> {
+    std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .map(|line| (Instant::now(), line))
+            .collect()
+    })
 }
 
 /// The test stream: 320×240 pictures at 30 fps and a 440 Hz stereo AAC
@@ -299,7 +328,7 @@ fn an_flv_file_plays_its_tone_on_the_speaker_and_silence_when_muted() {
     assert_eq!(summary["framesDisplayed"], 90, "{summary}");
     // A file decodes faster than it plays: the speaker paces the end.
     assert!(took >= SECONDS - 0.2, "done after {took:.2} s");
-    let heard = tone_in(&card.stop(), RATE);
+    let heard = tone_in(&card.stop().0, RATE);
     let decoded = decoded_tone(&wav);
     eprintln!("file: heard {heard:?}, decoded {decoded:?}, {took:.2} s");
     assert_same_tone(&heard, &decoded);
@@ -312,7 +341,7 @@ fn an_flv_file_plays_its_tone_on_the_speaker_and_silence_when_muted() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let silence = card.stop();
+    let (silence, _) = card.stop();
     let seconds = silence.len() as f64 / f64::from(RATE);
     let peak = liveroom::audio::peak_level(&silence);
     eprintln!("muted: {seconds:.2} s to the device, peak {peak}");
@@ -329,7 +358,7 @@ fn a_live_stream_plays_on_the_speaker_on_the_pictures_clock() {
     let server = Serve::start(&[]);
     let url = server.rtmp_url("tone");
     let wav = dir.join("decoded.wav");
-    let (player, card) = capture.play(&[
+    let (mut player, card) = capture.play(&[
         "--url",
         &url,
         "--mode",
@@ -339,6 +368,7 @@ fn a_live_stream_plays_on_the_speaker_on_the_pictures_clock() {
         "--audio-output",
         wav.to_str().expect("utf-8"),
     ]);
+    let lines = timed_lines(player.stdout.take().expect("stdout"));
     std::thread::sleep(Duration::from_millis(800));
     let published = Instant::now();
     let publisher = Command::new("ffmpeg")
@@ -350,19 +380,37 @@ fn a_live_stream_plays_on_the_speaker_on_the_pictures_clock() {
         .spawn()
         .expect("ffmpeg publishes");
     let (output, killed) = wait_with_timeout(player, Duration::from_secs(40));
-    let took = published.elapsed().as_secs_f64();
     let _ = wait_with_timeout(publisher, Duration::from_secs(10));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines = lines.join().expect("stdout reader");
+    let stdout: String = lines.iter().map(|(_, line)| format!("{line}\n")).collect();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!killed && output.status.success(), "{stdout}\n{stderr}");
     let summary = summary_of(&stdout);
     assert!(summary["framesDisplayed"].as_u64() >= Some(85), "{summary}");
-    let heard = tone_in(&card.stop(), RATE);
+    let (mono, first_loud) = card.stop();
+    let heard = tone_in(&mono, RATE);
     let decoded = decoded_tone(&wav);
+    // The first picture (2004) and the tone, whose first AAC unit is 21 ms
+    // ahead of it in the stream, reach the card that far apart plus the
+    // output's delay: the lead (100 ms) and the card's 64 KiB FIFO
+    // buffer (341 ms at 192 000 bytes/s).
+    let begins = lines
+        .iter()
+        .find(|(_, line)| line.contains(r#""code":2004"#))
+        .map(|(at, _)| *at)
+        .expect("playback begins (2004)");
+    let first_loud = first_loud.expect("the card took the tone");
+    let delay = match first_loud.checked_duration_since(begins) {
+        Some(after) => after.as_secs_f64(),
+        None => -begins.duration_since(first_loud).as_secs_f64(),
+    };
     eprintln!(
-        "live: heard {heard:?}, decoded {decoded:?}, player ended {took:.2} s after the publish"
+        "live: heard {heard:?}, decoded {decoded:?}, the tone reached the card {:.0} ms after the first picture (published {:.2} s before)",
+        delay * 1000.0,
+        begins.duration_since(published).as_secs_f64()
     );
     assert_same_tone(&heard, &decoded);
+    assert!((0.3..=0.7).contains(&delay), "{delay} s");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
