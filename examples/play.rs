@@ -49,6 +49,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                     println!("cache {:.1} s", status.video_cache.unwrap_or_default())
                 }
                 PlayerEvent::Error(detail) => println!("refused: {detail}"),
+                PlayerEvent::FullscreenChange(on) => println!("full screen: {on}"),
             }
         }
     }

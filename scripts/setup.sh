@@ -13,6 +13,10 @@ cd "$(dirname "$0")/.."
 # Interop peers and test tools: ffmpeg, nginx with the RTMP module,
 # GStreamer (rtmp2src/rtmp2sink, x264enc, flvmux) and rtmpdump; Chromium
 # and ChromeDriver for the watch page's browser test.
+# Windows (play --window, push --preview): the X libraries winit loads at
+# run time; for their tests (and for a server without a desktop) the Xvfb
+# X server, the Openbox window manager (carries out full-screen requests),
+# xdotool (key presses) and xwininfo (x11-utils; window geometry).
 # Model fetch and conversion: python3-venv.
 PACKAGES=(
     pkg-config clang libclang-dev nasm libx264-dev libasound2-dev
@@ -21,6 +25,8 @@ PACKAGES=(
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav rtmpdump
     chromium chromium-driver
+    libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
+    xvfb openbox xdotool x11-utils
     python3-venv
 )
 

@@ -129,6 +129,17 @@ pub fn rgb8_to_yuv(matrix: &ColorMatrix, rgb: [u8; 3]) -> [f32; 3] {
 /// luma per pixel, chroma as the mean of each 2×2 block's chroma (centre-sited).
 pub fn rgb_image_to_i420(image: &image::RgbImage) -> Result<I420Frame, FrameError> {
     let (width, height) = image.dimensions();
+    rgb_to_i420_with(width, height, |x, y| image.get_pixel(x, y).0)
+}
+
+/// The conversion of [`rgb_image_to_i420`] for any source of 8-bit RGB
+/// pixels: `pixel(x, y)` gives the pixel at column `x`, row `y` (packed
+/// RGBA/BGRA frames use it, so every RGB input converts the same way).
+pub fn rgb_to_i420_with(
+    width: u32,
+    height: u32,
+    pixel: impl Fn(u32, u32) -> [u8; 3],
+) -> Result<I420Frame, FrameError> {
     let mut frame = I420Frame::black(width, height)?;
     let matrix = ColorMatrix::bt601_video_range();
     let (cw, ch) = chroma_size(width, height);
@@ -138,7 +149,7 @@ pub fn rgb_image_to_i420(image: &image::RgbImage) -> Result<I420Frame, FrameErro
             let mut count = 0.0;
             for y in (2 * cy)..(2 * cy + 2).min(height) {
                 for x in (2 * cx)..(2 * cx + 2).min(width) {
-                    let yuv = rgb8_to_yuv(&matrix, image.get_pixel(x, y).0);
+                    let yuv = rgb8_to_yuv(&matrix, pixel(x, y));
                     frame.row_mut(Plane::Y, y)[x as usize] = to_u8(yuv[0]);
                     sum[0] += yuv[1];
                     sum[1] += yuv[2];

@@ -377,6 +377,12 @@ pub enum EventLine {
         /// The music file.
         path: String,
     },
+    /// `fullscreenChange`: the player window went full screen or back.
+    #[serde(rename = "fullscreenChange")]
+    FullscreenChange {
+        /// Whether it is full screen now.
+        fullscreen: bool,
+    },
     /// The URL or its authorization was rejected (code -1), or another
     /// error that has no event code.
     #[serde(rename = "error")]

@@ -25,27 +25,37 @@ pub enum FrameError {
     /// A plane is too small for its size and stride.
     #[error("{plane} plane holds {got} bytes but {needed} are needed for {width}x{height} with stride {stride}")]
     PlaneTooSmall {
-        /// Which plane ("Y", "U" or "V").
+        /// Which plane ("Y", "U", "V", NV12's "UV", or "RGBA"/"BGRA").
         plane: &'static str,
         /// Bytes needed.
         needed: usize,
         /// Bytes given.
         got: usize,
-        /// Plane width in samples.
+        /// Row width in bytes (one byte per sample).
         width: u32,
         /// Plane height in rows.
         height: u32,
         /// Plane stride in bytes.
         stride: usize,
     },
+    /// A 4:2:0 or packed input format that needs even sides got an odd one.
+    #[error("{format} frames need even sides (4:2:0 chroma), got {width}x{height}")]
+    OddSize {
+        /// The pixel format ("NV12", "RGBA8", "BGRA8").
+        format: &'static str,
+        /// Requested width in pixels.
+        width: u32,
+        /// Requested height in pixels.
+        height: u32,
+    },
     /// A stride is shorter than the plane's row.
     #[error("{plane} stride {stride} is shorter than the row width {width}")]
     StrideTooSmall {
-        /// Which plane ("Y", "U" or "V").
+        /// Which plane ("Y", "U", "V", NV12's "UV", or "RGBA"/"BGRA").
         plane: &'static str,
         /// Given stride in bytes.
         stride: usize,
-        /// Plane width in samples.
+        /// Row width in bytes (one byte per sample).
         width: u32,
     },
 }
@@ -105,7 +115,7 @@ pub fn chroma_size(width: u32, height: u32) -> (u32, u32) {
     (width.div_ceil(2), height.div_ceil(2))
 }
 
-fn check_size(width: u32, height: u32) -> Result<(), FrameError> {
+pub(crate) fn check_size(width: u32, height: u32) -> Result<(), FrameError> {
     if width == 0 || height == 0 || width > MAX_FRAME_SIDE || height > MAX_FRAME_SIDE {
         return Err(FrameError::InvalidSize {
             width,

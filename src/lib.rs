@@ -70,6 +70,7 @@ pub mod face;
 pub mod flv;
 pub mod fmp4;
 pub mod frame;
+pub mod frame_formats;
 pub mod geometry;
 pub mod gpu;
 pub mod landmarks;
@@ -81,8 +82,10 @@ pub mod sinks;
 pub mod source;
 pub mod urls;
 pub mod verify;
+pub mod window;
 
 pub use frame::I420Frame;
+pub use frame_formats::{InputFrame, Nv12Frame, RgbaFrame};
 pub use gpu::{GpuContext, GpuError};
 pub use pipeline::{FrameParams, FramePipeline, PipelineError};
 

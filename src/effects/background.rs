@@ -128,21 +128,27 @@ impl Cells {
     ) -> Self {
         let (width, height) = (size.0.div_ceil(cell), size.1.div_ceil(cell));
         let mut sums = vec![[0.0f32; 2]; width * height];
+        // Each cell row: its pixel rows summed per column, then the columns
+        // summed per cell.
+        let mut columns = vec![0u32; size.0];
         for (cy, row) in sums.chunks_mut(width).enumerate() {
-            for (cx, sum) in row.iter_mut().enumerate() {
-                let mut total = 0u32;
-                let mut count = 0u32;
-                for y in cy * cell..((cy + 1) * cell).min(size.1) {
-                    for x in cx * cell..((cx + 1) * cell).min(size.0) {
-                        total += u32::from(plane[y * stride + x]);
-                        count += 1;
-                    }
+            columns.fill(0);
+            let rows = cy * cell..((cy + 1) * cell).min(size.1);
+            let cell_rows = rows.len();
+            for y in rows {
+                let pixels = &plane[y * stride..][..size.0];
+                for (total, &p) in columns.iter_mut().zip(pixels) {
+                    *total += u32::from(p);
                 }
+            }
+            for ((cx, sum), totals) in row.iter_mut().enumerate().zip(columns.chunks(cell)) {
+                let total: u32 = totals.iter().sum();
+                let count = (totals.len() * cell_rows) as f32;
                 let b = weight(
                     (cx as f32 + 0.5) * cell as f32 / size.0 as f32,
                     (cy as f32 + 0.5) * cell as f32 / size.1 as f32,
                 );
-                *sum = [b * (total as f32 / count as f32), b];
+                *sum = [b * (total as f32 / count), b];
             }
         }
         Self {
@@ -154,45 +160,43 @@ impl Cells {
 
     /// Step 2: the separable Gaussian, clamped at the border.
     fn blur(&mut self, weights: &[f32]) {
-        let taps = weights.len() as isize - 1;
-        let (w, h) = (self.width as isize, self.height as isize);
+        let taps = weights.len() - 1;
+        let (w, h) = (self.width, self.height);
+        // Each pass reads a line padded with copies of its end points, so
+        // that every tap is a plain read.
+        let mut padded = Vec::with_capacity(w.max(h) + 2 * taps);
+        let mut line =
+            |get: &dyn Fn(usize) -> [f32; 2], n: usize, put: &mut dyn FnMut(usize, [f32; 2])| {
+                padded.clear();
+                padded.extend(std::iter::repeat_n(get(0), taps));
+                padded.extend((0..n).map(get));
+                padded.extend(std::iter::repeat_n(get(n - 1), taps));
+                for i in 0..n {
+                    let centre = i + taps;
+                    let mut sum = [
+                        weights[0] * padded[centre][0],
+                        weights[0] * padded[centre][1],
+                    ];
+                    for (k, weight) in weights.iter().enumerate().skip(1) {
+                        let (a, b) = (padded[centre - k], padded[centre + k]);
+                        sum[0] += weight * (a[0] + b[0]);
+                        sum[1] += weight * (a[1] + b[1]);
+                    }
+                    put(i, sum);
+                }
+            };
         let mut across = vec![[0.0f32; 2]; self.sums.len()];
         for y in 0..h {
-            for x in 0..w {
-                let mut sum = [0.0f32; 2];
-                for i in -taps..=taps {
-                    let k = weights[i.unsigned_abs()];
-                    let s = self.sums[(y * w + (x + i).clamp(0, w - 1)) as usize];
-                    sum[0] += k * s[0];
-                    sum[1] += k * s[1];
-                }
-                across[(y * w + x) as usize] = sum;
-            }
+            let row = &self.sums[y * w..(y + 1) * w];
+            let out = &mut across[y * w..(y + 1) * w];
+            line(&|x| row[x], w, &mut |x, sum| out[x] = sum);
         }
-        for y in 0..h {
-            for x in 0..w {
-                let mut sum = [0.0f32; 2];
-                for i in -taps..=taps {
-                    let k = weights[i.unsigned_abs()];
-                    let s = across[((y + i).clamp(0, h - 1) * w + x) as usize];
-                    sum[0] += k * s[0];
-                    sum[1] += k * s[1];
-                }
-                self.sums[(y * w + x) as usize] = sum;
-            }
+        for x in 0..w {
+            let sums = &mut self.sums;
+            line(&|y| across[y * w + x], h, &mut |y, sum| {
+                sums[y * w + x] = sum
+            });
         }
-    }
-
-    /// Step 3's read: both sums bilinearly, given each axis's taps.
-    fn at_taps(&self, (x0, x1, tx): Tap, (y0, y1, ty): Tap) -> [f32; 2] {
-        let get = |x: usize, y: usize| self.sums[y * self.width + x];
-        let mut out = [0.0f32; 2];
-        for (c, value) in out.iter_mut().enumerate() {
-            let top = get(x0, y0)[c] + (get(x1, y0)[c] - get(x0, y0)[c]) * tx;
-            let bottom = get(x0, y1)[c] + (get(x1, y1)[c] - get(x0, y1)[c]) * tx;
-            *value = top + (bottom - top) * ty;
-        }
-        out
     }
 }
 
@@ -261,7 +265,6 @@ pub fn apply_background(
         let image_stride = source.stride(plane);
         let input = frame.plane(plane);
         let replacement = source.plane(plane);
-        let output = out.plane_mut(plane);
         // The bilinear taps of each column and row, worked out once: the
         // mask's (as `PersonMask::at`) and the cells'.
         let (mw, mh) = (mask.width(), mask.height());
@@ -280,35 +283,121 @@ pub fn apply_background(
             ),
             None => (Vec::new(), Vec::new()),
         };
-        let values = mask.values();
-        for y in 0..size.1 {
-            let (my0, my1, mty) = mask_y[y];
+        let blend = Blend {
+            mask,
+            mask_x: &mask_x,
+            mask_y: &mask_y,
+            cells: behind
+                .as_ref()
+                .map(|cells| (cells, &cells_x[..], &cells_y[..])),
+            input,
+            stride,
+            replacement,
+            image_stride,
+            width: size.0,
+        };
+        // Two threads, each on half the rows; the bottom half waits in a
+        // slot so that it is still here to do if the thread cannot start.
+        let output = out.plane_mut(plane);
+        let middle = size.1 / 2;
+        let (top, bottom) = output.split_at_mut((middle * stride).min(output.len()));
+        let slot = std::sync::Mutex::new(Some(bottom));
+        let take = || slot.lock().ok().and_then(|mut rows| rows.take());
+        let blend = &blend;
+        std::thread::scope(|scope| {
+            let spawned = std::thread::Builder::new()
+                .name("liveroom-rows".into())
+                .spawn_scoped(scope, || {
+                    if let Some(rows) = take() {
+                        blend.rows(middle..size.1, rows);
+                    }
+                });
+            blend.rows(0..middle, top);
+            if spawned.is_err() {
+                if let Some(rows) = take() {
+                    blend.rows(middle..size.1, rows);
+                }
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// Step 3 for one plane: what each output row needs to mix the pixel
+/// with its background.
+struct Blend<'a> {
+    mask: &'a PersonMask,
+    mask_x: &'a [Tap],
+    mask_y: &'a [Tap],
+    /// The blurred cells and their column and row taps, when blurring.
+    cells: Option<(&'a Cells, &'a [Tap], &'a [Tap])>,
+    input: &'a [u8],
+    stride: usize,
+    /// The replacement picture's plane (the input's when blurring).
+    replacement: &'a [u8],
+    image_stride: usize,
+    width: usize,
+}
+
+impl Blend<'_> {
+    /// Mixes rows `range` into `output` (the plane's rows from
+    /// `range.start` on). Each row first interpolates the mask's and the
+    /// cells' two grid rows down to one, then reads across it.
+    fn rows(&self, range: std::ops::Range<usize>, output: &mut [u8]) {
+        let (mw, values) = (self.mask.width(), self.mask.values());
+        let mut mask_row = vec![0.0f32; mw];
+        let mut cell_row = Vec::new();
+        for y in range.clone() {
+            let (my0, my1, mty) = self.mask_y[y];
             let (top, bottom) = (
                 &values[my0 * mw..(my0 + 1) * mw],
                 &values[my1 * mw..(my1 + 1) * mw],
             );
-            for x in 0..size.0 {
-                let (mx0, mx1, mtx) = mask_x[x];
-                let upper = top[mx0] + (top[mx1] - top[mx0]) * mtx;
-                let lower = bottom[mx0] + (bottom[mx1] - bottom[mx0]) * mtx;
-                let m = upper + (lower - upper) * mty;
+            for ((m, a), b) in mask_row.iter_mut().zip(top).zip(bottom) {
+                *m = a + (b - a) * mty;
+            }
+            if let Some((cells, _, cells_y)) = self.cells {
+                let (cy0, cy1, cty) = cells_y[y];
+                let w = cells.width;
+                let (upper, lower) = (
+                    &cells.sums[cy0 * w..(cy0 + 1) * w],
+                    &cells.sums[cy1 * w..(cy1 + 1) * w],
+                );
+                cell_row.clear();
+                cell_row.extend(
+                    upper
+                        .iter()
+                        .zip(lower)
+                        .map(|(a, b)| [a[0] + (b[0] - a[0]) * cty, a[1] + (b[1] - a[1]) * cty]),
+                );
+            }
+            let out_row = &mut output[(y - range.start) * self.stride..][..self.width];
+            let in_row = &self.input[y * self.stride..][..self.width];
+            let image_row = &self.replacement[y * self.image_stride..][..self.width];
+            for (x, ((out, &v), &image)) in
+                out_row.iter_mut().zip(in_row).zip(image_row).enumerate()
+            {
+                let (mx0, mx1, mtx) = self.mask_x[x];
+                let m = mask_row[mx0] + (mask_row[mx1] - mask_row[mx0]) * mtx;
                 if m >= 1.0 {
                     continue;
                 }
-                let v = f32::from(input[y * stride + x]);
-                let back = match &behind {
-                    Some(cells) => {
-                        let [vb, b] = cells.at_taps(cells_x[x], cells_y[y]);
-                        (vb + BACKGROUND_EPSILON * v) / (b + BACKGROUND_EPSILON)
+                let v = f32::from(v);
+                let back = match self.cells {
+                    Some((_, cells_x, _)) => {
+                        let (cx0, cx1, ctx) = cells_x[x];
+                        let (a, b) = (cell_row[cx0], cell_row[cx1]);
+                        let vb = a[0] + (b[0] - a[0]) * ctx;
+                        let weight = a[1] + (b[1] - a[1]) * ctx;
+                        (vb + BACKGROUND_EPSILON * v) / (weight + BACKGROUND_EPSILON)
                     }
-                    None => f32::from(replacement[y * image_stride + x]),
+                    None => f32::from(image),
                 };
                 let mixed = m * v + (1.0 - m) * back;
-                output[y * stride + x] = mixed.round().clamp(0.0, 255.0) as u8;
+                *out = mixed.round().clamp(0.0, 255.0) as u8;
             }
         }
     }
-    Ok(out)
 }
 
 /// `image` scaled to cover `width × height` (the shorter fit, the overflow

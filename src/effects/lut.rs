@@ -7,8 +7,11 @@
 //! reference and the CPU route call it, `shaders/finish.wgsl` repeats it.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use thiserror::Error;
+
+use super::lut_yuv::LutYuvTable;
 
 /// Entries per side of the cube.
 pub const LUT_SIDE: u32 = 64;
@@ -44,11 +47,21 @@ pub enum LutError {
 }
 
 /// A 64×64×64 RGB look-up table.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Lut {
     /// Entry `(r, g, b)` at `(b × 64 + g) × 64 + r`.
     entries: Vec<[u8; 3]>,
+    /// The table in YUV for the CPU route, made on first use.
+    yuv: OnceLock<Arc<LutYuvTable>>,
 }
+
+impl PartialEq for Lut {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for Lut {}
 
 impl std::fmt::Debug for Lut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,7 +96,20 @@ impl Lut {
                 }
             }
         }
-        Self { entries }
+        Self::with_entries(entries)
+    }
+
+    fn with_entries(entries: Vec<[u8; 3]>) -> Self {
+        Self {
+            entries,
+            yuv: OnceLock::new(),
+        }
+    }
+
+    /// The table precomputed in YUV (the CPU route's filter), made on the
+    /// first call (about 0.1 s) and kept.
+    pub(crate) fn yuv_table(&self) -> &LutYuvTable {
+        self.yuv.get_or_init(|| Arc::new(LutYuvTable::new(self)))
     }
 
     /// Reads a table from a 512×512 image (PNG or any format `image`
@@ -116,7 +142,7 @@ impl Lut {
                 }
             }
         }
-        Ok(Self { entries })
+        Ok(Self::with_entries(entries))
     }
 
     /// The table as a 512×512 image (the layout [`Lut::from_image`] reads).

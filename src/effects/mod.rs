@@ -51,6 +51,7 @@ mod face_fade;
 mod face_field;
 mod face_outline;
 mod lut;
+mod lut_yuv;
 mod sharpen;
 mod skin;
 
@@ -64,6 +65,7 @@ pub use face_fade::{box_overlap, FaceFade, FaceWeights, FADE_TIME};
 pub use face_field::{FaceField, FACE_FIELD_SPACING};
 pub use face_outline::{FaceOutline, THIN_BAND_ACROSS, THIN_BAND_DOWN, THIN_BAND_UP};
 pub use lut::{Lut, LutError, LUT_IMAGE_SIDE, LUT_SIDE};
+pub(crate) use lut_yuv::FixedStrength;
 pub use sharpen::{sharpen_weight, vicinity_weight, SHARPEN_GAIN};
 pub use skin::{
     redden, skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten, whiten_lift,

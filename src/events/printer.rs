@@ -118,6 +118,7 @@ impl From<PlayerEvent> for EventLine {
             PlayerEvent::Play(event) => EventLine::from(event),
             PlayerEvent::NetStatus(status) => EventLine::from(status),
             PlayerEvent::Error(detail) => EventLine::refused(detail),
+            PlayerEvent::FullscreenChange(fullscreen) => EventLine::FullscreenChange { fullscreen },
         }
     }
 }

@@ -4,14 +4,17 @@
 //! look-up table on the RGB of every pixel, blended by its strength).
 //!
 //! This CPU code is the specification: the reference calls it, the CPU
-//! routes call it (on two threads), and `shaders/finish.wgsl` repeats it.
+//! routes call it (on two threads), and `shaders/finish.wgsl` repeats it;
+//! the CPU routes read the colour filter from its table's YUV form
+//! (`effects::lut_yuv`, within a level of the exact maths), the reference
+//! and the shader compute it exactly.
 
 use std::sync::Arc;
 
 use super::rows::in_two_halves;
 use crate::color::{to_u8, ColorMatrix};
 use crate::effects::{
-    is_empty_rect, sharpen_weight, vicinity_weight, EffectPlan, FaceField, Lut, SHARPEN_GAIN,
+    is_empty_rect, sharpen_weight, EffectPlan, FaceField, FixedStrength, Lut, SHARPEN_GAIN,
 };
 use crate::frame::{I420Frame, Plane};
 
@@ -39,13 +42,26 @@ impl FinishWork {
     }
 
     /// Sharpens, then filters, `frame` (the frame's face field `field`
-    /// gives the skin region weight; without one nothing is skin).
+    /// gives the skin region weight; without one nothing is skin). The
+    /// filter reads the table's YUV form ([`filter`]); the CPU routes use
+    /// this.
     pub(crate) fn apply(&self, frame: &mut I420Frame, field: Option<&FaceField>) {
         if let Some((strength, bounds)) = self.sharpen {
             sharpen(frame, field, strength, bounds);
         }
         if let Some((lut, strength)) = &self.filter {
             filter(frame, lut, *strength);
+        }
+    }
+
+    /// As [`FinishWork::apply`] with the filter's exact maths
+    /// ([`filter_exact`]): the reference's.
+    pub(crate) fn apply_exact(&self, frame: &mut I420Frame, field: Option<&FaceField>) {
+        if let Some((strength, bounds)) = self.sharpen {
+            sharpen(frame, field, strength, bounds);
+        }
+        if let Some((lut, strength)) = &self.filter {
+            filter_exact(frame, lut, *strength);
         }
     }
 }
@@ -87,29 +103,48 @@ pub(crate) fn sharpen(
     let stride = frame.stride(Plane::Y);
     let original: Vec<u8> =
         frame.plane(Plane::Y)[first as usize * stride..last as usize * stride].to_vec();
-    let luma = |x: u32, y: u32| {
-        let (x, y) = (x.min(w - 1), y.clamp(first, last - 1));
-        f32::from(original[(y - first) as usize * stride + x as usize])
+    let row_of = |y: u32| {
+        let y = y.clamp(first, last - 1);
+        let start = (y - first) as usize * stride;
+        &original[start..start + w as usize]
     };
+    // The vicinity's fade across columns, worked out once; down the rows
+    // it is one value per row (see `vicinity_weight`).
+    let fade = 0.1 * (bounds[2] - bounds[0]).min(bounds[3] - bounds[1]);
+    let ramp = |d: f32| crate::effects::smoothstep(0.0, fade, d);
+    let across: Vec<f32> = (x0..x1)
+        .map(|x| {
+            let px = x as f32 + 0.5;
+            ramp(px - bounds[0]) * ramp(bounds[2] - px)
+        })
+        .collect();
     let gain = SHARPEN_GAIN * strength;
+    let last_x = w as usize - 1;
     in_two_halves(frame, y0..y1, |rows, range| {
         for y in range {
-            for x in x0..x1 {
-                let centre = luma(x, y);
-                let (left, right) = (x.saturating_sub(1), x + 1);
-                let (up, down) = (y.saturating_sub(1), y + 1);
-                let row = |yy: u32| luma(left, yy) + 2.0 * luma(x, yy) + luma(right, yy);
-                let blurred = row(up) + 2.0 * row(y) + row(down);
+            let (up, mid, down) = (row_of(y.saturating_sub(1)), row_of(y), row_of(y + 1));
+            let py = y as f32 + 0.5;
+            let down_ramp = ramp(py - bounds[1]) * ramp(bounds[3] - py);
+            if down_ramp <= 0.0 {
+                continue;
+            }
+            for (x, across) in (x0..x1).zip(&across) {
+                let xi = x as usize;
+                let (left, right) = (xi.saturating_sub(1), (xi + 1).min(last_x));
+                let tap = |row: &[u8], i: usize| f32::from(row[i]);
+                let three = |row: &[u8]| tap(row, left) + 2.0 * tap(row, xi) + tap(row, right);
+                let centre = tap(mid, xi);
+                let blurred = three(up) + 2.0 * three(mid) + three(down);
                 // The weight is at most 1: a detail the gain cannot move by
                 // half a level leaves the byte as it is.
                 if (centre - blurred / 16.0).abs() * gain < 0.49 {
                     continue;
                 }
-                let p = [x as f32 + 0.5, y as f32 + 0.5];
-                let vicinity = vicinity_weight(p, bounds);
+                let vicinity = across * down_ramp;
                 if vicinity <= 0.0 {
                     continue;
                 }
+                let p = [x as f32 + 0.5, py];
                 let chroma = rows.chroma_at(x, y);
                 let yuv = [
                     centre / 255.0,
@@ -130,12 +165,53 @@ pub(crate) fn sharpen(
     });
 }
 
+/// [`filter_exact`] through the table's YUV form
+/// (`effects::lut_yuv`): the same result within a level on smooth looks,
+/// at a small fraction of the cost.
+pub(crate) fn filter(frame: &mut I420Frame, lut: &Lut, strength: f32) {
+    let (w, h) = (frame.width(), frame.height());
+    let table = lut.yuv_table();
+    let strength = FixedStrength::new(strength);
+    in_two_halves(frame, 0..h.next_multiple_of(2), |rows, range| {
+        for y in range.step_by(2) {
+            let pair = (y + 1 < h).then_some(y + 1);
+            for bx in 0..w.div_ceil(2) {
+                let x = bx * 2;
+                let right = x + 1 < w;
+                let chroma = rows.chroma_at(x, y);
+                let mut at = [rows.luma_at(x, y), 0, 0, 0];
+                let mut count = 1;
+                if right {
+                    at[count] = rows.luma_at(x + 1, y);
+                    count += 1;
+                }
+                if let Some(y1) = pair {
+                    at[count] = rows.luma_at(x, y1);
+                    count += 1;
+                    if right {
+                        at[count] = rows.luma_at(x + 1, y1);
+                        count += 1;
+                    }
+                }
+                let lumas = at.map(|i| rows.luma[i]);
+                let (lumas, u, v) =
+                    table.block(lumas, count, rows.u[chroma], rows.v[chroma], strength);
+                for (i, luma) in at[..count].iter().zip(lumas) {
+                    rows.luma[*i] = luma;
+                }
+                rows.u[chroma] = u;
+                rows.v[chroma] = v;
+            }
+        }
+    });
+}
+
 /// The colour filter over every 2×2 block: each pixel's RGB (its luma and
 /// the block's chroma) moves toward what `lut` gives its colour clamped to
 /// 0..1, by `strength` (so out-of-range colours keep their excess and an
 /// identity table changes nothing); luma is the result's, chroma the
 /// block's plus the mean change of its pixels'.
-pub(crate) fn filter(frame: &mut I420Frame, lut: &Lut, strength: f32) {
+pub(crate) fn filter_exact(frame: &mut I420Frame, lut: &Lut, strength: f32) {
     let (w, h) = (frame.width(), frame.height());
     let matrix = ColorMatrix::bt601_video_range();
     in_two_halves(frame, 0..h.next_multiple_of(2), |rows, range| {

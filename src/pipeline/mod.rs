@@ -33,17 +33,30 @@
 //! textures and buffers and the upload in `resources`, the blocks the
 //! shader redoes over the CPU's plain frame in `gpu_blocks`, the frames in
 //! flight and the readback in `readback`.
+//!
+//! Frames other than CPU I420 come in through `frame_inputs`: CPU NV12 and
+//! RGBA/BGRA frames ([`crate::frame_formats`]) and frames in textures
+//! ([`TextureFrame`]), put into the input textures by `input_convert` (the
+//! RGB conversion pass, NV12 copies); a frame may also be drawn into a
+//! caller's textures ([`TextureTarget`], `output_render`) instead of read
+//! back. The textures' types and checks are in [`texture_frames`], and
+//! [`texture_transfer`] moves pixels in and out of textures for callers.
 
 pub mod background;
 mod cpu_skin;
 mod cpu_warp;
 mod finish;
 mod finish_pass;
+mod frame_inputs;
+mod input_convert;
+mod output_render;
 mod plain;
 pub mod reference;
 pub mod route;
 mod rows;
 pub mod smoothing;
+pub mod texture_frames;
+pub mod texture_transfer;
 pub mod uniforms;
 
 mod geometry_pass;
@@ -69,14 +82,18 @@ use cpu_skin::{CpuSkin, SkinWork};
 use cpu_warp::CpuWarp;
 use finish::FinishWork;
 use finish_pass::Finisher;
+use frame_inputs::{Sink, Source};
 use geometry_pass::{Dispatch, GeometryVariants, VariantKey};
 use gpu_blocks::GpuBlocks;
+use input_convert::InputConverter;
+use output_render::TargetRenderer;
 use plain::PlainScaler;
 use readback::{read_back, GpuFrame, InFlight};
-use resources::{upload, InputTextures, OutputBuffers};
+use resources::{InputTextures, OutputBuffers};
 use route::FrameFacts;
 pub use route::{Placement, Route};
 use smoothing::Smoother;
+pub use texture_frames::{TextureError, TextureFrame, TextureTarget};
 use uniforms::{BlockRegion, EffectUniforms, GeometryUniforms};
 
 /// Bytes between the geometry uniforms of successive dispatches (WebGPU's
@@ -98,12 +115,19 @@ pub const GEOMETRY_SHADER: &str = concat!(
 
 /// Every composed shader the pipeline compiles, by name: each file in
 /// `shaders/` is part of at least one.
-pub const SHADERS: [(&str, &str); 4] = [
+pub const SHADERS: [(&str, &str); 7] = [
     ("effects.wgsl + geometry.wgsl", GEOMETRY_SHADER),
     ("effects.wgsl + smoothing.wgsl", smoothing::SMOOTHING_SHADER),
     ("background.wgsl", background::BACKGROUND_SHADER),
     ("effects.wgsl + finish.wgsl", finish_pass::FINISH_SHADER),
+    ("rgb_to_yuv420.wgsl", input_convert::CONVERT_SHADER),
+    ("yuv420_to_target.wgsl", output_render::TARGET_SHADER),
+    ("window.wgsl", WINDOW_SHADER),
 ];
+
+/// The window presenter's shader (`src/window/presenter.rs`): I420 planes
+/// to RGB in a render pass.
+pub const WINDOW_SHADER: &str = include_str!("../../shaders/window.wgsl");
 
 /// Shader invocations per workgroup side (`@workgroup_size(8, 8)`).
 const WORKGROUP_SIDE: u32 = 8;
@@ -120,9 +144,17 @@ pub enum PipelineError {
     /// The GPU failed.
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    /// A texture cannot be the input or output.
+    #[error(transparent)]
+    Texture(#[from] TextureError),
     /// Too many frames in flight, or a call that needs none in flight.
     #[error("frames are in flight on the GPU: collect them first")]
     InFlight,
+    /// A route that needs the frame in CPU memory was taken for pixels on
+    /// the GPU (a bug in the pipeline's routing, reported rather than
+    /// panicking).
+    #[error("the frame's route needs it in CPU memory, but its pixels are on the GPU")]
+    CpuRouteWithoutFrame,
 }
 
 /// Everything that may change from one frame to the next.
@@ -191,6 +223,11 @@ pub struct FramePipeline {
     /// The finishing pass (sharpness, colour filter), made when a frame
     /// first needs it on the GPU.
     finisher: Option<Finisher>,
+    /// The conversion of RGB input into the input textures, made when a
+    /// frame first needs it.
+    converter: Option<InputConverter>,
+    /// The drawing into callers' textures, made when a frame first needs it.
+    renderer: Option<TargetRenderer>,
     /// Frames submitted and not yet collected, oldest first.
     in_flight: VecDeque<InFlight>,
     /// The readback buffer the next submission uses.
@@ -292,6 +329,8 @@ impl FramePipeline {
             interleaved: Vec::new(),
             smoother: None,
             finisher: None,
+            converter: None,
+            renderer: None,
             in_flight: VecDeque::new(),
             next_slot: 0,
             output,
@@ -390,22 +429,64 @@ impl FramePipeline {
     /// [`route`](mod@route) works out from its plans and the
     /// [`Placement`] ([`FramePipeline::last_route`]).
     pub fn submit(&mut self, frame: &I420Frame, params: &FrameParams) -> Result<(), PipelineError> {
-        if self.in_flight.len() >= MAX_IN_FLIGHT {
+        self.submit_source(Source::I420(frame), params, Sink::Readback)
+    }
+
+    /// [`FramePipeline::submit`] for any source of pixels and either
+    /// destination: a readback (a frame to collect) or a caller's textures
+    /// (nothing to collect). Pixels already on the GPU, and frames drawn
+    /// into textures, take [`Route::Shader`].
+    fn submit_source(
+        &mut self,
+        source: Source<'_>,
+        params: &FrameParams,
+        sink: Sink<'_>,
+    ) -> Result<(), PipelineError> {
+        if matches!(sink, Sink::Readback) && self.in_flight.len() >= MAX_IN_FLIGHT {
             return Err(PipelineError::InFlight);
         }
+        if let Sink::Target(target) = &sink {
+            target.validate((self.output_size.width(), self.output_size.height()))?;
+        }
         let slot = self.next_slot;
-        let plan = GeometryPlan::new(
-            frame.width(),
-            frame.height(),
-            self.output_size,
-            params.geometry,
-        )?;
-        self.prepare_input(frame.width(), frame.height())?;
-        let device = self.gpu.device();
+        let (width, height) = source.size();
+        let timestamp = source.timestamp();
+        let plan = GeometryPlan::new(width, height, self.output_size, params.geometry)?;
+        self.prepare_input(width, height)?;
         let effects = params.effect_plan(&plan);
         let field = effects.face_field(self.output_size.width(), self.output_size.height());
         let layout = self.output.layout;
-        let placement = self.placement;
+        // The CPU routes need the frame in CPU memory and give a frame in
+        // CPU memory: not for pixels on the GPU or a texture target.
+        let cpu_frame = match (&source, &sink) {
+            (Source::I420(frame), Sink::Readback) => Some(*frame),
+            _ => None,
+        };
+        let placement = match cpu_frame {
+            Some(_) => self.placement,
+            None => Placement {
+                plain_on_cpu: false,
+                ..self.placement
+            },
+        };
+        if source.needs_converter() && self.converter.is_none() {
+            self.converter = Some(InputConverter::new(
+                self.gpu.device(),
+                &self.geometry.color_constants,
+            )?);
+        }
+        if let Sink::Target(target) = &sink {
+            if self.renderer.is_none() {
+                self.renderer = Some(TargetRenderer::new(
+                    self.gpu.device(),
+                    &self.geometry.color_constants,
+                )?);
+            }
+            if let Some(renderer) = self.renderer.as_mut() {
+                renderer.prepare(self.gpu.device(), target)?;
+            }
+        }
+        let device = self.gpu.device();
         let plain_fits_cpu = PlainScaler::fits(&plan);
         // The blocks the shader would redo over the CPU's plain frame (only
         // where that frame may be the CPU's).
@@ -492,6 +573,7 @@ impl FramePipeline {
             }
             (Route::CpuPlain | Route::Cpu { .. }, Some(scaler)) => {
                 // No GPU pass: the frame is done here.
+                let frame = cpu_frame.ok_or(PipelineError::CpuRouteWithoutFrame)?;
                 let mut plain_frame = scaler.render(frame)?;
                 if let (Route::Cpu { warps: true, .. }, Some(field)) = (route, &field) {
                     if let Some(warp) = CpuWarp::new(&plan, &effects, &layout) {
@@ -524,6 +606,7 @@ impl FramePipeline {
                     .unwrap_or(whole);
                 dispatches.push(Dispatch::tiles(variant, region, tiles.len()));
                 tile_origins = Some(tiles.iter().map(|t| [t.x0, t.y0]).collect::<Vec<_>>());
+                let frame = cpu_frame.ok_or(PipelineError::CpuRouteWithoutFrame)?;
                 base = Some((scaler.render(frame)?, tiles));
             }
             (Route::CpuPlainGpuRegion, Some(scaler)) => {
@@ -532,6 +615,7 @@ impl FramePipeline {
                 let region = blocks.around_skin.unwrap_or(whole);
                 let variant = self.geometry.prepare(device, key)?;
                 dispatches.push(Dispatch::region(variant, region));
+                let frame = cpu_frame.ok_or(PipelineError::CpuRouteWithoutFrame)?;
                 base = Some((scaler.render(frame)?, vec![region]));
             }
         }
@@ -569,7 +653,9 @@ impl FramePipeline {
         let uniforms = GeometryUniforms::new(&plan, &output.layout);
         let queue = self.gpu.queue();
         let finisher = &mut self.finisher;
-        let mut flight = checked(device, || {
+        let converter = &mut self.converter;
+        let renderer = &self.renderer;
+        let flight = checked(device, || {
             for (index, dispatch) in dispatches.iter().enumerate() {
                 let uniforms = uniforms.with_region(dispatch.region);
                 let offset = index as u64 * UNIFORM_SLOT;
@@ -587,10 +673,17 @@ impl FramePipeline {
                     bytemuck::bytes_of(&effect_uniforms),
                 );
             }
-            upload(queue, input, frame, &mut self.interleaved);
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
+            source.encode_input(
+                device,
+                queue,
+                &mut encoder,
+                input,
+                converter.as_mut(),
+                &mut self.interleaved,
+            )?;
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("geometry"),
@@ -619,6 +712,18 @@ impl FramePipeline {
             if let (Some(work), Some(finisher)) = (&finish_on_gpu, finisher.as_mut()) {
                 finisher.encode(device, queue, &mut encoder, &output.storage, work)?;
             }
+            if let (Sink::Target(target), Some(renderer)) = (&sink, renderer) {
+                renderer.encode(
+                    device,
+                    queue,
+                    &mut encoder,
+                    &output.storage,
+                    &output.layout,
+                    target,
+                );
+                queue.submit([encoder.finish()]);
+                return Ok(None);
+            }
             encoder.copy_buffer_to_buffer(
                 &output.storage,
                 0,
@@ -633,16 +738,20 @@ impl FramePipeline {
                 // The receiver lives until the frame is collected.
                 let _ = sender.send(result);
             });
-            Ok::<_, GpuError>(GpuFrame {
+            Ok::<_, GpuError>(Some(GpuFrame {
                 slot,
                 submission,
                 mapped,
-                timestamp: frame.timestamp,
+                timestamp,
                 base,
                 skin: None,
                 finish: None,
-            })
+            }))
         })??;
+        self.last_route = Some(route);
+        let Some(mut flight) = flight else {
+            return Ok(());
+        };
         if let Some(work) = finish {
             flight.finish = Some(Box::new((work, field.clone())));
         }
@@ -651,7 +760,6 @@ impl FramePipeline {
         }
         self.in_flight.push_back(InFlight::Gpu(flight));
         self.next_slot = (slot + 1) % MAX_IN_FLIGHT;
-        self.last_route = Some(route);
         Ok(())
     }
 }

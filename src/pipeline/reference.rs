@@ -151,7 +151,7 @@ pub fn process(
         smooth(&mut out, field, effects.smoothness, radius_for(&effects));
     }
     if let Some(work) = FinishWork::for_frame(&effects, params.filter.as_ref()) {
-        work.apply(&mut out, field.as_ref());
+        work.apply_exact(&mut out, field.as_ref());
     }
     Ok(out)
 }

@@ -15,8 +15,8 @@ use crate::gpu::{checked, GpuContext, GpuError};
 /// interleaved as RG8.
 pub(super) struct InputTextures {
     size: (u32, u32),
-    luma: wgpu::Texture,
-    chroma: wgpu::Texture,
+    pub(super) luma: wgpu::Texture,
+    pub(super) chroma: wgpu::Texture,
     /// Binding 0 takes a dynamic offset: the uniforms slot of a dispatch.
     pub(super) bind_group: wgpu::BindGroup,
 }

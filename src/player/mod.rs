@@ -10,8 +10,8 @@
 //! The plugin's attributes map onto [`PlayerConfig`] (`playUrl` →
 //! `play_url`, `minCache`/`maxCache`, `mode`, `muted`); its methods onto
 //! [`LivePlayer`]: `start`, `stop`, `pause`, `resume`, `mute`. Phone-only
-//! ones (`soundMode`, `pictureInPictureMode`, `requestFullScreen`) have no
-//! meaning here.
+//! ones (`soundMode`, `pictureInPictureMode`) have no meaning here;
+//! `requestFullScreen` belongs to the player window ([`crate::window`]).
 //!
 //! This file holds `LivePlayer`, its settings and the public types; the
 //! player thread is in `play_loop` (its stream source in `input`), and
@@ -226,6 +226,10 @@ pub enum PlayerEvent {
     /// The plugin's `error` callback (code -1): the server refused the URL
     /// or its authorization; the text says why.
     Error(String),
+    /// The plugin's `fullscreenChange`: the player window (`liveroom play
+    /// --window`, [`crate::window::VideoWindow`]) went full screen (`true`)
+    /// or back. The player thread never sends it; the window's owner does.
+    FullscreenChange(bool),
 }
 
 /// Facts about a displayed frame, for the application's sink.
@@ -407,6 +411,14 @@ impl LivePlayer {
     /// Waits for the end (stream end, frame limit or timeout).
     pub fn wait(mut self) -> Result<PlaySummary, PlayerError> {
         self.join()
+    }
+
+    /// Whether the player has ended (stream end, frame limit, timeout or
+    /// an error); [`LivePlayer::wait`] then returns at once.
+    pub fn is_finished(&self) -> bool {
+        self.thread
+            .as_ref()
+            .is_none_or(|thread| thread.is_finished())
     }
 
     fn join(&mut self) -> Result<PlaySummary, PlayerError> {

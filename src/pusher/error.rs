@@ -49,6 +49,9 @@ pub enum PushError {
     /// A picture (the waiting image, or black) could not be made a frame.
     #[error("{0}")]
     Frame(#[from] FrameError),
+    /// The preview window could not be opened.
+    #[error("preview: {0}")]
+    Preview(#[source] crate::window::WindowError),
     /// A thread of the push could not be started.
     #[error("cannot start the {name} thread: {source}")]
     Thread {

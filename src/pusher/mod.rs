@@ -69,6 +69,7 @@ use crate::geometry::OutputSize;
 use crate::landmarks::FaceLandmarks;
 use crate::pipeline::FramePipeline;
 use crate::source::FrameSource;
+use crate::window::{VideoWindow, WindowEvent, WindowOptions};
 use crate::GpuContext;
 use audio_feed::{AudioFeed, BgmCommand};
 use background_stage::BackgroundStage;
@@ -153,7 +154,14 @@ enum Command {
     SetFilter(Option<std::sync::Arc<crate::effects::Lut>>),
     Bgm(BgmCommand),
     Mute(bool),
+    Preview(Option<Preview>),
     Stop,
+}
+
+/// The preview window and its events, held by the push thread.
+struct Preview {
+    window: VideoWindow,
+    events: Option<Receiver<WindowEvent>>,
 }
 
 /// A running pusher.
@@ -235,6 +243,7 @@ impl LivePusher {
                     events: outbox,
                     behind: Default::default(),
                     background,
+                    preview: None,
                 };
                 push.run()
             })
@@ -327,6 +336,22 @@ impl LivePusher {
     /// `muted`: silence instead of the microphone from now on.
     pub fn mute(&self, muted: bool) -> Result<(), PushError> {
         self.send(Command::Mute(muted))
+    }
+
+    /// The plugin's `startPreview`: opens a desktop window showing the
+    /// processed picture (what is encoded) while the push runs, replacing
+    /// an open one. Closing the window (or `q` in it) closes only the
+    /// preview; the push goes on. [`PushError::Preview`] where no window
+    /// can be opened (no display).
+    pub fn start_preview(&self, options: WindowOptions) -> Result<(), PushError> {
+        let mut window = VideoWindow::open(options).map_err(PushError::Preview)?;
+        let events = window.events();
+        self.send(Command::Preview(Some(Preview { window, events })))
+    }
+
+    /// The plugin's `stopPreview`: closes the preview window, if open.
+    pub fn stop_preview(&self) -> Result<(), PushError> {
+        self.send(Command::Preview(None))
     }
 
     /// Stops pushing, sends what is queued and returns the totals.

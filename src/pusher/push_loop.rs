@@ -11,7 +11,9 @@ use super::audio_feed::{AudioFeed, BgmCommand};
 use super::background_stage::BackgroundStage;
 use super::faces::{FaceFeed, FrameBudget};
 use super::output::{OutputStage, OutputThread};
-use super::{pace_of, Command, FrameTap, PushError, PushSummary, PusherConfig, PusherEvent};
+use super::{
+    pace_of, Command, FrameTap, Preview, PushError, PushSummary, PusherConfig, PusherEvent,
+};
 use crate::effects::{EffectParams, FaceFade, FaceWeights};
 use crate::events::{PushCode, PushEvent};
 use crate::face::PersonMask;
@@ -20,6 +22,7 @@ use crate::geometry::{GeometryParams, GeometryPlan};
 use crate::landmarks::FaceLandmarks;
 use crate::pipeline::{FrameParams, FramePipeline};
 use crate::source::FrameSource;
+use crate::window::{WindowEvent, WindowKey};
 
 /// Frame rate of the waiting image while paused.
 const WAITING_FPS: f64 = 5.0;
@@ -115,6 +118,8 @@ pub(super) struct PushLoop {
     pub(super) behind: BehindWatch,
     /// Background blur / replace, when the push started with it.
     pub(super) background: Option<BackgroundStage>,
+    /// The preview window (`startPreview`), shown every processed frame.
+    pub(super) preview: Option<Preview>,
 }
 
 impl PushLoop {
@@ -281,6 +286,7 @@ impl PushLoop {
         if let Some(tap) = &mut self.tap {
             tap(summary.frames_processed, &out, &frame.faces).map_err(PushError::FrameTap)?;
         }
+        self.show_preview(&out);
         output.send(out)?;
         self.send_audio(output, frame.stream_time + frame.interval, false)?;
         summary.frames_processed += 1;
@@ -429,6 +435,23 @@ impl PushLoop {
         self.finish(output, summary, started, stream_time)
     }
 
+    /// Shows the processed frame in the preview window; a window that was
+    /// closed (or quit with `q`) is let go, and the push goes on.
+    fn show_preview(&mut self, frame: &I420Frame) {
+        let Some(preview) = &mut self.preview else {
+            return;
+        };
+        let quit = preview.events.as_ref().is_some_and(|events| {
+            events
+                .try_iter()
+                .any(|e| matches!(e, WindowEvent::Closed | WindowEvent::Key(WindowKey::Quit)))
+        });
+        if quit || preview.window.show(frame).is_err() {
+            self.preview = None;
+            log::info!("the preview window was closed; the push goes on");
+        }
+    }
+
     /// Handles `first` (a command already received) and every command
     /// waiting; true to stop.
     fn apply_commands(
@@ -496,6 +519,7 @@ impl PushLoop {
                     audio.set_muted(muted);
                 }
             }
+            Command::Preview(preview) => self.preview = preview,
             Command::Stop => return Ok(true),
         }
         Ok(false)

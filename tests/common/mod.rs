@@ -131,9 +131,22 @@ pub struct Watched {
 
 impl Watched {
     pub fn spawn(name: &str, subcommand: &str, args: &[&str], dir: &Path) -> Self {
+        Self::spawn_with_env(name, subcommand, args, &[], dir)
+    }
+
+    /// [`Watched::spawn`] with extra environment variables (e.g. the
+    /// `DISPLAY` of a test's own X server).
+    pub fn spawn_with_env(
+        name: &str,
+        subcommand: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        dir: &Path,
+    ) -> Self {
         let stderr = dir.join(format!("{name}.stderr"));
         let mut child = liveroom(subcommand)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(File::create(&stderr).expect("stderr file"))
             .spawn()
@@ -154,6 +167,22 @@ impl Watched {
             reader: Some(reader),
             stderr,
         }
+    }
+
+    /// Whether the program has ended.
+    pub fn has_ended(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// The stdout lines so far that contain `text`.
+    pub fn lines_with(&self, text: &str) -> Vec<String> {
+        self.lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .filter(|(_, line)| line.contains(text))
+            .map(|(_, line)| line.clone())
+            .collect()
     }
 
     /// When each event line with `code` arrived.

@@ -1,9 +1,12 @@
 //! `liveroom play`: pull a stream (RTMP, or an FLV file), buffer and
 //! decode it, and report what arrived: with `--stamps` the frame stamps
 //! the pusher's `testsrc` carries (lost, repeated, out of order), with
-//! `--reference` the PSNR against a clip, and the sound.
+//! `--reference` the PSNR against a clip, and the sound. `--window` shows
+//! the picture in a desktop window, with keys: `f` full screen, space
+//! pause/resume, `m` mute, `q` quit.
 
 use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +21,7 @@ use liveroom::rtmp::sign_url;
 use liveroom::sinks::{SnapshotSink, Y4mSink};
 use liveroom::source::FrameRate;
 use liveroom::verify::describe_playback;
+use liveroom::window::{VideoWindow, WindowEvent, WindowKey, WindowOptions};
 use liveroom::GpuContext;
 
 use crate::args;
@@ -87,9 +91,18 @@ pub struct PlayArgs {
     /// How the picture fills the view: contain or fillCrop.
     #[arg(long, value_name = "FIT", default_value = "contain", help_heading = "Output", value_parser = args::from_str::<ObjectFit>)]
     object_fit: ObjectFit,
-    /// The view's orientation: vertical or horizontal.
-    #[arg(long, value_name = "O", default_value = "vertical", help_heading = "Output", value_parser = args::from_str::<Orientation>)]
-    orientation: Orientation,
+    /// The view's (and the window's) orientation: vertical or horizontal
+    /// [default: vertical for --view; --window-size as given].
+    #[arg(long, value_name = "O", help_heading = "Output", value_parser = args::from_str::<Orientation>)]
+    orientation: Option<Orientation>,
+    /// Show the picture in a desktop window (--object-fit, --orientation
+    /// apply; resizing keeps the fit). Keys: f full screen, space pause and
+    /// resume, m mute, q quit. Needs a display (on a server: Xvfb).
+    #[arg(long, help_heading = "Window")]
+    window: bool,
+    /// The window's size when it opens.
+    #[arg(long, value_name = "WxH", default_value = "640x360", help_heading = "Window", value_parser = view_size)]
+    window_size: (u32, u32),
     /// Print every event as one JSON line on stdout, and the summary as JSON.
     #[arg(long, value_name = "FORMAT", help_heading = "Output", value_parser = ["json"])]
     events: Option<String>,
@@ -129,7 +142,7 @@ pub fn run(args: PlayArgs) -> Result<(), Failure> {
             width,
             height,
             object_fit: args.object_fit,
-            orientation: args.orientation,
+            orientation: args.orientation.unwrap_or(Orientation::Vertical),
         }),
         ..PlayerConfig::default()
     };
@@ -152,9 +165,24 @@ pub fn run(args: PlayArgs) -> Result<(), Failure> {
         }
         None => None,
     };
+    let (window, window_events) = if args.window {
+        let mut window = VideoWindow::open(WindowOptions {
+            title: format!("liveroom play {}", args.url.as_deref().unwrap_or_default()),
+            width: args.window_size.0,
+            height: args.window_size.1,
+            object_fit: args.object_fit,
+            orientation: args.orientation,
+        })
+        .map_err(Failure::run)?;
+        let events = window.events();
+        (Some(window), events)
+    } else {
+        (None, None)
+    };
     let sinks = Arc::new(Mutex::new(Shown {
         output,
         snapshot,
+        window,
         count: 0,
     }));
     let sink = frame_sink(Arc::clone(&sinks), progress.clone());
@@ -168,11 +196,15 @@ pub fn run(args: PlayArgs) -> Result<(), Failure> {
                 }
             }
             PlayerEvent::NetStatus(status) => shown.net_status(status),
-            PlayerEvent::Error(_) => {}
+            PlayerEvent::Error(_) | PlayerEvent::FullscreenChange(_) => {}
         }
         shown.print(printer.player_event(event));
     });
-    let result = player.wait();
+    let quit = match window_events {
+        Some(events) => follow_window(&player, &events, &progress, printer, args.muted),
+        None => false,
+    };
+    let result = if quit { player.stop() } else { player.wait() };
     let _ = event_thread.join();
     progress.finish();
     let summary = result.map_err(failure)?;
@@ -180,6 +212,7 @@ pub fn run(args: PlayArgs) -> Result<(), Failure> {
         let mut shown = sinks
             .lock()
             .map_err(|_| Failure::Run("frame sink poisoned".into()))?;
+        shown.window = None;
         (shown.output.take(), shown.snapshot.take())
     };
     if let Some(output) = output {
@@ -230,10 +263,55 @@ fn state_of(code: PlayCode) -> Option<&'static str> {
     })
 }
 
+/// Acts on the player window's keys until the player ends or the window
+/// is closed or quit (then true: the player is to be stopped). Space
+/// pauses and resumes, `m` mutes and unmutes; full-screen changes (the
+/// window makes them itself on `f`) are printed as `fullscreenChange`.
+fn follow_window(
+    player: &LivePlayer,
+    events: &Receiver<WindowEvent>,
+    progress: &Progress,
+    printer: EventPrinter,
+    mut muted: bool,
+) -> bool {
+    let mut paused = false;
+    loop {
+        let done = match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(WindowEvent::Key(WindowKey::Quit)) | Ok(WindowEvent::Closed) => return true,
+            Ok(WindowEvent::Key(WindowKey::Pause)) => {
+                paused = !paused;
+                progress.state(if paused { "paused" } else { "playing" });
+                if paused {
+                    player.pause()
+                } else {
+                    player.resume()
+                }
+                .is_err()
+            }
+            Ok(WindowEvent::Key(WindowKey::Mute)) => {
+                muted = !muted;
+                player.mute(muted).is_err()
+            }
+            Ok(WindowEvent::FullscreenChange(on)) => {
+                progress.print(printer.player_event(&PlayerEvent::FullscreenChange(on)));
+                false
+            }
+            Ok(_) => false,
+            Err(RecvTimeoutError::Timeout) => player.is_finished(),
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        if done {
+            return false;
+        }
+    }
+}
+
 /// What the frame sink keeps of the frames shown.
 struct Shown {
     output: Option<Y4mSink>,
     snapshot: Option<SnapshotSink>,
+    /// The player window (`--window`); closed when the playback ends.
+    window: Option<VideoWindow>,
     count: u64,
 }
 
@@ -250,6 +328,10 @@ fn frame_sink(shown: Arc<Mutex<Shown>>, progress: Progress) -> FrameSink {
         }
         if let Some(snapshot) = shown.snapshot.as_mut() {
             snapshot.keep(frame);
+        }
+        if let Some(window) = &shown.window {
+            // A closed window ends the playback from the main thread.
+            let _ = window.show(frame);
         }
         Ok(())
     })

@@ -29,6 +29,7 @@ use liveroom::urls::sign_if_keyed;
 use liveroom::verify::{
     Expectations, PlaybackCheck, PushReport, SelfPlayback, SoundCheck, Thresholds,
 };
+use liveroom::window::WindowOptions;
 use liveroom::GpuContext;
 
 use crate::args;
@@ -61,6 +62,11 @@ pub struct PushArgs {
     /// Print every event as one JSON line on stdout, and the summary as JSON.
     #[arg(long, value_name = "FORMAT", help_heading = "Destination", value_parser = ["json"])]
     events: Option<String>,
+    /// Show the processed picture (what is encoded) in a desktop window
+    /// while pushing (the plugin's startPreview); closing the window (or q
+    /// in it) does not stop the push. Needs a display (on a server: Xvfb).
+    #[arg(long, help_heading = "Destination")]
+    preview: bool,
     /// Sign the push URL with this anti-leech key (txSecret/txTime); without
     /// --url the built-in server then requires the signature too.
     #[arg(long, value_name = "KEY", help_heading = "Destination", value_parser = args::key)]
@@ -481,6 +487,7 @@ impl Prepared {
             _ => None,
         };
         let url = config.push_url.clone();
+        let preview_size = config.output_size();
         let tap = Arc::new(Mutex::new(tap));
         let frame_tap = frame_tap(Arc::clone(&tap), progress.clone());
         progress.state(if url.is_some() {
@@ -498,6 +505,16 @@ impl Prepared {
                 Failure::run(error)
             })?;
         let events = pusher.events();
+        if args.preview {
+            pusher
+                .start_preview(WindowOptions {
+                    title: "liveroom push preview".into(),
+                    width: preview_size.width(),
+                    height: preview_size.height(),
+                    ..WindowOptions::default()
+                })
+                .map_err(Failure::run)?;
+        }
         if let Some(path) = &args.bgm {
             pusher
                 .set_bgm_volume(args.bgm_volume)

@@ -1,0 +1,220 @@
+//! The processed frame drawn into a caller's textures, with no readback
+//! (`shaders/yuv420_to_target.wgsl`): a full-screen triangle per target
+//! texture, reading the packed I420 output the passes left in the storage
+//! buffer. Render pipelines are made per entry point and texture format on
+//! first use, and kept.
+
+use super::texture_frames::{rgb_format, TextureTarget};
+use super::uniforms::OutputLayout;
+use crate::gpu::{checked, GpuError};
+
+/// The WGSL source of the drawing into the targets.
+pub const TARGET_SHADER: &str = include_str!("../../shaders/yuv420_to_target.wgsl");
+
+/// The uniform block of `shaders/yuv420_to_target.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TargetUniforms {
+    layout: [u32; 4],
+    flags: [u32; 4],
+}
+
+/// The drawing pass's shader, layouts and compiled pipelines.
+pub(super) struct TargetRenderer {
+    module: wgpu::ShaderModule,
+    layout: wgpu::PipelineLayout,
+    bind_group_layout: wgpu::BindGroupLayout,
+    uniforms: wgpu::Buffer,
+    constants: Vec<(String, f64)>,
+    pipelines: Vec<((&'static str, wgpu::TextureFormat), wgpu::RenderPipeline)>,
+}
+
+/// The (entry point, texture) draws a target needs.
+fn draws<'a>(target: &TextureTarget<'a>) -> Vec<(&'static str, &'a wgpu::Texture)> {
+    match *target {
+        TextureTarget::Rgb(texture) => vec![("to_rgba", texture)],
+        TextureTarget::I420 { y, u, v } => vec![("to_y", y), ("to_u", u), ("to_v", v)],
+        TextureTarget::Nv12 { luma, chroma } => vec![("to_y", luma), ("to_uv", chroma)],
+    }
+}
+
+impl TargetRenderer {
+    /// Compiles the shader; the pipelines come with [`TargetRenderer::prepare`].
+    pub(super) fn new(
+        device: &wgpu::Device,
+        color_constants: &[(String, f64)],
+    ) -> Result<Self, GpuError> {
+        checked(device, || {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("yuv420_to_target.wgsl"),
+                source: wgpu::ShaderSource::Wgsl(TARGET_SHADER.into()),
+            });
+            let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Buffer {
+                    ty,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+            let bind_group_layout =
+                device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some("target bindings"),
+                    entries: &[
+                        entry(0, wgpu::BufferBindingType::Uniform),
+                        entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
+                    ],
+                });
+            let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("target layout"),
+                bind_group_layouts: &[Some(&bind_group_layout)],
+                immediate_size: 0,
+            });
+            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("target uniforms"),
+                size: std::mem::size_of::<TargetUniforms>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let constants = color_constants
+                .iter()
+                .filter(|(name, _)| {
+                    name.starts_with("YUV_TO_RGB") || name.starts_with("YUV_OFFSET")
+                })
+                .cloned()
+                .collect();
+            Self {
+                module,
+                layout,
+                bind_group_layout,
+                uniforms,
+                constants,
+                pipelines: Vec::new(),
+            }
+        })
+    }
+
+    /// Compiles the pipelines `target` needs that are new.
+    pub(super) fn prepare(
+        &mut self,
+        device: &wgpu::Device,
+        target: &TextureTarget<'_>,
+    ) -> Result<(), GpuError> {
+        for (entry, texture) in draws(target) {
+            let key = (entry, texture.format());
+            if self.pipelines.iter().any(|(k, _)| *k == key) {
+                continue;
+            }
+            let constants: Vec<(&str, f64)> = self
+                .constants
+                .iter()
+                .map(|(name, value)| (name.as_str(), *value))
+                .collect();
+            let pipeline = checked(device, || {
+                device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&self.layout),
+                    vertex: wgpu::VertexState {
+                        module: &self.module,
+                        entry_point: Some("full_screen"),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants: &constants,
+                            ..Default::default()
+                        },
+                        buffers: &[],
+                    },
+                    primitive: wgpu::PrimitiveState::default(),
+                    depth_stencil: None,
+                    multisample: wgpu::MultisampleState::default(),
+                    fragment: Some(wgpu::FragmentState {
+                        module: &self.module,
+                        entry_point: Some(entry),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants: &constants,
+                            ..Default::default()
+                        },
+                        targets: &[Some(wgpu::ColorTargetState {
+                            format: key.1,
+                            blend: None,
+                            write_mask: wgpu::ColorWrites::ALL,
+                        })],
+                    }),
+                    multiview_mask: None,
+                    cache: None,
+                })
+            })?;
+            self.pipelines.push((key, pipeline));
+        }
+        Ok(())
+    }
+
+    /// Encodes the draws of the packed output `storage` (laid out as
+    /// `layout`) into `target`, whose pipelines
+    /// [`TargetRenderer::prepare`] made.
+    pub(super) fn encode(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        storage: &wgpu::Buffer,
+        layout: &OutputLayout,
+        target: &TextureTarget<'_>,
+    ) {
+        let srgb = match target {
+            TextureTarget::Rgb(texture) => rgb_format(texture.format()).unwrap_or(false),
+            _ => false,
+        };
+        let uniforms = TargetUniforms {
+            layout: [
+                layout.luma_stride,
+                layout.chroma_stride,
+                layout.u_offset,
+                layout.v_offset,
+            ],
+            flags: [u32::from(srgb), 0, 0, 0],
+        };
+        queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("target bind group"),
+            layout: &self.bind_group_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: self.uniforms.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: storage.as_entire_binding(),
+                },
+            ],
+        });
+        for (entry, texture) in draws(target) {
+            let key = (entry, texture.format());
+            let Some((_, pipeline)) = self.pipelines.iter().find(|(k, _)| *k == key) else {
+                continue;
+            };
+            let view = texture.create_view(&Default::default());
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some(entry),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.draw(0..3, 0..1);
+        }
+    }
+}
