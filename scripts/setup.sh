@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build: x264 (bindgen needs clang), openh264's assembly (nasm).
+# Build: x264 (bindgen needs clang), openh264's assembly (nasm), ALSA's
+# headers for cpal (the player's --speaker).
 # GPU without a GPU: Mesa's lavapipe software Vulkan driver and the loader.
 # Interop peers and test tools: ffmpeg, nginx with the RTMP module,
 # GStreamer (rtmp2src/rtmp2sink, x264enc, flvmux) and rtmpdump; Chromium
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 # xdotool (key presses) and xwininfo (x11-utils; window geometry).
 # Model fetch and conversion: python3-venv.
 PACKAGES=(
-    pkg-config clang libclang-dev nasm libx264-dev
+    pkg-config clang libclang-dev nasm libx264-dev libasound2-dev
     mesa-vulkan-drivers libvulkan1
     ffmpeg nginx libnginx-mod-rtmp
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good

@@ -15,6 +15,8 @@ use crate::rtmp::UrlError;
 use crate::source::SourceError;
 use crate::CallbackError;
 
+use super::SpeakerError;
+
 /// Why playing could not start or ended early. Where another module's
 /// error is the cause, the variant keeps it as its
 /// [`source`](std::error::Error::source).
@@ -73,6 +75,10 @@ pub enum PlayerError {
     /// is the source.
     #[error("sink: {0}")]
     Sink(#[source] CallbackError),
+    /// The sound could not be played on the output device (`speaker`):
+    /// there is none, it refused the sound's format, or it failed.
+    #[error("speaker: {0}")]
+    Speaker(#[source] SpeakerError),
     /// An output file (the WAV) could not be created.
     #[error("cannot write {path}: {source}")]
     Output {
@@ -205,6 +211,29 @@ mod tests {
             .and_then(|s| s.downcast_ref::<std::io::Error>())
             .expect("the io error");
         assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_speaker_error_keeps_the_audio_hosts_error() {
+        let error = PlayerError::Speaker(SpeakerError::Unavailable {
+            device: "default".into(),
+            source: cpal::Error::new(cpal::ErrorKind::DeviceNotAvailable),
+        });
+        assert!(
+            error
+                .to_string()
+                .starts_with("speaker: cannot open the sound output device \"default\": "),
+            "{error}"
+        );
+        let speaker = error
+            .source()
+            .and_then(|s| s.downcast_ref::<SpeakerError>())
+            .expect("the speaker error");
+        let host = speaker
+            .source()
+            .and_then(|s| s.downcast_ref::<cpal::Error>())
+            .expect("cpal's error");
+        assert_eq!(host.kind(), cpal::ErrorKind::DeviceNotAvailable);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! plugin's events; and it can verify what arrived (frame stamps, PSNR
 //! against a reference clip). AAC sound is decoded with symphonia in step
 //! with the picture, handed out (silence while `muted`) and optionally
-//! written to a WAV file; the summary says how far sound and picture are
-//! apart.
+//! written to a WAV file and played on the default output device
+//! ([`Speaker`]); the summary says how far sound and picture are apart.
 //!
 //! The plugin's attributes map onto [`PlayerConfig`] (`playUrl` →
 //! `play_url`, `minCache`/`maxCache`, `mode`, `muted`); its methods onto
@@ -17,12 +17,15 @@
 //! player thread is in `play_loop` (its stream source in `input`), and
 //! [`PlayerError`] in `error`.
 
+#[cfg(target_os = "linux")]
+mod alsa_quiet;
 mod buffer;
 mod error;
 mod http_flv;
 mod input;
 mod play_loop;
 mod sound;
+mod speaker;
 pub mod verify;
 mod view;
 
@@ -38,6 +41,7 @@ pub use buffer::{BufferState, EncodedVideo, JitterBuffer, ReleaseReport};
 pub use error::PlayerError;
 pub use http_flv::{HttpFlvClient, HttpFlvUrl};
 pub use sound::{AudioSink, AudioSummary};
+pub use speaker::{Speaker, SpeakerError, MAX_QUEUED};
 pub use verify::{ReferenceClip, Spread, StampTally};
 pub use view::{ObjectFit, ViewConfig, ViewRenderer};
 
@@ -91,6 +95,12 @@ pub struct PlayerConfig {
     /// audio that is not AAC) it holds a header and no samples (44.1 kHz
     /// stereo), and a 2102 at the end says why.
     pub audio_output: Option<PathBuf>,
+    /// Play the sound on the system's default output device as the play
+    /// clock reaches it (silence while `muted`). The device is opened as
+    /// the player starts: without one, [`LivePlayer::start`] fails with
+    /// [`PlayerError::Speaker`]. Playing ends once the device has played
+    /// what it was given.
+    pub speaker: bool,
     /// Stop after this many displayed frames.
     pub max_frames: Option<u64>,
     /// Stop after this long in all.
@@ -127,6 +137,7 @@ impl Default for PlayerConfig {
             max_cache: None,
             muted: false,
             audio_output: None,
+            speaker: false,
             max_frames: None,
             timeout: None,
             verify_stamps: false,
@@ -339,11 +350,18 @@ impl LivePlayer {
             }
             (None, _) => None,
         };
+        let speaker = if config.speaker {
+            Some(Speaker::open_default().map_err(PlayerError::Speaker)?)
+        } else {
+            None
+        };
         let (commands, inbox) = mpsc::channel();
         let (outbox, events) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("liveroom-play".into())
-            .spawn(move || PlayLoop::new(config, renderer, sink, audio, inbox, outbox).run())
+            .spawn(move || {
+                PlayLoop::new(config, renderer, sink, audio, speaker, inbox, outbox).run()
+            })
             .map_err(|source| PlayerError::Thread {
                 name: "player",
                 source,

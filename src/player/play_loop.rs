@@ -13,8 +13,8 @@ use super::http_flv::{HttpFlvClient, HttpFlvUrl};
 use super::input::Input;
 use super::{
     sound, verify, AudioSink, Command, Displayed, EncodedVideo, FrameSink, JitterBuffer,
-    PlaySummary, PlayerConfig, PlayerError, PlayerEvent, ReferenceClip, Spread, StampCounts,
-    StampTally, ViewRenderer,
+    PlaySummary, PlayerConfig, PlayerError, PlayerEvent, ReferenceClip, Speaker, Spread,
+    StampCounts, StampTally, ViewRenderer,
 };
 use crate::avc::{parse_sps, AvcDecoderConfig};
 use crate::color::i420_to_rgb_image;
@@ -108,12 +108,19 @@ impl PlayLoop {
         renderer: Option<ViewRenderer>,
         sink: Option<FrameSink>,
         audio: Option<AudioSink>,
+        speaker: Option<Speaker>,
         commands: Receiver<Command>,
         events: Sender<PlayerEvent>,
     ) -> Self {
         let (min, max) = config.cache_bounds();
         let tally = config.verify_stamps.then(StampTally::default);
-        let sound = sound::SoundTrack::new(min, config.muted, config.audio_output.clone(), audio);
+        let sound = sound::SoundTrack::new(
+            min,
+            config.muted,
+            config.audio_output.clone(),
+            audio,
+            speaker,
+        );
         Self {
             renderer,
             sink,
@@ -304,7 +311,7 @@ impl PlayLoop {
         let frame_ms = self.frame_ms.or_else(|| frame_interval(&self.stamp_times));
         let sound = std::mem::replace(
             &mut self.sound,
-            sound::SoundTrack::new(Duration::ZERO, false, None, None),
+            sound::SoundTrack::new(Duration::ZERO, false, None, None, None),
         );
         self.summary.audio = sound.finish(self.first_video_pts, &self.stamp_times, frame_ms)?;
         if let Input::Rtmp(client) = input {

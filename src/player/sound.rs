@@ -1,6 +1,7 @@
 //! The player's audio: AAC units wait in a queue (the audio cache) until
 //! the play clock reaches them, are decoded with symphonia and handed to
-//! the application (silence while muted) and to the WAV file; and the
+//! the application (silence while muted), to the WAV file and to the
+//! [`Speaker`]; and the
 //! test tone's beeps are found in what was decoded, so that the summary can
 //! say how far sound and picture are apart.
 
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::speaker::Speaker;
 use super::verify::Spread;
 use super::PlayerError;
 use crate::audio::{AacDecoder, AudioError, AudioFormat, BeepFinder, WavWriter, AAC_FRAME_LEN};
@@ -92,6 +94,10 @@ pub(super) struct SoundTrack {
     wav_path: Option<PathBuf>,
     wav: Option<WavWriter>,
     sink: Option<AudioSink>,
+    speaker: Option<Speaker>,
+    /// The speaker failed outside a release (starting its stream): the
+    /// next release ends playback with it.
+    speaker_error: Option<PlayerError>,
     beeps: BeepFinder,
     summary: AudioSummary,
     first_ts: Option<u64>,
@@ -105,6 +111,7 @@ impl SoundTrack {
         muted: bool,
         wav_path: Option<PathBuf>,
         sink: Option<AudioSink>,
+        speaker: Option<Speaker>,
     ) -> Self {
         Self {
             decoder: None,
@@ -116,6 +123,8 @@ impl SoundTrack {
             wav_path,
             wav: None,
             sink,
+            speaker,
+            speaker_error: None,
             beeps: BeepFinder::new(BEEP_LOUD, BEEP_QUIET, BEEP_MIN_GAP),
             summary: AudioSummary::default(),
             first_ts: None,
@@ -143,6 +152,11 @@ impl SoundTrack {
                     "the audio format changed mid-stream ({} Hz, {} channels); the WAV file keeps the first",
                     format.sample_rate, format.channels
                 ));
+            }
+        }
+        if let Some(speaker) = &mut self.speaker {
+            if let Err(error) = speaker.prepare(format) {
+                self.speaker_error = Some(PlayerError::Speaker(error));
             }
         }
         self.summary.sample_rate = format.sample_rate;
@@ -202,6 +216,10 @@ impl SoundTrack {
         flush: bool,
     ) -> SoundOutcome {
         let mut outcome = SoundOutcome::default();
+        if let Some(error) = self.speaker_error.take() {
+            outcome.output_error = Some(error);
+            return outcome;
+        }
         let limit = if flush {
             u64::MAX
         } else if let Some(position) = position {
@@ -290,6 +308,11 @@ impl SoundTrack {
         if let Some(sink) = &mut self.sink {
             sink(out, format, timestamp_ms).map_err(|e| Failure::Output(PlayerError::Sink(e)))?;
         }
+        if let Some(speaker) = &mut self.speaker {
+            speaker
+                .play(out, format)
+                .map_err(|e| Failure::Output(PlayerError::Speaker(e)))?;
+        }
         Ok(())
     }
 
@@ -299,7 +322,8 @@ impl SoundTrack {
         self.wav_path.is_none() || self.wav.is_some()
     }
 
-    /// Closes the WAV file and totals up. When a WAV file was asked for and
+    /// Closes the WAV file, waits for the speaker to play out what it
+    /// holds, and totals up. When a WAV file was asked for and
     /// no sound was decoded, it is still a valid WAV file: the header of a
     /// 44.1 kHz stereo 16-bit file with no samples.
     /// `video_start_ms` is the first
@@ -316,6 +340,9 @@ impl SoundTrack {
                 Some(wav) => wav.finish().map_err(|e| output_error(path, e))?,
                 None => write_empty_wav(path)?,
             }
+        }
+        if let Some(speaker) = self.speaker.take() {
+            speaker.finish().map_err(PlayerError::Speaker)?;
         }
         if self.summary.packets_received == 0 {
             return Ok(None);

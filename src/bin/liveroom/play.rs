@@ -14,7 +14,8 @@ use clap::Args;
 use liveroom::events::{EventPrinter, PlayCode};
 use liveroom::geometry::Orientation;
 use liveroom::player::{
-    FrameSink, LivePlayer, ObjectFit, PlayMode, PlayerConfig, PlayerError, PlayerEvent, ViewConfig,
+    FrameSink, LivePlayer, ObjectFit, PlayMode, PlayerConfig, PlayerError, PlayerEvent,
+    SpeakerError, ViewConfig,
 };
 use liveroom::rtmp::sign_url;
 use liveroom::sinks::{SnapshotSink, Y4mSink};
@@ -77,6 +78,10 @@ pub struct PlayArgs {
     /// Write the sound received as 16-bit PCM WAV.
     #[arg(long, value_name = "FILE.wav", help_heading = "Output", value_parser = |t: &str| args::path_with(t, &["wav"]))]
     audio_output: Option<PathBuf>,
+    /// Play the sound on the default output device (ALSA's `default` PCM
+    /// on Linux), on the picture's clock.
+    #[arg(long, help_heading = "Output")]
+    speaker: bool,
     /// Play (and write) silence instead of the sound.
     #[arg(long, help_heading = "Output")]
     muted: bool,
@@ -132,6 +137,7 @@ pub fn run(args: PlayArgs) -> Result<(), Failure> {
         verify_stamps: args.stamps,
         muted: args.muted,
         audio_output: args.audio_output.clone(),
+        speaker: args.speaker,
         view: args.view.map(|(width, height)| ViewConfig {
             width,
             height,
@@ -230,13 +236,17 @@ pub fn run(args: PlayArgs) -> Result<(), Failure> {
 
 /// Status 2 for what was given and cannot be used (settings, an input
 /// file that is not FLV, a reference clip, an output that cannot be
-/// written: all found as the player starts), 1 for the rest.
+/// written, no sound device for `--speaker`: all found as the player
+/// starts), 1 for the rest.
 fn failure(error: PlayerError) -> Failure {
     match error {
         PlayerError::Config(_)
         | PlayerError::Input { .. }
         | PlayerError::Reference(_)
-        | PlayerError::Output { .. } => Failure::usage(error),
+        | PlayerError::Output { .. }
+        | PlayerError::Speaker(SpeakerError::NoDevice | SpeakerError::Unavailable { .. }) => {
+            Failure::usage(error)
+        }
         _ => Failure::run(error),
     }
 }

@@ -257,7 +257,9 @@ fn effect_params(args: &PushArgs) -> Result<EffectParams, Failure> {
 
 impl PushArgs {
     /// The microphone: `--audio`, else the input video file's own sound
-    /// when it has some, else the test tone.
+    /// when it has some, else the test tone. It probes the input file, so
+    /// [`prepare`] resolves it once and the rest of the run reads
+    /// [`PusherConfig::audio`].
     fn audio_input(&self) -> AudioInput {
         if let Some(audio) = &self.audio {
             return audio.clone();
@@ -271,9 +273,10 @@ impl PushArgs {
     }
 }
 
-fn check_sound_flags(args: &PushArgs) -> Result<(), Failure> {
-    let audio = args.audio_input();
-    if audio == AudioInput::Off {
+/// Checks the sound flags against `audio`, the microphone
+/// [`PushArgs::audio_input`] resolved.
+fn check_sound_flags(args: &PushArgs, audio: &AudioInput) -> Result<(), Failure> {
+    if *audio == AudioInput::Off {
         if args.bgm.is_some() {
             return Err(Failure::Usage(
                 "--bgm needs an audio track: use --audio none (no microphone) instead of --audio off".into(),
@@ -291,7 +294,7 @@ fn check_sound_flags(args: &PushArgs) -> Result<(), Failure> {
             path.display()
         )));
     }
-    if let AudioInput::File(path) = &audio {
+    if let AudioInput::File(path) = audio {
         if !path.is_file() {
             return Err(Failure::Usage(format!(
                 "--audio {}: no such file (or off, none, tone)",
@@ -312,7 +315,8 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
         .map_err(Failure::usage)?;
     BitrateRange::resolve(args.mode, args.min_bitrate, args.max_bitrate)
         .map_err(|e| Failure::Usage(format!("--min-bitrate/--max-bitrate: {e}")))?;
-    check_sound_flags(&args)?;
+    let audio = args.audio_input();
+    check_sound_flags(&args, &audio)?;
     if let Some(path) = args
         .background_image
         .as_ref()
@@ -345,7 +349,7 @@ fn prepare(args: PushArgs) -> Result<Prepared, Failure> {
         max_bitrate_kbps: args.max_bitrate,
         max_frames,
         flv_output: output_flv,
-        audio: args.audio_input(),
+        audio,
         muted: args.muted,
         audio_quality: args.audio_quality,
         audio_sample_rate: args.audio_rate,
@@ -491,6 +495,8 @@ impl Prepared {
         } else {
             "encoding"
         });
+        // The microphone as `prepare` resolved it, for the sound check.
+        let audio = config.audio.clone();
         let mut pusher =
             LivePusher::start(config, gpu, source, faces, Some(frame_tap)).map_err(|error| {
                 if let Some(line) = printer.push_start_error(&error).stdout {
@@ -552,7 +558,7 @@ impl Prepared {
             playback: played,
         };
         print_summary(printer.is_json(), &report.to_json(), &report.in_words());
-        let sound = match (&args.audio_input(), args.muted) {
+        let sound = match (&audio, args.muted) {
             (AudioInput::Off, _) => SoundCheck::None,
             (AudioInput::Tone, false) if stamped && !args.audio_only => SoundCheck::InSync,
             _ => SoundCheck::Decodes,
