@@ -134,11 +134,13 @@ impl LutYuvTable {
         let count = count.clamp(1, 4);
         let mut chroma = [0i32; 2];
         for luma in &mut lumas[..count] {
-            let mut change = [0i32; 3];
+            // Four lanes (the last unused) so that each grid point is one
+            // vector multiply-add.
+            let mut change = [0i32; 4];
             for (row, weight) in rows.iter().zip(cell.weights) {
                 let entry = row[usize::from(*luma)];
-                for k in 0..3 {
-                    change[k] += i32::from(entry[k]) * weight;
+                for (sum, value) in change.iter_mut().zip(entry) {
+                    *sum += i32::from(value) * weight;
                 }
             }
             *luma = strength.moved(*luma, change[0]);
