@@ -5,7 +5,9 @@
 //! planes, from a caller's textures or from the CPU.
 
 use crate::frame_formats::{ChannelOrder, Nv12Frame, RgbaFrame};
-use crate::gpu::{buffer_layout_entry, checked, GpuError};
+use crate::gpu::{
+    buffer_layout_entry, checked, stage_texture_entry, texture_2d, wgsl_module, GpuError,
+};
 
 /// The WGSL source of the RGB → 4:2:0 conversion.
 pub const CONVERT_SHADER: &str = include_str!("../../shaders/rgb_to_yuv420.wgsl");
@@ -54,25 +56,13 @@ impl InputConverter {
         color_constants: &[(String, f64)],
     ) -> Result<Self, GpuError> {
         checked(device, || {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("rgb_to_yuv420.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(CONVERT_SHADER.into()),
-            });
+            let module = wgsl_module(device, "rgb_to_yuv420.wgsl", CONVERT_SHADER);
             let bind_group_layout =
                 device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                     label: Some("rgb to yuv420 bindings"),
                     entries: &[
                         buffer_layout_entry(0, wgpu::BufferBindingType::Uniform),
-                        wgpu::BindGroupLayoutEntry {
-                            binding: 1,
-                            visibility: wgpu::ShaderStages::COMPUTE,
-                            ty: wgpu::BindingType::Texture {
-                                sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                                view_dimension: wgpu::TextureViewDimension::D2,
-                                multisampled: false,
-                            },
-                            count: None,
-                        },
+                        stage_texture_entry(1, wgpu::ShaderStages::COMPUTE, false),
                         buffer_layout_entry(
                             2,
                             wgpu::BufferBindingType::Storage { read_only: false },
@@ -138,16 +128,13 @@ impl InputConverter {
             .is_some_and(|t| (t.width(), t.height()) == size && t.format() == format);
         if !fits {
             let texture = checked(device, || {
-                device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some("RGB upload"),
-                    size: extent(size),
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
+                texture_2d(
+                    device,
+                    "RGB upload",
+                    size,
                     format,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                    view_formats: &[],
-                })
+                    wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                )
             })?;
             self.upload = Some(texture);
         }

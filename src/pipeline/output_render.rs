@@ -6,7 +6,7 @@
 
 use super::texture_frames::{rgb_format, TextureTarget};
 use super::uniforms::OutputLayout;
-use crate::gpu::{checked, GpuError};
+use crate::gpu::{checked, clear_pass, stage_buffer_entry, wgsl_module, GpuError};
 
 /// The WGSL source of the drawing into the targets.
 pub const TARGET_SHADER: &str = include_str!("../../shaders/yuv420_to_target.wgsl");
@@ -45,20 +45,8 @@ impl TargetRenderer {
         color_constants: &[(String, f64)],
     ) -> Result<Self, GpuError> {
         checked(device, || {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("yuv420_to_target.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(TARGET_SHADER.into()),
-            });
-            let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Buffer {
-                    ty,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            };
+            let module = wgsl_module(device, "yuv420_to_target.wgsl", TARGET_SHADER);
+            let entry = |binding, ty| stage_buffer_entry(binding, wgpu::ShaderStages::FRAGMENT, ty);
             let bind_group_layout =
                 device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                     label: Some("target bindings"),
@@ -196,22 +184,7 @@ impl TargetRenderer {
                 continue;
             };
             let view = texture.create_view(&Default::default());
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some(entry),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
+            let mut pass = clear_pass(encoder, entry, &view);
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.draw(0..3, 0..1);

@@ -3,7 +3,7 @@
 //! [`super::TextureTarget`]s received: a texture made with given pixels,
 //! and a texture's pixels read back (both wait for nothing else).
 
-use crate::gpu::{checked, GpuContext, GpuError};
+use crate::gpu::{checked, texture_2d, GpuContext, GpuError};
 
 /// A 2D texture of `format` and `size`, with `usage` (plus `COPY_DST`),
 /// holding `bytes`: rows of `width × texel size` bytes, `stride` apart.
@@ -53,20 +53,13 @@ pub fn blank_texture(
     usage: wgpu::TextureUsages,
 ) -> Result<wgpu::Texture, GpuError> {
     checked(gpu.device(), || {
-        gpu.device().create_texture(&wgpu::TextureDescriptor {
-            label: Some("liveroom frame texture"),
-            size: wgpu::Extent3d {
-                width,
-                height,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
+        texture_2d(
+            gpu.device(),
+            "liveroom frame texture",
+            (width, height),
             format,
             usage,
-            view_formats: &[],
-        })
+        )
     })
 }
 

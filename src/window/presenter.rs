@@ -10,6 +10,7 @@ use super::fit::place;
 use super::WindowError;
 use crate::color::ColorMatrix;
 use crate::frame::{I420Frame, Plane};
+use crate::gpu::{clear_pass, stage_buffer_entry, stage_texture_entry, texture_2d, wgsl_module};
 use crate::pipeline::WINDOW_SHADER;
 use crate::player::ObjectFit;
 
@@ -108,33 +109,17 @@ impl Presenter {
         };
         surface.configure(&gpu.device, &config);
         let device = &gpu.device;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("window.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(WINDOW_SHADER.into()),
-        });
-        let texture_entry = |binding| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::FRAGMENT,
-            ty: wgpu::BindingType::Texture {
-                sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                view_dimension: wgpu::TextureViewDimension::D2,
-                multisampled: false,
-            },
-            count: None,
-        };
+        let module = wgsl_module(device, "window.wgsl", WINDOW_SHADER);
+        let texture_entry =
+            |binding| stage_texture_entry(binding, wgpu::ShaderStages::FRAGMENT, true);
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("window planes"),
             entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
+                stage_buffer_entry(
+                    0,
+                    wgpu::ShaderStages::VERTEX_FRAGMENT,
+                    wgpu::BufferBindingType::Uniform,
+                ),
                 texture_entry(1),
                 texture_entry(2),
                 texture_entry(3),
@@ -259,20 +244,13 @@ impl Presenter {
     fn make_planes(&self, gpu: &Gpu, frame: &I420Frame) -> Planes {
         let textures = Plane::ALL.map(|plane| {
             let (width, height) = frame.plane_size(plane);
-            gpu.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(plane.name()),
-                size: wgpu::Extent3d {
-                    width,
-                    height,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::R8Unorm,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            })
+            texture_2d(
+                &gpu.device,
+                plane.name(),
+                (width, height),
+                wgpu::TextureFormat::R8Unorm,
+                wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            )
         });
         let views = textures
             .each_ref()
@@ -350,22 +328,7 @@ impl Presenter {
                 .write_buffer(&self.uniforms, 0, bytemuck::cast_slice(&words));
         }
         {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("window draw"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
+            let mut pass = clear_pass(&mut encoder, "window draw", &view);
             if let Some(planes) = &self.planes {
                 let [x, y, width, height] = place(self.fit, planes.size, target).viewport;
                 pass.set_pipeline(&self.pipeline);
