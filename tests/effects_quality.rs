@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{gpu, max_difference};
+use common::{gpu, max_difference, portrait_face, portrait_rgb};
 use liveroom::color::rgb_image_to_i420;
 use liveroom::effects::{EffectParams, FaceFade, Lut};
 use liveroom::frame::{I420Frame, Plane};
@@ -17,16 +17,6 @@ use liveroom::geometry::{GeometryParams, GeometryPlan, OutputSize};
 use liveroom::landmarks::{FaceLandmarks, LandmarkTrack};
 use liveroom::pipeline::{reference, Placement, Route};
 use liveroom::{FrameParams, FramePipeline};
-
-/// The portrait's face, in its pixels.
-fn portrait_face() -> FaceLandmarks {
-    FaceLandmarks {
-        bbox: [183.0, 85.0, 81.0, 93.0],
-        left_eye: [204.0, 101.0],
-        right_eye: [246.0, 102.5],
-        contour: Vec::new(),
-    }
-}
 
 const FACE_WIDTH: f32 = 81.0;
 
@@ -42,10 +32,7 @@ const AWAY_FROM_FACE: [(&str, Rect); 4] = [
 ];
 
 fn portrait() -> I420Frame {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut.png");
-    let image = image::open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()))
-        .to_rgb8();
+    let image = portrait_rgb();
     rgb_image_to_i420(&image).expect("portrait converts")
 }
 
@@ -477,10 +464,7 @@ const UPSCALE: f32 = 2.5;
 
 /// The portrait at a 720p face size (see above).
 fn portrait_720p() -> I420Frame {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut.png");
-    let image = image::open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()))
-        .to_rgb8();
+    let image = portrait_rgb();
     let top = image::imageops::crop_imm(&image, 0, CROP_TOP, 512, 288).to_image();
     let big = image::imageops::resize(&top, 1280, 720, image::imageops::FilterType::CatmullRom);
     rgb_image_to_i420(&big).expect("720p portrait converts")

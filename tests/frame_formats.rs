@@ -11,34 +11,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
+use common::{portrait_face, portrait_rgb};
 use liveroom::color::rgb_image_to_i420;
 use liveroom::effects::EffectParams;
 use liveroom::frame::{FrameError, I420Frame, Plane};
 use liveroom::frame_formats::{ChannelOrder, InputFrame, Nv12Frame, RgbaFrame};
 use liveroom::geometry::{GeometryParams, OutputSize};
-use liveroom::landmarks::FaceLandmarks;
 use liveroom::pipeline::Placement;
 use liveroom::{FrameParams, FramePipeline};
-
-/// The portrait's face, in its pixels (as in tests/effects_quality.rs).
-fn portrait_face() -> FaceLandmarks {
-    FaceLandmarks {
-        bbox: [183.0, 85.0, 81.0, 93.0],
-        left_eye: [204.0, 101.0],
-        right_eye: [246.0, 102.5],
-        contour: Vec::new(),
-    }
-}
-
-fn photo() -> image::RgbImage {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut.png");
-    image::open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()))
-        .to_rgb8()
-}
 
 /// The largest difference on each plane (Y, U, V).
 fn plane_differences(a: &I420Frame, b: &I420Frame) -> [u8; 3] {
@@ -58,7 +40,7 @@ fn nv12_rgba_and_bgra_frames_equal_the_i420_path_within_one_level() {
     let Some(gpu) = common::gpu() else {
         return;
     };
-    let photo = photo();
+    let photo = portrait_rgb();
     let timestamp = Duration::from_millis(40);
     let mut i420 = rgb_image_to_i420(&photo).expect("photo converts");
     i420.timestamp = timestamp;

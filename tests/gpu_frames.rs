@@ -11,36 +11,18 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
+use common::{portrait_face, portrait_rgb};
 use liveroom::color::{i420_to_rgb_image, rgb_image_to_i420};
 use liveroom::effects::EffectParams;
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::frame_formats::{ChannelOrder, InputFrame, Nv12Frame, RgbaFrame};
 use liveroom::geometry::{GeometryParams, OutputSize};
-use liveroom::landmarks::FaceLandmarks;
 use liveroom::pipeline::texture_transfer::{blank_texture, read_texture, texture_with_pixels};
 use liveroom::pipeline::{Placement, Route, TextureError, TextureFrame, TextureTarget};
 use liveroom::{FrameParams, FramePipeline, GpuContext, PipelineError};
 use wgpu::{TextureFormat as F, TextureUsages as U};
-
-/// The portrait's face, in its pixels (as in tests/effects_quality.rs).
-fn portrait_face() -> FaceLandmarks {
-    FaceLandmarks {
-        bbox: [183.0, 85.0, 81.0, 93.0],
-        left_eye: [204.0, 101.0],
-        right_eye: [246.0, 102.5],
-        contour: Vec::new(),
-    }
-}
-
-fn photo() -> image::RgbImage {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut.png");
-    image::open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()))
-        .to_rgb8()
-}
 
 fn params() -> FrameParams {
     FrameParams {
@@ -109,7 +91,7 @@ fn texture_frames_in_and_out_equal_the_cpu_frame_path() {
     let Some(gpu) = common::gpu() else {
         return;
     };
-    let photo = photo();
+    let photo = portrait_rgb();
     let (width, height) = photo.dimensions();
     let size = OutputSize::new(width, height).expect("size");
     let (half_w, half_h) = (width / 2, height / 2);

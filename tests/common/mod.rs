@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use liveroom::frame::{I420Frame, Plane};
+use liveroom::landmarks::FaceLandmarks;
 use liveroom::GpuContext;
 
 /// The GPU context for GPU tests. Without an adapter the test is skipped,
@@ -69,6 +70,24 @@ pub fn textured_frame(width: u32, height: u32, seed: u32) -> I420Frame {
         }
     }
     frame
+}
+
+/// The astronaut portrait that `scripts/setup.sh` places in `assets/photos/`.
+pub fn portrait_rgb() -> image::RgbImage {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut.png");
+    image::open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()))
+        .to_rgb8()
+}
+
+/// The portrait's face, in its pixels.
+pub fn portrait_face() -> FaceLandmarks {
+    FaceLandmarks {
+        bbox: [183.0, 85.0, 81.0, 93.0],
+        left_eye: [204.0, 101.0],
+        right_eye: [246.0, 102.5],
+        contour: Vec::new(),
+    }
 }
 
 /// Largest absolute difference between two frames, plane by plane, and where.
