@@ -239,6 +239,23 @@ impl Desktop {
         }
     }
 
+    /// Screenshots of the window until some row shows the picture
+    /// (brighter than 16), failing the test after 20 s with `what`.
+    fn screenshot_showing(&self, id: &str, path: &Path, what: &str) -> RgbImage {
+        self.screenshot_until(id, path, Duration::from_secs(20), what, |shot| {
+            brightest(shot, 0..shot.height()) > 16
+        })
+    }
+
+    /// The id of the window titled `title` (waiting up to 20 s), checked
+    /// to open at `size` (`why` says where that size comes from).
+    fn window_of_size(&self, title: &str, size: (u32, u32), why: &str) -> String {
+        let window = self.window(title, Duration::from_secs(20));
+        let (_, _, width, height) = self.geometry(&window);
+        assert_eq!((width, height), size, "{why}");
+        window
+    }
+
     /// A screenshot of the window's drawing area.
     fn screenshot(&self, id: &str, path: &Path) -> RgbImage {
         let (x, y, width, height) = self.geometry(id);
@@ -474,12 +491,10 @@ fn player_window_letterboxes_goes_full_screen_and_quits() {
         &dir,
     );
     player.wait_for(2004, Duration::from_secs(60));
-    let window = desktop.window("liveroom play", Duration::from_secs(20));
-    let (_, _, width, height) = desktop.geometry(&window);
-    assert_eq!(
-        (width, height),
+    let window = desktop.window_of_size(
+        "liveroom play",
         (640, 480),
-        "the window opens at --window-size"
+        "the window opens at --window-size",
     );
     // Every frame is the same photo: the first one drawn will do.
     let windowed = desktop.screenshot_until(
@@ -565,19 +580,15 @@ fn push_preview_shows_the_processed_picture_and_closing_it_keeps_the_push() {
         &desktop,
         &dir,
     );
-    let window = desktop.window("liveroom push preview", Duration::from_secs(20));
-    let (_, _, width, height) = desktop.geometry(&window);
-    assert_eq!(
-        (width, height),
+    let window = desktop.window_of_size(
+        "liveroom push preview",
         (360, 640),
-        "the preview has the output's size"
+        "the preview has the output's size",
     );
-    let shot = desktop.screenshot_until(
+    let shot = desktop.screenshot_showing(
         &window,
         &dir.join("preview.png"),
-        Duration::from_secs(20),
         "the preview shows the picture",
-        |shot| brightest(shot, 0..640) > 16,
     );
 
     desktop.press(&window, "alt+F4");
@@ -793,12 +804,10 @@ fn pusher_api_opens_closes_and_reopens_the_preview() {
         .start_preview(options("api preview one"))
         .expect("preview opens");
     let first = desktop.window("api preview one", Duration::from_secs(20));
-    desktop.screenshot_until(
+    desktop.screenshot_showing(
         &first,
         &dir.join("first.png"),
-        Duration::from_secs(20),
         "the first preview shows the picture",
-        |shot| brightest(shot, 0..height) > 16,
     );
     pusher.stop_preview().expect("preview stops");
     gone(&first);
@@ -807,12 +816,10 @@ fn pusher_api_opens_closes_and_reopens_the_preview() {
         .start_preview(options("api preview two"))
         .expect("preview opens again");
     let second = desktop.window("api preview two", Duration::from_secs(20));
-    desktop.screenshot_until(
+    desktop.screenshot_showing(
         &second,
         &dir.join("second.png"),
-        Duration::from_secs(20),
         "the second preview shows the picture",
-        |shot| brightest(shot, 0..height) > 16,
     );
     let summary = pusher.wait().expect("push ends well");
     assert_eq!(summary.frames_sent, frames, "every frame sent");
@@ -850,12 +857,10 @@ fn present_effects_example_shows_the_processed_photo() {
         .unwrap_or_else(|e| panic!("{} runs: {e}", example.display()));
     let window = desktop.window("liveroom present_effects", Duration::from_secs(60));
     let (_, _, width, height) = desktop.geometry(&window);
-    let shot = desktop.screenshot_until(
+    let shot = desktop.screenshot_showing(
         &window,
         &dir.join("presented.png"),
-        Duration::from_secs(20),
         "the window shows the picture",
-        |shot| brightest(shot, 0..height) > 16,
     );
     let (output, killed) = wait_with_timeout(child, Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -944,13 +949,7 @@ fn present_effects_example_animates_and_quits_on_q_escape_and_close() {
         let window = desktop.window("liveroom present_effects", Duration::from_secs(60));
         let (_, _, _, height) = desktop.geometry(&window);
         let shot = dir.join("animated.png");
-        let first = desktop.screenshot_until(
-            &window,
-            &shot,
-            Duration::from_secs(20),
-            "the window shows the picture",
-            |shot| brightest(shot, 0..height) > 16,
-        );
+        let first = desktop.screenshot_showing(&window, &shot, "the window shows the picture");
         if run == 0 {
             desktop.screenshot_until(
                 &window,
