@@ -286,3 +286,22 @@ pub(crate) fn clear_pass<'e>(
         multiview_mask: None,
     })
 }
+
+/// A bind group over `layout` that binds the `i`-th of `resources` at
+/// binding `i`.
+pub(crate) fn bind_group_in_order<'a>(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    resources: impl IntoIterator<Item = wgpu::BindingResource<'a>>,
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'a>> = (0..)
+        .zip(resources)
+        .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
+}

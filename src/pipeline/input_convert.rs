@@ -6,7 +6,8 @@
 
 use crate::frame_formats::{ChannelOrder, Nv12Frame, RgbaFrame};
 use crate::gpu::{
-    buffer_layout_entry, checked, stage_texture_entry, texture_2d, wgsl_module, GpuError,
+    bind_group_in_order, buffer_layout_entry, checked, stage_texture_entry, texture_2d,
+    wgsl_module, GpuError,
 };
 
 /// The WGSL source of the RGB → 4:2:0 conversion.
@@ -182,24 +183,16 @@ impl InputConverter {
         };
         queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
         let view = source.create_view(&Default::default());
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("rgb to yuv420 bind group"),
-            layout: &self.bind_group_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: self.uniforms.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: staging.as_entire_binding(),
-                },
+        let bind_group = bind_group_in_order(
+            device,
+            "rgb to yuv420 bind group",
+            &self.bind_group_layout,
+            [
+                self.uniforms.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&view),
+                staging.as_entire_binding(),
             ],
-        });
+        );
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("rgb to yuv420"),

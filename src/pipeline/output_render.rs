@@ -6,7 +6,9 @@
 
 use super::texture_frames::{rgb_format, TextureTarget};
 use super::uniforms::OutputLayout;
-use crate::gpu::{checked, clear_pass, stage_buffer_entry, wgsl_module, GpuError};
+use crate::gpu::{
+    bind_group_in_order, checked, clear_pass, stage_buffer_entry, wgsl_module, GpuError,
+};
 
 /// The WGSL source of the drawing into the targets.
 pub const TARGET_SHADER: &str = include_str!("../../shaders/yuv420_to_target.wgsl");
@@ -164,20 +166,15 @@ impl TargetRenderer {
             flags: [u32::from(srgb), 0, 0, 0],
         };
         queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("target bind group"),
-            layout: &self.bind_group_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: self.uniforms.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: storage.as_entire_binding(),
-                },
+        let bind_group = bind_group_in_order(
+            device,
+            "target bind group",
+            &self.bind_group_layout,
+            [
+                self.uniforms.as_entire_binding(),
+                storage.as_entire_binding(),
             ],
-        });
+        );
         for (entry, texture) in draws(target) {
             let key = (entry, texture.format());
             let Some((_, pipeline)) = self.pipelines.iter().find(|(k, _)| *k == key) else {

@@ -10,7 +10,10 @@ use super::fit::place;
 use super::WindowError;
 use crate::color::ColorMatrix;
 use crate::frame::{I420Frame, Plane};
-use crate::gpu::{clear_pass, stage_buffer_entry, stage_texture_entry, texture_2d, wgsl_module};
+use crate::gpu::{
+    bind_group_in_order, clear_pass, stage_buffer_entry, stage_texture_entry, texture_2d,
+    wgsl_module,
+};
 use crate::pipeline::WINDOW_SHADER;
 use crate::player::ObjectFit;
 
@@ -255,32 +258,18 @@ impl Presenter {
         let views = textures
             .each_ref()
             .map(|t| t.create_view(&wgpu::TextureViewDescriptor::default()));
-        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("window planes"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: self.uniforms.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&views[0]),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::TextureView(&views[1]),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: wgpu::BindingResource::TextureView(&views[2]),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: wgpu::BindingResource::Sampler(&self.sampler),
-                },
+        let bind_group = bind_group_in_order(
+            &gpu.device,
+            "window planes",
+            &self.layout,
+            [
+                self.uniforms.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&views[0]),
+                wgpu::BindingResource::TextureView(&views[1]),
+                wgpu::BindingResource::TextureView(&views[2]),
+                wgpu::BindingResource::Sampler(&self.sampler),
             ],
-        });
+        );
         Planes {
             size: (frame.width(), frame.height()),
             textures,
