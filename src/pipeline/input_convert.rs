@@ -6,8 +6,8 @@
 
 use crate::frame_formats::{ChannelOrder, Nv12Frame, RgbaFrame};
 use crate::gpu::{
-    bind_group_in_order, buffer_layout_entry, checked, stage_texture_entry, texture_2d,
-    wgsl_module, GpuError,
+    bind_group_in_order, buffer_layout_entry, checked, one_group_pipeline_layout,
+    stage_texture_entry, texture_2d, uniform_buffer, wgsl_module, whole_texture, GpuError,
 };
 
 /// The WGSL source of the RGB → 4:2:0 conversion.
@@ -70,11 +70,8 @@ impl InputConverter {
                         ),
                     ],
                 });
-            let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("rgb to yuv420 layout"),
-                bind_group_layouts: &[Some(&bind_group_layout)],
-                immediate_size: 0,
-            });
+            let layout =
+                one_group_pipeline_layout(device, "rgb to yuv420 layout", &bind_group_layout);
             let constants: Vec<(&str, f64)> = color_constants
                 .iter()
                 .filter(|(name, _)| {
@@ -93,12 +90,11 @@ impl InputConverter {
                 },
                 cache: None,
             });
-            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("rgb to yuv420 uniforms"),
-                size: std::mem::size_of::<ConvertUniforms>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            let uniforms = uniform_buffer(
+                device,
+                "rgb to yuv420 uniforms",
+                std::mem::size_of::<ConvertUniforms>() as u64,
+            );
             Self {
                 pipeline,
                 bind_group_layout,
@@ -213,7 +209,7 @@ impl InputConverter {
                         rows_per_image: None,
                     },
                 },
-                whole(texture),
+                whole_texture(texture),
                 extent(size),
             );
         };
@@ -237,8 +233,8 @@ pub(super) fn copy_nv12(
 ) {
     for (from, to) in [(luma, planes.luma), (chroma, planes.chroma)] {
         encoder.copy_texture_to_texture(
-            whole(from),
-            whole(to),
+            whole_texture(from),
+            whole_texture(to),
             extent((from.width(), from.height())),
         );
     }
@@ -271,15 +267,6 @@ fn extent((width, height): (u32, u32)) -> wgpu::Extent3d {
     }
 }
 
-fn whole(texture: &wgpu::Texture) -> wgpu::TexelCopyTextureInfo<'_> {
-    wgpu::TexelCopyTextureInfo {
-        texture,
-        mip_level: 0,
-        origin: wgpu::Origin3d::ZERO,
-        aspect: wgpu::TextureAspect::All,
-    }
-}
-
 /// Writes rows `stride` bytes apart into the top-left `size` of `texture`.
 fn write_plane(
     queue: &wgpu::Queue,
@@ -289,7 +276,7 @@ fn write_plane(
     size: (u32, u32),
 ) {
     queue.write_texture(
-        whole(texture),
+        whole_texture(texture),
         bytes,
         wgpu::TexelCopyBufferLayout {
             offset: 0,

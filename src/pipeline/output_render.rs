@@ -7,7 +7,8 @@
 use super::texture_frames::{rgb_format, TextureTarget};
 use super::uniforms::OutputLayout;
 use crate::gpu::{
-    bind_group_in_order, checked, clear_pass, stage_buffer_entry, wgsl_module, GpuError,
+    bind_group_in_order, checked, clear_pass, full_screen_pipeline, one_group_pipeline_layout,
+    stage_buffer_entry, uniform_buffer, wgsl_module, GpuError,
 };
 
 /// The WGSL source of the drawing into the targets.
@@ -57,17 +58,12 @@ impl TargetRenderer {
                         entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
                     ],
                 });
-            let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("target layout"),
-                bind_group_layouts: &[Some(&bind_group_layout)],
-                immediate_size: 0,
-            });
-            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("target uniforms"),
-                size: std::mem::size_of::<TargetUniforms>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            let layout = one_group_pipeline_layout(device, "target layout", &bind_group_layout);
+            let uniforms = uniform_buffer(
+                device,
+                "target uniforms",
+                std::mem::size_of::<TargetUniforms>() as u64,
+            );
             let constants = color_constants
                 .iter()
                 .filter(|(name, _)| {
@@ -103,37 +99,15 @@ impl TargetRenderer {
                 .map(|(name, value)| (name.as_str(), *value))
                 .collect();
             let pipeline = checked(device, || {
-                device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                    label: Some(entry),
-                    layout: Some(&self.layout),
-                    vertex: wgpu::VertexState {
-                        module: &self.module,
-                        entry_point: Some("full_screen"),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants: &constants,
-                            ..Default::default()
-                        },
-                        buffers: &[],
-                    },
-                    primitive: wgpu::PrimitiveState::default(),
-                    depth_stencil: None,
-                    multisample: wgpu::MultisampleState::default(),
-                    fragment: Some(wgpu::FragmentState {
-                        module: &self.module,
-                        entry_point: Some(entry),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants: &constants,
-                            ..Default::default()
-                        },
-                        targets: &[Some(wgpu::ColorTargetState {
-                            format: key.1,
-                            blend: None,
-                            write_mask: wgpu::ColorWrites::ALL,
-                        })],
-                    }),
-                    multiview_mask: None,
-                    cache: None,
-                })
+                full_screen_pipeline(
+                    device,
+                    entry,
+                    &self.layout,
+                    &self.module,
+                    ("full_screen", entry),
+                    &constants,
+                    key.1,
+                )
             })?;
             self.pipelines.push((key, pipeline));
         }

@@ -11,8 +11,9 @@ use super::WindowError;
 use crate::color::ColorMatrix;
 use crate::frame::{I420Frame, Plane};
 use crate::gpu::{
-    bind_group_in_order, clear_pass, stage_buffer_entry, stage_texture_entry, texture_2d,
-    wgsl_module,
+    bind_group_in_order, clear_pass, full_screen_pipeline, one_group_pipeline_layout,
+    stage_buffer_entry, stage_texture_entry, texture_2d, uniform_buffer, wgsl_module,
+    whole_texture,
 };
 use crate::pipeline::WINDOW_SHADER;
 use crate::player::ObjectFit;
@@ -134,11 +135,7 @@ impl Presenter {
                 },
             ],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("window"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
+        let pipeline_layout = one_group_pipeline_layout(device, "window", &layout);
         let colors: Vec<(String, f64)> = ColorMatrix::bt601_video_range()
             .shader_constants()
             .into_iter()
@@ -148,41 +145,16 @@ impl Presenter {
             .iter()
             .map(|(name, value)| (name.as_str(), *value))
             .collect();
-        let options = wgpu::PipelineCompilationOptions {
-            constants: &constants,
-            ..Default::default()
-        };
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("window"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                compilation_options: options.clone(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                compilation_options: options,
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
-        let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("window placement"),
-            size: 32,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let pipeline = full_screen_pipeline(
+            device,
+            "window",
+            &pipeline_layout,
+            &module,
+            ("vs_main", "fs_main"),
+            &constants,
+            format,
+        );
+        let uniforms = uniform_buffer(device, "window placement", 32);
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("window bilinear"),
             mag_filter: wgpu::FilterMode::Linear,
@@ -223,12 +195,7 @@ impl Presenter {
         for (plane, texture) in Plane::ALL.into_iter().zip(&planes.textures) {
             let (width, height) = frame.plane_size(plane);
             gpu.queue.write_texture(
-                wgpu::TexelCopyTextureInfo {
-                    texture,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d::ZERO,
-                    aspect: wgpu::TextureAspect::All,
-                },
+                whole_texture(texture),
                 frame.plane(plane),
                 wgpu::TexelCopyBufferLayout {
                     offset: 0,
