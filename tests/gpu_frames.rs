@@ -53,16 +53,10 @@ fn packed_plane(frame: &I420Frame, plane: Plane) -> Vec<u8> {
 
 /// RGB bytes of `frame` as `src/color.rs` converts it, in `order`, with alpha 255.
 fn reference_rgba(frame: &I420Frame, order: ChannelOrder) -> Vec<u8> {
-    i420_to_rgb_image(frame)
-        .pixels()
-        .flat_map(|p| {
-            let [r, g, b] = p.0;
-            match order {
-                ChannelOrder::Rgba => [r, g, b, 255],
-                ChannelOrder::Bgra => [b, g, r, 255],
-            }
-        })
-        .collect()
+    RgbaFrame::from_rgb_image(&i420_to_rgb_image(frame), order, Duration::ZERO)
+        .expect("RGBA frame")
+        .data()
+        .to_vec()
 }
 
 fn rgb_texture(gpu: &GpuContext, photo: &image::RgbImage, format: F) -> wgpu::Texture {

@@ -456,6 +456,23 @@ fn push_photo(url: &str, frames: u32, extra: &[&str], desktop: &Desktop, dir: &P
     pusher
 }
 
+/// `liveroom play --window` at 640x480 of `url` with `extra` options on
+/// the desktop, started (event 2004 seen).
+fn play_in_window(url: &str, extra: &[&str], desktop: &Desktop, dir: &Path) -> Watched {
+    let mut args = vec!["--url", url, "--window", "--window-size", "640x480"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--events", "json"]);
+    let mut player = Watched::spawn_with_env(
+        "player",
+        "play",
+        &args,
+        &[("DISPLAY", desktop.display.as_str())],
+        dir,
+    );
+    player.wait_for(2004, Duration::from_secs(60));
+    player
+}
+
 /// `liveroom play --window`: a 16:9 stream in a 4:3 window is letterboxed
 /// (black bars above and below, the picture between them matching the
 /// frame shown), `f` makes the window cover the screen (and prints
@@ -471,26 +488,17 @@ fn player_window_letterboxes_goes_full_screen_and_quits() {
     let url = serve.rtmp_url("window");
     let _pusher = push_photo(&url, 3000, &["--orientation", "horizontal"], &desktop, &dir);
     let snapshot = dir.join("shown.png");
-    let mut player = Watched::spawn_with_env(
-        "player",
-        "play",
+    let mut player = play_in_window(
+        &url,
         &[
-            "--url",
-            &url,
-            "--window",
-            "--window-size",
-            "640x480",
             "--object-fit",
             "contain",
             "--snapshot",
             snapshot.to_str().expect("utf-8 path"),
-            "--events",
-            "json",
         ],
-        &[("DISPLAY", desktop.display.as_str())],
+        &desktop,
         &dir,
     );
-    player.wait_for(2004, Duration::from_secs(60));
     let window = desktop.window_of_size(
         "liveroom play",
         (640, 480),
@@ -654,24 +662,12 @@ fn player_window_resizes_pauses_resumes_and_mutes() {
         pusher
     };
     let sound = dir.join("sound.wav");
-    let mut player = Watched::spawn_with_env(
-        "player",
-        "play",
-        &[
-            "--url",
-            &url,
-            "--window",
-            "--window-size",
-            "640x480",
-            "--audio-output",
-            sound.to_str().expect("utf-8 path"),
-            "--events",
-            "json",
-        ],
-        &[("DISPLAY", desktop.display.as_str())],
+    let mut player = play_in_window(
+        &url,
+        &["--audio-output", sound.to_str().expect("utf-8 path")],
+        &desktop,
         &dir,
     );
-    player.wait_for(2004, Duration::from_secs(60));
     let window = desktop.window("liveroom play", Duration::from_secs(20));
 
     desktop.run("xdotool", &["windowsize", "--sync", &window, "800", "300"]);
