@@ -17,11 +17,8 @@ struct Params {
 @group(0) @binding(3) var plane_v: texture_2d<f32>;
 @group(0) @binding(4) var bilinear: sampler;
 
-// The colour matrix (src/color.rs), as in shaders/finish.wgsl.
-override YUV_TO_RGB_00: f32; override YUV_TO_RGB_01: f32; override YUV_TO_RGB_02: f32;
-override YUV_TO_RGB_10: f32; override YUV_TO_RGB_11: f32; override YUV_TO_RGB_12: f32;
-override YUV_TO_RGB_20: f32; override YUV_TO_RGB_21: f32; override YUV_TO_RGB_22: f32;
-override YUV_OFFSET_0: f32; override YUV_OFFSET_1: f32; override YUV_OFFSET_2: f32;
+// The colour matrix (src/color.rs) and yuv_to_rgb: shaders/yuv_to_rgb.wgsl,
+// prepended.
 
 struct VertexOut {
     @builtin(position) position: vec4<f32>,
@@ -51,12 +48,7 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
         textureSample(plane_u, bilinear, in.uv).r,
         textureSample(plane_v, bilinear, in.uv).r,
     );
-    let d = yuv - vec3<f32>(YUV_OFFSET_0, YUV_OFFSET_1, YUV_OFFSET_2);
-    var rgb = clamp(vec3<f32>(
-        dot(vec3<f32>(YUV_TO_RGB_00, YUV_TO_RGB_01, YUV_TO_RGB_02), d),
-        dot(vec3<f32>(YUV_TO_RGB_10, YUV_TO_RGB_11, YUV_TO_RGB_12), d),
-        dot(vec3<f32>(YUV_TO_RGB_20, YUV_TO_RGB_21, YUV_TO_RGB_22), d),
-    ), vec3<f32>(0.0), vec3<f32>(1.0));
+    var rgb = yuv_to_rgb(yuv);
     if params.flags.x > 0.5 {
         rgb = srgb_to_linear(rgb);
     }

@@ -15,10 +15,8 @@ struct Target {
     flags: vec4<u32>,
 }
 
-override YUV_TO_RGB_00: f32; override YUV_TO_RGB_01: f32; override YUV_TO_RGB_02: f32;
-override YUV_TO_RGB_10: f32; override YUV_TO_RGB_11: f32; override YUV_TO_RGB_12: f32;
-override YUV_TO_RGB_20: f32; override YUV_TO_RGB_21: f32; override YUV_TO_RGB_22: f32;
-override YUV_OFFSET_0: f32; override YUV_OFFSET_1: f32; override YUV_OFFSET_2: f32;
+// The colour matrix (src/color.rs) and yuv_to_rgb: shaders/yuv_to_rgb.wgsl,
+// prepended.
 
 @group(0) @binding(0) var<uniform> tg: Target;
 @group(0) @binding(1) var<storage, read> packed: array<u32>;
@@ -55,12 +53,7 @@ fn srgb_decode(c: vec3<f32>) -> vec3<f32> {
 fn to_rgba(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     let p = vec2<u32>(position.xy);
     let yuv = vec3<f32>(luma_at(p), chroma_at(p / 2u));
-    let d = yuv - vec3<f32>(YUV_OFFSET_0, YUV_OFFSET_1, YUV_OFFSET_2);
-    var rgb = clamp(vec3<f32>(
-        dot(vec3<f32>(YUV_TO_RGB_00, YUV_TO_RGB_01, YUV_TO_RGB_02), d),
-        dot(vec3<f32>(YUV_TO_RGB_10, YUV_TO_RGB_11, YUV_TO_RGB_12), d),
-        dot(vec3<f32>(YUV_TO_RGB_20, YUV_TO_RGB_21, YUV_TO_RGB_22), d),
-    ), vec3<f32>(0.0), vec3<f32>(1.0));
+    var rgb = yuv_to_rgb(yuv);
     if (tg.flags.x == 1u) {
         rgb = srgb_decode(rgb);
     }

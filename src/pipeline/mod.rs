@@ -121,13 +121,19 @@ pub const SHADERS: [(&str, &str); 7] = [
     ("background.wgsl", background::BACKGROUND_SHADER),
     ("effects.wgsl + finish.wgsl", finish_pass::FINISH_SHADER),
     ("rgb_to_yuv420.wgsl", input_convert::CONVERT_SHADER),
-    ("yuv420_to_target.wgsl", output_render::TARGET_SHADER),
-    ("window.wgsl", WINDOW_SHADER),
+    (
+        "yuv_to_rgb.wgsl + yuv420_to_target.wgsl",
+        output_render::TARGET_SHADER,
+    ),
+    ("yuv_to_rgb.wgsl + window.wgsl", WINDOW_SHADER),
 ];
 
 /// The window presenter's shader (`src/window/presenter.rs`): I420 planes
 /// to RGB in a render pass.
-pub const WINDOW_SHADER: &str = include_str!("../../shaders/window.wgsl");
+pub const WINDOW_SHADER: &str = concat!(
+    include_str!("../../shaders/yuv_to_rgb.wgsl"),
+    include_str!("../../shaders/window.wgsl")
+);
 
 /// Shader invocations per workgroup side (`@workgroup_size(8, 8)`).
 const WORKGROUP_SIDE: u32 = 8;

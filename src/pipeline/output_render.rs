@@ -12,7 +12,10 @@ use crate::gpu::{
 };
 
 /// The WGSL source of the drawing into the targets.
-pub const TARGET_SHADER: &str = include_str!("../../shaders/yuv420_to_target.wgsl");
+pub const TARGET_SHADER: &str = concat!(
+    include_str!("../../shaders/yuv_to_rgb.wgsl"),
+    include_str!("../../shaders/yuv420_to_target.wgsl")
+);
 
 /// The uniform block of `shaders/yuv420_to_target.wgsl`.
 #[repr(C)]
