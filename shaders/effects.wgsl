@@ -113,8 +113,16 @@ fn whiten(yuv: vec3<f32>, amount: f32) -> vec3<f32> {
     return vec3<f32>(luma, grey + (yuv.yz - grey) * gain);
 }
 
+// Ruddiness's share at luma `y` (ruddy_depth in src/effects/skin.rs): the
+// whole shift from RUDDY_FULL_AT = 0.6 of video-range luma up, less on
+// darker pixels in proportion to their brightness.
+fn ruddy_depth(y: f32) -> f32 {
+    return clamp((y * 255.0 - 16.0) / (219.0 * 0.6), 0.0, 1.0);
+}
+
 // Ruddiness (redden in src/effects/skin.rs): luma kept, chroma moved by
-// RUDDY_SHIFT (Cb, Cr) levels × `amount` = mask × strength.
+// RUDDY_SHIFT (Cb, Cr) levels × `amount` = mask × strength × ruddy_depth
+// of the luma before any tone change.
 fn redden(yuv: vec3<f32>, amount: f32) -> vec3<f32> {
     let shift = vec2<f32>(2.0, 8.0) / 255.0;
     return vec3<f32>(yuv.x, yuv.yz + shift * amount);

@@ -167,11 +167,12 @@ fn shade(x: u32, y: u32, uv: vec2<f32>, chroma: f32, cell: FaceCell) -> vec3<f32
             skin = skin_chroma(yuv.yz);
         }
         let weight = skin_weight(face, yuv.x, skin);
+        // Both from the pixel as it was, before either changes it.
+        let rosy = weight * fx.strengths.z * ruddy_depth(yuv.x);
         let amount = weight * fx.strengths.x;
         if (amount > 0.0) {
             yuv = whiten(yuv, amount);
         }
-        let rosy = weight * fx.strengths.z;
         if (rosy > 0.0) {
             yuv = redden(yuv, rosy);
         }

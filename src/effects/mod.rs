@@ -28,8 +28,10 @@
 //!   so the skin lightens without turning hue or going grey (see
 //!   [`whiten`]).
 //! * **Ruddiness** adds a rosy tone to the skin: chroma moves by
-//!   `(Cb, Cr) += RUDDY_SHIFT × amount` levels, amount = mask × strength,
-//!   and luma stays exactly as it was (see [`redden`]).
+//!   `(Cb, Cr) += RUDDY_SHIFT × amount × depth` levels, amount = mask ×
+//!   strength, depth the pixel's brightness up to [`RUDDY_FULL_AT`] (so
+//!   darker skin is toned in proportion, not by a fixed shift), and luma
+//!   stays exactly as it was (see [`redden`]).
 //! * **Sharpness** is an unsharp mask on luma around the faces (eyes,
 //!   brows, lips, hair), weighed by one minus the skin mask so that skin
 //!   is left to the smoothing (see [`sharpen_weight`]).
@@ -68,8 +70,8 @@ pub use lut::{Lut, LutError, LUT_IMAGE_SIDE, LUT_SIDE};
 pub(crate) use lut_yuv::FixedStrength;
 pub use sharpen::{sharpen_weight, vicinity_weight, SHARPEN_GAIN};
 pub use skin::{
-    redden, skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten, whiten_lift,
-    RUDDY_SHIFT, WHITEN_CHROMA, WHITEN_LIFT,
+    redden, ruddy_depth, skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten,
+    whiten_lift, RUDDY_SHIFT, WHITEN_CHROMA, WHITEN_LIFT,
 };
 
 use crate::landmarks::{FaceLandmarks, MAX_FACES};

@@ -81,10 +81,24 @@ pub fn whiten(yuv: [f32; 3], amount: f32) -> [f32; 3] {
 /// same luma.
 pub const RUDDY_SHIFT: [f32; 2] = [2.0, 8.0];
 
+/// The share of video-range luma (above black) from which ruddiness moves
+/// chroma by the whole [`RUDDY_SHIFT`] (luma level 147).
+pub const RUDDY_FULL_AT: f32 = 0.6;
+
+/// How much of [`RUDDY_SHIFT`] a pixel of luma `y` (normalised, video
+/// range) gets: the whole from [`RUDDY_FULL_AT`] up, less below in
+/// proportion to its brightness, as a colour's own chroma scales with its
+/// brightness. So darker skin gets the same rosiness relative to its
+/// colour instead of a fixed shift that reads too red on it.
+pub fn ruddy_depth(y: f32) -> f32 {
+    ((y * 255.0 - 16.0) / (219.0 * RUDDY_FULL_AT)).clamp(0.0, 1.0)
+}
+
 /// The ruddiness of one pixel: `yuv` (normalised, video range) with weight
-/// `amount` = mask × strength. Luma stays exactly as it was; chroma moves
-/// by [`RUDDY_SHIFT`] × `amount`. An amount of 0 leaves the pixel exactly
-/// as it was.
+/// `amount` = mask × strength × [`ruddy_depth`] of the pixel's luma before
+/// any tone change. Luma stays exactly as it was; chroma moves by
+/// [`RUDDY_SHIFT`] × `amount`. An amount of 0 leaves the pixel exactly as
+/// it was.
 pub fn redden(yuv: [f32; 3], amount: f32) -> [f32; 3] {
     if amount <= 0.0 {
         return yuv;
@@ -141,6 +155,18 @@ mod tests {
         assert!(((full[1] - skin[1]) * 255.0 - RUDDY_SHIFT[0]).abs() < 1e-3);
         let half = redden(skin, 0.5);
         assert!(((half[2] - skin[2]) * 255.0 - RUDDY_SHIFT[1] / 2.0).abs() < 1e-3);
+        // Darker skin (RGB 141, 85, 60: luma about 96) is toned in
+        // proportion to its brightness, not by the whole shift.
+        let m = crate::color::ColorMatrix::bt601_video_range();
+        let dark = crate::color::rgb8_to_yuv(&m, [141, 85, 60]);
+        let toned = redden(dark, ruddy_depth(dark[0]));
+        let rise = (toned[2] - dark[2]) * 255.0;
+        assert!(
+            rise > 0.4 * RUDDY_SHIFT[1] && rise < 0.7 * RUDDY_SHIFT[1],
+            "{rise}"
+        );
+        assert_eq!(ruddy_depth(0.0), 0.0);
+        assert_eq!(ruddy_depth(1.0), 1.0);
     }
 
     #[test]

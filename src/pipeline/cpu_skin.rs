@@ -19,8 +19,8 @@
 use super::rows::in_two_halves;
 use super::smoothing::{low_res_size, radius_for, BLOCK, DETAIL, EPS};
 use crate::effects::{
-    is_empty_rect, skin_chroma_weight, skin_luma_weight, whiten_lift, EffectPlan, FaceField,
-    FACE_FIELD_SPACING, RUDDY_SHIFT,
+    is_empty_rect, ruddy_depth, skin_chroma_weight, skin_luma_weight, whiten_lift, EffectPlan,
+    FaceField, FACE_FIELD_SPACING, RUDDY_SHIFT,
 };
 use crate::frame::{I420Frame, Plane};
 
@@ -278,8 +278,10 @@ fn tone(frame: &mut I420Frame, field: &FaceField, work: &SkinWork) {
     // lift of it at full amount (normalised).
     let luma_weights: [f32; 256] =
         std::array::from_fn(|v| skin_luma_weight(v as f32 / 255.0) * whiteness);
-    let rosy_weights: [f32; 256] =
-        std::array::from_fn(|v| skin_luma_weight(v as f32 / 255.0) * ruddiness);
+    let rosy_weights: [f32; 256] = std::array::from_fn(|v| {
+        let y = v as f32 / 255.0;
+        skin_luma_weight(y) * ruddy_depth(y) * ruddiness
+    });
     let shift = RUDDY_SHIFT.map(|levels| levels / 255.0);
     // And the gain of the chroma offsets less one at full amount.
     let lifts: [(f32, f32); 256] = std::array::from_fn(|v| whiten_lift(v as f32 / 255.0));

@@ -7,7 +7,7 @@ use super::smoothing::{low_res_size, radius_for, BLOCK, DETAIL, EPS};
 use super::uniforms::{crop_bounds, TapGrid};
 use super::{FrameParams, PipelineError};
 use crate::color::{to_u8, ColorMatrix};
-use crate::effects::{redden, whiten, FaceField};
+use crate::effects::{redden, ruddy_depth, whiten, FaceField};
 use crate::frame::{I420Frame, Plane};
 use crate::geometry::{GeometryPlan, OutputSize};
 
@@ -120,7 +120,7 @@ pub fn process(
             let weight = field.as_ref().map_or(0.0, |f| f.skin_weight(p, yuv));
             redden(
                 whiten(yuv, weight * effects.whiteness),
-                weight * effects.ruddiness,
+                weight * effects.ruddiness * ruddy_depth(yuv[0]),
             )
         } else {
             yuv
