@@ -172,35 +172,41 @@ pub(crate) fn filter(frame: &mut I420Frame, lut: &Lut, strength: f32) {
     let (w, h) = (frame.width(), frame.height());
     let table = lut.yuv_table();
     let strength = FixedStrength::new(strength);
-    in_two_halves(frame, 0..h.next_multiple_of(2), |rows, range| {
+    in_two_halves(frame, 0..h.next_multiple_of(2), |mut rows, range| {
         for y in range.step_by(2) {
-            let pair = (y + 1 < h).then_some(y + 1);
-            for bx in 0..w.div_ceil(2) {
+            let row = rows.block_row(y, w, h);
+            let (top, mut bottom) = (row.top, row.bottom);
+            for (bx, (u, v)) in row.u.iter_mut().zip(row.v.iter_mut()).enumerate() {
                 let x = bx * 2;
-                let right = x + 1 < w;
-                let chroma = rows.chroma_at(x, y);
-                let mut at = [rows.luma_at(x, y), 0, 0, 0];
+                let right = x + 1 < top.len();
+                let mut lumas = [top[x], 0, 0, 0];
                 let mut count = 1;
                 if right {
-                    at[count] = rows.luma_at(x + 1, y);
-                    count += 1;
+                    lumas[1] = top[x + 1];
+                    count = 2;
                 }
-                if let Some(y1) = pair {
-                    at[count] = rows.luma_at(x, y1);
-                    count += 1;
+                if let Some(bottom) = bottom.as_deref() {
+                    lumas[count] = bottom[x];
                     if right {
-                        at[count] = rows.luma_at(x + 1, y1);
-                        count += 1;
+                        lumas[count + 1] = bottom[x + 1];
+                    }
+                    count += 1 + usize::from(right);
+                }
+                let (out, new_u, new_v) = table.block(lumas, count, *u, *v, strength);
+                top[x] = out[0];
+                let mut next = 1;
+                if right {
+                    top[x + 1] = out[1];
+                    next = 2;
+                }
+                if let Some(bottom) = bottom.as_deref_mut() {
+                    bottom[x] = out[next];
+                    if right {
+                        bottom[x + 1] = out[next + 1];
                     }
                 }
-                let lumas = at.map(|i| rows.luma[i]);
-                let (lumas, u, v) =
-                    table.block(lumas, count, rows.u[chroma], rows.v[chroma], strength);
-                for (i, luma) in at[..count].iter().zip(lumas) {
-                    rows.luma[*i] = luma;
-                }
-                rows.u[chroma] = u;
-                rows.v[chroma] = v;
+                *u = new_u;
+                *v = new_v;
             }
         }
     });

@@ -25,6 +25,37 @@ impl Rows<'_> {
     pub(super) fn chroma_at(&self, x: u32, y: u32) -> usize {
         ((y - self.first) / 2) as usize * self.chroma_stride + (x / 2) as usize
     }
+
+    /// The luma rows `y` (even) and `y + 1` (`None` past `height`) and
+    /// their chroma rows, each `width` pixels long (chroma: half, rounded
+    /// up), for work that goes along a row of 2×2 blocks.
+    pub(super) fn block_row(&mut self, y: u32, width: u32, height: u32) -> BlockRow<'_> {
+        let width = width as usize;
+        let chroma_width = width.div_ceil(2);
+        let start = (y - self.first) as usize * self.luma_stride;
+        let split = self.luma_stride.min(self.luma.len() - start);
+        let (top, rest) = self.luma[start..].split_at_mut(split);
+        let bottom = (y + 1 < height).then(|| &mut rest[..width]);
+        let chroma = ((y - self.first) / 2) as usize * self.chroma_stride;
+        BlockRow {
+            top: &mut top[..width],
+            bottom,
+            u: &mut self.u[chroma..chroma + chroma_width],
+            v: &mut self.v[chroma..chroma + chroma_width],
+        }
+    }
+}
+
+/// One row of 2×2 blocks (see [`Rows::block_row`]).
+pub(super) struct BlockRow<'a> {
+    /// The upper luma row.
+    pub(super) top: &'a mut [u8],
+    /// The lower luma row, if the frame has it.
+    pub(super) bottom: Option<&'a mut [u8]>,
+    /// The blocks' U samples.
+    pub(super) u: &'a mut [u8],
+    /// The blocks' V samples.
+    pub(super) v: &'a mut [u8],
 }
 
 /// Runs `work` over the output rows `range` (even ends) in two halves, one
