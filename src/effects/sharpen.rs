@@ -60,6 +60,10 @@ pub fn sharpen_weight(vicinity: f32, region: f32, yuv: [f32; 3]) -> f32 {
     if vicinity <= 0.0 {
         return 0.0;
     }
+    if region == 0.0 {
+        // Outside the faces' region nothing is skin.
+        return vicinity;
+    }
     let open = 1.0 - region * skin_colour_weight(yuv);
     vicinity * open * open
 }

@@ -401,14 +401,14 @@ fn pixel_span(rect: [f32; 4], width: u32, height: u32) -> Option<[u32; 4]> {
 
 /// The face field's grid and how output pixels fall into its cells
 /// (`face_grid`, `face_cell` and `face_in` in the shaders).
-struct Grid<'a> {
+pub(super) struct Grid<'a> {
     field: &'a FaceField,
     /// The last grid column and row.
     last: [u32; 2],
 }
 
 impl<'a> Grid<'a> {
-    fn new(field: &'a FaceField) -> Self {
+    pub(super) fn new(field: &'a FaceField) -> Self {
         Self {
             field,
             last: [field.columns - 1, field.rows - 1],
@@ -418,24 +418,30 @@ impl<'a> Grid<'a> {
     /// The cell column of output column `x` (that of the 2×2 block's or
     /// the luma word's centre, as in the shaders: the same, since cells
     /// are 4 pixels wide and blocks and words start on even columns).
-    fn cell_column(&self, x: u32) -> usize {
+    pub(super) fn cell_column(&self, x: u32) -> usize {
         (x / FACE_FIELD_SPACING).min(self.last[0].saturating_sub(1)) as usize
     }
 
     /// The cell row of output row `y` (likewise).
-    fn cell_row(&self, y: u32) -> u32 {
+    pub(super) fn cell_row(&self, y: u32) -> u32 {
         (y / FACE_FIELD_SPACING).min(self.last[1].saturating_sub(1))
     }
 
     /// Where `u` lies across cell column `i`, 0..1 (clamped as `face_in`
     /// clamps).
-    fn across_in(&self, u: f32, i: usize) -> f32 {
+    pub(super) fn across_in(&self, u: f32, i: usize) -> f32 {
         ((u / SPACING).min(self.last[0] as f32) - i as f32).clamp(0.0, 1.0)
     }
 
     /// The region weight interpolated down cell row `j` to the row at `v`,
     /// for the grid columns `columns`.
-    fn region_row(&self, j: u32, v: f32, columns: std::ops::Range<usize>, out: &mut Vec<f32>) {
+    pub(super) fn region_row(
+        &self,
+        j: u32,
+        v: f32,
+        columns: std::ops::Range<usize>,
+        out: &mut Vec<f32>,
+    ) {
         let columns = columns.start..columns.end.min(self.field.columns as usize);
         let next = (j + 1).min(self.last[1]);
         let above = &self.field.points[(j * self.field.columns) as usize..][columns.clone()];

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use super::cpu_skin::Grid;
 use super::rows::in_two_halves;
 use crate::color::{to_u8, ColorMatrix};
 use crate::effects::{
@@ -112,15 +113,26 @@ pub(crate) fn sharpen(
     // it is one value per row (see `vicinity_weight`).
     let fade = 0.1 * (bounds[2] - bounds[0]).min(bounds[3] - bounds[1]);
     let ramp = |d: f32| crate::effects::smoothstep(0.0, fade, d);
-    let across: Vec<f32> = (x0..x1)
+    // The face field's region weight is read as the skin effects read it:
+    // down the grid once per row, then across it per column.
+    let grid = field.map(Grid::new);
+    let columns = grid.as_ref().map_or(0..0, |grid| {
+        grid.cell_column(x0)..grid.cell_column(x1.max(x0 + 1) - 1) + 2
+    });
+    let across: Vec<(f32, usize, f32)> = (x0..x1)
         .map(|x| {
             let px = x as f32 + 0.5;
-            ramp(px - bounds[0]) * ramp(bounds[2] - px)
+            let (cell, t) = grid.as_ref().map_or((0, 0.0), |grid| {
+                let cell = grid.cell_column(x);
+                (cell - columns.start, grid.across_in(px, cell))
+            });
+            (ramp(px - bounds[0]) * ramp(bounds[2] - px), cell, t)
         })
         .collect();
     let gain = SHARPEN_GAIN * strength;
     let last_x = w as usize - 1;
-    in_two_halves(frame, y0..y1, |rows, range| {
+    in_two_halves(frame, y0..y1, |mut rows, range| {
+        let mut region_row = Vec::new();
         for y in range {
             let (up, mid, down) = (row_of(y.saturating_sub(1)), row_of(y), row_of(y + 1));
             let py = y as f32 + 0.5;
@@ -128,7 +140,11 @@ pub(crate) fn sharpen(
             if down_ramp <= 0.0 {
                 continue;
             }
-            for (x, across) in (x0..x1).zip(&across) {
+            if let Some(grid) = &grid {
+                grid.region_row(grid.cell_row(y), py, columns.clone(), &mut region_row);
+            }
+            let (luma, u, v) = rows.luma_row(y, w);
+            for (x, &(across, cell, t)) in (x0..x1).zip(&across) {
                 let xi = x as usize;
                 let (left, right) = (xi.saturating_sub(1), (xi + 1).min(last_x));
                 let tap = |row: &[u8], i: usize| f32::from(row[i]);
@@ -144,22 +160,24 @@ pub(crate) fn sharpen(
                 if vicinity <= 0.0 {
                     continue;
                 }
-                let p = [x as f32 + 0.5, py];
-                let chroma = rows.chroma_at(x, y);
                 let yuv = [
                     centre / 255.0,
-                    f32::from(rows.u[chroma]) / 255.0,
-                    f32::from(rows.v[chroma]) / 255.0,
+                    f32::from(u[xi / 2]) / 255.0,
+                    f32::from(v[xi / 2]) / 255.0,
                 ];
-                let region = field.map_or(0.0, |f| f.at(p)[2]);
+                let region = match (field, region_row.get(cell..=cell + 1)) {
+                    (Some(_), Some([a, b])) => a + (b - a) * t,
+                    // A field one point wide: read it directly.
+                    (Some(field), _) => field.at([x as f32 + 0.5, py])[2],
+                    (None, _) => 0.0,
+                };
                 let amount = sharpen_weight(vicinity, region, yuv) * gain;
                 if amount <= 0.0 {
                     continue;
                 }
                 let blur = blurred / (16.0 * 255.0);
                 let i = yuv[0];
-                let at = rows.luma_at(x, y);
-                rows.luma[at] = to_u8(i + (i - blur) * amount);
+                luma[xi] = to_u8(i + (i - blur) * amount);
             }
         }
     });

@@ -46,6 +46,22 @@ impl Rows<'_> {
     }
 }
 
+impl Rows<'_> {
+    /// Luma row `y` to write and its chroma rows to read, each `width`
+    /// pixels long (chroma: half, rounded up).
+    pub(super) fn luma_row(&mut self, y: u32, width: u32) -> (&mut [u8], &[u8], &[u8]) {
+        let width = width as usize;
+        let start = (y - self.first) as usize * self.luma_stride;
+        let chroma = ((y - self.first) / 2) as usize * self.chroma_stride;
+        let chroma_width = width.div_ceil(2);
+        (
+            &mut self.luma[start..start + width],
+            &self.u[chroma..chroma + chroma_width],
+            &self.v[chroma..chroma + chroma_width],
+        )
+    }
+}
+
 /// One row of 2×2 blocks (see [`Rows::block_row`]).
 pub(super) struct BlockRow<'a> {
     /// The upper luma row.
