@@ -319,6 +319,34 @@ pub(crate) fn one_group_pipeline_layout(
     })
 }
 
+/// A bind-group entry binding the whole of `buffer` at `binding`.
+pub(crate) fn buffer_entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry {
+        binding,
+        resource: buffer.as_entire_binding(),
+    }
+}
+
+/// One compute pipeline per entry point of `module`, all over `layout`,
+/// each labelled with its entry point.
+pub(crate) fn compute_pipelines<const N: usize>(
+    device: &wgpu::Device,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    entry_points: [&str; N],
+) -> [wgpu::ComputePipeline; N] {
+    entry_points.map(|entry| {
+        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(layout),
+            module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        })
+    })
+}
+
 /// A uniform buffer of `size` bytes that the queue writes.
 pub(crate) fn uniform_buffer(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {

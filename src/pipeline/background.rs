@@ -10,7 +10,10 @@
 use crate::effects::{Background, BlurLevel};
 use crate::face::PersonMask;
 use crate::frame::{I420Frame, Plane};
-use crate::gpu::{buffer_layout_entry, checked, GpuContext, GpuError};
+use crate::gpu::{
+    buffer_entry, buffer_layout_entry, checked, compute_pipelines, one_group_pipeline_layout,
+    uniform_buffer, wgsl_module, GpuContext, GpuError,
+};
 
 /// The WGSL of the background pass.
 pub const BACKGROUND_SHADER: &str = include_str!("../../shaders/background.wgsl");
@@ -90,13 +93,6 @@ impl Packing {
     }
 }
 
-fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-    wgpu::BindGroupEntry {
-        binding,
-        resource: buffer.as_entire_binding(),
-    }
-}
-
 /// Buffers for one frame size and mask size.
 struct Sized {
     packing: Packing,
@@ -125,10 +121,7 @@ impl BackgroundPass {
     pub fn new(gpu: &GpuContext) -> Result<Self, GpuError> {
         let device = gpu.device();
         checked(device, || {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("background.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(BACKGROUND_SHADER.into()),
-            });
+            let module = wgsl_module(device, "background.wgsl", BACKGROUND_SHADER);
             let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
             let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("background bindings"),
@@ -140,27 +133,13 @@ impl BackgroundPass {
                     buffer_layout_entry(4, storage(false)),
                 ],
             });
-            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("background layout"),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-            let passes = ENTRY_POINTS.map(|entry| {
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: Some(&pipeline_layout),
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            });
-            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("background uniforms"),
-                size: std::mem::size_of::<Uniforms>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            let pipeline_layout = one_group_pipeline_layout(device, "background layout", &layout);
+            let passes = compute_pipelines(device, &pipeline_layout, &module, ENTRY_POINTS);
+            let uniforms = uniform_buffer(
+                device,
+                "background uniforms",
+                std::mem::size_of::<Uniforms>() as u64,
+            );
             Self {
                 gpu: gpu.clone(),
                 layout,
@@ -232,11 +211,11 @@ impl BackgroundPass {
                 label: Some("background bind group"),
                 layout: &self.layout,
                 entries: &[
-                    entry(0, &self.uniforms),
-                    entry(1, &frame),
-                    entry(2, &picture),
-                    entry(3, &mask),
-                    entry(4, &cells),
+                    buffer_entry(0, &self.uniforms),
+                    buffer_entry(1, &frame),
+                    buffer_entry(2, &picture),
+                    buffer_entry(3, &mask),
+                    buffer_entry(4, &cells),
                 ],
             });
             Sized {

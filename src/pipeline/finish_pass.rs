@@ -9,7 +9,10 @@ use super::finish::FinishWork;
 use super::uniforms::{BlockRegion, OutputLayout};
 use crate::color::ColorMatrix;
 use crate::effects::{Lut, LUT_SIDE, SHARPEN_GAIN};
-use crate::gpu::{buffer_layout_entry, checked, GpuError};
+use crate::gpu::{
+    buffer_entry, buffer_layout_entry, checked, one_group_pipeline_layout, uniform_buffer,
+    wgsl_module, GpuError,
+};
 
 /// The WGSL of the finishing pass (after the shared effect maths).
 pub const FINISH_SHADER: &str = concat!(
@@ -26,13 +29,6 @@ struct FinishUniforms {
     region: [u32; 4],
     sharpen_bounds: [f32; 4],
     amounts: [f32; 4],
-}
-
-fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-    wgpu::BindGroupEntry {
-        binding,
-        resource: buffer.as_entire_binding(),
-    }
 }
 
 /// Pipelines (one per need of sharpening and filtering) and buffers of the
@@ -65,10 +61,7 @@ impl Finisher {
         face_field: &wgpu::Buffer,
     ) -> Result<Self, GpuError> {
         checked(device, || {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("finish.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(FINISH_SHADER.into()),
-            });
+            let module = wgsl_module(device, "finish.wgsl", FINISH_SHADER);
             let read = wgpu::BufferBindingType::Storage { read_only: true };
             let bind_group_layout =
                 device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -85,11 +78,8 @@ impl Finisher {
                         super::face_field_layout_entry(),
                     ],
                 });
-            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("finish layout"),
-                bind_group_layouts: &[Some(&bind_group_layout)],
-                immediate_size: 0,
-            });
+            let pipeline_layout =
+                one_group_pipeline_layout(device, "finish layout", &bind_group_layout);
             let buffer = |label, size: u64, usage| {
                 device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(label),
@@ -98,10 +88,10 @@ impl Finisher {
                     mapped_at_creation: false,
                 })
             };
-            let uniforms = buffer(
+            let uniforms = uniform_buffer(
+                device,
                 "finish uniforms",
                 std::mem::size_of::<FinishUniforms>() as u64,
-                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             );
             let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
             let copy = buffer("finish copy", u64::from(layout.len), storage);
@@ -115,12 +105,12 @@ impl Finisher {
                 label: Some("finish bind group"),
                 layout: &bind_group_layout,
                 entries: &[
-                    entry(0, &uniforms),
-                    entry(4, output),
-                    entry(5, effects),
-                    entry(6, &copy),
-                    entry(7, &lut),
-                    entry(9, face_field),
+                    buffer_entry(0, &uniforms),
+                    buffer_entry(4, output),
+                    buffer_entry(5, effects),
+                    buffer_entry(6, &copy),
+                    buffer_entry(7, &lut),
+                    buffer_entry(9, face_field),
                 ],
             });
             Self {

@@ -74,7 +74,8 @@ use crate::effects::{union_of, EffectParams, EffectPlan, FaceWeights, Lut};
 use crate::frame::{FrameError, I420Frame};
 use crate::geometry::{GeometryError, GeometryParams, GeometryPlan, OutputSize};
 use crate::gpu::{
-    buffer_layout_entry, checked, sampler_layout_entry, texture_layout_entry, GpuContext, GpuError,
+    buffer_layout_entry, checked, one_group_pipeline_layout, sampler_layout_entry,
+    texture_layout_entry, uniform_buffer, wgsl_module, GpuContext, GpuError,
 };
 use crate::landmarks::FaceLandmarks;
 pub use background::BackgroundPass;
@@ -247,10 +248,7 @@ impl FramePipeline {
         let device = gpu.device();
         let (bind_group_layout, geometry, uniforms, effect_uniforms, sampler) =
             checked(device, || {
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some("geometry.wgsl"),
-                    source: wgpu::ShaderSource::Wgsl(GEOMETRY_SHADER.into()),
-                });
+                let module = wgsl_module(device, "geometry.wgsl", GEOMETRY_SHADER);
                 let bind_group_layout =
                     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                         label: Some("geometry bindings"),
@@ -280,23 +278,18 @@ impl FramePipeline {
                             ),
                         ],
                     });
-                let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some("geometry layout"),
-                    bind_group_layouts: &[Some(&bind_group_layout)],
-                    immediate_size: 0,
-                });
-                let uniform_buffer = |label, size: usize| {
-                    device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(label),
-                        size: size as u64,
-                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    })
-                };
-                let uniforms =
-                    uniform_buffer("geometry uniforms", UNIFORM_SLOT as usize * MAX_DISPATCHES);
-                let effect_uniforms =
-                    uniform_buffer("effect uniforms", std::mem::size_of::<EffectUniforms>());
+                let layout =
+                    one_group_pipeline_layout(device, "geometry layout", &bind_group_layout);
+                let uniforms = uniform_buffer(
+                    device,
+                    "geometry uniforms",
+                    (UNIFORM_SLOT as usize * MAX_DISPATCHES) as u64,
+                );
+                let effect_uniforms = uniform_buffer(
+                    device,
+                    "effect uniforms",
+                    std::mem::size_of::<EffectUniforms>() as u64,
+                );
                 let geometry = GeometryVariants {
                     module,
                     layout,

@@ -15,7 +15,10 @@
 
 use super::uniforms::OutputLayout;
 use crate::effects::EffectPlan;
-use crate::gpu::{buffer_layout_entry, checked, GpuError};
+use crate::gpu::{
+    buffer_entry, buffer_layout_entry, checked, compute_pipelines, one_group_pipeline_layout,
+    uniform_buffer, wgsl_module, GpuError,
+};
 
 /// Output pixels per low-res pixel, each way (`BLOCK` in the shader).
 pub const BLOCK: u32 = 4;
@@ -88,13 +91,6 @@ struct SmoothingUniforms {
     cells: [u32; 4],
 }
 
-fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-    wgpu::BindGroupEntry {
-        binding,
-        resource: buffer.as_entire_binding(),
-    }
-}
-
 /// Size of the low-res grid for an output size.
 pub fn low_res_size(width: u32, height: u32) -> (u32, u32) {
     (width.div_ceil(BLOCK), height.div_ceil(BLOCK))
@@ -129,10 +125,7 @@ impl Smoother {
     ) -> Result<Self, GpuError> {
         let low_res = low_res_size(layout.width, layout.height);
         checked(device, || {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("smoothing.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(SMOOTHING_SHADER.into()),
-            });
+            let module = wgsl_module(device, "smoothing.wgsl", SMOOTHING_SHADER);
             let storage = wgpu::BufferBindingType::Storage { read_only: false };
             let bind_group_layout =
                 device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -145,27 +138,14 @@ impl Smoother {
                         super::face_field_layout_entry(),
                     ],
                 });
-            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("smoothing layout"),
-                bind_group_layouts: &[Some(&bind_group_layout)],
-                immediate_size: 0,
-            });
-            let passes = ENTRY_POINTS.map(|entry| {
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: Some(&pipeline_layout),
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            });
-            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("smoothing uniforms"),
-                size: std::mem::size_of::<SmoothingUniforms>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            let pipeline_layout =
+                one_group_pipeline_layout(device, "smoothing layout", &bind_group_layout);
+            let passes = compute_pipelines(device, &pipeline_layout, &module, ENTRY_POINTS);
+            let uniforms = uniform_buffer(
+                device,
+                "smoothing uniforms",
+                std::mem::size_of::<SmoothingUniforms>() as u64,
+            );
             // Statistics, coefficients and their means, one after another.
             let fields = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("smoothing fields"),
@@ -177,10 +157,10 @@ impl Smoother {
                 label: Some("smoothing bind group"),
                 layout: &bind_group_layout,
                 entries: &[
-                    entry(0, &uniforms),
-                    entry(4, output),
-                    entry(5, effects),
-                    entry(6, &fields),
+                    buffer_entry(0, &uniforms),
+                    buffer_entry(4, output),
+                    buffer_entry(5, effects),
+                    buffer_entry(6, &fields),
                     wgpu::BindGroupEntry {
                         binding: 9,
                         resource: face_field.as_entire_binding(),
