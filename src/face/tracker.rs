@@ -28,6 +28,11 @@ pub struct LandmarkerConfig {
     /// Frames between searches for new faces while fewer than `max_faces`
     /// are followed (a search runs at once when none is).
     pub search_interval: u32,
+    /// Frames between searches while no face is followed (1: every frame).
+    /// A search costs several detector runs; with no face in view, every
+    /// frame searching was what held a live push below real time on a
+    /// small CPU.
+    pub empty_search_interval: u32,
     /// Run the mesh on every `mesh_interval`-th frame while following
     /// faces (1: every frame); in between, each face's landmarks move on
     /// at the speed of their last two results. 2 halves the landmarker's
@@ -50,6 +55,7 @@ impl Default for LandmarkerConfig {
             min_cutoff: 1.0,
             beta: 0.1,
             search_interval: 15,
+            empty_search_interval: 1,
             mesh_interval: 1,
             meshes_per_frame: 0,
         }
@@ -59,13 +65,17 @@ impl Default for LandmarkerConfig {
 impl LandmarkerConfig {
     /// The pusher's settings: the defaults with the mesh on every other
     /// frame, which halves the landmarker's share of the CPU on a live
-    /// 30 frames/s push (see [`LandmarkerConfig::mesh_interval`]), and one
+    /// 30 frames/s push (see [`LandmarkerConfig::mesh_interval`]), one
     /// face meshed per frame, so that several faces take turns instead of
-    /// adding a mesh each (see [`LandmarkerConfig::meshes_per_frame`]).
+    /// adding a mesh each (see [`LandmarkerConfig::meshes_per_frame`]), and
+    /// with no face in view a search every third frame (a face that comes
+    /// in is found within 0.1 s at 30 frames/s; the shape effects fade in
+    /// over 0.3 s anyway).
     pub fn for_live() -> Self {
         Self {
             mesh_interval: 2,
             meshes_per_frame: 1,
+            empty_search_interval: 3,
             ..Self::default()
         }
     }
@@ -156,6 +166,7 @@ pub struct BuiltinLandmarker {
     mesh: FaceMesh,
     config: LandmarkerConfig,
     tracks: Vec<Track>,
+    /// Frames since the last search (`u32::MAX` before the first).
     frames_since_search: u32,
     /// The tile the next search's tiled full-range pass looks at.
     next_tile: usize,
@@ -234,7 +245,8 @@ impl BuiltinLandmarker {
             mesh: mesh?,
             config,
             tracks: Vec::new(),
-            frames_since_search: 0,
+            // Never searched: the first frame searches at once.
+            frames_since_search: u32::MAX,
             next_tile: 0,
         })
     }
@@ -361,12 +373,19 @@ impl FaceLandmarker for BuiltinLandmarker {
         // No face due for the mesh: the followed faces move on by
         // extrapolation, and no search runs.
         if !self.tracks.is_empty() && !self.due().contains(&true) {
-            self.frames_since_search += 1;
+            self.frames_since_search = self.frames_since_search.saturating_add(1);
             return Ok(self
                 .tracks
                 .iter()
                 .filter_map(|track| track.extrapolate(t))
                 .collect());
+        }
+        if self.tracks.is_empty()
+            && self.frames_since_search.saturating_add(1) < self.config.empty_search_interval
+        {
+            // No face in view and no search due yet.
+            self.frames_since_search = self.frames_since_search.saturating_add(1);
+            return Ok(Vec::new());
         }
         let searched = if self.tracks.is_empty()
             || (self.tracks.len() < self.config.max_faces
@@ -376,7 +395,7 @@ impl FaceLandmarker for BuiltinLandmarker {
             self.search(frame)?;
             true
         } else {
-            self.frames_since_search += 1;
+            self.frames_since_search = self.frames_since_search.saturating_add(1);
             false
         };
         let mut faces = self.follow(frame, t)?;
