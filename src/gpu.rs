@@ -327,24 +327,37 @@ pub(crate) fn buffer_entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGro
     }
 }
 
-/// One compute pipeline per entry point of `module`, all over `layout`,
-/// each labelled with its entry point.
+/// The compute pipeline of `module`'s `entry` point over `layout`,
+/// labelled with it, the `constants` overriding the shader's.
+pub(crate) fn compute_pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: Some(layout),
+        module,
+        entry_point: Some(entry),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants,
+            ..Default::default()
+        },
+        cache: None,
+    })
+}
+
+/// One compute pipeline per entry point of `module`, all over `layout`
+/// (see [`compute_pipeline`]), without overrides.
 pub(crate) fn compute_pipelines<const N: usize>(
     device: &wgpu::Device,
     layout: &wgpu::PipelineLayout,
     module: &wgpu::ShaderModule,
     entry_points: [&str; N],
 ) -> [wgpu::ComputePipeline; N] {
-    entry_points.map(|entry| {
-        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: Some(layout),
-            module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        })
-    })
+    entry_points.map(|entry| compute_pipeline(device, layout, module, entry, &[]))
 }
 
 /// A uniform buffer of `size` bytes that the queue writes.

@@ -9,7 +9,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{gpu, max_difference};
+use common::{gpu, high_frequency_energy, max_difference};
 use liveroom::color::rgb_image_to_i420;
 use liveroom::effects::{apply_background, cover, Background};
 use liveroom::face::{PersonMask, PersonSegmenter, SegmentationPaths};
@@ -48,24 +48,6 @@ fn portrait_mask(frame: &I420Frame) -> PersonMask {
     );
     let mut segmenter = PersonSegmenter::new(&paths).expect("segmentation models load");
     segmenter.mask(frame).expect("inference")
-}
-
-/// High-frequency energy: squared difference from the 3×3 mean.
-fn high_frequency_energy(frame: &I420Frame, (x0, y0, x1, y1): Rect) -> f64 {
-    let mut energy = 0.0;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let mut mean = 0.0;
-            for dy in 0..3 {
-                for dx in 0..3 {
-                    mean += frame.sample(Plane::Y, x + dx - 1, y + dy - 1) as f64;
-                }
-            }
-            let d = frame.sample(Plane::Y, x, y) as f64 - mean / 9.0;
-            energy += d * d;
-        }
-    }
-    energy
 }
 
 /// The largest change of any sample of any plane inside `rect` (luma

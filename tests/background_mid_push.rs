@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 
-use common::{ffmpeg_decode, scratch_dir};
+use common::{ffmpeg_decode, high_frequency_energy, scratch_dir};
 use liveroom::effects::EffectParams;
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::geometry::{Aspect, Mode};
@@ -64,24 +64,6 @@ fn regions(frame: &I420Frame) -> (Rect, Rect) {
         (w * 85 / 100, h * 6 / 100, w * 97 / 100, h * 37 / 100),
         (w * 33 / 100, h * 17 / 100, w * 49 / 100, h * 30 / 100),
     )
-}
-
-/// High-frequency energy: squared difference from the 3×3 mean.
-fn high_frequency_energy(frame: &I420Frame, (x0, y0, x1, y1): Rect) -> f64 {
-    let mut energy = 0.0;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let mut mean = 0.0;
-            for dy in 0..3 {
-                for dx in 0..3 {
-                    mean += f64::from(frame.sample(Plane::Y, x + dx - 1, y + dy - 1));
-                }
-            }
-            let d = f64::from(frame.sample(Plane::Y, x, y)) - mean / 9.0;
-            energy += d * d;
-        }
-    }
-    energy
 }
 
 /// The largest luma change inside `rect`.

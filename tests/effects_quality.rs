@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{gpu, max_difference, portrait_face, portrait_rgb};
+use common::{gpu, high_frequency_energy, max_difference, portrait_face, portrait_rgb};
 use liveroom::color::rgb_image_to_i420;
 use liveroom::effects::{EffectParams, FaceFade, Lut};
 use liveroom::frame::{I420Frame, Plane};
@@ -216,24 +216,6 @@ fn assert_background_untouched(plain: &I420Frame, after: &I420Frame, what: &str)
             "{what}: {name} changed by {change:.2} levels"
         );
     }
-}
-
-/// High-frequency energy: squared difference from the 3×3 mean.
-fn high_frequency_energy(frame: &I420Frame, (x0, y0, x1, y1): Rect) -> f64 {
-    let mut energy = 0.0;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let mut mean = 0.0;
-            for dy in 0..3 {
-                for dx in 0..3 {
-                    mean += frame.sample(Plane::Y, x + dx - 1, y + dy - 1) as f64;
-                }
-            }
-            let d = frame.sample(Plane::Y, x, y) as f64 - mean / 9.0;
-            energy += d * d;
-        }
-    }
-    energy
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{ffmpeg, liveroom, luma_psnr, scratch_dir};
+use common::{ffmpeg, high_frequency_energy, liveroom, luma_psnr, scratch_dir};
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::source::{FrameSource, Y4mReader};
 
@@ -511,25 +511,6 @@ fn face_thinness_fades_in_when_the_landmarks_start() {
         "{moved:?}"
     );
     std::fs::remove_dir_all(&dir).expect("cleanup");
-}
-
-/// High-frequency luma energy of a rectangle: squared difference from the
-/// 3×3 mean.
-fn high_frequency_energy(frame: &I420Frame, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> f64 {
-    let mut energy = 0.0;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let mut mean = 0.0;
-            for dy in 0..3 {
-                for dx in 0..3 {
-                    mean += f64::from(frame.sample(Plane::Y, x + dx - 1, y + dy - 1));
-                }
-            }
-            let d = f64::from(frame.sample(Plane::Y, x, y)) - mean / 9.0;
-            energy += d * d;
-        }
-    }
-    energy
 }
 
 #[test]

@@ -10,8 +10,8 @@ use super::uniforms::{BlockRegion, OutputLayout};
 use crate::color::ColorMatrix;
 use crate::effects::{Lut, LUT_SIDE, SHARPEN_GAIN};
 use crate::gpu::{
-    buffer_entry, buffer_layout_entry, checked, one_group_pipeline_layout, uniform_buffer,
-    wgsl_module, GpuError,
+    buffer_entry, buffer_layout_entry, checked, compute_pipeline, one_group_pipeline_layout,
+    uniform_buffer, wgsl_module, GpuError,
 };
 
 /// The WGSL of the finishing pass (after the shared effect maths).
@@ -140,17 +140,7 @@ impl Finisher {
         constants.push(("SHARPEN", f64::from(u8::from(key.0))));
         constants.push(("FILTER", f64::from(u8::from(key.1))));
         let pipeline = checked(device, || {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("finish"),
-                layout: Some(&self.layout),
-                module: &self.module,
-                entry_point: Some("finish"),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &constants,
-                    ..Default::default()
-                },
-                cache: None,
-            })
+            compute_pipeline(device, &self.layout, &self.module, "finish", &constants)
         })?;
         self.compiled.push((key, pipeline));
         Ok(self.compiled.len() - 1)

@@ -4,7 +4,7 @@
 //! region or list of tiles of a frame.
 
 use super::uniforms::BlockRegion;
-use crate::gpu::{checked, GpuError};
+use crate::gpu::{checked, compute_pipeline, GpuError};
 
 /// Which compiled variant of the geometry pass a frame needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,17 +54,13 @@ impl GeometryVariants {
                 constants.push(("WHITENING", key.whitening as u8 as f64));
                 constants.push(("TILED", key.tiled as u8 as f64));
                 let pipeline = checked(device, || {
-                    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some("geometry_to_i420"),
-                        layout: Some(&self.layout),
-                        module: &self.module,
-                        entry_point: Some("geometry_to_i420"),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants: &constants,
-                            ..Default::default()
-                        },
-                        cache: None,
-                    })
+                    compute_pipeline(
+                        device,
+                        &self.layout,
+                        &self.module,
+                        "geometry_to_i420",
+                        &constants,
+                    )
                 })?;
                 self.compiled.push((key, pipeline));
                 self.compiled.len() - 1

@@ -743,3 +743,23 @@ pub fn push_ok(args: &[&str], limit: Duration) -> String {
     );
     stdout
 }
+
+/// High-frequency luma energy of the rectangle `(x0, y0, x1, y1)` (ends
+/// exclusive, one pixel in from the frame's edges): the squared difference
+/// of each pixel from its 3×3 mean, summed.
+pub fn high_frequency_energy(frame: &I420Frame, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> f64 {
+    let mut energy = 0.0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let mut mean = 0.0;
+            for dy in 0..3 {
+                for dx in 0..3 {
+                    mean += f64::from(frame.sample(Plane::Y, x + dx - 1, y + dy - 1));
+                }
+            }
+            let d = f64::from(frame.sample(Plane::Y, x, y)) - mean / 9.0;
+            energy += d * d;
+        }
+    }
+    energy
+}
