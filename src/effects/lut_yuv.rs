@@ -4,7 +4,8 @@
 //! chroma (every [`CHROMA_STEP`] levels of U and V), then read per pixel
 //! with one bilinear step in U and V.
 //!
-//! Per pixel that is four table reads and a few integer multiply-adds,
+//! Per pixel that is four table reads and a few integer multiply-adds (on
+//! x86-64 one SSE2 `pmaddwd` per pair of grid points for a whole 2×2 block),
 //! where the exact maths (`pipeline::finish::filtered`: YUV → RGB, a
 //! trilinear look-up of eight cube points, RGB → YUV) costs some fifty
 //! floating-point steps. The filter's strength only scales the change
@@ -47,8 +48,11 @@ impl std::fmt::Debug for LutYuvTable {
 pub(crate) struct ChromaCell {
     /// Index of the grid point at or below the block's (U, V).
     base: usize,
-    /// Bilinear weights of the four grid points around it, summing to
-    /// `CHROMA_STEP²`: (u, v), (u, v + 1), (u + 1, v), (u + 1, v + 1).
+    /// Bilinear weights of the four grid points around it times the
+    /// strength, summing to `CHROMA_STEP²` × the strength's fixed point:
+    /// (u, v), (u, v + 1), (u + 1, v), (u + 1, v + 1). At most 2¹², so a
+    /// weight fits an `i16` and a weighted change (at most 2¹⁵ × 2¹²)
+    /// an `i32`.
     weights: [i32; 4],
 }
 
@@ -78,8 +82,9 @@ impl LutYuvTable {
         Self { changes }
     }
 
-    /// Where a block of chroma `(u, v)` reads the table.
-    pub(crate) fn cell(u: u8, v: u8) -> ChromaCell {
+    /// Where a block of chroma `(u, v)` reads the table at `strength`.
+    #[inline]
+    pub(crate) fn cell(u: u8, v: u8, strength: FixedStrength) -> ChromaCell {
         let (u, v) = (u32::from(u), u32::from(v));
         let (fu, fv) = (
             (u & (CHROMA_STEP - 1)) as i32,
@@ -93,7 +98,8 @@ impl LutYuvTable {
                 (step - fu) * fv,
                 fu * (step - fv),
                 fu * fv,
-            ],
+            ]
+            .map(|weight| weight * strength.0),
         }
     }
 
@@ -113,11 +119,32 @@ impl LutYuvTable {
         ])
     }
 
-    /// Filters one 2×2 block: its lumas `lumas[..count]` (1 to 4) and its
-    /// chroma `u`, `v`, at `strength` (0..1). The lumas move by their own
+    /// Filters one 2×2 block: its lumas `lumas[..count]` (1, 2 or 4) and
+    /// its chroma `u`, `v`, at `strength`. The lumas move by their own
     /// change; the chroma by the mean change of the block's pixels.
+    /// Whole blocks take [`LutYuvTable::whole_block`]'s vector form on
+    /// x86-64, with the same result.
     #[inline]
     pub(crate) fn block(
+        &self,
+        lumas: [u8; 4],
+        count: usize,
+        u: u8,
+        v: u8,
+        strength: FixedStrength,
+    ) -> ([u8; 4], u8, u8) {
+        #[cfg(target_arch = "x86_64")]
+        if count == 4 {
+            // SAFETY: SSE2 is part of every x86-64 processor (the target's
+            // baseline), the one feature `whole_block` enables.
+            return unsafe { self.whole_block(lumas, u, v, strength) };
+        }
+        self.block_scalar(lumas, count, u, v, strength)
+    }
+
+    /// [`LutYuvTable::block`] one value at a time: every platform's path,
+    /// and the one the vector form is checked against.
+    fn block_scalar(
         &self,
         mut lumas: [u8; 4],
         count: usize,
@@ -125,39 +152,116 @@ impl LutYuvTable {
         v: u8,
         strength: FixedStrength,
     ) -> ([u8; 4], u8, u8) {
-        let cell = Self::cell(u, v);
+        let cell = Self::cell(u, v, strength);
         // `cell` lies inside the table for every (u, v): this is never
         // `None`; if it were, the block would stay as it is.
         let Some(rows) = self.rows(&cell) else {
             return (lumas, u, v);
         };
-        let count = count.clamp(1, 4);
+        // A block has 1, 2 or 4 pixels: the mean is a shift.
+        let count_bits = count.clamp(1, 4).ilog2();
+        let count = 1 << count_bits;
         let mut chroma = [0i32; 2];
         for luma in &mut lumas[..count] {
-            // Four lanes (the last unused) so that each grid point is one
-            // vector multiply-add.
-            let mut change = [0i32; 4];
+            let mut change = [0i32; 3];
             for (row, weight) in rows.iter().zip(cell.weights) {
                 let entry = row[usize::from(*luma)];
                 for (sum, value) in change.iter_mut().zip(entry) {
                     *sum += i32::from(value) * weight;
                 }
             }
-            *luma = strength.moved(*luma, change[0]);
+            *luma = moved(*luma, change[0], 0);
             chroma[0] += change[1];
             chroma[1] += change[2];
         }
-        // A whole block (the common case) divides by a shift.
-        let mean = |sum: i32| match count {
-            4 => (sum + 2) >> 2,
-            n => sum / n as i32,
-        };
         (
             lumas,
-            strength.moved(u, mean(chroma[0])),
-            strength.moved(v, mean(chroma[1])),
+            moved(u, chroma[0], count_bits),
+            moved(v, chroma[1], count_bits),
         )
     }
+
+    /// A whole 2×2 block (`lumas` top left, top right, bottom left,
+    /// bottom right) with SSE2 (every x86-64 has it): per luma the four
+    /// grid points' `(ΔY, ΔU, ΔV)` interleaved in pairs and multiplied by
+    /// their weights with one `pmaddwd` per pair. Integer maths in the
+    /// same order of sums as [`LutYuvTable::block_scalar`], so the same
+    /// bytes (checked by a test).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    fn whole_block(
+        &self,
+        lumas: [u8; 4],
+        u: u8,
+        v: u8,
+        strength: FixedStrength,
+    ) -> ([u8; 4], u8, u8) {
+        use std::arch::x86_64::*;
+        let cell = Self::cell(u, v, strength);
+        let Some(rows) = self.rows(&cell) else {
+            return (lumas, u, v);
+        };
+        let [w0, w1, w2, w3] = cell.weights;
+        // Weights as i16 pairs: (w0, w1) and (w2, w3) in every 32-bit lane.
+        let pair = |low: i32, high: i32| _mm_set1_epi32((high << 16) | (low & 0xffff));
+        let (w01, w23) = (pair(w0, w1), pair(w2, w3));
+        let entry = |row: &[[i16; 4]; 256], luma: u8| {
+            let bytes: [u8; 8] = bytemuck::cast(row[usize::from(luma)]);
+            _mm_cvtsi64_si128(i64::from_le_bytes(bytes))
+        };
+        // [ΔY, ΔU, ΔV, 0] of one luma, weighted.
+        let change = |luma: u8| {
+            let e01 = _mm_unpacklo_epi16(entry(rows[0], luma), entry(rows[1], luma));
+            let e23 = _mm_unpacklo_epi16(entry(rows[2], luma), entry(rows[3], luma));
+            _mm_add_epi32(_mm_madd_epi16(e01, w01), _mm_madd_epi16(e23, w23))
+        };
+        let [c0, c1, c2, c3] = lumas.map(change);
+        // The four ΔY side by side, and the sums of ΔU and ΔV.
+        let luma_changes =
+            _mm_unpacklo_epi64(_mm_unpacklo_epi32(c0, c1), _mm_unpacklo_epi32(c2, c3));
+        let sums = _mm_add_epi32(_mm_add_epi32(c0, c1), _mm_add_epi32(c2, c3));
+        let round = |changes: __m128i, extra_bits: i32| {
+            _mm_add_epi32(
+                changes,
+                _mm_set1_epi32(1 << (SHIFT as i32 + extra_bits - 1)),
+            )
+        };
+        let levels = _mm_set_epi32(
+            i32::from(lumas[3]),
+            i32::from(lumas[2]),
+            i32::from(lumas[1]),
+            i32::from(lumas[0]),
+        );
+        let new_lumas = _mm_add_epi32(
+            levels,
+            _mm_srai_epi32::<{ SHIFT as i32 }>(round(luma_changes, 0)),
+        );
+        let new_chroma = _mm_add_epi32(
+            _mm_set_epi32(0, i32::from(v), i32::from(u), 0),
+            _mm_srai_epi32::<{ SHIFT as i32 + 2 }>(round(sums, 2)),
+        );
+        // Saturating packs clamp to 0..255: lumas in bytes 0..4, the
+        // chroma in bytes 5 and 6.
+        let packed = _mm_packus_epi16(_mm_packs_epi32(new_lumas, new_chroma), _mm_setzero_si128());
+        let bytes = _mm_cvtsi128_si64(packed).to_le_bytes();
+        ([bytes[0], bytes[1], bytes[2], bytes[3]], bytes[5], bytes[6])
+    }
+}
+
+/// Bits a weighted change is shifted down by: its fixed point, the
+/// weights' and the strength's.
+const SHIFT: u32 = SCALE_BITS + WEIGHT_BITS + STRENGTH_BITS;
+
+/// `level` moved by the sum of `2^count_bits` weighted changes (see
+/// [`ChromaCell::weights`]) over their count, rounded (halves up) and
+/// clamped to 8 bits.
+#[inline]
+fn moved(level: u8, change: i32, count_bits: u32) -> u8 {
+    let shift = SHIFT + count_bits;
+    // |change| ≤ 4 × 2²⁷: within i32.
+    let moved = i32::from(level) + ((change + (1 << (shift - 1))) >> shift);
+    moved.clamp(0, 255) as u8
 }
 
 /// A filter strength (0..1) in fixed point, for [`LutYuvTable::block`].
@@ -168,17 +272,6 @@ impl FixedStrength {
     /// `strength` clamped to 0..1.
     pub(crate) fn new(strength: f32) -> Self {
         Self((strength.clamp(0.0, 1.0) * (1 << STRENGTH_BITS) as f32).round() as i32)
-    }
-
-    /// `level` moved by `change` (1/SCALE levels × `CHROMA_STEP²`) times
-    /// the strength, rounded and clamped to 8 bits.
-    #[inline]
-    fn moved(self, level: u8, change: i32) -> u8 {
-        const SHIFT: u32 = SCALE_BITS + WEIGHT_BITS + STRENGTH_BITS;
-        // |change| < 2²¹ (a change of at most 2¹⁵ times weights summing to
-        // 2⁴), times a strength of at most 2⁸: within i32.
-        let moved = i32::from(level) + ((change * self.0 + (1 << (SHIFT - 1))) >> SHIFT);
-        moved.clamp(0, 255) as u8
     }
 }
 
@@ -197,6 +290,47 @@ fn filtered_full(matrix: &ColorMatrix, lut: &Lut, yuv: [f32; 3]) -> [f32; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The SSE2 form of a whole block gives the scalar form's bytes, for
+    /// every chroma pair, lumas spread over the range (edges included)
+    /// and several strengths.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_blocks_match_scalar_blocks() {
+        let lut = Lut::open(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/luts/film.png"),
+        )
+        .unwrap_or_else(|_| Lut::from_fn(|[r, g, b]| [g, b * 0.8 + 0.1, r]));
+        let table = LutYuvTable::new(&lut);
+        let mut state = 0x9e37_79b9_u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let mut checked = 0;
+        for strength in [1.0f32, 0.5, 0.13, 0.0] {
+            let fixed = FixedStrength::new(strength);
+            for u in 0..=255u8 {
+                for v in 0..=255u8 {
+                    let lumas = match (u32::from(u) + u32::from(v)) % 3 {
+                        0 => [0, 255, 1, 254],
+                        _ => next().to_le_bytes(),
+                    };
+                    // SAFETY: SSE2 is x86-64's baseline.
+                    let vector = unsafe { table.whole_block(lumas, u, v, fixed) };
+                    assert_eq!(
+                        vector,
+                        table.block_scalar(lumas, 4, u, v, fixed),
+                        "lumas {lumas:?}, u {u}, v {v}, strength {strength}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 4 * 65536);
+    }
 
     /// The table against the exact maths over every luma and a spread of
     /// chroma, on a strongly coloured look: within a level, mostly exact.

@@ -193,38 +193,41 @@ pub(crate) fn filter(frame: &mut I420Frame, lut: &Lut, strength: f32) {
     in_two_halves(frame, 0..h.next_multiple_of(2), |mut rows, range| {
         for y in range.step_by(2) {
             let row = rows.block_row(y, w, h);
-            let (top, mut bottom) = (row.top, row.bottom);
-            for (bx, (u, v)) in row.u.iter_mut().zip(row.v.iter_mut()).enumerate() {
-                let x = bx * 2;
-                let right = x + 1 < top.len();
-                let mut lumas = [top[x], 0, 0, 0];
-                let mut count = 1;
-                if right {
-                    lumas[1] = top[x + 1];
-                    count = 2;
-                }
-                if let Some(bottom) = bottom.as_deref() {
-                    lumas[count] = bottom[x];
-                    if right {
-                        lumas[count + 1] = bottom[x + 1];
+            let (top, u, v) = (row.top, row.u, row.v);
+            let whole = top.len() / 2;
+            match row.bottom {
+                Some(bottom) => {
+                    let blocks = top.chunks_exact_mut(2).zip(bottom.chunks_exact_mut(2));
+                    for ((top, bottom), (u, v)) in blocks.zip(u.iter_mut().zip(v.iter_mut())) {
+                        let lumas = [top[0], top[1], bottom[0], bottom[1]];
+                        let (out, new_u, new_v) = table.block(lumas, 4, *u, *v, strength);
+                        top.copy_from_slice(&out[..2]);
+                        bottom.copy_from_slice(&out[2..]);
+                        (*u, *v) = (new_u, new_v);
                     }
-                    count += 1 + usize::from(right);
-                }
-                let (out, new_u, new_v) = table.block(lumas, count, *u, *v, strength);
-                top[x] = out[0];
-                let mut next = 1;
-                if right {
-                    top[x + 1] = out[1];
-                    next = 2;
-                }
-                if let Some(bottom) = bottom.as_deref_mut() {
-                    bottom[x] = out[next];
-                    if right {
-                        bottom[x + 1] = out[next + 1];
+                    // An odd width's last column: a block of two.
+                    if let (Some(top), Some(bottom), Some(u), Some(v)) = (
+                        top.get_mut(2 * whole),
+                        bottom.get_mut(2 * whole),
+                        u.get_mut(whole),
+                        v.get_mut(whole),
+                    ) {
+                        let (out, new_u, new_v) =
+                            table.block([*top, *bottom, 0, 0], 2, *u, *v, strength);
+                        (*top, *bottom, *u, *v) = (out[0], out[1], new_u, new_v);
                     }
                 }
-                *u = new_u;
-                *v = new_v;
+                // An odd height's last row: blocks of two, then one.
+                None => {
+                    for (bx, (u, v)) in u.iter_mut().zip(v.iter_mut()).enumerate() {
+                        let pair = &mut top[2 * bx..(2 * bx + 2).min(2 * whole + 1)];
+                        let count = pair.len();
+                        let lumas = [pair[0], pair.get(1).copied().unwrap_or(0), 0, 0];
+                        let (out, new_u, new_v) = table.block(lumas, count, *u, *v, strength);
+                        pair.copy_from_slice(&out[..count]);
+                        (*u, *v) = (new_u, new_v);
+                    }
+                }
             }
         }
     });
