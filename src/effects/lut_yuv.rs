@@ -11,7 +11,7 @@
 //! floating-point steps. The filter's strength only scales the change
 //! (the blend and both colour conversions are linear), so one table
 //! serves every strength. The grid follows the exact maths within a level
-//! on smooth looks; `tests` below and `tests/effects_lut.rs` measure it.
+//! on smooth looks; `tests` below and `tests/effects_quality.rs` measure it.
 
 use super::Lut;
 use crate::color::ColorMatrix;

@@ -130,36 +130,35 @@ pub(crate) fn sharpen(
         })
         .collect();
     let gain = SHARPEN_GAIN * strength;
-    let last_x = w as usize - 1;
+    let min_detail = smallest_detail_moved(gain);
     in_two_halves(frame, y0..y1, |mut rows, range| {
         let mut region_row = Vec::new();
+        let mut details = Vec::new();
         for y in range {
-            let (up, mid, down) = (row_of(y.saturating_sub(1)), row_of(y), row_of(y + 1));
             let py = y as f32 + 0.5;
             let down_ramp = ramp(py - bounds[1]) * ramp(bounds[3] - py);
             if down_ramp <= 0.0 {
                 continue;
             }
+            let rows_around = [row_of(y.saturating_sub(1)), row_of(y), row_of(y + 1)];
+            details_of_row(rows_around, x0 as usize..x1 as usize, &mut details);
             if let Some(grid) = &grid {
                 grid.region_row(grid.cell_row(y), py, columns.clone(), &mut region_row);
             }
+            let mid = rows_around[1];
             let (luma, u, v) = rows.luma_row(y, w);
-            for (x, &(across, cell, t)) in (x0..x1).zip(&across) {
-                let xi = x as usize;
-                let (left, right) = (xi.saturating_sub(1), (xi + 1).min(last_x));
-                let tap = |row: &[u8], i: usize| f32::from(row[i]);
-                let three = |row: &[u8]| tap(row, left) + 2.0 * tap(row, xi) + tap(row, right);
-                let centre = tap(mid, xi);
-                let blurred = three(up) + 2.0 * three(mid) + three(down);
+            for ((x, &(across, cell, t)), &detail) in (x0..x1).zip(&across).zip(&details) {
                 // The weight is at most 1: a detail the gain cannot move by
                 // half a level leaves the byte as it is.
-                if (centre - blurred / 16.0).abs() * gain < 0.49 {
+                if i32::from(detail).abs() < min_detail {
                     continue;
                 }
                 let vicinity = across * down_ramp;
                 if vicinity <= 0.0 {
                     continue;
                 }
+                let xi = x as usize;
+                let centre = f32::from(mid[xi]);
                 let yuv = [
                     centre / 255.0,
                     f32::from(u[xi / 2]) / 255.0,
@@ -175,12 +174,70 @@ pub(crate) fn sharpen(
                 if amount <= 0.0 {
                     continue;
                 }
+                let blurred = 16.0 * centre - f32::from(detail);
                 let blur = blurred / (16.0 * 255.0);
                 let i = yuv[0];
                 luma[xi] = to_u8(i + (i - blur) * amount);
             }
         }
     });
+}
+
+/// Sixteen times each pixel's detail (luma less its 3×3 binomial blur,
+/// `[1 2 1]ᵀ[1 2 1] / 16`) over `columns` of the middle of three luma
+/// rows `[up, mid, down]` (clamped at the row's ends), into `details`: in
+/// integers, so the compiler vectorises it.
+fn details_of_row(
+    [up, mid, down]: [&[u8]; 3],
+    columns: std::ops::Range<usize>,
+    details: &mut Vec<i16>,
+) {
+    let last = mid.len() - 1;
+    // Column sums `up + 2 mid + down` from one left of the range to one
+    // right of it, clamped at the row's ends.
+    let (first, end) = (
+        columns.start.saturating_sub(1),
+        (columns.end + 1).min(mid.len()),
+    );
+    let mut sums: Vec<u16> = Vec::with_capacity(columns.len() + 2);
+    if columns.start == 0 {
+        sums.push(0);
+    }
+    sums.extend(
+        up[first..end]
+            .iter()
+            .zip(&mid[first..end])
+            .zip(&down[first..end])
+            .map(|((&a, &b), &c)| u16::from(a) + 2 * u16::from(b) + u16::from(c)),
+    );
+    if columns.end > last {
+        sums.push(0);
+    }
+    let column = |x: usize| u16::from(up[x]) + 2 * u16::from(mid[x]) + u16::from(down[x]);
+    if columns.start == 0 {
+        sums[0] = column(0);
+    }
+    if columns.end > last {
+        let n = sums.len();
+        sums[n - 1] = column(last);
+    }
+    details.clear();
+    details.extend(
+        sums.windows(3).zip(&mid[columns]).map(|(s, &centre)| {
+            (16 * i32::from(centre) - i32::from(s[0] + 2 * s[1] + s[2])) as i16
+        }),
+    );
+}
+
+/// The smallest detail (sixteenths of a level, see [`details_of_row`])
+/// that `gain` moves by half a level or more: `|detail| / 16 × gain ≥
+/// 0.49` in `f32`, as the mask's test was written per pixel. (`detail /
+/// 16` is exact in `f32`, and rounding keeps the product's order, so one
+/// integer comparison decides it.)
+fn smallest_detail_moved(gain: f32) -> i32 {
+    (0..=16 * 255)
+        .find(|&detail| (detail as f32 / 16.0) * gain >= 0.49)
+        .unwrap_or(i32::MAX)
 }
 
 /// [`filter_exact`] through the table's YUV form
@@ -279,4 +336,42 @@ pub(crate) fn filtered(matrix: &ColorMatrix, lut: &Lut, strength: f32, yuv: [f32
         rgb[1] + (looked[1] - clamped[1]) * strength,
         rgb[2] + (looked[2] - clamped[2]) * strength,
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row's details against the 3×3 binomial written out per pixel
+    /// with clamped taps, at both ends of the row and inside it.
+    #[test]
+    fn row_details_are_the_clamped_binomial_detail() {
+        let width = 37usize;
+        let row = |seed: usize| -> Vec<u8> {
+            (0..width)
+                .map(|x| ((x * 97 + seed * 31) % 256) as u8)
+                .collect()
+        };
+        let (up, mid, down) = (row(1), row(2), row(3));
+        let tap = |r: &[u8], x: isize| i32::from(r[x.clamp(0, width as isize - 1) as usize]);
+        let mut details = Vec::new();
+        for columns in [0..width, 0..5, 3..20, 30..width, 36..width, 0..1] {
+            details_of_row([&up, &mid, &down], columns.clone(), &mut details);
+            assert_eq!(details.len(), columns.len());
+            for (x, &detail) in columns.zip(&details) {
+                let x = x as isize;
+                let three = |r: &[u8]| tap(r, x - 1) + 2 * tap(r, x) + tap(r, x + 1);
+                let blurred = three(&up) + 2 * three(&mid) + three(&down);
+                assert_eq!(i32::from(detail), 16 * tap(&mid, x) - blurred, "x {x}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_smallest_detail_moved_follows_the_gain() {
+        // Half a level at gain 1 is 8/16 (7/16 < 0.49).
+        assert_eq!(smallest_detail_moved(1.0), 8);
+        assert_eq!(smallest_detail_moved(0.5), 16);
+        assert_eq!(smallest_detail_moved(0.0), i32::MAX);
+    }
 }
