@@ -33,6 +33,7 @@
 
 use super::cpu_skin::span_across;
 use super::rows::in_two_halves;
+use super::simd::Simd;
 use super::uniforms::{crop_bounds, BlockRegion, OutputLayout};
 use crate::effects::{EffectPlan, FaceField, FACE_FIELD_SPACING};
 use crate::frame::{I420Frame, Plane};
@@ -48,9 +49,6 @@ const ONE: i32 = 1 << FRACTION_BITS;
 /// sample before the clamp to the crop: far outside any picture, and four
 /// of them still fit in an `i32` (a chroma position sums four).
 const POSITION_LIMIT: f32 = (1 << 28) as f32;
-
-/// The environment variable that forces the scalar code (`scalar`).
-pub(crate) const SIMD_VARIABLE: &str = "LIVEROOM_CPU_SIMD";
 
 /// The warps of one frame's plan, ready to render over tiles.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,45 +68,6 @@ pub(crate) struct CpuWarp {
     layout: OutputLayout,
     /// The instructions the hot loops use.
     simd: Simd,
-}
-
-/// The vector instructions the hot loops may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Simd {
-    /// AVX2: only ever set by [`Simd::detect`] on a CPU that has it.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// Plain scalar code.
-    Scalar,
-}
-
-impl Simd {
-    /// The instructions to use: the best this CPU has, unless
-    /// `LIVEROOM_CPU_SIMD=scalar` ([`SIMD_VARIABLE`]) asks for scalar
-    /// code. The variable is read once, on the first call.
-    fn detect() -> Self {
-        static CHOSEN: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
-        *CHOSEN.get_or_init(|| Self::chosen(std::env::var(SIMD_VARIABLE).ok().as_deref()))
-    }
-
-    /// The instructions a setting of [`SIMD_VARIABLE`] asks for: scalar
-    /// code for `scalar` (any case, spaces around ignored), the best this
-    /// CPU has for anything else or none.
-    fn chosen(setting: Option<&str>) -> Self {
-        match setting {
-            Some(value) if value.trim().eq_ignore_ascii_case("scalar") => Simd::Scalar,
-            _ => Self::best(),
-        }
-    }
-
-    /// The best this CPU has.
-    fn best() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Simd::Avx2;
-        }
-        Simd::Scalar
-    }
 }
 
 impl CpuWarp {

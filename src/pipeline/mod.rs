@@ -54,6 +54,7 @@ mod plain;
 pub mod reference;
 pub mod route;
 mod rows;
+mod simd;
 pub mod smoothing;
 pub mod texture_frames;
 pub mod texture_transfer;

@@ -18,6 +18,7 @@
 use crate::frame::{FrameError, I420Frame, Plane};
 use crate::geometry::GeometryPlan;
 
+use super::simd::Simd;
 use super::uniforms::{crop_bounds, OutputLayout};
 
 /// Fixed-point weight of 1.0.
@@ -148,8 +149,40 @@ impl PlainScaler {
 
 /// Scales one plane: each input row the output needs is interpolated
 /// across once (kept for the next output row, which usually needs it too),
-/// and each output row blends two of them.
+/// and each output row blends two of them. With AVX2 the same integer
+/// maths runs eight columns at a time (the baseline build has no 32-bit
+/// vector multiply); the bytes are the same (checked by a test).
 fn scale_plane(frame: &I420Frame, plane: Plane, taps: &PlaneTaps, out: &mut [u8], stride: usize) {
+    match Simd::detect() {
+        // SAFETY: `Simd::Avx2` means the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { scale_plane_avx2(frame, plane, taps, out, stride) },
+        Simd::Scalar => scale_plane_with(frame, plane, taps, out, stride),
+    }
+}
+
+/// [`scale_plane_with`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn scale_plane_avx2(
+    frame: &I420Frame,
+    plane: Plane,
+    taps: &PlaneTaps,
+    out: &mut [u8],
+    stride: usize,
+) {
+    scale_plane_with(frame, plane, taps, out, stride);
+}
+
+/// The scaler's loops, inlined into each instruction set's build.
+#[inline(always)]
+fn scale_plane_with(
+    frame: &I420Frame,
+    plane: Plane,
+    taps: &PlaneTaps,
+    out: &mut [u8],
+    stride: usize,
+) {
     let mut cache = RowCache::new(taps.columns.len());
     for (row_out, row) in out.chunks_exact_mut(stride).zip(&taps.rows) {
         let (first, second) = cache.pair(row, |r| frame.row(plane, r), &taps.columns);
@@ -178,6 +211,7 @@ impl RowCache {
 
     /// The slots holding the two input rows of `tap`, interpolating those
     /// not cached yet (`input` gives an input row's bytes).
+    #[inline(always)]
     fn pair<'a>(
         &mut self,
         tap: &Tap,
@@ -205,6 +239,7 @@ impl RowCache {
         (first, second)
     }
 
+    #[inline(always)]
     fn interpolate(&mut self, slot: usize, row: u32, input: &[u8], columns: &[Tap]) {
         for (value, tap) in self.rows[slot].iter_mut().zip(columns) {
             let a = u32::from(input[tap.first as usize]);
@@ -238,6 +273,34 @@ mod tests {
             }
         }
         frame
+    }
+
+    /// The AVX2 build of the scaler gives the scalar build's bytes.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_scaling_matches_scalar_scaling() {
+        if Simd::best() == Simd::Scalar {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        let frame = textured(1280, 720);
+        let size = OutputSize::for_preset(Mode::Fhd, Orientation::Vertical, Aspect::NineBySixteen);
+        let geometry = GeometryParams::new(1.3, true).expect("geometry");
+        let plan = GeometryPlan::new(1280, 720, size, geometry).expect("plan");
+        let layout = OutputLayout::new(size);
+        let scaler = PlainScaler::new(&plan, &layout).expect("one tap");
+        for (plane, taps, stride) in [
+            (Plane::Y, &scaler.luma, layout.luma_stride as usize),
+            (Plane::U, &scaler.chroma, layout.chroma_stride as usize),
+        ] {
+            let mut scalar = vec![0u8; stride * taps.rows.len()];
+            let mut vector = scalar.clone();
+            scale_plane_with(&frame, plane, taps, &mut scalar, stride);
+            // SAFETY: checked above that the CPU has AVX2.
+            unsafe { scale_plane_avx2(&frame, plane, taps, &mut vector, stride) };
+            assert!(scalar == vector, "{plane:?} differs");
+            assert!(scalar.iter().any(|&b| b != 0));
+        }
     }
 
     #[test]
