@@ -370,6 +370,23 @@ impl FramePipeline {
         self.placement = placement;
     }
 
+    /// Readies the look-up table `lut` for the frames ahead: where the
+    /// finishing step runs on the CPU ([`Placement::plain_on_cpu`]), its
+    /// YUV form (about 0.1 s of work, made once per table) is built on a
+    /// thread of its own, so that the first filtered frame does not wait
+    /// for it. A thread that cannot start leaves the work to that frame.
+    pub fn prepare_filter(&self, lut: &Arc<Lut>) {
+        if !self.placement.plain_on_cpu {
+            return;
+        }
+        let lut = Arc::clone(lut);
+        let _ = std::thread::Builder::new()
+            .name("liveroom-lut".into())
+            .spawn(move || {
+                lut.yuv_table();
+            });
+    }
+
     /// The route the last frame [`FramePipeline::submit`] (or
     /// [`FramePipeline::process`]) started took: which parts of it the
     /// shaders did and which the CPU (see [`Route`]); `None` before the

@@ -178,6 +178,9 @@ impl PushLoop {
             face_weights: FaceWeights::default(),
             filter: config.filter.clone(),
         };
+        if let Some(lut) = &params.filter {
+            self.pipeline.prepare_filter(lut);
+        }
         // However faces arrive (landmarker, track, application), their
         // shape effects fade in and out by stream time.
         let mut fade = FaceFade::default();
@@ -581,7 +584,12 @@ impl PushLoop {
                 params.geometry = self.prepare_source(self.geometry()?);
             }
             Command::SetEffects(effects) => params.effects = effects,
-            Command::SetFilter(filter) => params.filter = filter,
+            Command::SetFilter(filter) => {
+                if let Some(lut) = &filter {
+                    self.pipeline.prepare_filter(lut);
+                }
+                params.filter = filter;
+            }
             Command::SetBackgroundImage(picture) => self.set_background_picture(picture)?,
             Command::Bgm(command) => match (&mut self.audio, command) {
                 (Some(audio), command) => audio.bgm(command),
