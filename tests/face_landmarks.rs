@@ -313,6 +313,60 @@ fn the_composite_of_five_faces_gives_at_least_four() {
     assert_eq!(default, 4);
 }
 
+/// With the live settings (mesh every other frame, searches on the
+/// frames without one), a face that walks in while another is followed is
+/// found within a search interval and a frame, and the first face stays
+/// followed throughout.
+#[test]
+fn a_face_that_appears_mid_clip_is_found_by_the_live_landmarker() {
+    let portrait = portrait_rgb();
+    let head = image::imageops::crop_imm(&portrait, 125, 10, 200, 240).to_image();
+    let head = image::imageops::resize(&head, 300, 360, image::imageops::FilterType::Triangle);
+    let canvas_with = |heads: usize| {
+        let mut canvas = image::RgbImage::from_pixel(1280, 720, image::Rgb([128, 128, 128]));
+        for i in 0..heads {
+            image::imageops::overlay(&mut canvas, &head, 100 + 600 * i as i64, 180);
+        }
+        frame_of(&canvas)
+    };
+    let config = LandmarkerConfig {
+        search_interval: 4,
+        ..LandmarkerConfig::for_live()
+    };
+    let (interval, mesh_interval) = (config.search_interval, config.mesh_interval);
+    assert!(mesh_interval > 1, "the live settings skip mesh frames");
+    let mut landmarker = landmarker_with(config);
+    let (one, two) = (canvas_with(1), canvas_with(2));
+    let appears = 9u32;
+    let mut found_on = None;
+    for i in 0..appears + 3 * interval {
+        let mut frame = if i < appears {
+            one.clone()
+        } else {
+            two.clone()
+        };
+        frame.timestamp = FrameRate { num: 30, den: 1 }.timestamp(u64::from(i));
+        let faces = landmarker.landmarks(&frame).expect("inference");
+        let expected_at_least = if found_on.is_some() { 2 } else { 1 };
+        assert!(
+            faces.len() >= expected_at_least,
+            "frame {i}: {} faces",
+            faces.len()
+        );
+        if faces.len() == 2 && found_on.is_none() {
+            found_on = Some(i);
+        }
+    }
+    let found_on = found_on.expect("the second face is found");
+    eprintln!("live landmarker: a face appearing on frame {appears} found on frame {found_on}");
+    assert!(found_on >= appears);
+    assert!(
+        found_on <= appears + interval + 1,
+        "found on frame {found_on}, {} frames after it appeared",
+        found_on - appears
+    );
+}
+
 #[test]
 fn max_faces_one_finds_exactly_one_face_on_the_composite() {
     assert_eq!(faces_on_composite(1, 2).0, 1);

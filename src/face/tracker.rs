@@ -26,7 +26,9 @@ pub struct LandmarkerConfig {
     /// One-Euro speed coefficient.
     pub beta: f32,
     /// Frames between searches for new faces while fewer than `max_faces`
-    /// are followed (a search runs at once when none is).
+    /// are followed (a search runs at once when none is). With the mesh
+    /// on every other frame or less, searches run on frames without a
+    /// mesh, so that no frame pays for both.
     pub search_interval: u32,
     /// Frames between searches while no face is followed (1: every frame).
     /// A search costs several detector runs; with no face in view, every
@@ -312,6 +314,13 @@ impl BuiltinLandmarker {
         Ok(())
     }
 
+    /// Whether a search for more faces is due: fewer than `max_faces`
+    /// followed and `search_interval` (+ `grace`) frames since the last.
+    fn search_due(&self, grace: u32) -> bool {
+        self.tracks.len() < self.config.max_faces
+            && self.frames_since_search >= self.config.search_interval.saturating_add(grace)
+    }
+
     /// Which tracks the mesh runs on this frame: those without two
     /// results yet, then those waiting at least `mesh_interval` frames,
     /// longest-waiting first, up to `meshes_per_frame` in all.
@@ -371,9 +380,16 @@ impl FaceLandmarker for BuiltinLandmarker {
             track.waiting = track.waiting.saturating_add(1);
         }
         // No face due for the mesh: the followed faces move on by
-        // extrapolation, and no search runs.
+        // extrapolation. A search that is due runs on such a frame, which
+        // has no mesh to pay for, so that no frame pays for both; the
+        // faces it finds are meshed at once.
         if !self.tracks.is_empty() && !self.due().contains(&true) {
             self.frames_since_search = self.frames_since_search.saturating_add(1);
+            if self.search_due(0) {
+                self.frames_since_search = 0;
+                self.search(frame)?;
+                return self.follow(frame, t);
+            }
             return Ok(self
                 .tracks
                 .iter()
@@ -387,10 +403,10 @@ impl FaceLandmarker for BuiltinLandmarker {
             self.frames_since_search = self.frames_since_search.saturating_add(1);
             return Ok(Vec::new());
         }
-        let searched = if self.tracks.is_empty()
-            || (self.tracks.len() < self.config.max_faces
-                && self.frames_since_search >= self.config.search_interval)
-        {
+        // Where the mesh skips frames, a due search waits a frame for one
+        // without a mesh (above).
+        let grace = u32::from(self.config.mesh_interval > 1);
+        let searched = if self.tracks.is_empty() || self.search_due(grace) {
             self.frames_since_search = 0;
             self.search(frame)?;
             true
