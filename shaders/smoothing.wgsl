@@ -1,16 +1,19 @@
 // Skin smoothing by frequency separation, run on the packed I420 that the
 // geometry pass wrote. The base (4×4 block means) goes through a fast
 // guided filter at a quarter of the resolution, with a window scaled to
-// the face, so its cost does not grow with the picture; the fine detail
-// (the picture less its block means: pores, grain) comes back at
-// `DETAIL` of itself on flat skin and whole at edges. Composed after
+// each face (every low-res pixel takes the box radius of the face it
+// belongs to, from the face field's fourth lane), so its cost does not
+// grow with the picture; the fine detail (the picture less its block
+// means: pores, grain) comes back at `DETAIL` of itself on flat skin and
+// whole at edges. Composed after
 // shaders/effects.wgsl (the skin mask). The CPU reference is `smooth` in
 // src/pipeline/reference.rs; the module doc of src/pipeline/smoothing.rs
 // has the maths.
 //
 // 1. smooth_stats: mean m of I and of I² over each 4×4 block (low-res grid).
-// 2. smooth_coefficients: box means over (2r+1)² low-res pixels give the
-//    local mean and variance v; a = v / (v + eps), b = mean (1 - a).
+// 2. smooth_coefficients: box means over (2r+1)² low-res pixels (r the
+//    pixel's own radius, `radius_of`) give the local mean and variance
+//    v; a = v / (v + eps), b = mean (1 - a).
 // 3. smooth_mean_coefficients: box means A, B of a and b over the same
 //    window; the detail gain g = A + (1 - A) DETAIL and the offset
 //    c = B + (A - g) m, so that q = g I + c = B + A m + g (I - m).
@@ -22,14 +25,16 @@
 //
 // Only the skin mask's bounds are dispatched: the apply pass over the
 // words and rows inside them, the low-res passes over the cells they
-// read, with margin enough for the two box means and the bilinear.
+// read, with margin enough for the two box means (at the largest radius)
+// and the bilinear.
 
 struct Smoothing {
     // Low-res grid width, height; output width, height.
     sizes: vec4<u32>,
     // Output words: luma stride, chroma stride, U offset, V offset.
     words: vec4<u32>,
-    // x: eps, y: strength; z: box radius (low-res pixels, as a float);
+    // x: eps, y: strength; z: the largest box radius (low-res pixels, as
+    // a float: the margin of `cells`, and the bound of each pixel's own);
     // w: the share of fine detail kept on flat skin.
     params: vec4<f32>,
     // The apply pass's luma words and rows: first word, first row, end
@@ -85,9 +90,18 @@ fn smooth_stats(@builtin(global_invocation_id) invocation: vec3<u32>) {
     fields[at(STATS, id.x, id.y)] = sum / f32(BLOCK * BLOCK);
 }
 
-// Box mean of a low-res field around (x, y), clamped at the edges.
+// The box radius of low-res pixel (x, y): the face field's grid point
+// (x, y) holds it in its fourth lane (read as is, not interpolated; the
+// field's spacing is BLOCK), that of the face the pixel belongs to
+// (`radius_at` in src/pipeline/smoothing.rs).
+fn radius_of(x: u32, y: u32) -> i32 {
+    return i32(min(face_field[y * fx.field.x + x].w, sm.params.z));
+}
+
+// Box mean of a low-res field around (x, y) over its own radius, clamped
+// at the edges.
 fn box_mean(field: u32, x: u32, y: u32) -> vec2<f32> {
-    let r = i32(sm.params.z);
+    let r = radius_of(x, y);
     var sum = vec2<f32>(0.0);
     for (var dy = -r; dy <= r; dy++) {
         for (var dx = -r; dx <= r; dx++) {

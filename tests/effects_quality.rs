@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use common::{gpu, high_frequency_energy, max_difference, portrait_face, portrait_rgb};
 use liveroom::color::rgb_image_to_i420;
-use liveroom::effects::{EffectParams, FaceFade, Lut};
+use liveroom::effects::{EffectParams, EffectPlan, FaceFade, Lut};
 use liveroom::frame::{I420Frame, Plane};
 use liveroom::geometry::{GeometryParams, GeometryPlan, OutputSize};
 use liveroom::landmarks::{FaceLandmarks, LandmarkTrack};
-use liveroom::pipeline::{reference, Placement, Route};
+use liveroom::pipeline::{reference, smoothing, Placement, Route};
 use liveroom::{FrameParams, FramePipeline};
 
 const FACE_WIDTH: f32 = 81.0;
@@ -611,6 +611,165 @@ fn smoothing_at_zero_changes_no_byte_on_any_route() {
     let reference_off = reference::process(&frame, size, &params_720p(effect(0.0, 0.0, 0.0, 0.0)))
         .expect("reference");
     assert_eq!(reference_off.to_packed_bytes(), frame.to_packed_bytes());
+}
+
+// Two faces at different scales: the portrait at a 720p face size (its
+// face 203 px wide, a skin ellipse of 243 px) with a crop of the portrait
+// around its face at its own size (81 px, ellipse 97 px) pasted on the
+// right, over the shuttle model and the wall: a close face and a far one.
+// Each is smoothed with its own window (2 and 1 low-res pixels), not the
+// close face's for both.
+
+/// The portrait rectangle pasted at its own size in the two-face frame.
+const FAR_CROP: Rect = (150, 60, 300, 210);
+/// Where its top-left corner goes in the two-face frame.
+const FAR_AT: [u32; 2] = [1100, 540];
+
+/// The portrait at a 720p face size with its face at its own size pasted
+/// on the right (see above).
+fn two_faces_720p() -> I420Frame {
+    let image = portrait_rgb();
+    let top = image::imageops::crop_imm(&image, 0, CROP_TOP, 512, 288).to_image();
+    let mut frame =
+        image::imageops::resize(&top, 1280, 720, image::imageops::FilterType::CatmullRom);
+    let (x0, y0, x1, y1) = FAR_CROP;
+    let far = image::imageops::crop_imm(&image, x0, y0, x1 - x0, y1 - y0).to_image();
+    image::imageops::replace(&mut frame, &far, i64::from(FAR_AT[0]), i64::from(FAR_AT[1]));
+    rgb_image_to_i420(&frame).expect("two-face frame converts")
+}
+
+/// A portrait point in the pasted crop of the two-face frame.
+fn to_far([x, y]: [f32; 2]) -> [f32; 2] {
+    [
+        x - FAR_CROP.0 as f32 + FAR_AT[0] as f32,
+        y - FAR_CROP.1 as f32 + FAR_AT[1] as f32,
+    ]
+}
+
+/// A portrait rectangle in the pasted crop of the two-face frame.
+fn rect_far((x0, y0, x1, y1): Rect) -> Rect {
+    let [x0, y0] = to_far([x0 as f32, y0 as f32]);
+    let [x1, y1] = to_far([x1 as f32, y1 as f32]);
+    (x0 as u32, y0 as u32, x1 as u32, y1 as u32)
+}
+
+/// The portrait's face in the pasted crop of the two-face frame.
+fn far_face() -> FaceLandmarks {
+    let face = portrait_face();
+    let [x, y] = to_far([face.bbox[0], face.bbox[1]]);
+    FaceLandmarks {
+        bbox: [x, y, face.bbox[2], face.bbox[3]],
+        left_eye: to_far(face.left_eye),
+        right_eye: to_far(face.right_eye),
+        contour: Vec::new(),
+    }
+}
+
+/// Whether two frames' luma is the same over `rect`.
+fn same_luma(a: &I420Frame, b: &I420Frame, (x0, y0, x1, y1): Rect) -> bool {
+    (y0..y1).all(|y| (x0..x1).all(|x| a.sample(Plane::Y, x, y) == b.sample(Plane::Y, x, y)))
+}
+
+#[test]
+fn smoothing_gives_a_close_face_and_a_far_one_each_its_own_window() {
+    let Some(gpu) = gpu() else { return };
+    let frame = two_faces_720p();
+    let size = OutputSize::new(frame.width(), frame.height()).expect("size");
+    let smoothing = effect(0.0, 1.0, 0.0, 0.0);
+    let with_faces = |faces: Vec<FaceLandmarks>| FrameParams {
+        effects: smoothing,
+        faces,
+        ..Default::default()
+    };
+    let both = with_faces(vec![face_720p(), far_face()]);
+    let far_alone = with_faces(vec![far_face()]);
+    let plan = EffectPlan::new(&smoothing, &both.faces);
+    let radii: Vec<u32> = plan.faces.iter().map(smoothing::face_radius).collect();
+    assert_eq!(radii, [2, 1], "the close face's window and the far one's");
+    // The far face's skin ellipse's bounds, one pixel in from the frame.
+    let bounds = EffectPlan::new(&smoothing, &far_alone.faces).mask_bounds();
+    let far_skin: Rect = (
+        bounds[0].floor().max(1.0) as u32,
+        bounds[1].floor().max(1.0) as u32,
+        (bounds[2].ceil() as u32).min(frame.width() - 1),
+        (bounds[3].ceil() as u32).min(frame.height() - 1),
+    );
+
+    // The reference smooths the far face as it smooths it alone: with its
+    // own window.
+    let reference_both = reference::process(&frame, size, &both).expect("reference");
+    let reference_far = reference::process(&frame, size, &far_alone).expect("reference");
+    assert!(
+        same_luma(&reference_both, &reference_far, far_skin),
+        "the far face is smoothed otherwise beside the close one"
+    );
+    // What one window for the frame (the close face's, as before) did to
+    // it: the smoothing with every low-res pixel at radius 2. (The frame
+    // is the reference's picture before smoothing here: no geometry, no
+    // tone; with the plan's own field `smooth` gives `process`'s frame.)
+    let field = plan.face_field(size.width(), size.height()).expect("field");
+    let mut own = frame.clone();
+    reference::smooth(&mut own, &field, 1.0);
+    assert_eq!(
+        own, reference_both,
+        "reference::smooth is process's smoothing"
+    );
+    let mut one_window = field.clone();
+    for point in &mut one_window.points {
+        point[3] = radii[0] as f32;
+    }
+    let mut close_window = frame.clone();
+    reference::smooth(&mut close_window, &one_window, 1.0);
+    // The far face's cheeks' blotches and uneven tone, at its scale: the
+    // 720p band (box widths 5 and 17) times its size there, 0.4.
+    let far_band = (3, 7);
+    let mut kept = [0.0; 2];
+    for cheek in CHEEKS.map(rect_far) {
+        let before = band_energy(&frame, cheek, far_band.0, far_band.1);
+        for (k, out) in [&reference_both, &close_window].into_iter().enumerate() {
+            kept[k] += band_energy(out, cheek, far_band.0, far_band.1) / before / 2.0;
+        }
+    }
+    let moved = mean_abs_difference(&reference_both, &close_window, far_skin);
+    eprintln!(
+        "far face: its own window keeps {:.0} % of its cheeks' 2–7 px energy, the close \
+         face's {:.0} %; the two differ by {moved:.2} levels on its skin's bounds",
+        kept[0] * 100.0,
+        kept[1] * 100.0
+    );
+    assert!(
+        moved >= 0.5,
+        "the window made little difference: {moved:.2} levels"
+    );
+    assert!(
+        kept[0] < kept[1],
+        "its own window takes less of its blotches than the close face's"
+    );
+    // The close face is smoothed as before (one window, its own).
+    let reference_close =
+        reference::process(&frame, size, &with_faces(vec![face_720p()])).expect("reference");
+    let close_skin = CHEEKS.map(rect_720p);
+    for cheek in close_skin {
+        assert!(
+            same_luma(&reference_both, &reference_close, cheek),
+            "{cheek:?}"
+        );
+    }
+
+    // Every route: within two levels of the reference, and the far face
+    // as when alone.
+    let mut pipeline = FramePipeline::new(&gpu, size).expect("pipeline");
+    assert_routes_match_reference(&mut pipeline, &frame, &both, &SKIN_ROUTES, "two faces");
+    for (placement, route) in SKIN_ROUTES {
+        pipeline.set_placement(placement);
+        let out_both = pipeline.process(&frame, &both).expect("GPU");
+        assert_eq!(pipeline.last_route(), Some(route));
+        let out_far = pipeline.process(&frame, &far_alone).expect("GPU");
+        assert!(
+            same_luma(&out_both, &out_far, far_skin),
+            "{route:?}: the far face is smoothed otherwise beside the close one"
+        );
+    }
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! [`FaceField`]: the effect plan sampled on a coarse grid (the warp's
-//! offset and the skin region weight at half precision), which the GPU
+//! offset and the skin region weight at half precision, which the GPU
 //! passes and the CPU reference interpolate instead of evaluating the plan
-//! per pixel.
+//! per pixel; and the skin smoothing's box radius of each low-res pixel,
+//! read as is).
 
 use super::skin::skin_colour_weight;
 use super::{dot, falloff, is_empty_rect, EffectPlan};
+use crate::pipeline::smoothing;
 
 /// `value` rounded to half precision, as the face field holds it.
 fn half_precision(value: f32) -> f32 {
@@ -22,21 +24,24 @@ pub const FACE_FIELD_SPACING: u32 = 4;
 /// bilinearly instead of evaluating every shift, magnification, ellipse and
 /// disc per pixel: both are smooth over many pixels, so the grid loses
 /// nothing visible, and the per-pixel cost no longer depends on the number
-/// of faces or contour points.
+/// of faces or contour points. Its fourth lane is the skin smoothing's:
+/// see [`FaceField::smoothing_radius`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceField {
     /// Grid points across (`width / spacing + 2`).
     pub columns: u32,
     /// Grid points down.
     pub rows: u32,
-    /// `[offset x, offset y, region weight, 0]` per point, row by row.
+    /// `[offset x, offset y, region weight, smoothing radius]` per point,
+    /// row by row.
     pub points: Vec<[f32; 4]>,
 }
 
 impl FaceField {
     /// Samples `plan` over an output of `width × height` pixels: the warp
     /// inside [`EffectPlan::warp_bounds`] when `warps`, the region weight
-    /// inside [`EffectPlan::mask_bounds`] when `mask`; zero elsewhere.
+    /// inside [`EffectPlan::mask_bounds`] when `mask`; zero elsewhere. With
+    /// `mask` and smoothing, every point's smoothing radius too.
     pub fn new(plan: &EffectPlan, width: u32, height: u32, warps: bool, mask: bool) -> Self {
         let (columns, rows) = Self::grid(width, height);
         let mut points = vec![[0.0f32; 4]; (columns * rows) as usize];
@@ -121,6 +126,37 @@ impl FaceField {
                 }
             }
         }
+        if mask && plan.has_smoothing() {
+            // Every point the largest radius; then, where faces differ in
+            // theirs, the low-res pixels whose radius the smoothing can
+            // use (those it reads around skin: each face's ellipse's
+            // bounds grown by the passes' reach and a block) their own.
+            let largest = smoothing::largest_radius(plan);
+            for point in &mut points {
+                point[3] = largest as f32;
+            }
+            if plan
+                .faces
+                .iter()
+                .any(|face| smoothing::face_radius(face) != largest)
+            {
+                let by = smoothing::reach(largest) + smoothing::BLOCK as f32;
+                for face in &plan.faces {
+                    let b = face.bounds();
+                    let grown = [b[0] - by, b[1] - by, b[2] + by, b[3] + by];
+                    let Some((across, down)) = near(grown) else {
+                        continue;
+                    };
+                    for j in down {
+                        for i in across.clone() {
+                            let p = smoothing::low_res_centre(i, j);
+                            points[(j * columns + i) as usize][3] =
+                                smoothing::radius_at(plan, p) as f32;
+                        }
+                    }
+                }
+            }
+        }
         Self {
             columns,
             rows,
@@ -158,6 +194,21 @@ impl FaceField {
             mix(top[1], bottom[1], ty),
             mix(top[2], bottom[2], ty),
         ]
+    }
+
+    /// The skin smoothing's box radius (low-res pixels) of low-res pixel
+    /// `(x, y)`, the fourth lane of grid point `(x, y)` (the grids are one:
+    /// [`FACE_FIELD_SPACING`] is the smoothing's block): that of the face
+    /// the pixel belongs to ([`smoothing::radius_at`] at its centre),
+    /// read as is, not interpolated. 0 off the grid, or where the plan
+    /// does not smooth.
+    pub fn smoothing_radius(&self, x: u32, y: u32) -> u32 {
+        if x >= self.columns || y >= self.rows {
+            return 0;
+        }
+        self.points
+            .get((y * self.columns + x) as usize)
+            .map_or(0, |point| point[3] as u32)
     }
 
     /// The interpolated warp: the point whose content `p` shows.

@@ -299,6 +299,24 @@ pub struct FaceRegion {
     pub mouth_half_axes: [f32; 2],
 }
 
+impl FaceRegion {
+    /// The bounding box `[x0, y0, x1, y1]` of the face's ellipse, outside
+    /// which its skin weight is zero.
+    pub fn bounds(&self) -> [f32; 4] {
+        // Half extents of a rotated ellipse's bounding box.
+        let (a, b) = (self.half_axes[0], self.half_axes[1]);
+        let (c, s) = (self.across[0], self.across[1]);
+        let hx = ((a * c).powi(2) + (b * s).powi(2)).sqrt();
+        let hy = ((a * s).powi(2) + (b * c).powi(2)).sqrt();
+        [
+            self.centre[0] - hx,
+            self.centre[1] - hy,
+            self.centre[0] + hx,
+            self.centre[1] + hy,
+        ]
+    }
+}
+
 /// Everything the passes need for one frame, in output coordinates.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EffectPlan {
@@ -480,19 +498,7 @@ impl EffectPlan {
     /// The rectangle outside which the skin mask is zero: the union of the
     /// faces' ellipses' bounding boxes.
     pub fn mask_bounds(&self) -> [f32; 4] {
-        union_of(self.faces.iter().map(|f| {
-            // Half extents of a rotated ellipse's bounding box.
-            let (a, b) = (f.half_axes[0], f.half_axes[1]);
-            let (c, s) = (f.across[0], f.across[1]);
-            let hx = ((a * c).powi(2) + (b * s).powi(2)).sqrt();
-            let hy = ((a * s).powi(2) + (b * c).powi(2)).sqrt();
-            [
-                f.centre[0] - hx,
-                f.centre[1] - hy,
-                f.centre[0] + hx,
-                f.centre[1] + hy,
-            ]
-        }))
+        union_of(self.faces.iter().map(FaceRegion::bounds))
     }
 
     /// Whether the plan moves pixels.

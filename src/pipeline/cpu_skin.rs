@@ -17,7 +17,7 @@
 //! (`tests/effects_quality.rs`).
 
 use super::rows::in_two_halves;
-use super::smoothing::{low_res_size, radius_for, BLOCK, DETAIL, EPS};
+use super::smoothing::{largest_radius, low_res_size, BLOCK, DETAIL, EPS, MAX_RADIUS};
 use crate::effects::{
     is_empty_rect, ruddy_depth, skin_chroma_weight, skin_luma_weight, whiten_lift, EffectPlan,
     FaceField, FACE_FIELD_SPACING, RUDDY_SHIFT,
@@ -31,7 +31,8 @@ pub(crate) struct SkinWork {
     whitening: Option<f32>,
     /// Ruddiness strength, if it reddens.
     ruddiness: Option<f32>,
-    /// Smoothing strength and box radius ([`radius_for`]), if it smooths.
+    /// Smoothing strength and the largest box radius ([`largest_radius`]:
+    /// the margin the box means read), if it smooths.
     smoothing: Option<(f32, u32)>,
     /// The rectangles outside which the face field reads as zero: the
     /// warps' and the skin mask's (`face_in` in the shaders).
@@ -47,7 +48,7 @@ impl SkinWork {
             ruddiness: plan.has_ruddiness().then_some(plan.ruddiness),
             smoothing: plan
                 .has_smoothing()
-                .then(|| (plan.smoothness, radius_for(plan))),
+                .then(|| (plan.smoothness, largest_radius(plan))),
             warp_bounds: plan.warp_bounds(),
             mask_bounds: plan.mask_bounds(),
         };
@@ -82,10 +83,11 @@ impl CpuSkin {
     }
 
     /// Smooths the skin of `frame` inside the mask's bounds `mask` (output
-    /// pixels) with `strength` and box radius `radius`: block statistics,
-    /// coefficients and the gains and offsets on the low-res grid around
-    /// the bounds, then the blend where the skin weight (`field`'s region
-    /// weight × the skin colour) is not zero.
+    /// pixels) with `strength`, each low-res pixel with the box radius
+    /// `field` gives it (its face's, at most `radius`, which sizes the
+    /// margins): block statistics, coefficients and the gains and offsets
+    /// on the low-res grid around the bounds, then the blend where the
+    /// skin weight (`field`'s region weight × the skin colour) is not zero.
     fn smooth(
         &mut self,
         frame: &mut I420Frame,
@@ -132,11 +134,12 @@ impl CpuSkin {
             &mut self.stats,
         );
         let grid_size = (lw, lh);
+        let radius_of = |lx: u32, ly: u32| field.smoothing_radius(lx, ly).min(radius);
         let coefficients = &mut self.coefficients;
         box_means(
             &self.stats,
             grid_size,
-            radius,
+            radius_of,
             grown(radius),
             &mut self.row_sums,
             |at, m| {
@@ -149,7 +152,7 @@ impl CpuSkin {
         box_means(
             &self.coefficients,
             grid_size,
-            radius,
+            radius_of,
             blend_cells,
             &mut self.row_sums,
             |at, [a, b]| {
@@ -491,17 +494,61 @@ fn block_statistics(
     }
 }
 
+/// Box means of `field` (a grid of `lw × lh`), clamped at its edges
+/// (`box_mean` in the shader), at the cells `[x0, y0, x1, y1]` (ends
+/// exclusive), each over `(2 r + 1)²` low-res pixels with its own radius
+/// `r = radius_of(x, y)` (at most [`MAX_RADIUS`]): `each(index, mean)` for
+/// each. A box of one radius for all is separable, which a radius per
+/// pixel is not; so the cells go by radius (as many groups as the faces'
+/// sizes, one for a face alone), each group over the bounds of its cells
+/// ([`box_means_of`]).
+fn box_means(
+    field: &[[f32; 2]],
+    size: (u32, u32),
+    radius_of: impl Fn(u32, u32) -> u32,
+    [x0, y0, x1, y1]: [u32; 4],
+    row_sums: &mut Vec<[f32; 2]>,
+    mut each: impl FnMut(usize, [f32; 2]),
+) {
+    // The bounds of each radius's cells.
+    let mut groups = [None::<[u32; 4]>; MAX_RADIUS as usize + 1];
+    for ly in y0..y1 {
+        for lx in x0..x1 {
+            let group = &mut groups[radius_of(lx, ly).min(MAX_RADIUS) as usize];
+            *group = Some(match *group {
+                None => [lx, ly, lx + 1, ly + 1],
+                Some(b) => [
+                    b[0].min(lx),
+                    b[1].min(ly),
+                    b[2].max(lx + 1),
+                    b[3].max(ly + 1),
+                ],
+            });
+        }
+    }
+    let several = groups.iter().flatten().count() > 1;
+    for (radius, bounds) in groups.iter().enumerate() {
+        let Some(bounds) = *bounds else {
+            continue;
+        };
+        let radius = radius as u32;
+        let ours = |lx: u32, ly: u32| !several || radius_of(lx, ly).min(MAX_RADIUS) == radius;
+        box_means_of(field, size, radius, bounds, row_sums, ours, &mut each);
+    }
+}
+
 /// Box means over `(2 radius + 1)²` low-res pixels of `field` (a grid of
-/// `lw × lh`), clamped at its edges (`box_mean` in the shader), at the
-/// cells `[x0, y0, x1, y1]` (ends exclusive): `each(index, mean)` for each.
+/// `lw × lh`), clamped at its edges, at the cells `[x0, y0, x1, y1]` (ends
+/// exclusive) for which `ours(x, y)`: `each(index, mean)` for each.
 /// Separable: sums along rows into `row_sums` first, then down columns, so
 /// a cell costs `2 (2 radius + 1)` reads instead of `(2 radius + 1)²`.
-fn box_means(
+fn box_means_of(
     field: &[[f32; 2]],
     (lw, lh): (u32, u32),
     radius: u32,
     [x0, y0, x1, y1]: [u32; 4],
     row_sums: &mut Vec<[f32; 2]>,
+    ours: impl Fn(u32, u32) -> bool,
     mut each: impl FnMut(usize, [f32; 2]),
 ) {
     if x1 <= x0 || y1 <= y0 {
@@ -528,6 +575,9 @@ fn box_means(
     let n = ((2 * r + 1) * (2 * r + 1)) as f32;
     for ly in y0..y1 {
         for lx in x0..x1 {
+            if !ours(lx, ly) {
+                continue;
+            }
             let column = (lx - x0) as usize;
             let mut sum = [0.0f32; 2];
             for dy in -r..=r {
@@ -576,18 +626,26 @@ mod tests {
         let field: Vec<[f32; 2]> = (0..lw * lh)
             .map(|i| [(i * 37 % 11) as f32, (i * 13 % 7) as f32])
             .collect();
-        for radius in [1, 2, 4] {
-            let r = radius as i32;
+        // One radius for all; then a radius per cell: 1 on the left, 3 on
+        // the right, 2 on the bottom row (three groups that overlap).
+        let mixed = |x: u32, y: u32| match (x, y) {
+            (_, 3) => 2,
+            (0..=3, _) => 1,
+            _ => 3,
+        };
+        let cases: [&dyn Fn(u32, u32) -> u32; 4] = [&|_, _| 1, &|_, _| 2, &|_, _| 4, &mixed];
+        for radius_of in cases {
             let mut row_sums = Vec::new();
             let mut seen = 0;
             box_means(
                 &field,
                 (lw, lh),
-                radius,
+                radius_of,
                 [1, 0, 6, 4],
                 &mut row_sums,
                 |at, mean| {
                     let (x, y) = ((at as u32 % lw) as i32, (at as u32 / lw) as i32);
+                    let r = radius_of(x as u32, y as u32) as i32;
                     let mut sum = [0.0f32; 2];
                     for dy in -r..=r {
                         for dx in -r..=r {
@@ -621,7 +679,7 @@ mod tests {
             let field = plan.face_field(width, height).expect("a face field");
             let before = skin_noise(width, height);
             let mut after = before.clone();
-            let radius = radius_for(&plan);
+            let radius = largest_radius(&plan);
             CpuSkin::default().smooth(&mut after, &field, plan.mask_bounds(), 1.0, radius);
             for y in 0..height {
                 for x in 0..width {

@@ -53,7 +53,7 @@ impl GpuBlocks {
         let around_skin = effects.has_smoothing().then(|| {
             let reach = grow(
                 effects.mask_bounds(),
-                smoothing::reach(smoothing::radius_for(effects)),
+                smoothing::reach(smoothing::largest_radius(effects)),
             );
             let rect = union_of(warp_rect.into_iter().chain(mask_rect).chain([reach]));
             BlockRegion::covering(rect, layout)

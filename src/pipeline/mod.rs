@@ -722,7 +722,7 @@ impl FramePipeline {
                     queue,
                     &mut encoder,
                     effects.smoothness,
-                    smoothing::radius_for(&effects),
+                    smoothing::largest_radius(&effects),
                     effects.mask_bounds(),
                 );
             }

@@ -3,7 +3,7 @@
 //! is tested against (within ±2 levels), and a fallback for tiny pictures.
 
 use super::finish::FinishWork;
-use super::smoothing::{low_res_size, radius_for, BLOCK, DETAIL, EPS};
+use super::smoothing::{low_res_size, BLOCK, DETAIL, EPS};
 use super::uniforms::{crop_bounds, TapGrid};
 use super::{FrameParams, PipelineError};
 use crate::color::{to_u8, ColorMatrix};
@@ -148,7 +148,7 @@ pub fn process(
         }
     }
     if let (true, Some(field)) = (effects.has_smoothing(), &field) {
-        smooth(&mut out, field, effects.smoothness, radius_for(&effects));
+        smooth(&mut out, field, effects.smoothness);
     }
     if let Some(work) = FinishWork::for_frame(&effects, params.filter.as_ref()) {
         work.apply_exact(&mut out, field.as_ref());
@@ -157,7 +157,7 @@ pub fn process(
 }
 
 /// Box mean over `(2 radius + 1)²` low-res pixels around (x, y), clamped
-/// at the edges (`box_mean` in the shader).
+/// at the edges (`box_mean` in the shader), with (x, y)'s own radius.
 fn box_mean(field: &[[f32; 2]], (lw, lh): (u32, u32), radius: u32, x: u32, y: u32) -> [f32; 2] {
     let r = radius as i32;
     let mut sum = [0.0f32; 2];
@@ -174,9 +174,11 @@ fn box_mean(field: &[[f32; 2]], (lw, lh): (u32, u32), radius: u32, x: u32, y: u3
     [sum[0] / n, sum[1] / n]
 }
 
-/// The smoothing passes (`shaders/smoothing.wgsl`) on a processed frame,
-/// with box radius `radius` (low-res pixels).
-fn smooth(frame: &mut I420Frame, field: &FaceField, strength: f32, radius: u32) {
+/// The smoothing passes (`shaders/smoothing.wgsl`) on a processed frame
+/// (what [`process`] does after the geometry and the tone), at `strength`,
+/// weighed by `field`'s skin region, each low-res pixel with the box
+/// radius `field` gives it ([`FaceField::smoothing_radius`]: its face's).
+pub fn smooth(frame: &mut I420Frame, field: &FaceField, strength: f32) {
     let (w, h) = (frame.width(), frame.height());
     let (lw, lh) = low_res_size(w, h);
     let original = frame.clone();
@@ -200,6 +202,7 @@ fn smooth(frame: &mut I420Frame, field: &FaceField, strength: f32, radius: u32) 
     let mut coeffs = vec![[0.0f32; 2]; stats.len()];
     for ly in 0..lh {
         for lx in 0..lw {
+            let radius = field.smoothing_radius(lx, ly);
             let m = box_mean(&stats, (lw, lh), radius, lx, ly);
             let variance = (m[1] - m[0] * m[0]).max(0.0);
             let a = variance / (variance + EPS);
@@ -211,6 +214,7 @@ fn smooth(frame: &mut I420Frame, field: &FaceField, strength: f32, radius: u32) 
     for ly in 0..lh {
         for lx in 0..lw {
             let at = (ly * lw + lx) as usize;
+            let radius = field.smoothing_radius(lx, ly);
             let [a, b] = box_mean(&coeffs, (lw, lh), radius, lx, ly);
             let g = a + (1.0 - a) * DETAIL;
             mean_coeffs[at] = [g, b + (a - g) * stats[at][0]];
