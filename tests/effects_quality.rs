@@ -452,34 +452,55 @@ fn portrait_720p() -> I420Frame {
     rgb_image_to_i420(&big).expect("720p portrait converts")
 }
 
-/// A portrait point in the 720p frame.
-fn to_720p([x, y]: [f32; 2]) -> [f32; 2] {
-    [x * UPSCALE, (y - CROP_TOP as f32) * UPSCALE]
+/// Where the portrait's pixels land in a test frame: less `from`, times
+/// `scale`, plus `to`.
+#[derive(Debug, Clone, Copy)]
+struct PortraitAt {
+    from: [f32; 2],
+    scale: f32,
+    to: [f32; 2],
 }
 
-/// A portrait rectangle in the 720p frame.
-fn rect_720p((x0, y0, x1, y1): Rect) -> Rect {
-    let [x0, y0] = to_720p([x0 as f32, y0 as f32]);
-    let [x1, y1] = to_720p([x1 as f32, y1 as f32]);
-    (x0 as u32, y0 as u32, x1 as u32, y1 as u32)
-}
+impl PortraitAt {
+    /// A portrait point in the frame.
+    fn point(self, [x, y]: [f32; 2]) -> [f32; 2] {
+        [
+            (x - self.from[0]) * self.scale + self.to[0],
+            (y - self.from[1]) * self.scale + self.to[1],
+        ]
+    }
 
-/// The portrait's face in the 720p frame.
-fn face_720p() -> FaceLandmarks {
-    let face = portrait_face();
-    let [x, y] = to_720p([face.bbox[0], face.bbox[1]]);
-    FaceLandmarks {
-        bbox: [x, y, face.bbox[2] * UPSCALE, face.bbox[3] * UPSCALE],
-        left_eye: to_720p(face.left_eye),
-        right_eye: to_720p(face.right_eye),
-        contour: Vec::new(),
+    /// A portrait rectangle in the frame.
+    fn rect(self, (x0, y0, x1, y1): Rect) -> Rect {
+        let [x0, y0] = self.point([x0 as f32, y0 as f32]);
+        let [x1, y1] = self.point([x1 as f32, y1 as f32]);
+        (x0 as u32, y0 as u32, x1 as u32, y1 as u32)
+    }
+
+    /// The portrait's face in the frame.
+    fn face(self) -> FaceLandmarks {
+        let face = portrait_face();
+        let [x, y] = self.point([face.bbox[0], face.bbox[1]]);
+        FaceLandmarks {
+            bbox: [x, y, face.bbox[2] * self.scale, face.bbox[3] * self.scale],
+            left_eye: self.point(face.left_eye),
+            right_eye: self.point(face.right_eye),
+            contour: Vec::new(),
+        }
     }
 }
+
+/// The portrait in the 720p frame.
+const AT_720P: PortraitAt = PortraitAt {
+    from: [0.0, CROP_TOP as f32],
+    scale: UPSCALE,
+    to: [0.0, 0.0],
+};
 
 fn params_720p(effects: EffectParams) -> FrameParams {
     FrameParams {
         effects,
-        faces: vec![face_720p()],
+        faces: vec![AT_720P.face()],
         ..params(effects)
     }
 }
@@ -539,7 +560,7 @@ fn smoothing_takes_blotches_keeps_fine_texture_and_the_eyes_at_a_720p_face_size(
     let smooth = pipeline
         .process(&frame, &params_720p(effect(0.0, 1.0, 0.0, 0.0)))
         .expect("GPU processing");
-    for cheek in CHEEKS.map(rect_720p) {
+    for cheek in CHEEKS.map(|cheek| AT_720P.rect(cheek)) {
         let kept = |(fine, coarse)| {
             band_energy(&smooth, cheek, fine, coarse) / band_energy(&plain, cheek, fine, coarse)
         };
@@ -559,7 +580,7 @@ fn smoothing_takes_blotches_keeps_fine_texture_and_the_eyes_at_a_720p_face_size(
             "cheek {cheek:?} keeps only {fine:.2} of its 1–2 px energy"
         );
     }
-    let face = face_720p();
+    let face = AT_720P.face();
     for [x, y] in [face.left_eye, face.right_eye] {
         let (x, y) = (x as u32, y as u32);
         let eye = (x - 30, y - 17, x + 30, y + 17);
@@ -638,32 +659,12 @@ fn two_faces_720p() -> I420Frame {
     rgb_image_to_i420(&frame).expect("two-face frame converts")
 }
 
-/// A portrait point in the pasted crop of the two-face frame.
-fn to_far([x, y]: [f32; 2]) -> [f32; 2] {
-    [
-        x - FAR_CROP.0 as f32 + FAR_AT[0] as f32,
-        y - FAR_CROP.1 as f32 + FAR_AT[1] as f32,
-    ]
-}
-
-/// A portrait rectangle in the pasted crop of the two-face frame.
-fn rect_far((x0, y0, x1, y1): Rect) -> Rect {
-    let [x0, y0] = to_far([x0 as f32, y0 as f32]);
-    let [x1, y1] = to_far([x1 as f32, y1 as f32]);
-    (x0 as u32, y0 as u32, x1 as u32, y1 as u32)
-}
-
-/// The portrait's face in the pasted crop of the two-face frame.
-fn far_face() -> FaceLandmarks {
-    let face = portrait_face();
-    let [x, y] = to_far([face.bbox[0], face.bbox[1]]);
-    FaceLandmarks {
-        bbox: [x, y, face.bbox[2], face.bbox[3]],
-        left_eye: to_far(face.left_eye),
-        right_eye: to_far(face.right_eye),
-        contour: Vec::new(),
-    }
-}
+/// The portrait's pasted crop in the two-face frame.
+const AT_FAR: PortraitAt = PortraitAt {
+    from: [FAR_CROP.0 as f32, FAR_CROP.1 as f32],
+    scale: 1.0,
+    to: [FAR_AT[0] as f32, FAR_AT[1] as f32],
+};
 
 /// Whether two frames' luma is the same over `rect`.
 fn same_luma(a: &I420Frame, b: &I420Frame, (x0, y0, x1, y1): Rect) -> bool {
@@ -681,8 +682,8 @@ fn smoothing_gives_a_close_face_and_a_far_one_each_its_own_window() {
         faces,
         ..Default::default()
     };
-    let both = with_faces(vec![face_720p(), far_face()]);
-    let far_alone = with_faces(vec![far_face()]);
+    let both = with_faces(vec![AT_720P.face(), AT_FAR.face()]);
+    let far_alone = with_faces(vec![AT_FAR.face()]);
     let plan = EffectPlan::new(&smoothing, &both.faces);
     let radii: Vec<u32> = plan.faces.iter().map(smoothing::face_radius).collect();
     assert_eq!(radii, [2, 1], "the close face's window and the far one's");
@@ -724,7 +725,7 @@ fn smoothing_gives_a_close_face_and_a_far_one_each_its_own_window() {
     // 720p band (box widths 5 and 17) times its size there, 0.4.
     let far_band = (3, 7);
     let mut kept = [0.0; 2];
-    for cheek in CHEEKS.map(rect_far) {
+    for cheek in CHEEKS.map(|cheek| AT_FAR.rect(cheek)) {
         let before = band_energy(&frame, cheek, far_band.0, far_band.1);
         for (k, out) in [&reference_both, &close_window].into_iter().enumerate() {
             kept[k] += band_energy(out, cheek, far_band.0, far_band.1) / before / 2.0;
@@ -747,8 +748,8 @@ fn smoothing_gives_a_close_face_and_a_far_one_each_its_own_window() {
     );
     // The close face is smoothed as before (one window, its own).
     let reference_close =
-        reference::process(&frame, size, &with_faces(vec![face_720p()])).expect("reference");
-    let close_skin = CHEEKS.map(rect_720p);
+        reference::process(&frame, size, &with_faces(vec![AT_720P.face()])).expect("reference");
+    let close_skin = CHEEKS.map(|cheek| AT_720P.rect(cheek));
     for cheek in close_skin {
         assert!(
             same_luma(&reference_both, &reference_close, cheek),

@@ -42,6 +42,10 @@ impl std::fmt::Debug for LutYuvTable {
     }
 }
 
+/// The rows of changes (256 lumas each) of the four grid points around a
+/// block's chroma.
+type GridRows<'a> = [&'a [[i16; 4]; 256]; 4];
+
 /// One 2×2 block's chroma and its place in the table, for
 /// [`LutYuvTable::block`].
 #[derive(Debug, Clone, Copy)]
@@ -103,20 +107,27 @@ impl LutYuvTable {
         }
     }
 
-    /// The four grid points' rows of changes around `cell` (256 lumas
-    /// each), in the order of its weights.
+    /// Where a block of chroma `(u, v)` reads the table at `strength`:
+    /// the weights of the four grid points around it and their rows of
+    /// changes (256 lumas each), in the same order. The cell lies inside
+    /// the table for every `(u, v)`, so this is never `None`; if it were,
+    /// the block would stay as it is.
     #[inline]
-    fn rows(&self, cell: &ChromaCell) -> Option<[&[[i16; 4]; 256]; 4]> {
+    fn rows(&self, u: u8, v: u8, strength: FixedStrength) -> Option<([i32; 4], GridRows<'_>)> {
+        let cell = Self::cell(u, v, strength);
         let row = |offset: usize| {
             let start = cell.base + offset;
             self.changes.get(start..start + 256)?.try_into().ok()
         };
-        Some([
-            row(0)?,
-            row(256)?,
-            row(NODES * 256)?,
-            row((NODES + 1) * 256)?,
-        ])
+        Some((
+            cell.weights,
+            [
+                row(0)?,
+                row(256)?,
+                row(NODES * 256)?,
+                row((NODES + 1) * 256)?,
+            ],
+        ))
     }
 
     /// Filters one 2×2 block: its lumas `lumas[..count]` (1, 2 or 4) and
@@ -152,10 +163,7 @@ impl LutYuvTable {
         v: u8,
         strength: FixedStrength,
     ) -> ([u8; 4], u8, u8) {
-        let cell = Self::cell(u, v, strength);
-        // `cell` lies inside the table for every (u, v): this is never
-        // `None`; if it were, the block would stay as it is.
-        let Some(rows) = self.rows(&cell) else {
+        let Some((weights, rows)) = self.rows(u, v, strength) else {
             return (lumas, u, v);
         };
         // A block has 1, 2 or 4 pixels: the mean is a shift.
@@ -164,7 +172,7 @@ impl LutYuvTable {
         let mut chroma = [0i32; 2];
         for luma in &mut lumas[..count] {
             let mut change = [0i32; 3];
-            for (row, weight) in rows.iter().zip(cell.weights) {
+            for (row, weight) in rows.iter().zip(weights) {
                 let entry = row[usize::from(*luma)];
                 for (sum, value) in change.iter_mut().zip(entry) {
                     *sum += i32::from(value) * weight;
@@ -198,11 +206,9 @@ impl LutYuvTable {
         strength: FixedStrength,
     ) -> ([u8; 4], u8, u8) {
         use std::arch::x86_64::*;
-        let cell = Self::cell(u, v, strength);
-        let Some(rows) = self.rows(&cell) else {
+        let Some(([w0, w1, w2, w3], rows)) = self.rows(u, v, strength) else {
             return (lumas, u, v);
         };
-        let [w0, w1, w2, w3] = cell.weights;
         // Weights as i16 pairs: (w0, w1) and (w2, w3) in every 32-bit lane.
         let pair = |low: i32, high: i32| _mm_set1_epi32((high << 16) | (low & 0xffff));
         let (w01, w23) = (pair(w0, w1), pair(w2, w3));

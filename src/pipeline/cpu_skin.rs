@@ -611,15 +611,6 @@ mod tests {
         frame
     }
 
-    fn face_at(x: f32, y: f32, size: f32) -> FaceLandmarks {
-        FaceLandmarks {
-            bbox: [x, y, size, size],
-            left_eye: [x + 0.3 * size, y + 0.35 * size],
-            right_eye: [x + 0.7 * size, y + 0.35 * size],
-            contour: Vec::new(),
-        }
-    }
-
     #[test]
     fn separable_box_means_are_the_clamped_box_means() {
         let (lw, lh) = (7u32, 5u32);
@@ -671,9 +662,9 @@ mod tests {
         let (width, height) = (96, 64);
         let params = EffectParams::new(0.0, 1.0, 0.0, 0.0).expect("strengths");
         for face in [
-            face_at(60.0, 30.0, 60.0),
-            face_at(-30.0, -40.0, 70.0),
-            face_at(500.0, 500.0, 40.0),
+            FaceLandmarks::square(60.0, 30.0, 60.0),
+            FaceLandmarks::square(-30.0, -40.0, 70.0),
+            FaceLandmarks::square(500.0, 500.0, 40.0),
         ] {
             let plan = EffectPlan::new(&params, std::slice::from_ref(&face));
             let field = plan.face_field(width, height).expect("a face field");

@@ -323,15 +323,6 @@ mod tests {
         assert!(radii.windows(2).all(|r| r[0] <= r[1]), "{radii:?}");
     }
 
-    fn face_at(x: f32, y: f32, size: f32) -> FaceLandmarks {
-        FaceLandmarks {
-            bbox: [x, y, size, size],
-            left_eye: [x + 0.3 * size, y + 0.35 * size],
-            right_eye: [x + 0.7 * size, y + 0.35 * size],
-            contour: Vec::new(),
-        }
-    }
-
     /// Points of `face`'s skin ellipse: its centre and 24 points on each
     /// of the rings at 0.5 and 0.95 of its half axes.
     fn ellipse_points(face: &FaceRegion) -> Vec<[f32; 2]> {
@@ -358,7 +349,10 @@ mod tests {
         let params = EffectParams::new(0.0, 1.0, 0.0, 0.0).expect("strengths");
         let (width, height) = (960, 540);
         // A close face 400 px wide and a far one 80 px wide, side by side.
-        let faces = [face_at(80.0, 60.0, 400.0), face_at(700.0, 300.0, 80.0)];
+        let faces = [
+            FaceLandmarks::square(80.0, 60.0, 400.0),
+            FaceLandmarks::square(700.0, 300.0, 80.0),
+        ];
         let plan = EffectPlan::new(&params, &faces);
         let radii = [face_radius(&plan.faces[0]), face_radius(&plan.faces[1])];
         assert_eq!(radii, [5, 1], "ellipses 480 and 96 px wide");
@@ -392,7 +386,10 @@ mod tests {
         for faces in [
             vec![faces[0].clone()],
             vec![faces[1].clone()],
-            vec![face_at(80.0, 60.0, 400.0), face_at(540.0, 100.0, 410.0)],
+            vec![
+                FaceLandmarks::square(80.0, 60.0, 400.0),
+                FaceLandmarks::square(540.0, 100.0, 410.0),
+            ],
         ] {
             let plan = EffectPlan::new(&params, &faces);
             let widest = plan
@@ -414,7 +411,7 @@ mod tests {
     #[test]
     fn a_face_of_no_width_leaves_the_largest_window() {
         let params = EffectParams::new(0.0, 1.0, 0.0, 0.0).expect("strengths");
-        let plan = EffectPlan::new(&params, &[face_at(10.0, 10.0, 0.0)]);
+        let plan = EffectPlan::new(&params, &[FaceLandmarks::square(10.0, 10.0, 0.0)]);
         assert_eq!(radius_at(&plan, [10.0, 10.0]), largest_radius(&plan));
         assert_eq!(radius_at(&plan, [100.0, 10.0]), MIN_RADIUS);
     }
