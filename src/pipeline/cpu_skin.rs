@@ -540,8 +540,9 @@ fn box_means(
 /// Box means over `(2 radius + 1)²` low-res pixels of `field` (a grid of
 /// `lw × lh`), clamped at its edges, at the cells `[x0, y0, x1, y1]` (ends
 /// exclusive) for which `ours(x, y)`: `each(index, mean)` for each.
-/// Separable: sums along rows into `row_sums` first, then down columns, so
-/// a cell costs `2 (2 radius + 1)` reads instead of `(2 radius + 1)²`.
+/// Separable: sums along rows into `row_sums` first, then down columns,
+/// each a running sum (the cell that comes in less the one that leaves), so
+/// a cell costs four reads whatever the radius.
 fn box_means_of(
     field: &[[f32; 2]],
     (lw, lh): (u32, u32),
@@ -562,31 +563,52 @@ fn box_means_of(
     row_sums.clear();
     for ly in first..end {
         let row = &field[(ly * lw) as usize..][..lw as usize];
-        row_sums.extend((x0..x1).map(|lx| {
-            let mut sum = [0.0f32; 2];
-            for dx in -r..=r {
-                let v = row[clamp(lx as i32 + dx, lw) as usize];
-                sum[0] += v[0];
-                sum[1] += v[1];
-            }
-            sum
-        }));
+        // The first cell's window in full, then each next one by the cell
+        // that comes in less the one that leaves (clamped windows repeat
+        // the edge cell, and stay exact as multisets).
+        let mut sum = [0.0f32; 2];
+        for dx in -r..=r {
+            let v = row[clamp(x0 as i32 + dx, lw) as usize];
+            sum[0] += v[0];
+            sum[1] += v[1];
+        }
+        row_sums.push(sum);
+        for lx in x0 + 1..x1 {
+            let (come, go) = (
+                row[clamp(lx as i32 + r, lw) as usize],
+                row[clamp(lx as i32 - r - 1, lw) as usize],
+            );
+            sum[0] += come[0] - go[0];
+            sum[1] += come[1] - go[1];
+            row_sums.push(sum);
+        }
     }
     let n = ((2 * r + 1) * (2 * r + 1)) as f32;
+    // Down the columns likewise: the first row's window in full, then the
+    // row sums that come in less those that leave, a whole row at a time.
+    let row_at = |ly: i32| {
+        let start = (clamp(ly, lh) - first) as usize * width;
+        &row_sums[start..start + width]
+    };
+    let mut columns = vec![[0.0f32; 2]; width];
+    for dy in -r..=r {
+        for (sum, v) in columns.iter_mut().zip(row_at(y0 as i32 + dy)) {
+            sum[0] += v[0];
+            sum[1] += v[1];
+        }
+    }
     for ly in y0..y1 {
-        for lx in x0..x1 {
-            if !ours(lx, ly) {
-                continue;
+        if ly > y0 {
+            let (come, go) = (row_at(ly as i32 + r), row_at(ly as i32 - r - 1));
+            for (sum, (come, go)) in columns.iter_mut().zip(come.iter().zip(go)) {
+                sum[0] += come[0] - go[0];
+                sum[1] += come[1] - go[1];
             }
-            let column = (lx - x0) as usize;
-            let mut sum = [0.0f32; 2];
-            for dy in -r..=r {
-                let row = (clamp(ly as i32 + dy, lh) - first) as usize;
-                let v = row_sums[row * width + column];
-                sum[0] += v[0];
-                sum[1] += v[1];
+        }
+        for (lx, sum) in (x0..x1).zip(&columns) {
+            if ours(lx, ly) {
+                each((ly * lw + lx) as usize, [sum[0] / n, sum[1] / n]);
             }
-            each((ly * lw + lx) as usize, [sum[0] / n, sum[1] / n]);
         }
     }
 }
