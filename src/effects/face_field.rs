@@ -5,8 +5,8 @@
 //! read as is).
 
 use super::skin::skin_colour_weight;
+use super::smoothing_window as smoothing;
 use super::{dot, falloff, is_empty_rect, EffectPlan};
-use crate::pipeline::smoothing;
 
 /// `value` rounded to half precision, as the face field holds it.
 fn half_precision(value: f32) -> f32 {

@@ -56,6 +56,7 @@ mod lut;
 mod lut_yuv;
 mod sharpen;
 mod skin;
+pub(crate) mod smoothing_window;
 
 use thiserror::Error;
 
@@ -71,7 +72,7 @@ pub(crate) use lut_yuv::FixedStrength;
 pub use sharpen::{sharpen_weight, vicinity_weight, SHARPEN_GAIN};
 pub use skin::{
     redden, ruddy_depth, skin_chroma_weight, skin_colour_weight, skin_luma_weight, whiten,
-    whiten_lift, RUDDY_SHIFT, WHITEN_CHROMA, WHITEN_LIFT,
+    whiten_lift, RUDDY_FULL_AT, RUDDY_SHIFT, WHITEN_CHROMA, WHITEN_LIFT,
 };
 
 use crate::landmarks::{FaceLandmarks, MAX_FACES};
@@ -526,7 +527,7 @@ impl EffectPlan {
     }
 
     /// The rectangle outside which nothing is sharpened: the skin mask's
-    /// bounds grown by [`sharpen::REACH`] of their size each way and twice
+    /// bounds grown by a quarter (`sharpen::REACH`) of their size each way and twice
     /// that upward (hair), where [`vicinity_weight`] fades to zero.
     pub fn sharpen_bounds(&self) -> [f32; 4] {
         sharpen::bounds(self.mask_bounds())
