@@ -19,6 +19,20 @@ use common::{
 };
 use liveroom::rtmp::{RtmpServer, ServerConfig};
 
+/// Tests in this file run side by side; the RTC latency test measures
+/// push-to-play latency, which two CPU cores shared with a 30-second push
+/// and FFmpeg streams would measure instead. It holds this for writing, the
+/// others for reading: it runs alone, they run together.
+static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Holds [`ALONE`] for reading for the rest of a test (a test that failed
+/// holding it does not stop the others).
+fn beside_others() -> std::sync::RwLockReadGuard<'static, ()> {
+    ALONE
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// An x264 FLV made by FFmpeg (B-frames, 2 s GOP at 25 fps) and FFmpeg's
 /// own decode of it, made once per run.
 fn foreign_stream() -> &'static (PathBuf, PathBuf) {
@@ -103,12 +117,14 @@ fn play_foreign_stream(url: &str) {
 
 #[test]
 fn ffmpeg_stream_through_the_embedded_server_decodes_like_ffmpeg() {
+    let _shared = beside_others();
     let server = RtmpServer::start(ServerConfig::default()).expect("server starts");
     play_foreign_stream(&server.url("live", "foreign"));
 }
 
 #[test]
 fn ffmpeg_stream_through_nginx_decodes_like_ffmpeg() {
+    let _shared = beside_others();
     let Some(nginx) = Nginx::start("player") else {
         return;
     };
@@ -117,6 +133,7 @@ fn ffmpeg_stream_through_nginx_decodes_like_ffmpeg() {
 
 #[test]
 fn an_flv_file_plays_offline_and_a_corrupt_one_is_survived() {
+    let _shared = beside_others();
     let (flv, decoded) = foreign_stream();
     let run = |path: &Path| {
         let output = liveroom("play")
@@ -169,6 +186,9 @@ fn push_and_play_back(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn self_playback_in_rtc_mode_is_low_latency_and_loses_nothing() {
+    let _alone = ALONE
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if common::gpu().is_none() {
         return;
     }
@@ -185,6 +205,7 @@ fn self_playback_in_rtc_mode_is_low_latency_and_loses_nothing() {
 
 #[test]
 fn self_playback_in_live_mode_for_30_seconds_loses_nothing() {
+    let _shared = beside_others();
     if common::gpu().is_none() {
         return;
     }
@@ -205,6 +226,7 @@ fn self_playback_in_live_mode_for_30_seconds_loses_nothing() {
 
 #[test]
 fn frames_are_drawn_into_the_view_letterboxed_or_cropped() {
+    let _shared = beside_others();
     if common::gpu().is_none() {
         return;
     }
