@@ -10,12 +10,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{
-    ffmpeg, ffmpeg_decode, liveroom, push_ok, scratch_dir, summary_of, wait_with_timeout, Nginx,
+    ffmpeg, ffmpeg_decode, liveroom, publish_flv, push_ok, scratch_dir, summary_of,
+    wait_with_timeout, Nginx,
 };
 use liveroom::rtmp::{RtmpServer, ServerConfig};
 
@@ -85,14 +86,7 @@ fn play_foreign_stream(url: &str) {
         .spawn()
         .expect("player runs");
     std::thread::sleep(Duration::from_millis(800));
-    let publisher = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
-        .arg(flv)
-        .args(["-c", "copy", "-f", "flv", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ffmpeg publishes");
+    let publisher = publish_flv(flv, url);
     let (output, killed) = wait_with_timeout(player, Duration::from_secs(40));
     let _ = wait_with_timeout(publisher, Duration::from_secs(10));
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{ffmpeg, liveroom, scratch_dir, summary_of, wait_with_timeout, Serve};
+use common::{ffmpeg, liveroom, publish_flv, scratch_dir, summary_of, wait_with_timeout, Serve};
 
 /// The device's format, fixed by the `plug` in front of the file.
 const RATE: u32 = 48_000;
@@ -371,14 +371,7 @@ fn a_live_stream_plays_on_the_speaker_on_the_pictures_clock() {
     let lines = timed_lines(player.stdout.take().expect("stdout"));
     std::thread::sleep(Duration::from_millis(800));
     let published = Instant::now();
-    let publisher = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
-        .arg(&flv)
-        .args(["-c", "copy", "-f", "flv", &url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ffmpeg publishes");
+    let publisher = publish_flv(&flv, &url);
     let (output, killed) = wait_with_timeout(player, Duration::from_secs(40));
     let _ = wait_with_timeout(publisher, Duration::from_secs(10));
     let lines = lines.join().expect("stdout reader");

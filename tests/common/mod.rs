@@ -500,6 +500,19 @@ pub fn ffmpeg_decode(input: &Path, output: &Path) {
     ]);
 }
 
+/// FFmpeg publishing the FLV file `flv` to the RTMP `url` at its own pace
+/// (`-re`, streams copied); its errors are piped.
+pub fn publish_flv(flv: &Path, url: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(flv)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg publishes")
+}
+
 /// Waits for a child process up to `limit`, killing it if it runs longer.
 /// Returns its output and whether it had to be killed.
 pub fn wait_with_timeout(mut child: Child, limit: Duration) -> (Output, bool) {
