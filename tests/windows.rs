@@ -534,6 +534,10 @@ fn player_window_letterboxes_goes_full_screen_and_quits() {
         "one fullscreenChange event, to full screen"
     );
 
+    // Four seconds of playing (one netStatus a second) before quitting,
+    // so the count below does not hang on how fast this machine got the
+    // window to full screen.
+    player.wait_for_lines(r#""tag":"netStatus""#, 4, Duration::from_secs(20));
     desktop.press(&window, "q");
     let (status, stdout, stderr) = player.finish(Duration::from_secs(30));
     assert!(
@@ -541,7 +545,11 @@ fn player_window_letterboxes_goes_full_screen_and_quits() {
         "q quits with status 0: {status}\n{stderr}"
     );
     let summary = summary_of(&stdout);
-    assert!(summary["framesDisplayed"].as_u64().unwrap_or(0) > 30);
+    let displayed = summary["framesDisplayed"].as_u64().unwrap_or(0);
+    assert!(
+        displayed > 30,
+        "{displayed} frames shown in 4 s or more of playing"
+    );
 
     // The frame shown (the still, decoded) against the screenshots.
     let shown = image::open(&snapshot).expect("snapshot").to_rgb8();
@@ -554,7 +562,8 @@ fn player_window_letterboxes_goes_full_screen_and_quits() {
     let full_psnr = psnr(&full_small, 0, 0, &shown);
     eprintln!(
         "player window: picture area PSNR {windowed_psnr:.1} dB, bars at most {bars}, \
-         full screen {}x{} PSNR {full_psnr:.1} dB (scaled back to 640x360)",
+         full screen {}x{} PSNR {full_psnr:.1} dB (scaled back to 640x360), \
+         {displayed} frames shown",
         full.2, full.3
     );
     assert!(windowed_psnr >= 30.0, "window PSNR {windowed_psnr:.1} dB");

@@ -220,18 +220,30 @@ impl Watched {
     /// json`), failing the test after `limit` or when the program ends
     /// first.
     pub fn wait_for(&mut self, code: i32, limit: Duration) {
+        self.wait_until(&format!("event {code}"), limit, |me| {
+            !me.times_of(code).is_empty()
+        });
+    }
+
+    /// Polls until `count` stdout lines contain `text` (e.g. three
+    /// `"tag":"netStatus"` lines: three seconds of playing), failing the
+    /// test after `limit` or when the program ends first.
+    pub fn wait_for_lines(&mut self, text: &str, count: usize, limit: Duration) {
+        self.wait_until(&format!("{count} lines with {text}"), limit, |me| {
+            me.lines_with(text).len() >= count
+        });
+    }
+
+    fn wait_until(&mut self, what: &str, limit: Duration, done: impl Fn(&Self) -> bool) {
         let deadline = Instant::now() + limit;
-        while self.times_of(code).is_empty() {
+        while !done(self) {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-                panic!(
-                    "{} ended ({status}) before event {code}:\n{stderr}",
-                    self.name
-                );
+                panic!("{} ended ({status}) before {what}:\n{stderr}", self.name);
             }
             assert!(
                 Instant::now() < deadline,
-                "{}: no event {code} within {limit:?}",
+                "{}: no {what} within {limit:?}",
                 self.name
             );
             std::thread::sleep(Duration::from_millis(20));
