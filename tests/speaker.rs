@@ -385,8 +385,10 @@ fn a_live_stream_plays_on_the_speaker_on_the_pictures_clock() {
     let decoded = decoded_tone(&wav);
     // The first picture (2004) and the tone, whose first AAC unit is 21 ms
     // ahead of it in the stream, reach the card that far apart plus the
-    // output's delay: the lead (100 ms) and the card's 64 KiB FIFO
-    // buffer (341 ms at 192 000 bytes/s).
+    // output's delay: the card's 64 KiB FIFO buffer (341 ms at 192 000
+    // bytes/s) and ALSA's own buffer (377 ms in all here). The speaker's
+    // lead (100 ms) is not in it: the sound goes to the speaker that much
+    // ahead of the picture's clock (477–482 ms here before it did).
     let begins = lines
         .iter()
         .find(|(_, line)| line.contains(r#""code":2004"#))
@@ -403,7 +405,7 @@ fn a_live_stream_plays_on_the_speaker_on_the_pictures_clock() {
         begins.duration_since(published).as_secs_f64()
     );
     assert_same_tone(&heard, &decoded);
-    assert!((0.3..=0.7).contains(&delay), "{delay} s");
+    assert!((0.3..=0.45).contains(&delay), "{delay} s");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::speaker::Speaker;
+use super::speaker::{self, Speaker};
 use super::verify::Spread;
 use super::PlayerError;
 use crate::audio::{AacDecoder, AudioError, AudioFormat, BeepFinder, WavWriter, AAC_FRAME_LEN};
@@ -207,7 +207,10 @@ impl SoundTrack {
     /// Decodes the units that are due: up to `position` (the video's play
     /// clock, stream ms) when there is video, by the audio's own clock
     /// once `min_cache` is held when there is none, everything when
-    /// `flush` (a file, or the stream's end).
+    /// `flush` (a file, or the stream's end). With a speaker, sound goes
+    /// [`speaker::LEAD`] ahead of the picture's clock: the speaker holds
+    /// that much queued before it plays, so each block is heard when its
+    /// picture shows (less the device's own latency), not a lead later.
     pub(super) fn release(
         &mut self,
         now: Instant,
@@ -223,7 +226,12 @@ impl SoundTrack {
         let limit = if flush {
             u64::MAX
         } else if let Some(position) = position {
-            position
+            let ahead = if self.speaker.is_some() {
+                speaker::LEAD.as_millis() as u64
+            } else {
+                0
+            };
+            position + ahead
         } else if has_video {
             return outcome;
         } else {

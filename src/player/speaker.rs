@@ -1,10 +1,11 @@
 //! [`Speaker`]: the player's sound on the system's default output device,
 //! through cpal (ALSA on Linux). Decoded blocks go into a queue that the
 //! device's callback empties, silence filling in whenever the queue runs
-//! dry; the player hands blocks over as its play clock reaches them, so the
-//! device plays them on the picture's clock, [`LEAD`] later: the device
-//! starts taking sound once that much is queued (and again after the queue
-//! ran dry), so blocks released a video frame apart play without gaps. When the queue holds more than
+//! dry. The device starts taking sound once [`LEAD`] is queued (and again
+//! after the queue ran dry), so blocks released a video frame apart play
+//! without gaps; the player hands blocks over that much ahead of its play
+//! clock, so the device plays them on the picture's clock (later only by
+//! its own buffer). When the queue holds more than
 //! [`MAX_QUEUED`] (a file decoded faster than it plays), handing over waits
 //! for the device, which paces the player to the sound.
 
