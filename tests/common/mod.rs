@@ -225,8 +225,8 @@ impl Watched {
         });
     }
 
-    /// Polls until `count` stdout lines contain `text` (e.g. three
-    /// `"tag":"netStatus"` lines: three seconds of playing), failing the
+    /// Polls until `count` stdout lines contain `text` (e.g. four
+    /// `"tag":"netStatus"` lines: four seconds of playing), failing the
     /// test after `limit` or when the program ends first.
     pub fn wait_for_lines(&mut self, text: &str, count: usize, limit: Duration) {
         self.wait_until(&format!("{count} lines with {text}"), limit, |me| {
